@@ -1,0 +1,52 @@
+"use client";
+// The live dashboard: one socket, one hook per stream, and views derived from their data.
+import { useMemo, useState } from "react";
+import { isFinished } from "@/lib/contract";
+import { BroadcastPanel } from "./broadcast-panel";
+import { QueuePanel } from "./queue-panel";
+import { SubmitTaskForm } from "./submit-task-form";
+import { RecentTasks, RunningTasks } from "./task-lists";
+import { useBroadcasts } from "./use-broadcasts";
+import { useConnection } from "./use-connection";
+import { useQueueStats } from "./use-queue-stats";
+import { useTasks } from "./use-tasks";
+
+export function Dashboard() {
+  const { connected, epoch } = useConnection();
+  const queue = useQueueStats(epoch);
+  const tasks = useTasks(epoch);
+  const feed = useBroadcasts(epoch);
+  // Ids this tab submitted; their finished records become notices (derived, never copied).
+  const [mine, setMine] = useState<string[]>([]);
+  const notices = useMemo(() => tasks.tasks.filter((t) => mine.includes(t.id) && isFinished(t.status)).slice(0, 5), [tasks.tasks, mine]);
+
+  return (
+    <>
+      <header className="topbar">
+        <h1>Taskcast</h1>
+        <span className={`indicator ${connected ? "live" : "down"}`} role="status" aria-label="Connection">
+          {connected ? "Live" : "Reconnecting…"}
+        </span>
+      </header>
+      <div aria-live="polite" className="notices">
+        {notices.map((t) => (
+          <p key={t.id} className={`notice status-${t.status}`}>
+            Your {t.type} task {t.id.slice(0, 8)} {t.status}
+            {t.status === "failed" && t.error ? `: ${t.error}` : "."}
+          </p>
+        ))}
+      </div>
+      <main className="grid">
+        <div className="column">
+          <SubmitTaskForm onSubmitted={(id) => setMine((ids) => [id, ...ids].slice(0, 100))} />
+          <QueuePanel stats={queue.stats} error={queue.error} />
+          <RunningTasks tasks={tasks.tasks} loaded={tasks.loaded} />
+          <RecentTasks tasks={tasks.tasks} loaded={tasks.loaded} error={tasks.error} />
+        </div>
+        <div className="column">
+          <BroadcastPanel broadcasts={feed.broadcasts} loaded={feed.loaded} error={feed.error} />
+        </div>
+      </main>
+    </>
+  );
+}

@@ -1,0 +1,41 @@
+// Pure merging of live data in the browser: snapshots and events may arrive in any order and more than once.
+import { isFinished, type Broadcast, type TaskRecord } from "./contract";
+
+/** Most task records a tab keeps; the oldest finished ones go first. */
+export const MAX_TASKS_IN_TAB = 500;
+/** Most broadcasts a tab keeps. */
+export const MAX_BROADCASTS_IN_TAB = 200;
+
+/** Adds records to the map, keeping for each id the copy with the highest version. Returns a new map. */
+export function mergeTasks(current: ReadonlyMap<string, TaskRecord>, incoming: readonly TaskRecord[], cap = MAX_TASKS_IN_TAB): Map<string, TaskRecord> {
+  const next = new Map(current);
+  for (const record of incoming) {
+    const known = next.get(record.id);
+    if (!known || known.version < record.version) next.set(record.id, record);
+  }
+  if (next.size <= cap) return next;
+  // Drop the oldest finished records first; live ones stay visible.
+  const removable = [...next.values()].filter((t) => isFinished(t.status)).sort((a, b) => a.createdAt.localeCompare(b.createdAt));
+  for (const record of removable) {
+    if (next.size <= cap) break;
+    next.delete(record.id);
+  }
+  return next;
+}
+
+/** Newest first. */
+export function sortTasks(tasks: Iterable<TaskRecord>): TaskRecord[] {
+  return [...tasks].sort((a, b) => b.createdAt.localeCompare(a.createdAt) || b.id.localeCompare(a.id));
+}
+
+/** Adds broadcasts, without duplicates, newest (highest id) first, at most `cap`. */
+export function mergeBroadcasts(current: readonly Broadcast[], incoming: readonly Broadcast[], cap = MAX_BROADCASTS_IN_TAB): Broadcast[] {
+  const byId = new Map(current.map((b) => [b.id, b]));
+  for (const b of incoming) byId.set(b.id, b);
+  return [...byId.values()].sort((a, b) => compareIds(b.id, a.id)).slice(0, cap);
+}
+
+/** Broadcast ids are decimal counters; compare them as numbers of any length. */
+export function compareIds(a: string, b: string): number {
+  return a.length - b.length || (a < b ? -1 : a > b ? 1 : 0);
+}

@@ -1,0 +1,130 @@
+// The JSON API and /healthz: routes over the web node's services; everything else goes to Next.js.
+import type { IncomingMessage, ServerResponse } from "node:http";
+import type { z } from "zod";
+import { ListQuerySchema, MAX_BODY_BYTES, TaskListQuerySchema, type ApiErrorBody, type Health } from "../../lib/contract";
+import { describeZodError } from "../../lib/zod-message";
+import type { BroadcastService } from "../broadcast/broadcast-service";
+import type { BroadcastLog } from "../broadcast/broadcast-log";
+import { AppError, invalidInput, messageOf, notFound, unavailable } from "../errors";
+import type { Logger } from "../logger";
+import type { QueueStatsReader } from "../queue/stats";
+import type { TaskStore } from "../store/task-store";
+import { taskTypeInfo } from "../tasks/registry";
+import type { TaskService } from "../tasks/task-service";
+import { readJsonBody } from "./body";
+
+export interface ApiDeps {
+  tasks: TaskService;
+  store: TaskStore;
+  broadcasts: BroadcastService;
+  broadcastLog: BroadcastLog;
+  queueStats: QueueStatsReader;
+  health: () => Promise<Health>;
+  log: Logger;
+}
+
+type Handler = (req: IncomingMessage, url: URL, params: string[]) => Promise<[number, unknown]>;
+type Route = { method: string; pattern: RegExp; handler: Handler };
+
+export function createApi(deps: ApiDeps) {
+  const routes: Route[] = [
+    {
+      method: "GET",
+      pattern: /^\/healthz$/,
+      handler: async () => {
+        const health = await deps.health();
+        return [health.status === "ok" ? 200 : 503, health];
+      },
+    },
+    { method: "GET", pattern: /^\/api\/task-types$/, handler: async () => [200, { types: taskTypeInfo() }] },
+    {
+      method: "POST",
+      pattern: /^\/api\/tasks$/,
+      handler: async (req) => {
+        const record = await deps.tasks.submit(await readJsonBody(req, MAX_BODY_BYTES));
+        return [202, { id: record.id, status: record.status }];
+      },
+    },
+    {
+      method: "GET",
+      pattern: /^\/api\/tasks$/,
+      handler: async (_req, url) => {
+        const query = parseQuery(TaskListQuerySchema, url);
+        return [200, { tasks: await redisCall(() => deps.store.list(query)) }];
+      },
+    },
+    {
+      method: "GET",
+      pattern: /^\/api\/tasks\/([^/]+)$/,
+      handler: async (_req, _url, [id]) => {
+        const record = await redisCall(() => deps.store.get(decodeURIComponent(id)));
+        if (!record) throw notFound(`No task with id "${decodeURIComponent(id)}".`);
+        return [200, record];
+      },
+    },
+    { method: "GET", pattern: /^\/api\/queue$/, handler: async () => [200, await deps.queueStats.read()] },
+    {
+      method: "POST",
+      pattern: /^\/api\/broadcasts$/,
+      handler: async (req) => {
+        const broadcast = await deps.broadcasts.send(await readJsonBody(req, MAX_BODY_BYTES), "api");
+        return [202, { id: broadcast.id }];
+      },
+    },
+    {
+      method: "GET",
+      pattern: /^\/api\/broadcasts$/,
+      handler: async (_req, url) => {
+        const { limit } = parseQuery(ListQuerySchema, url);
+        return [200, { broadcasts: await redisCall(() => deps.broadcastLog.recent(limit)) }];
+      },
+    },
+  ];
+
+  /** Handles the request if it is ours (/api/*, /healthz) and returns true; false lets Next.js have it. */
+  return async function handle(req: IncomingMessage, res: ServerResponse): Promise<boolean> {
+    const url = new URL(req.url ?? "/", "http://localhost");
+    if (url.pathname !== "/healthz" && !url.pathname.startsWith("/api/")) return false;
+    try {
+      const matching = routes.filter((r) => r.pattern.test(url.pathname));
+      if (matching.length === 0) throw notFound(`No API route ${url.pathname}. See the README for the API.`);
+      const route = matching.find((r) => r.method === req.method);
+      if (!route) {
+        res.setHeader("Allow", matching.map((r) => r.method).join(", "));
+        throw new AppError(405, "method_not_allowed", `${req.method} is not allowed on ${url.pathname}; use ${matching.map((r) => r.method).join(" or ")}.`);
+      }
+      const params = route.pattern.exec(url.pathname)!.slice(1);
+      const [status, body] = await route.handler(req, url, params);
+      sendJson(res, status, body);
+    } catch (err) {
+      if (err instanceof AppError) {
+        if (err.status === 413) res.setHeader("Connection", "close");
+        sendJson(res, err.status, { error: err.message, code: err.code } satisfies ApiErrorBody);
+      } else {
+        deps.log.error({ err, path: url.pathname }, "API request failed");
+        sendJson(res, 500, { error: "Internal error; the server log has the details.", code: "internal" } satisfies ApiErrorBody);
+      }
+    }
+    return true;
+  };
+}
+
+function sendJson(res: ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { "Content-Type": "application/json; charset=utf-8", "Cache-Control": "no-store", "Content-Length": Buffer.byteLength(text) });
+  res.end(text);
+}
+
+function parseQuery<S extends z.ZodType>(schema: S, url: URL): z.output<S> {
+  const parsed = schema.safeParse(Object.fromEntries(url.searchParams));
+  if (!parsed.success) throw invalidInput(`Invalid query: ${describeZodError(parsed.error)}.`);
+  return parsed.data;
+}
+
+async function redisCall<T>(fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    throw unavailable(`Redis is not reachable (${messageOf(err)}); try again shortly.`);
+  }
+}

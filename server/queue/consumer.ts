@@ -1,0 +1,105 @@
+// Consumes the task queue with manual acks and a prefetch, handing each delivery to a handler.
+import type { Channel, ChannelModel, ConsumeMessage } from "amqplib";
+import { setTimeout as delay } from "node:timers/promises";
+import { messageOf } from "../errors";
+import type { Logger } from "../logger";
+import { assertTaskQueue } from "./topology";
+
+/** What the handler decides for a delivery. */
+export type Outcome = "ack" | "requeue";
+
+export class TaskConsumer {
+  private channel?: Channel;
+  private consumerTag?: string;
+  private stopped = false;
+  private readonly running = new Set<Promise<void>>();
+  /** Deliveries settled (acknowledged or requeued) since start. */
+  settled = 0;
+
+  /** Deliveries received and not yet acknowledged. */
+  get inflight(): number {
+    return this.running.size;
+  }
+
+  constructor(
+    private readonly queue: string,
+    private readonly prefetch: number,
+    private readonly handle: (message: ConsumeMessage) => Promise<Outcome>,
+    private readonly log: Logger,
+  ) {}
+
+  /** For the connection's setup hook: runs after every (re)connection. */
+  async setup(model: ChannelModel): Promise<void> {
+    if (this.stopped) return;
+    const channel = await model.createChannel();
+    channel.on("error", (err: Error) => this.log.warn({ err: err.message }, "consumer channel error"));
+    channel.on("close", () => {
+      if (this.channel !== channel) return;
+      this.channel = undefined;
+      // A channel can close while its connection stays up (a channel-level error): start again on it.
+      if (!this.stopped) void this.restart(model);
+    });
+    await assertTaskQueue(channel, this.queue);
+    await channel.prefetch(this.prefetch);
+    this.channel = channel;
+    const { consumerTag } = await channel.consume(this.queue, (msg) => this.onDelivery(channel, model, msg), { noAck: false });
+    this.consumerTag = consumerTag;
+    this.log.info({ queue: this.queue, prefetch: this.prefetch }, "consuming tasks");
+  }
+
+  /** Stops new deliveries; in-flight ones still finish and are acknowledged. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    const { channel, consumerTag } = this;
+    if (channel && consumerTag) await channel.cancel(consumerTag).catch(() => undefined);
+  }
+
+  private async restart(model: ChannelModel): Promise<void> {
+    await delay(1000);
+    if (this.stopped) return;
+    try {
+      await this.setup(model);
+    } catch (err) {
+      // The connection is gone too; its recovery runs setup again.
+      this.log.warn({ err: messageOf(err) }, "could not resume consuming on this connection");
+    }
+  }
+
+  private onDelivery(channel: Channel, model: ChannelModel, message: ConsumeMessage | null): void {
+    if (message === null) {
+      // The broker cancelled the consumer, e.g. the queue was deleted: declare it again and resume.
+      this.log.warn({ queue: this.queue }, "RabbitMQ cancelled the consumer; resuming");
+      if (this.channel === channel) this.channel = undefined;
+      channel.close().catch(() => undefined);
+      void this.restart(model);
+      return;
+    }
+    const done: Promise<void> = this.handle(message)
+      .catch((err: unknown): Outcome => {
+        this.log.error({ err: messageOf(err) }, "task handling failed; requeueing the message");
+        return "requeue";
+      })
+      .then(async (outcome) => {
+        if (outcome === "requeue") await delay(1000); // do not spin on a message that cannot be handled right now
+        try {
+          if (outcome === "ack") channel.ack(message);
+          else channel.nack(message, false, true);
+        } catch (err) {
+          // The channel died: RabbitMQ redelivers the message to another consumer.
+          this.log.warn({ err: messageOf(err) }, "could not acknowledge; the broker will redeliver");
+        }
+      })
+      .finally(() => {
+        this.running.delete(done);
+        this.settled++;
+      });
+    this.running.add(done);
+  }
+
+  /** Resolves when every in-flight delivery is settled, or after `timeoutMs`; true if all settled. */
+  async drain(timeoutMs: number): Promise<boolean> {
+    const all = Promise.all([...this.running]).then(() => true);
+    const timeout = delay(timeoutMs, false, { ref: false });
+    return Promise.race([all, timeout]);
+  }
+}

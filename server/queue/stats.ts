@@ -1,0 +1,49 @@
+// Reads the task queue's depth from RabbitMQ and the in-flight count from worker heartbeats.
+import type { Channel, ChannelModel } from "amqplib";
+import type { QueueStats } from "../../lib/contract";
+import { AppError, messageOf, unavailable } from "../errors";
+import type { Logger } from "../logger";
+import type { WorkerDirectory } from "../store/worker-directory";
+import { ChannelSlot, type AmqpConnection } from "./amqp";
+import { assertTaskQueue } from "./topology";
+
+export class QueueStatsReader {
+  private readonly slot: ChannelSlot<Channel>;
+
+  constructor(
+    amqp: () => AmqpConnection,
+    private readonly queue: string,
+    private readonly workers: WorkerDirectory,
+    log: Logger,
+  ) {
+    this.slot = new ChannelSlot(
+      amqp,
+      async (model) => {
+        const ch = await model.createChannel();
+        await assertTaskQueue(ch, queue);
+        return ch;
+      },
+      log,
+    );
+  }
+
+  async setup(model: ChannelModel): Promise<void> {
+    await this.slot.get(model);
+  }
+
+  /**
+   * `ready` and `consumers` come from the broker. AMQP has no way to ask for unacknowledged
+   * messages, so `unacked` is the sum of the deliveries that live Taskcast workers hold.
+   */
+  async read(): Promise<QueueStats> {
+    try {
+      const channel = await this.slot.get();
+      const [queue, workers] = await Promise.all([channel.checkQueue(this.queue), this.workers.live()]);
+      const unacked = workers.reduce((sum, w) => sum + w.inflight, 0);
+      return { queue: this.queue, ready: queue.messageCount, unacked, consumers: queue.consumerCount };
+    } catch (err) {
+      if (err instanceof AppError) throw err;
+      throw unavailable(`Could not read the queue from RabbitMQ or Redis (${messageOf(err)}); try again shortly.`);
+    }
+  }
+}

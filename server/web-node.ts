@@ -1,0 +1,137 @@
+// A web node's parts wired together: HTTP server with the JSON API, Next.js pages and Socket.IO.
+import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+import type { Health, TaskRecord } from "../lib/contract";
+import { BroadcastIngestor } from "./broadcast/ingestor";
+import { BroadcastLog } from "./broadcast/broadcast-log";
+import { BroadcastService } from "./broadcast/broadcast-service";
+import type { Config } from "./config";
+import { messageOf } from "./errors";
+import { createApi } from "./http/api";
+import type { Logger } from "./logger";
+import { connectAmqp, type AmqpConnection } from "./queue/amqp";
+import { TaskPublisher } from "./queue/publisher";
+import { QueueStatsReader } from "./queue/stats";
+import { createSocketServer, relayBroadcasts, startQueueStatsTicker } from "./realtime/socket-server";
+import { createRedis, waitForRedis, type Redis } from "./redis/connect";
+import { redisKeys } from "./redis/keys";
+import { TaskStore } from "./store/task-store";
+import { WorkerDirectory } from "./store/worker-directory";
+import { TaskService } from "./tasks/task-service";
+
+const QUEUE_STATS_INTERVAL_MS = 1000;
+
+export type PageHandler = (req: IncomingMessage, res: ServerResponse) => Promise<void> | void;
+
+export interface WebNode {
+  /** The base URL the node listens on, e.g. http://127.0.0.1:3000 */
+  url: string;
+  port: number;
+  /** Stops accepting connections, then closes Socket.IO, RabbitMQ and Redis. Safe to call twice. */
+  close(): Promise<void>;
+}
+
+/**
+ * Starts a web node. `pages` serves everything that is not the API (Next.js in production);
+ * tests run the node without it.
+ */
+export async function startWebNode(config: Config, log: Logger, pages?: PageHandler): Promise<WebNode> {
+  const keys = redisKeys(config.KEY_PREFIX);
+  const redis = createRedis(config.REDIS_URL, "taskcast-web", log);
+  const adapterSub = createRedis(config.REDIS_URL, "taskcast-web-adapter-sub", log);
+  const broadcastSub = createRedis(config.REDIS_URL, "taskcast-web-broadcast-sub", log);
+  await Promise.all([redis, adapterSub, broadcastSub].map((c) => waitForRedis(c, config.REDIS_URL)));
+
+  const store = new TaskStore(redis, keys);
+  const workers = new WorkerDirectory(redis, keys);
+  const broadcastLog = new BroadcastLog(redis, keys, config.BROADCAST_CHANNEL, config.BROADCAST_HISTORY);
+  const broadcasts = new BroadcastService(broadcastLog, config.BROADCAST_MAX_BYTES);
+
+  let amqp: AmqpConnection | undefined;
+  const getAmqp = () => amqp!;
+  const publisher = new TaskPublisher(getAmqp, config.TASK_QUEUE, log);
+  const queueStats = new QueueStatsReader(getAmqp, config.TASK_QUEUE, workers, log);
+  amqp = await connectAmqp({
+    url: config.RABBITMQ_URL,
+    name: "taskcast-web",
+    log,
+    setup: async (model) => {
+      await publisher.setup(model);
+      await queueStats.setup(model);
+    },
+  });
+
+  const health = async (): Promise<Health> => {
+    const rabbitmq = amqp!.isUp() ? "up" : "down";
+    const redisUp = await ping(redis);
+    return { status: rabbitmq === "up" && redisUp ? "ok" : "degraded", rabbitmq, redis: redisUp ? "up" : "down" };
+  };
+
+  // `io` exists once the HTTP server does; tasks are announced through it to every node's tabs.
+  let announce: (record: TaskRecord) => void = () => undefined;
+  const tasks = new TaskService(store, publisher, (record) => announce(record), log);
+  const api = createApi({ tasks, store, broadcasts, broadcastLog, queueStats, health, log });
+
+  const httpServer = createServer((req, res) => {
+    api(req, res)
+      .then((handled) => {
+        if (handled) return;
+        if (pages) return pages(req, res);
+        res.writeHead(404, { "Content-Type": "text/plain" }).end("Not found");
+      })
+      .catch((err: unknown) => {
+        log.error({ err: messageOf(err), url: req.url }, "request failed");
+        if (!res.headersSent) res.writeHead(500, { "Content-Type": "text/plain" });
+        res.end("Internal error");
+      });
+  });
+
+  const io = createSocketServer({ httpServer, pubClient: redis, subClient: adapterSub, adapterKey: keys.socketIo, tasks, broadcasts, log });
+  announce = (record) => io.emit("task:update", record);
+  await relayBroadcasts(io, broadcastSub, config.BROADCAST_CHANNEL, log);
+  const ingestor = new BroadcastIngestor(redis, broadcastSub, keys, config.BROADCAST_CHANNEL, broadcastLog, config.BROADCAST_MAX_BYTES, log);
+  await ingestor.start();
+  const stopTicker = startQueueStatsTicker(io, () => queueStats.read(), QUEUE_STATS_INTERVAL_MS, log);
+
+  await new Promise<void>((resolve, reject) => {
+    httpServer.once("error", reject);
+    httpServer.listen(config.PORT, config.HOST, () => {
+      httpServer.off("error", reject);
+      resolve();
+    });
+  });
+  const { port } = httpServer.address() as AddressInfo;
+  const host = config.HOST.includes(":") ? `[${config.HOST}]` : config.HOST;
+  const url = `http://${host === "0.0.0.0" ? "127.0.0.1" : host}:${port}`;
+
+  let closing: Promise<void> | undefined;
+  const close = () =>
+    (closing ??= (async () => {
+      const steps: Array<[string, () => Promise<unknown>]> = [
+        ["stop queue stats", async () => stopTicker()],
+        ["stop ingesting broadcasts", () => ingestor.stop()],
+        ["close Socket.IO and HTTP", () => new Promise<void>((resolve) => void io.close(() => resolve()))],
+        ["close RabbitMQ", () => amqp!.close()],
+        ["close Redis", () => Promise.all([redis, adapterSub, broadcastSub].map((c) => c.quit().catch(() => c.disconnect())))],
+      ];
+      for (const [name, step] of steps) {
+        try {
+          await step();
+        } catch (err) {
+          log.warn({ step: name, err: messageOf(err) }, "shutdown step failed");
+        }
+      }
+    })());
+
+  return { url, port, close };
+}
+
+async function ping(redis: Redis): Promise<boolean> {
+  if (redis.status !== "ready") return false;
+  try {
+    const timeout = new Promise<never>((_, reject) => setTimeout(() => reject(new Error("timeout")), 1000).unref());
+    return (await Promise.race([redis.ping(), timeout])) === "PONG";
+  } catch {
+    return false;
+  }
+}

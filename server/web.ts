@@ -1,0 +1,21 @@
+// Entry point of a web node: `npm run start:web` (after `npm run build`), or `npm run dev` with hot reload.
+import next from "next";
+import { fileURLToPath } from "node:url";
+import { loadConfigOrExit } from "./config";
+import { createLogger } from "./logger";
+import { onShutdownSignal } from "./process";
+import { startWebNode } from "./web-node";
+
+const config = loadConfigOrExit();
+const log = createLogger("web", config.LOG_LEVEL);
+const dev = config.NODE_ENV === "development";
+const app = next({ dev, dir: fileURLToPath(new URL("..", import.meta.url)), hostname: config.HOST, port: config.PORT });
+await app.prepare();
+const handle = app.getRequestHandler();
+
+const node = await startWebNode(config, log, (req, res) => handle(req, res));
+log.info({ url: node.url, dev }, `Taskcast dashboard: ${node.url}`);
+onShutdownSignal(log, async () => {
+  await node.close();
+  await app.close();
+});

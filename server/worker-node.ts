@@ -1,0 +1,96 @@
+// A worker process's parts wired together: RabbitMQ consumer, task runner, Redis records, browser events.
+import { Emitter } from "@socket.io/redis-emitter";
+import { hostname } from "node:os";
+import type { ServerToClientEvents } from "../lib/socket-events";
+import type { Config } from "./config";
+import { messageOf } from "./errors";
+import type { Logger } from "./logger";
+import { connectAmqp, type AmqpConnection } from "./queue/amqp";
+import { TaskConsumer } from "./queue/consumer";
+import { createRedis, waitForRedis } from "./redis/connect";
+import { redisKeys } from "./redis/keys";
+import { TaskStore } from "./store/task-store";
+import { WorkerDirectory } from "./store/worker-directory";
+import { TaskRunner } from "./tasks/task-runner";
+
+const HEARTBEAT_MS = 1000;
+
+export interface WorkerNode {
+  id: string;
+  /** Stops consuming, lets running tasks finish within the grace period, then closes connections. Safe to call twice. */
+  close(): Promise<void>;
+}
+
+export async function startWorkerNode(config: Config, log: Logger): Promise<WorkerNode> {
+  const id = `${hostname()}:${process.pid}:${Math.random().toString(36).slice(2, 6)}`;
+  const keys = redisKeys(config.KEY_PREFIX);
+  const redis = createRedis(config.REDIS_URL, "taskcast-worker", log);
+  await waitForRedis(redis, config.REDIS_URL);
+  const emitter = new Emitter<ServerToClientEvents>(redis, { key: keys.socketIo });
+  const store = new TaskStore(redis, keys);
+  const directory = new WorkerDirectory(redis, keys);
+  const abort = new AbortController();
+
+  let amqp: AmqpConnection | undefined;
+  const runner = new TaskRunner({
+    store,
+    workerId: id,
+    signal: abort.signal,
+    log,
+    publish: (record) => emitter.emit("task:update", record),
+    reply: (replyTo, correlationId, record) => {
+      // Replies go out on a fresh channel of the current connection; a lost reply is logged, never fatal.
+      void (async () => {
+        const channel = await amqp!.current().createChannel();
+        channel.on("error", () => undefined);
+        channel.sendToQueue(replyTo, Buffer.from(JSON.stringify(record)), { correlationId, contentType: "application/json" });
+        await channel.close();
+      })().catch((err: unknown) => log.warn({ taskId: record.id, replyTo, err: messageOf(err) }, "could not send the reply"));
+    },
+  });
+  const consumer = new TaskConsumer(config.TASK_QUEUE, config.WORKER_CONCURRENCY, (msg) => runner.run(msg), log);
+  amqp = await connectAmqp({ url: config.RABBITMQ_URL, name: `taskcast-worker ${id}`, log, setup: (model) => consumer.setup(model) });
+
+  const startedAt = new Date().toISOString();
+  const beat = () => {
+    directory
+      .beat({ id, host: hostname(), pid: process.pid, concurrency: config.WORKER_CONCURRENCY, inflight: consumer.inflight, processed: consumer.settled, startedAt, beatAt: Date.now() })
+      .catch((err: unknown) => log.warn({ err: messageOf(err) }, "heartbeat not saved"));
+  };
+  beat();
+  const heartbeat = setInterval(beat, HEARTBEAT_MS);
+
+  let closing: Promise<void> | undefined;
+  const close = () =>
+    (closing ??= (async () => {
+      log.info("worker stopping: no new tasks");
+      const steps: Array<[string, () => Promise<unknown>]> = [
+        ["stop consuming", () => consumer.stop()],
+        [
+          "drain",
+          async () => {
+            const drained = await consumer.drain(config.SHUTDOWN_GRACE_MS);
+            if (!drained) {
+              log.warn({ graceMs: config.SHUTDOWN_GRACE_MS }, "tasks still running after the grace period; aborting them (RabbitMQ requeues them)");
+              abort.abort(new Error("worker shut down"));
+              await consumer.drain(2000);
+            }
+          },
+        ],
+        ["close RabbitMQ", () => amqp!.close()],
+        ["stop heartbeat", async () => clearInterval(heartbeat)],
+        ["remove heartbeat", () => directory.remove(id)],
+        ["close Redis", () => redis.quit()],
+      ];
+      for (const [name, step] of steps) {
+        try {
+          await step();
+        } catch (err) {
+          log.warn({ step: name, err: messageOf(err) }, "shutdown step failed");
+        }
+      }
+      log.info("worker stopped");
+    })());
+
+  return { id, close };
+}

@@ -1,0 +1,11 @@
+// Entry point of a worker process: `npm run start:worker`.
+import { loadConfigOrExit } from "./config";
+import { createLogger } from "./logger";
+import { onShutdownSignal } from "./process";
+import { startWorkerNode } from "./worker-node";
+
+const config = loadConfigOrExit();
+const log = createLogger("worker", config.LOG_LEVEL);
+const worker = await startWorkerNode(config, log);
+log.info({ worker: worker.id, queue: config.TASK_QUEUE, concurrency: config.WORKER_CONCURRENCY }, "worker ready");
+onShutdownSignal(log, () => worker.close());
