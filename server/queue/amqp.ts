@@ -1,8 +1,11 @@
 // A RabbitMQ connection that recovers by itself, and channels that are re-created when they close.
 import { connect, type Channel, type ChannelModel, type RecoveringChannelModel } from "amqplib";
+import { setTimeout as delay } from "node:timers/promises";
 import { maskUrl } from "../config";
 import { unavailable } from "../errors";
 import type { Logger } from "../logger";
+
+const FIRST_CONNECT_WAIT_MS = 15_000;
 
 export interface AmqpConnection {
   readonly model: RecoveringChannelModel;
@@ -47,6 +50,10 @@ export async function connectAmqp(options: {
   });
   model.on("error", (err: Error) => log.warn({ err: err.message }, "RabbitMQ connection error"));
   model.on("blocked", (reason: string) => log.warn({ reason }, "RabbitMQ blocked the connection"));
+
+  // Wait a while for the first connection so a wrong URL is reported at start, then keep trying in the background.
+  const first = await Promise.race([model.waitForConnect().then(() => true), delay(FIRST_CONNECT_WAIT_MS, false, { ref: false })]);
+  if (!first) log.error(`RabbitMQ is not reachable at ${maskUrl(url)} — start it with \`npm start\` or set RABBITMQ_URL. Still retrying.`);
 
   return {
     model,
