@@ -1,0 +1,119 @@
+// The AMQP contract for outside services: messages published straight to the queue, replies, bad messages.
+import assert from "node:assert/strict";
+import { connect, type Channel, type ChannelModel, type ConsumeMessage } from "amqplib";
+import { randomUUID } from "node:crypto";
+import { after, before, describe, test } from "node:test";
+import { TaskRecordSchema, type TaskRecord } from "../../lib/contract";
+import { api, eventually, startStack, type Stack } from "../helpers/stack";
+
+describe("AMQP contract", () => {
+  let stack: Stack;
+  let conn: ChannelModel;
+  let ch: Channel;
+  let replyQueue: string;
+  const replies = new Map<string, ConsumeMessage>();
+
+  before(async () => {
+    stack = await startStack({ workers: 1 });
+    conn = await connect(stack.config.RABBITMQ_URL);
+    ch = await conn.createConfirmChannel();
+    replyQueue = (await ch.assertQueue("", { exclusive: true })).queue;
+    await ch.consume(replyQueue, (msg) => msg && replies.set(String(msg.properties.correlationId), msg), { noAck: true });
+  });
+  after(async () => {
+    await conn.close();
+    await stack.close();
+  });
+
+  // Publishes as a PHP service with php-amqplib would: a persistent message on the default exchange.
+  let published = 0;
+  const publish = async (body: string | object, properties: Record<string, unknown> = {}) => {
+    published++;
+    ch.sendToQueue(stack.config.TASK_QUEUE, Buffer.from(typeof body === "string" ? body : JSON.stringify(body)), { persistent: true, ...properties });
+    await (ch as import("amqplib").ConfirmChannel).waitForConfirms();
+  };
+  const finished = (id: string) =>
+    eventually(async () => {
+      const { status, body } = await api(stack.nodes[0], `/api/tasks/${encodeURIComponent(id)}`);
+      return status === 200 && (body.status === "succeeded" || body.status === "failed") ? (body as TaskRecord) : undefined;
+    }, `task ${id} to finish`);
+  const reply = (correlationId: string) => eventually(async () => replies.get(correlationId), `the reply for ${correlationId}`);
+
+  test("a task published with an id runs, shows on the dashboard and replies to reply_to with the final record", async () => {
+    const id = `php-${randomUUID()}`;
+    const correlationId = randomUUID();
+    await publish({ type: "echo", payload: { from: "php" }, id }, { replyTo: replyQueue, correlationId });
+    const record = await finished(id);
+    assert.equal(record.status, "succeeded");
+    assert.deepEqual(record.result, { from: "php" });
+    const msg = await reply(correlationId);
+    assert.equal(msg.properties.correlationId, correlationId);
+    const replied = TaskRecordSchema.parse(JSON.parse(msg.content.toString()));
+    assert.equal(replied.id, id);
+    assert.equal(replied.status, "succeeded");
+    assert.deepEqual(replied.result, { from: "php" });
+  });
+
+  test("a task without an id gets one and is listed", async () => {
+    const marker = randomUUID();
+    await publish({ type: "echo", payload: { marker } });
+    const listed = await eventually(async () => {
+      const { body } = await api(stack.nodes[0], "/api/tasks?status=succeeded&limit=100");
+      return (body.tasks as TaskRecord[]).find((t) => (t.payload as { marker?: string }).marker === marker);
+    }, "the id-less task to succeed");
+    assert.ok(listed.id.length > 0);
+  });
+
+  test("a body that is not JSON becomes a failed task with a clear error, and the reply says so", async () => {
+    const messageId = randomUUID();
+    const correlationId = randomUUID();
+    await publish("this is not json", { messageId, replyTo: replyQueue, correlationId });
+    const record = await finished(messageId);
+    assert.equal(record.status, "failed");
+    assert.match(record.error!, /not valid JSON.*this is not json/);
+    const replied = JSON.parse((await reply(correlationId)).content.toString());
+    assert.equal(replied.status, "failed");
+  });
+
+  test("a message naming an unknown type becomes a failed task naming the known types", async () => {
+    const id = randomUUID();
+    await publish({ type: "teleport", payload: {}, id });
+    const record = await finished(id);
+    assert.equal(record.status, "failed");
+    assert.equal(record.type, "teleport");
+    assert.match(record.error!, /Unknown task type "teleport"/);
+  });
+
+  test("a message of the wrong shape or with an invalid payload fails clearly", async () => {
+    const a = randomUUID();
+    await publish({ payload: {}, id: a });
+    assert.match((await finished(a)).error!, /Message is not a task/);
+    const b = randomUUID();
+    await publish({ type: "sleep", payload: { ms: -5 }, id: b });
+    assert.match((await finished(b)).error!, /Invalid payload for "sleep"/);
+  });
+
+  test("after bad messages the worker is still consuming and runs the next task", async () => {
+    const id = randomUUID();
+    await publish({ type: "sleep", payload: { ms: 50 }, id });
+    assert.equal((await finished(id)).status, "succeeded");
+    const { body } = await api(stack.nodes[0], "/api/queue");
+    assert.equal(body.consumers, 1);
+  });
+
+  test("a redelivered message of a finished task does not run it again", async () => {
+    const id = randomUUID();
+    await publish({ type: "echo", payload: { once: true }, id });
+    const first = await finished(id);
+    // The worker's heartbeat counts settled deliveries: wait until it has settled the duplicate too.
+    const settled = async () => {
+      const beats = Object.values(await stack.redis.hgetall(`${stack.config.KEY_PREFIX}:workers`));
+      return beats.reduce((sum, raw) => sum + (JSON.parse(raw) as { processed: number }).processed, 0);
+    };
+    await publish({ type: "echo", payload: { once: true }, id });
+    await eventually(async () => ((await settled()) === published ? true : undefined), "every published message, the duplicate too, to be settled");
+    const { body } = await api(stack.nodes[0], `/api/tasks/${id}`);
+    assert.equal(body.version, first.version);
+    assert.equal(body.attempts, 1);
+  });
+});
