@@ -1,0 +1,70 @@
+// Starts the end-to-end run's servers (two web nodes and a worker) and returns their teardown, which stops
+// them and then removes the run's queue and Redis keys (stopping first, so no worker declares the queue again).
+import { spawn, type ChildProcess } from "node:child_process";
+import { once } from "node:events";
+import { connect } from "amqplib";
+import { Redis } from "ioredis";
+import { loadConfig } from "../server/config";
+import { E2E_PORTS, e2eEnv } from "./env";
+
+const START_TIMEOUT_MS = 60_000;
+
+export default async function globalSetup(): Promise<() => Promise<void>> {
+  const run = process.env.TASKCAST_E2E_RUN!;
+  const env = e2eEnv(run);
+  const children: ChildProcess[] = [];
+  const start = (script: string, extra: Record<string, string>, ready: (line: string) => boolean) => {
+    const child = spawn("node_modules/.bin/tsx", [script], { env: { ...env, ...extra } as NodeJS.ProcessEnv, stdio: ["ignore", "pipe", "inherit"] });
+    children.push(child);
+    return new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`${script} did not become ready within ${START_TIMEOUT_MS} ms`)), START_TIMEOUT_MS);
+      child.stdout!.setEncoding("utf8").on("data", (chunk: string) => {
+        if (process.env.E2E_SERVER_LOGS) process.stdout.write(chunk);
+        if (chunk.split("\n").some(ready)) {
+          clearTimeout(timer);
+          resolve();
+        }
+      });
+      child.once("exit", (code) => reject(new Error(`${script} exited with ${code} before it was ready`)));
+    });
+  };
+  const stop = async () => {
+    await Promise.all(
+      children.map(async (child) => {
+        if (child.exitCode !== null) return;
+        child.kill("SIGTERM");
+        const timer = setTimeout(() => child.kill("SIGKILL"), 10_000);
+        await once(child, "exit");
+        clearTimeout(timer);
+      }),
+    );
+    await cleanUp(run);
+  };
+  try {
+    // Servers log at info here only so that readiness can be read from their output.
+    await Promise.all([
+      ...E2E_PORTS.map((port) => start("server/web.ts", { PORT: String(port), LOG_LEVEL: "info" }, (l) => l.includes("Taskcast dashboard"))),
+      start("server/worker.ts", { LOG_LEVEL: "info" }, (l) => l.includes("worker ready")),
+    ]);
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  return stop;
+}
+
+async function cleanUp(run: string): Promise<void> {
+  const config = loadConfig(e2eEnv(run));
+  const conn = await connect(config.RABBITMQ_URL);
+  const ch = await conn.createChannel();
+  await ch.deleteQueue(config.TASK_QUEUE).catch(() => undefined);
+  await conn.close().catch(() => undefined);
+  const redis = new Redis(config.REDIS_URL);
+  let cursor = "0";
+  do {
+    const [next, keys] = await redis.scan(cursor, "MATCH", `${run}:*`, "COUNT", 500);
+    cursor = next;
+    if (keys.length > 0) await redis.del(...keys);
+  } while (cursor !== "0");
+  await redis.quit();
+}

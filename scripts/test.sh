@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# `npm test`: set up everything a fresh machine lacks, then type-check and run every suite:
+# unit, integration (real RabbitMQ and Redis) and end-to-end (Playwright in Debian's chromium).
+# `bash scripts/test.sh unit|integration|e2e` runs one suite.
+source "$(dirname "$0")/lib.sh"
+cd "$ROOT"
+
+suite="${1:-all}"
+case "$suite" in all|unit|integration|e2e) ;; *) die "unknown suite '$suite': use unit, integration or e2e";; esac
+
+bash scripts/ensure-deps.sh
+case "$suite" in
+  all|e2e) bash scripts/ensure-services.sh --test-tools ;;
+  integration) bash scripts/ensure-services.sh ;;
+esac
+
+run() { log "$1"; shift; "$@"; }
+
+if [ "$suite" = all ] || [ "$suite" = unit ]; then
+  run "type-check (tsc --noEmit)" node_modules/.bin/tsc --noEmit
+  run "unit tests" node --import tsx --test test/unit/*.test.ts
+fi
+if [ "$suite" = all ] || [ "$suite" = integration ]; then
+  # Files run one after another: they share the brokers (each with its own queue and keys).
+  run "integration tests (real RabbitMQ and Redis)" node --import tsx --test --test-concurrency=1 test/integration/*.test.ts
+fi
+if [ "$suite" = all ] || [ "$suite" = e2e ]; then
+  run "building the dashboard (next build)" node_modules/.bin/next build >/tmp/taskcast-test-build.log 2>&1 || { cat /tmp/taskcast-test-build.log >&2; die "next build failed (output above)"; }
+  run "end-to-end tests (Playwright, headless chromium)" node_modules/.bin/playwright test
+fi
+log "all requested tests passed"

@@ -1,0 +1,50 @@
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import type { Broadcast, TaskRecord } from "../../lib/contract";
+import { createBatcher } from "../../lib/batcher";
+import { compareIds, mergeBroadcasts, mergeTasks, sortTasks } from "../../lib/live-state";
+
+const task = (id: string, version: number, status: TaskRecord["status"] = "running", createdAt = "2026-01-01T00:00:00.000Z"): TaskRecord => ({
+  id,
+  type: "echo",
+  payload: {},
+  status,
+  progress: 0,
+  attempts: 1,
+  createdAt,
+  version,
+});
+const bc = (id: string): Broadcast => ({ id, message: `m${id}`, source: "api", at: "2026-01-01T00:00:00.000Z" });
+
+test("mergeTasks keeps the highest version whatever the arrival order", () => {
+  let m = mergeTasks(new Map(), [task("a", 3, "succeeded")]);
+  m = mergeTasks(m, [task("a", 1, "queued"), task("a", 2, "running")]);
+  assert.equal(m.get("a")!.status, "succeeded");
+});
+
+test("mergeTasks drops the oldest finished tasks past the cap but keeps live ones", () => {
+  const old = (i: number, status: TaskRecord["status"]) => task(`t${i}`, 1, status, new Date(Date.UTC(2026, 0, 1, 0, 0, i)).toISOString());
+  const m = mergeTasks(new Map(), [old(1, "running"), old(2, "succeeded"), old(3, "failed"), old(4, "succeeded")], 3);
+  assert.deepEqual([...m.keys()].sort(), ["t1", "t3", "t4"]);
+});
+
+test("sortTasks puts the newest first", () => {
+  const sorted = sortTasks([task("a", 1, "queued", "2026-01-01T00:00:00.000Z"), task("b", 1, "queued", "2026-01-02T00:00:00.000Z")]);
+  assert.deepEqual(sorted.map((t) => t.id), ["b", "a"]);
+});
+
+test("mergeBroadcasts dedupes by id, orders numerically newest first and caps", () => {
+  const merged = mergeBroadcasts([bc("9"), bc("10")], [bc("10"), bc("11"), bc("2")], 3);
+  assert.deepEqual(merged.map((b) => b.id), ["11", "10", "9"]);
+  assert.ok(compareIds("10", "9") > 0);
+  assert.equal(compareIds("7", "7"), 0);
+});
+
+test("the batcher hands over a burst in one call", async () => {
+  const calls: number[][] = [];
+  const batcher = createBatcher<number>((items) => calls.push(items), 20);
+  for (let i = 0; i < 100; i++) batcher.push(i);
+  await new Promise((r) => setTimeout(r, 60));
+  assert.equal(calls.length, 1);
+  assert.equal(calls[0].length, 100);
+});
