@@ -2,9 +2,8 @@
 // them and then removes the run's queue and Redis keys (stopping first, so no worker declares the queue again).
 import { spawn, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
-import { connect } from "amqplib";
-import { Redis } from "ioredis";
 import { loadConfig } from "../server/config";
+import { removeRunData } from "../test/helpers/cleanup";
 import { E2E_PORTS, e2eEnv } from "./env";
 
 const START_TIMEOUT_MS = 60_000;
@@ -54,17 +53,5 @@ export default async function globalSetup(): Promise<() => Promise<void>> {
 }
 
 async function cleanUp(run: string): Promise<void> {
-  const config = loadConfig(e2eEnv(run));
-  const conn = await connect(config.RABBITMQ_URL);
-  const ch = await conn.createChannel();
-  await ch.deleteQueue(config.TASK_QUEUE).catch(() => undefined);
-  await conn.close().catch(() => undefined);
-  const redis = new Redis(config.REDIS_URL);
-  let cursor = "0";
-  do {
-    const [next, keys] = await redis.scan(cursor, "MATCH", `${run}:*`, "COUNT", 500);
-    cursor = next;
-    if (keys.length > 0) await redis.del(...keys);
-  } while (cursor !== "0");
-  await redis.quit();
+  await removeRunData(loadConfig(e2eEnv(run)));
 }

@@ -1,6 +1,5 @@
 // Starts real Taskcast web nodes and workers in this process, against the real RabbitMQ and Redis,
 // each stack with its own queue, channel and Redis prefix, and removes exactly those afterwards.
-import { connect } from "amqplib";
 import { randomUUID } from "node:crypto";
 import { Redis } from "ioredis";
 import { io as ioClient, type Socket } from "socket.io-client";
@@ -9,6 +8,7 @@ import { loadConfig, type Config } from "../../server/config";
 import { createLogger } from "../../server/logger";
 import { startWebNode, type WebNode } from "../../server/web-node";
 import { startWorkerNode, type WorkerNode } from "../../server/worker-node";
+import { removeRunData } from "./cleanup";
 
 export type TestSocket = Socket<ServerToClientEvents, ClientToServerEvents>;
 
@@ -60,18 +60,8 @@ export async function startStack(options: { webNodes?: number; workers?: number;
       for (const s of sockets) s.disconnect();
       await Promise.all(workers.map((w) => w.close()));
       await Promise.all(nodes.map((n) => n.close()));
-      // Remove only what this stack made.
-      const conn = await connect(config.RABBITMQ_URL);
-      const ch = await conn.createChannel();
-      await ch.deleteQueue(config.TASK_QUEUE).catch(() => undefined);
-      await conn.close().catch(() => undefined);
-      let cursor = "0";
-      do {
-        const [next, keys] = await redis.scan(cursor, "MATCH", `${name}:*`, "COUNT", 500);
-        cursor = next;
-        if (keys.length > 0) await redis.del(...keys);
-      } while (cursor !== "0");
       await redis.quit();
+      await removeRunData(config);
     },
   };
 }
