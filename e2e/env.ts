@@ -1,5 +1,6 @@
 // The environment of the end-to-end run's servers: its own queue, channel and Redis prefix.
-export const E2E_PORTS = [Number(process.env.E2E_PORT ?? 3310), Number(process.env.E2E_PORT ?? 3310) + 1] as const;
+const E2E_BASE_PORT = Number(process.env.E2E_PORT ?? 3310);
+export const E2E_PORTS = [E2E_BASE_PORT, E2E_BASE_PORT + 1] as const;
 
 export function e2eEnv(run: string): Record<string, string> {
   const inherited = Object.fromEntries(Object.entries(process.env).filter((e): e is [string, string] => e[1] !== undefined));

@@ -7,8 +7,8 @@ import { onShutdownSignal } from "./process";
 import { startWebNode } from "./web-node";
 
 const config = loadConfigOrExit();
-const log = createLogger("web", config.LOG_LEVEL, config.NODE_ENV === "development");
 const dev = config.NODE_ENV === "development";
+const log = createLogger("web", config.LOG_LEVEL, dev);
 const app = next({ dev, dir: fileURLToPath(new URL("..", import.meta.url)), hostname: config.HOST, port: config.PORT });
 await app.prepare();
 const handle = app.getRequestHandler();

@@ -5,7 +5,7 @@ import type { ServerToClientEvents } from "../lib/socket-events";
 import type { Config } from "./config";
 import { messageOf } from "./errors";
 import type { Logger } from "./logger";
-import { connectAmqp, type AmqpConnection } from "./queue/amqp";
+import { ChannelSlot, connectAmqp, type AmqpConnection } from "./queue/amqp";
 import { TaskConsumer } from "./queue/consumer";
 import { createRedis, waitForRedis } from "./redis/connect";
 import { redisKeys } from "./redis/keys";
@@ -32,6 +32,7 @@ export async function startWorkerNode(config: Config, log: Logger): Promise<Work
   const abort = new AbortController();
 
   let amqp: AmqpConnection | undefined;
+  const replies = new ChannelSlot(() => amqp!, (model) => model.createChannel(), log);
   const runner = new TaskRunner({
     store,
     workerId: id,
@@ -39,13 +40,11 @@ export async function startWorkerNode(config: Config, log: Logger): Promise<Work
     log,
     publish: (record) => emitter.emit("task:update", record),
     reply: (replyTo, correlationId, record) => {
-      // Replies go out on a fresh channel of the current connection; a lost reply is logged, never fatal.
-      void (async () => {
-        const channel = await amqp!.current().createChannel();
-        channel.on("error", () => undefined);
-        channel.sendToQueue(replyTo, Buffer.from(JSON.stringify(record)), { correlationId, contentType: "application/json" });
-        await channel.close();
-      })().catch((err: unknown) => log.warn({ taskId: record.id, replyTo, err: messageOf(err) }, "could not send the reply"));
+      // One reply channel per connection, re-opened when it closes; a lost reply is logged, never fatal.
+      replies
+        .get()
+        .then((channel) => channel.sendToQueue(replyTo, Buffer.from(JSON.stringify(record)), { correlationId, contentType: "application/json" }))
+        .catch((err: unknown) => log.warn({ taskId: record.id, replyTo, err: messageOf(err) }, "could not send the reply"));
     },
   });
   const consumer = new TaskConsumer(config.TASK_QUEUE, config.WORKER_CONCURRENCY, (msg) => runner.run(msg), log);

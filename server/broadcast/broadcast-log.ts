@@ -1,5 +1,6 @@
 // The broadcast log: every broadcast gets the next id, lands in the bounded history and is fanned out, in one atomic step.
 import { BroadcastSchema, type Broadcast, type BroadcastSource } from "../../lib/contract";
+import { safeJson } from "../../lib/safe-json";
 import type { Redis } from "../redis/connect";
 import type { RedisKeys } from "../redis/keys";
 
@@ -47,7 +48,7 @@ export class BroadcastLog {
   async recent(limit: number): Promise<Broadcast[]> {
     const raws = await this.redis.lrange(this.keys.broadcastHistory, 0, limit - 1);
     return raws.flatMap((raw) => {
-      const parsed = BroadcastSchema.safeParse(JSON.parse(raw));
+      const parsed = BroadcastSchema.safeParse(safeJson(raw));
       return parsed.success ? [parsed.data] : [];
     });
   }

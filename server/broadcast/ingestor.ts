@@ -2,6 +2,7 @@
 // the one holding a short Redis lease appends each message to the log, so it reaches each tab once.
 import { randomUUID } from "node:crypto";
 import { BroadcastSchema, ExternalBroadcastSchema } from "../../lib/contract";
+import { safeJson } from "../../lib/safe-json";
 import { messageOf } from "../errors";
 import type { Logger } from "../logger";
 import type { Redis } from "../redis/connect";
@@ -16,12 +17,8 @@ const RELEASE = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call
 
 /** Reads an outside message: JSON `{"message": ...}` or plain text. Undefined for our own stamped echoes. */
 export function readExternalMessage(raw: string): string | undefined {
-  let json: unknown;
-  try {
-    json = JSON.parse(raw);
-  } catch {
-    return raw;
-  }
+  const json = safeJson(raw);
+  if (json === undefined) return raw;
   if (BroadcastSchema.safeParse(json).success) return undefined;
   const external = ExternalBroadcastSchema.safeParse(json);
   return external.success ? external.data.message : raw;

@@ -3,6 +3,7 @@ import { createAdapter } from "@socket.io/redis-adapter";
 import type { Server as HttpServer } from "node:http";
 import { Server, type Socket } from "socket.io";
 import { BroadcastSchema, type QueueStats, type SubmitAck } from "../../lib/contract";
+import { safeJson } from "../../lib/safe-json";
 import type { ClientToServerEvents, InterServerEvents, ServerToClientEvents, SocketData } from "../../lib/socket-events";
 import { fanoutChannel } from "../broadcast/broadcast-log";
 import type { BroadcastService } from "../broadcast/broadcast-service";
@@ -82,12 +83,4 @@ export function startQueueStatsTicker(io: IoServer, read: () => Promise<QueueSta
   const timer = setInterval(() => void tick(), intervalMs);
   void tick();
   return () => clearInterval(timer);
-}
-
-function safeJson(raw: string): unknown {
-  try {
-    return JSON.parse(raw);
-  } catch {
-    return undefined;
-  }
 }

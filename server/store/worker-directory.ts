@@ -1,5 +1,6 @@
 // Worker heartbeats in Redis: who is alive, and how many deliveries each holds.
 import { z } from "zod";
+import { safeJson } from "../../lib/safe-json";
 import type { Redis } from "../redis/connect";
 import type { RedisKeys } from "../redis/keys";
 
@@ -46,13 +47,5 @@ export class WorkerDirectory {
     }
     if (forgotten.length > 0) await this.redis.hdel(this.keys.workers, ...forgotten);
     return live;
-  }
-}
-
-function safeJson(raw: string): unknown {
-  try {
-    return JSON.parse(raw);
-  } catch {
-    return undefined;
   }
 }
