@@ -4,12 +4,32 @@ import { z } from "zod";
 /** Largest JSON body the HTTP API reads; bigger bodies get 413. */
 export const MAX_BODY_BYTES = 64 * 1024;
 
-export const TASK_STATUSES = ["queued", "running", "succeeded", "failed"] as const;
+/**
+ * - queued: waiting on the work queue.
+ * - running: a worker holds it.
+ * - retrying: an attempt failed; RabbitMQ holds it in a retry queue until `nextAttemptAt`.
+ * - stalled: its worker stopped beating mid-run; RabbitMQ redelivers it.
+ * - succeeded, failed (the handler threw TaskFailure: retrying cannot help), dead (attempts exhausted
+ *   or an unusable message; kept in the dead-letter queue), cancelled: final.
+ */
+export const TASK_STATUSES = ["queued", "running", "retrying", "stalled", "succeeded", "failed", "dead", "cancelled"] as const;
 export const TaskStatusSchema = z.enum(TASK_STATUSES);
 export type TaskStatus = z.infer<typeof TaskStatusSchema>;
 
-export const FINISHED_STATUSES: readonly TaskStatus[] = ["succeeded", "failed"];
+export const FINISHED_STATUSES: readonly TaskStatus[] = ["succeeded", "failed", "dead", "cancelled"];
 export const isFinished = (status: TaskStatus) => FINISHED_STATUSES.includes(status);
+/** Statuses an operator may cancel from. */
+export const CANCELLABLE_STATUSES: readonly TaskStatus[] = ["queued", "running", "retrying", "stalled"];
+/** Statuses an operator may run again from, with a fresh attempt count. */
+export const RETRYABLE_STATUSES: readonly TaskStatus[] = ["dead", "failed", "cancelled"];
+
+/** RabbitMQ message priority: 0 (default, lowest) to 9. */
+export const MAX_PRIORITY = 9;
+export const PrioritySchema = z
+  .number({ error: "priority must be an integer from 0 to 9" })
+  .int("priority must be an integer from 0 to 9")
+  .min(0, "priority must be from 0 to 9")
+  .max(MAX_PRIORITY, "priority must be from 0 to 9");
 
 /** A task payload: a JSON object. */
 export const PayloadSchema = z.record(z.string(), z.unknown());
@@ -19,8 +39,17 @@ export type Payload = z.infer<typeof PayloadSchema>;
 export const SubmitTaskSchema = z.strictObject({
   type: z.string({ error: "type must be a string naming a task type" }).min(1, "type must not be empty"),
   payload: PayloadSchema.optional(),
+  /** @defaultValue 0 */
+  priority: PrioritySchema.optional(),
 });
 export type SubmitTask = z.infer<typeof SubmitTaskSchema>;
+
+/** Longest accepted `Idempotency-Key` header. */
+export const MAX_IDEMPOTENCY_KEY_LENGTH = 200;
+
+/** Body of `POST /api/tasks/:id/retry`: optionally run with an edited payload. */
+export const RetryTaskSchema = z.strictObject({ payload: PayloadSchema.optional() });
+export type RetryTask = z.infer<typeof RetryTaskSchema>;
 
 /** A task message on the AMQP queue, as any service may publish it. */
 export const TaskMessageSchema = z.object({
@@ -32,6 +61,20 @@ export type TaskMessage = z.infer<typeof TaskMessageSchema>;
 
 const isoDate = z.string();
 
+export const ATTEMPT_OUTCOMES = ["running", "succeeded", "failed", "error", "timeout", "interrupted", "cancelled", "requeued"] as const;
+/** One run of a task by a worker. `interrupted`: the worker died or lost its connection mid-run; `requeued`: it shut down. */
+export const TaskAttemptSchema = z.object({
+  attempt: z.number().int().min(1),
+  worker: z.string(),
+  startedAt: isoDate,
+  finishedAt: isoDate.optional(),
+  outcome: z.enum(ATTEMPT_OUTCOMES),
+  error: z.string().optional(),
+});
+export type TaskAttempt = z.infer<typeof TaskAttemptSchema>;
+/** Most attempts kept in a record's `attemptLog` (the oldest go first). */
+export const MAX_ATTEMPT_LOG = 25;
+
 /** A task as stored in Redis and served by `GET /api/tasks/:id`. */
 export const TaskRecordSchema = z.object({
   id: z.string(),
@@ -40,14 +83,28 @@ export const TaskRecordSchema = z.object({
   status: TaskStatusSchema,
   /** 0..1 */
   progress: z.number().min(0).max(1),
+  priority: z.number().int().min(0).max(MAX_PRIORITY).default(0),
+  /** Attempts started since submission (or since an operator's retry). */
   attempts: z.number().int().min(0),
+  /** Attempts allowed before the task goes dead; from its task type. */
+  maxAttempts: z.number().int().min(1).optional(),
+  /** When status is `retrying`: when RabbitMQ hands it back to a worker. */
+  nextAttemptAt: isoDate.optional(),
   result: z.unknown().optional(),
+  /** Why the task failed, went dead or was cancelled; for `retrying`, the last attempt's error. */
   error: z.string().optional(),
   createdAt: isoDate,
   startedAt: isoDate.optional(),
   finishedAt: isoDate.optional(),
-  /** `host:pid` of the worker that ran (or runs) the task. */
+  /** Id (`host:pid:tag`) of the worker that ran (or runs) the task. */
   worker: z.string().optional(),
+  attemptLog: z.array(TaskAttemptSchema).default([]),
+  /** Set when an operator cancels a running task; the worker aborts its handler. */
+  cancelRequested: z.boolean().optional(),
+  /** Set when an operator discards a dead task: it leaves the dead-letter list and queue, and stays dead. */
+  discardedAt: isoDate.optional(),
+  /** Set when an operator ran a finished task again. */
+  retriedAt: isoDate.optional(),
   /** Bumped on every write, so a client keeps the newest copy whatever order events arrive in. */
   version: z.number().int().min(1),
 });
@@ -59,6 +116,8 @@ export const QueueStatsSchema = z.object({
   ready: z.number().int().min(0),
   unacked: z.number().int().min(0),
   consumers: z.number().int().min(0),
+  /** Messages in the dead-letter queue (TASK_QUEUE + ".dead"). */
+  dead: z.number().int().min(0),
 });
 export type QueueStats = z.infer<typeof QueueStatsSchema>;
 
@@ -92,6 +151,12 @@ export const ListQuerySchema = z.object({
 export const TaskListQuerySchema = ListQuerySchema.extend({
   status: TaskStatusSchema.optional(),
 });
+
+/** Reply of `POST /api/tasks` (202, or 200 for a repeated Idempotency-Key) and the task actions. */
+export interface TaskAck {
+  id: string;
+  status: TaskStatus;
+}
 
 /** A task type as offered to the dashboard by `GET /api/task-types`. */
 export const TaskTypeInfoSchema = z.object({

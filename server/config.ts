@@ -13,6 +13,12 @@ const EnvSchema = z.object({
   RABBITMQ_URL: z.url({ protocol: /^amqps?$/, error: "must be an amqp:// or amqps:// URL" }).default("amqp://guest:guest@127.0.0.1:5672"),
   REDIS_URL: z.url({ protocol: /^rediss?$/, error: "must be a redis:// or rediss:// URL" }).default("redis://127.0.0.1:6379"),
   TASK_QUEUE: z.string().min(1).max(200).default("tasks"),
+  /** classic (single node, message priorities) or quorum (replicated across a RabbitMQ cluster, broker-side delivery limit). */
+  TASK_QUEUE_TYPE: z.enum(["classic", "quorum"], { error: "must be classic or quorum" }).default("classic"),
+  /** Quorum queues only: deliveries after which RabbitMQ itself dead-letters a message (a backstop for poison messages). */
+  TASK_DELIVERY_LIMIT: positiveInt.max(1000).default(10),
+  /** Finished task records kept in Redis; the oldest finished go first, unfinished ones are never trimmed. */
+  TASK_HISTORY_LIMIT: positiveInt.default(10_000),
   BROADCAST_CHANNEL: z.string().min(1).default("broadcast"),
   WORKER_CONCURRENCY: positiveInt.max(1000).default(4),
   /** Prefix of every Redis key and of the Socket.IO adapter channels, so several installations can share a Redis. */

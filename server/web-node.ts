@@ -10,16 +10,21 @@ import { messageOf } from "./errors";
 import { createApi } from "./http/api";
 import type { Logger } from "./logger";
 import { connectAmqp, type AmqpConnection } from "./queue/amqp";
-import { TaskPublisher } from "./queue/publisher";
+import { DeadLetterQueue } from "./queue/dead-letters";
+import { ConfirmPublisher } from "./queue/publisher";
 import { QueueStatsReader } from "./queue/stats";
+import { assertTopology, topologyFor } from "./queue/topology";
 import { createSocketServer, relayBroadcasts, startQueueStatsTicker } from "./realtime/socket-server";
 import { createRedis, waitForRedis, type Redis } from "./redis/connect";
 import { redisKeys } from "./redis/keys";
+import { IdempotencyKeys } from "./store/idempotency";
 import { TaskStore } from "./store/task-store";
 import { WorkerDirectory } from "./store/worker-directory";
+import { startStallDetector } from "./tasks/stall-detector";
 import { TaskService } from "./tasks/task-service";
 
 const QUEUE_STATS_INTERVAL_MS = 1000;
+const STALL_SWEEP_INTERVAL_MS = 2000;
 
 export type PageHandler = (req: IncomingMessage, res: ServerResponse) => Promise<void> | void;
 
@@ -42,20 +47,22 @@ export async function startWebNode(config: Config, log: Logger, pages?: PageHand
   const broadcastSub = createRedis(config.REDIS_URL, "taskcast-web-broadcast-sub", log);
   await Promise.all([redis, adapterSub, broadcastSub].map((c) => waitForRedis(c, config.REDIS_URL)));
 
-  const store = new TaskStore(redis, keys);
+  const store = new TaskStore(redis, keys, config.TASK_HISTORY_LIMIT);
   const workers = new WorkerDirectory(redis, keys);
   const broadcastLog = new BroadcastLog(redis, keys, config.BROADCAST_CHANNEL, config.BROADCAST_HISTORY);
   const broadcasts = new BroadcastService(broadcastLog, config.BROADCAST_MAX_BYTES);
 
   let amqp: AmqpConnection | undefined;
   const getAmqp = () => amqp!;
-  const publisher = new TaskPublisher(getAmqp, config.TASK_QUEUE, log);
-  const queueStats = new QueueStatsReader(getAmqp, config.TASK_QUEUE, workers, log);
+  const topology = topologyFor(config);
+  const publisher = new ConfirmPublisher(getAmqp, topology, log);
+  const queueStats = new QueueStatsReader(getAmqp, topology, workers, log);
   amqp = await connectAmqp({
     url: config.RABBITMQ_URL,
     name: "taskcast-web",
     log,
     setup: async (model) => {
+      await assertTopology(model, topology, log);
       await publisher.setup(model);
       await queueStats.setup(model);
     },
@@ -69,7 +76,18 @@ export async function startWebNode(config: Config, log: Logger, pages?: PageHand
 
   // `io` exists once the HTTP server does; tasks are announced through it to every node's tabs.
   let announce: (record: TaskRecord) => void = () => undefined;
-  const tasks = new TaskService(store, publisher, (record) => announce(record), log);
+  const tasks = new TaskService({
+    store,
+    publisher,
+    deadLetters: new DeadLetterQueue(topology, log),
+    idempotency: new IdempotencyKeys(redis, keys),
+    amqp: getAmqp,
+    topology,
+    redis,
+    keys,
+    announce: (record) => announce(record),
+    log,
+  });
   const api = createApi({ tasks, store, broadcasts, broadcastLog, queueStats, health, log });
 
   const httpServer = createServer((req, res) => {
@@ -92,6 +110,7 @@ export async function startWebNode(config: Config, log: Logger, pages?: PageHand
   const ingestor = new BroadcastIngestor(redis, broadcastSub, keys, config.BROADCAST_CHANNEL, broadcastLog, config.BROADCAST_MAX_BYTES, log);
   await ingestor.start();
   const stopTicker = startQueueStatsTicker(io, () => queueStats.read(), QUEUE_STATS_INTERVAL_MS, log);
+  const stopStallDetector = startStallDetector({ store, workers, announce: (record) => announce(record), intervalMs: STALL_SWEEP_INTERVAL_MS, log });
 
   await new Promise<void>((resolve, reject) => {
     httpServer.once("error", reject);
@@ -109,6 +128,7 @@ export async function startWebNode(config: Config, log: Logger, pages?: PageHand
     (closing ??= (async () => {
       const steps: Array<[string, () => Promise<unknown>]> = [
         ["stop queue stats", async () => stopTicker()],
+        ["stop stalled-task sweeps", async () => stopStallDetector()],
         ["stop ingesting broadcasts", () => ingestor.stop()],
         ["close Socket.IO and HTTP", () => new Promise<void>((resolve) => void io.close(() => resolve()))],
         ["close RabbitMQ", () => amqp!.close()],

@@ -7,11 +7,13 @@ import { messageOf } from "./errors";
 import type { Logger } from "./logger";
 import { ChannelSlot, connectAmqp, type AmqpConnection } from "./queue/amqp";
 import { TaskConsumer } from "./queue/consumer";
-import { createRedis, waitForRedis } from "./redis/connect";
+import { ConfirmPublisher } from "./queue/publisher";
+import { assertTopology, topologyFor } from "./queue/topology";
+import { createRedis, waitForRedis, type Redis } from "./redis/connect";
 import { redisKeys } from "./redis/keys";
 import { TaskStore } from "./store/task-store";
 import { WorkerDirectory } from "./store/worker-directory";
-import { TaskRunner } from "./tasks/task-runner";
+import { AttemptAbort, TaskRunner } from "./tasks/task-runner";
 
 const HEARTBEAT_MS = 1000;
 
@@ -25,19 +27,22 @@ export async function startWorkerNode(config: Config, log: Logger): Promise<Work
   const id = `${hostname()}:${process.pid}:${Math.random().toString(36).slice(2, 6)}`;
   const keys = redisKeys(config.KEY_PREFIX);
   const redis = createRedis(config.REDIS_URL, "taskcast-worker", log);
-  await waitForRedis(redis, config.REDIS_URL);
-  const emitter = new Emitter<ServerToClientEvents>(redis, { key: keys.socketIo });
-  const store = new TaskStore(redis, keys);
+  const cancelSub = createRedis(config.REDIS_URL, "taskcast-worker-cancel-sub", log);
+  await Promise.all([redis, cancelSub].map((c) => waitForRedis(c, config.REDIS_URL)));
+  const emitter = new Emitter<ServerToClientEvents>(safePublisher(redis, log), { key: keys.socketIo });
+  const store = new TaskStore(redis, keys, config.TASK_HISTORY_LIMIT);
   const directory = new WorkerDirectory(redis, keys);
-  const abort = new AbortController();
+  const topology = topologyFor(config);
 
   let amqp: AmqpConnection | undefined;
   const replies = new ChannelSlot(() => amqp!, (model) => model.createChannel(), log);
+  const publisher = new ConfirmPublisher(() => amqp!, topology, log);
   const runner = new TaskRunner({
     store,
+    publisher,
     workerId: id,
-    signal: abort.signal,
     log,
+    heldElsewhere: async (workerId, taskId) => (await directory.live()).some((w) => w.id === workerId && w.running.includes(taskId)),
     publish: (record) => emitter.emit("task:update", record),
     reply: (replyTo, correlationId, record) => {
       // One reply channel per connection, re-opened when it closes; a lost reply is logged, never fatal.
@@ -47,13 +52,29 @@ export async function startWorkerNode(config: Config, log: Logger): Promise<Work
         .catch((err: unknown) => log.warn({ taskId: record.id, replyTo, err: messageOf(err) }, "could not send the reply"));
     },
   });
-  const consumer = new TaskConsumer(config.TASK_QUEUE, config.WORKER_CONCURRENCY, (msg) => runner.run(msg), log);
-  amqp = await connectAmqp({ url: config.RABBITMQ_URL, name: `taskcast-worker ${id}`, log, setup: (model) => consumer.setup(model) });
+  const declare = (model: Parameters<typeof assertTopology>[0]) => assertTopology(model, topology, log);
+  const consumer = new TaskConsumer(config.TASK_QUEUE, config.WORKER_CONCURRENCY, (msg) => runner.run(msg), declare, log);
+  amqp = await connectAmqp({
+    url: config.RABBITMQ_URL,
+    name: `taskcast-worker ${id}`,
+    log,
+    setup: async (model) => {
+      await declare(model);
+      await publisher.setup(model);
+      await consumer.setup(model);
+    },
+  });
+
+  // Web nodes ask on this channel to cancel a running task; whichever worker runs it aborts its handler.
+  cancelSub.on("message", (channel: string, taskId: string) => {
+    if (channel === keys.taskCancel && runner.abort(taskId, new AttemptAbort("cancelled", "Cancelled by an operator."))) log.info({ taskId }, "cancelling the running task");
+  });
+  await cancelSub.subscribe(keys.taskCancel);
 
   const startedAt = new Date().toISOString();
   const beat = () => {
     directory
-      .beat({ id, host: hostname(), pid: process.pid, concurrency: config.WORKER_CONCURRENCY, inflight: consumer.inflight, processed: consumer.settled, startedAt, beatAt: Date.now() })
+      .beat({ id, host: hostname(), pid: process.pid, concurrency: config.WORKER_CONCURRENCY, inflight: consumer.inflight, processed: consumer.settled, running: runner.runningIds(), startedAt, beatAt: Date.now() })
       .catch((err: unknown) => log.warn({ err: messageOf(err) }, "heartbeat not saved"));
   };
   beat();
@@ -70,16 +91,16 @@ export async function startWorkerNode(config: Config, log: Logger): Promise<Work
           async () => {
             const drained = await consumer.drain(config.SHUTDOWN_GRACE_MS);
             if (!drained) {
-              log.warn({ graceMs: config.SHUTDOWN_GRACE_MS }, "tasks still running after the grace period; aborting them (RabbitMQ requeues them)");
-              abort.abort(new Error("worker shut down"));
-              await consumer.drain(2000);
+              log.warn({ graceMs: config.SHUTDOWN_GRACE_MS }, "tasks still running after the grace period; aborting them and handing them back to the queue");
+              runner.abortAll();
+              await consumer.drain(5000);
             }
           },
         ],
         ["close RabbitMQ", () => amqp!.close()],
         ["stop heartbeat", async () => clearInterval(heartbeat)],
         ["remove heartbeat", () => directory.remove(id)],
-        ["close Redis", () => redis.quit()],
+        ["close Redis", () => Promise.all([redis, cancelSub].map((c) => c.quit().catch(() => c.disconnect())))],
       ];
       for (const [name, step] of steps) {
         try {
@@ -92,4 +113,24 @@ export async function startWorkerNode(config: Config, log: Logger): Promise<Work
     })());
 
   return { id, close };
+}
+
+/**
+ * The emitter publishes without handling the promise, and a rejected publish (Redis down) would be an
+ * unhandled rejection. Browsers reload records on reconnect, so a lost update is only logged.
+ */
+function safePublisher(redis: Redis, log: Logger): Redis {
+  let failing = false;
+  const client = {
+    publish: (channel: string, message: string | Buffer) =>
+      redis.publish(channel, message).then(
+        (n) => ((failing = false), n),
+        (err: unknown) => {
+          if (!failing) log.warn({ err: messageOf(err) }, "live update not pushed to browsers");
+          failing = true;
+          return 0;
+        },
+      ),
+  };
+  return client as unknown as Redis;
 }

@@ -1,7 +1,7 @@
 // The JSON API and /healthz: routes over the web node's services; everything else goes to Next.js.
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { z } from "zod";
-import { ListQuerySchema, MAX_BODY_BYTES, TaskListQuerySchema, type ApiErrorBody, type Health } from "../../lib/contract";
+import { ListQuerySchema, MAX_BODY_BYTES, TaskListQuerySchema, type ApiErrorBody, type Health, type TaskAck } from "../../lib/contract";
 import { describeZodError } from "../../lib/zod-message";
 import type { BroadcastService } from "../broadcast/broadcast-service";
 import type { BroadcastLog } from "../broadcast/broadcast-log";
@@ -23,7 +23,7 @@ export interface ApiDeps {
   log: Logger;
 }
 
-type Handler = (req: IncomingMessage, url: URL, params: string[]) => Promise<[number, unknown]>;
+type Handler = (req: IncomingMessage, url: URL, params: string[], res: ServerResponse) => Promise<[number, unknown]>;
 type Route = { method: string; pattern: RegExp; handler: Handler };
 
 export function createApi(deps: ApiDeps) {
@@ -40,9 +40,12 @@ export function createApi(deps: ApiDeps) {
     {
       method: "POST",
       pattern: /^\/api\/tasks$/,
-      handler: async (req) => {
-        const record = await deps.tasks.submit(await readJsonBody(req, MAX_BODY_BYTES));
-        return [202, { id: record.id, status: record.status }];
+      handler: async (req, _url, _params, res) => {
+        const header = req.headers["idempotency-key"];
+        const idempotencyKey = Array.isArray(header) ? header[0] : header;
+        const { record, replayed } = await deps.tasks.submit(await readJsonBody(req, MAX_BODY_BYTES), { idempotencyKey });
+        if (replayed) res.setHeader("Idempotent-Replayed", "true");
+        return [replayed ? 200 : 202, { id: record.id, status: record.status } satisfies TaskAck];
       },
     },
     {
@@ -62,6 +65,30 @@ export function createApi(deps: ApiDeps) {
         return [200, record];
       },
     },
+    {
+      method: "GET",
+      pattern: /^\/api\/dead-letters$/,
+      handler: async (_req, url) => {
+        const { limit } = parseQuery(ListQuerySchema, url);
+        return [200, { tasks: await redisCall(() => deps.store.deadLetters(limit)) }];
+      },
+    },
+    ...(["cancel", "retry", "discard"] as const).map(
+      (action): Route => ({
+        method: "POST",
+        pattern: new RegExp(`^/api/tasks/([^/]+)/${action}$`),
+        handler: async (req, _url, [id]) => {
+          const taskId = decodeURIComponent(id);
+          const record =
+            action === "cancel"
+              ? await deps.tasks.cancel(taskId)
+              : action === "retry"
+                ? await deps.tasks.retry(taskId, await readOptionalJsonBody(req))
+                : await deps.tasks.discard(taskId);
+          return [action === "discard" ? 200 : 202, { id: record.id, status: record.status } satisfies TaskAck];
+        },
+      }),
+    ),
     { method: "GET", pattern: /^\/api\/queue$/, handler: async () => [200, await deps.queueStats.read()] },
     {
       method: "POST",
@@ -82,6 +109,13 @@ export function createApi(deps: ApiDeps) {
   ];
 
   /** Handles the request if it is ours (/api/*, /healthz) and returns true; false lets Next.js have it. */
+  /** A retry may come with no body at all. */
+  async function readOptionalJsonBody(req: IncomingMessage): Promise<unknown> {
+    const length = req.headers["content-length"];
+    if (length === "0" || (length === undefined && !req.headers["transfer-encoding"])) return {};
+    return readJsonBody(req, MAX_BODY_BYTES);
+  }
+
   return async function handle(req: IncomingMessage, res: ServerResponse): Promise<boolean> {
     const url = new URL(req.url ?? "/", "http://localhost");
     if (url.pathname !== "/healthz" && !url.pathname.startsWith("/api/")) return false;
@@ -94,7 +128,7 @@ export function createApi(deps: ApiDeps) {
         throw new AppError(405, "method_not_allowed", `${req.method} is not allowed on ${url.pathname}; use ${matching.map((r) => r.method).join(" or ")}.`);
       }
       const params = route.pattern.exec(url.pathname)!.slice(1);
-      const [status, body] = await route.handler(req, url, params);
+      const [status, body] = await route.handler(req, url, params, res);
       sendJson(res, status, body);
     } catch (err) {
       if (err instanceof AppError) {

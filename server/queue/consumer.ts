@@ -3,10 +3,12 @@ import type { Channel, ChannelModel, ConsumeMessage } from "amqplib";
 import { setTimeout as delay } from "node:timers/promises";
 import { messageOf } from "../errors";
 import type { Logger } from "../logger";
-import { assertTaskQueue } from "./topology";
 
-/** What the handler decides for a delivery. */
-export type Outcome = "ack" | "requeue";
+/**
+ * What the handler decides for a delivery: acknowledge it, requeue it after a pause (it cannot be
+ * handled right now), or release it to the queue at once (this worker is stopping).
+ */
+export type Outcome = "ack" | "requeue" | "release";
 
 export class TaskConsumer {
   private channel?: Channel;
@@ -25,6 +27,8 @@ export class TaskConsumer {
     private readonly queue: string,
     private readonly prefetch: number,
     private readonly handle: (message: ConsumeMessage) => Promise<Outcome>,
+    /** Declares the queues; runs before consuming again after the broker cancelled the consumer. */
+    private readonly declare: (model: ChannelModel) => Promise<void>,
     private readonly log: Logger,
   ) {}
 
@@ -39,7 +43,6 @@ export class TaskConsumer {
       // A channel can close while its connection stays up (a channel-level error): start again on it.
       if (!this.stopped) void this.restart(model);
     });
-    await assertTaskQueue(channel, this.queue);
     await channel.prefetch(this.prefetch);
     this.channel = channel;
     const { consumerTag } = await channel.consume(this.queue, (msg) => this.onDelivery(channel, model, msg), { noAck: false });
@@ -58,6 +61,7 @@ export class TaskConsumer {
     await delay(1000);
     if (this.stopped) return;
     try {
+      await this.declare(model);
       await this.setup(model);
     } catch (err) {
       // The connection is gone too; its recovery runs setup again.

@@ -1,58 +1,69 @@
-// Publishes task messages to the durable task queue and waits for RabbitMQ's confirm.
-import type { ChannelModel, ConfirmChannel } from "amqplib";
+// Publishes persistent messages on a confirm channel and waits for RabbitMQ's confirm.
+import type { ChannelModel, ConfirmChannel, Options } from "amqplib";
 import type { TaskMessage } from "../../lib/contract";
 import { unavailable, messageOf } from "../errors";
 import type { Logger } from "../logger";
 import { ChannelSlot, type AmqpConnection } from "./amqp";
-import { assertTaskQueue } from "./topology";
+import { assertRetryQueue, retryQueueName, type Topology } from "./topology";
 
 const CONFIRM_TIMEOUT_MS = 5000;
 
-export class TaskPublisher {
+export class ConfirmPublisher {
   private readonly slot: ChannelSlot<ConfirmChannel>;
+  /** Retry queues declared on the current channel. */
+  private declared = new WeakMap<ConfirmChannel, Set<number>>();
 
   constructor(
     amqp: () => AmqpConnection,
-    private readonly queue: string,
+    private readonly topology: Topology,
     log: Logger,
   ) {
-    this.slot = new ChannelSlot(
-      amqp,
-      async (model) => {
-        const ch = await model.createConfirmChannel();
-        await assertTaskQueue(ch, queue);
-        return ch;
-      },
-      log,
-    );
+    this.slot = new ChannelSlot(amqp, (model) => model.createConfirmChannel(), log);
   }
 
-  /** For the connection's setup hook: opens the channel and declares the queue. */
+  /** For the connection's setup hook (after the topology is declared): opens the channel. */
   async setup(model: ChannelModel): Promise<void> {
     await this.slot.get(model);
   }
 
-  /** Resolves once the broker has confirmed the persistent message; rejects with a 503 error otherwise. */
-  async publish(message: TaskMessage & { id: string }): Promise<void> {
+  /** Publishes a new task to the work queue; resolves once RabbitMQ has confirmed it, else rejects with a 503 error. */
+  async publishTask(message: TaskMessage & { id: string }, priority: number): Promise<void> {
+    await this.send(this.topology.queue, Buffer.from(JSON.stringify(message)), {
+      contentType: "application/json",
+      messageId: message.id,
+      type: message.type,
+      priority,
+      timestamp: Math.floor(Date.now() / 1000),
+    });
+  }
+
+  /** Parks a message in the retry queue for `delayMs`; RabbitMQ moves it back to the work queue afterwards. */
+  async publishRetry(content: Buffer, properties: Options.Publish, delayMs: number): Promise<void> {
     const channel = await this.slot.get();
-    const body = Buffer.from(JSON.stringify(message));
+    let known = this.declared.get(channel);
+    if (!known) this.declared.set(channel, (known = new Set()));
+    if (!known.has(delayMs)) {
+      await assertRetryQueue(channel, this.topology, delayMs);
+      known.add(delayMs);
+    }
+    await this.send(retryQueueName(this.topology.queue, delayMs), content, properties);
+  }
+
+  /** Puts a message in the dead-letter queue. */
+  async publishDead(content: Buffer, properties: Options.Publish): Promise<void> {
+    await this.send(this.topology.dead, content, properties);
+  }
+
+  private async send(queue: string, content: Buffer, properties: Options.Publish): Promise<void> {
+    const channel = await this.slot.get();
     await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(
-        () => reject(unavailable("RabbitMQ did not confirm the task in time; it was not accepted. Try again.")),
-        CONFIRM_TIMEOUT_MS,
-      );
+      const timer = setTimeout(() => reject(unavailable("RabbitMQ did not confirm the message in time; it was not accepted. Try again.")), CONFIRM_TIMEOUT_MS);
       try {
-        channel.publish(
-          "",
-          this.queue,
-          body,
-          { persistent: true, contentType: "application/json", messageId: message.id, type: message.type, timestamp: Math.floor(Date.now() / 1000) },
-          (err) => {
-            clearTimeout(timer);
-            if (err) reject(unavailable(`RabbitMQ refused the task (${messageOf(err)}); it was not accepted. Try again.`));
-            else resolve();
-          },
-        );
+        channel.sendToQueue(queue, content, { ...properties, persistent: true }, (err) => {
+          clearTimeout(timer);
+          if (err) reject(unavailable(`RabbitMQ refused the message (${messageOf(err)}); it was not accepted. Try again.`));
+          else resolve();
+        });
       } catch (err) {
         clearTimeout(timer);
         reject(unavailable(`RabbitMQ channel is not usable (${messageOf(err)}); try again.`));

@@ -5,26 +5,18 @@ import { AppError, messageOf, unavailable } from "../errors";
 import type { Logger } from "../logger";
 import type { WorkerDirectory } from "../store/worker-directory";
 import { ChannelSlot, type AmqpConnection } from "./amqp";
-import { assertTaskQueue } from "./topology";
+import type { Topology } from "./topology";
 
 export class QueueStatsReader {
   private readonly slot: ChannelSlot<Channel>;
 
   constructor(
     amqp: () => AmqpConnection,
-    private readonly queue: string,
+    private readonly topology: Topology,
     private readonly workers: WorkerDirectory,
     log: Logger,
   ) {
-    this.slot = new ChannelSlot(
-      amqp,
-      async (model) => {
-        const ch = await model.createChannel();
-        await assertTaskQueue(ch, queue);
-        return ch;
-      },
-      log,
-    );
+    this.slot = new ChannelSlot(amqp, (model) => model.createChannel(), log);
   }
 
   async setup(model: ChannelModel): Promise<void> {
@@ -38,9 +30,9 @@ export class QueueStatsReader {
   async read(): Promise<QueueStats> {
     try {
       const channel = await this.slot.get();
-      const [queue, workers] = await Promise.all([channel.checkQueue(this.queue), this.workers.live()]);
+      const [queue, dead, workers] = await Promise.all([channel.checkQueue(this.topology.queue), channel.checkQueue(this.topology.dead), this.workers.live()]);
       const unacked = workers.reduce((sum, w) => sum + w.inflight, 0);
-      return { queue: this.queue, ready: queue.messageCount, unacked, consumers: queue.consumerCount };
+      return { queue: this.topology.queue, ready: queue.messageCount, unacked, consumers: queue.consumerCount, dead: dead.messageCount };
     } catch (err) {
       if (err instanceof AppError) throw err;
       throw unavailable(`Could not read the queue from RabbitMQ or Redis (${messageOf(err)}); try again shortly.`);

@@ -32,7 +32,7 @@ export function createSocketServer(options: {
   });
   io.on("connection", (socket: IoSocket) => {
     socket.data.connectedAt = Date.now();
-    socket.on("task:submit", (input, ack) => reply(ack, async () => ({ id: (await options.tasks.submit(input)).id })));
+    socket.on("task:submit", (input, ack) => reply(ack, async () => ({ id: (await options.tasks.submit(input)).record.id })));
     socket.on("broadcast:send", (input, ack) => reply(ack, async () => ({ id: (await options.broadcasts.send(input, "dashboard")).id })));
   });
 

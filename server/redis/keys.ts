@@ -6,6 +6,14 @@ export function redisKeys(prefix: string) {
     tasks: `${prefix}:tasks`,
     /** Sorted set of task ids in one status, scored by creation time. */
     tasksByStatus: (status: string) => `${prefix}:tasks:status:${status}`,
+    /** Sorted set of finished task ids scored by finish time: what retention trims, oldest first. */
+    tasksFinished: `${prefix}:tasks:finished`,
+    /** Sorted set of dead, not discarded task ids, scored by creation time. */
+    deadLetters: `${prefix}:tasks:dead-letters`,
+    /** Idempotency-Key (hashed) → task id, for 24 hours. */
+    idempotency: (keyHash: string) => `${prefix}:idempotency:${keyHash}`,
+    /** Pub/sub channel on which web nodes ask workers to abort a running task. */
+    taskCancel: `${prefix}:task:cancel`,
     /** Hash of worker id → heartbeat JSON. */
     workers: `${prefix}:workers`,
     broadcastSeq: `${prefix}:broadcast:seq`,

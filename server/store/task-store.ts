@@ -1,32 +1,86 @@
-// Task records in Redis: one JSON value per task plus sorted-set indexes for listing newest first.
-import { TASK_STATUSES, TaskRecordSchema, type TaskRecord, type TaskStatus } from "../../lib/contract";
+// Task records in Redis: a hash per task (JSON and a version), sorted-set indexes, and bounded retention.
+import { isFinished, TASK_STATUSES, TaskRecordSchema, type TaskRecord, type TaskStatus } from "../../lib/contract";
+import { safeJson } from "../../lib/safe-json";
 import type { Redis } from "../redis/connect";
 import type { RedisKeys } from "../redis/keys";
+
+/** Most records the retention trims in one write, so a write never blocks Redis for long. */
+const TRIM_BATCH = 100;
+
+// Compare-and-set of one record plus its indexes, then retention: the oldest finished records beyond
+// the limit go. Queued, running, retrying and stalled tasks are never in the finished index, so they are
+// never trimmed; nor are dead letters until an operator discards them.
+// KEYS: task hash, all-tasks index, finished index, dead-letter index.
+// ARGV: expected version ("0": must not exist, "*": any), record JSON, createdAt score, status,
+//       status-index prefix, task-key prefix, id, finished score or "", history limit, "1" if a dead letter, statuses.
+const SAVE_SCRIPT = `
+local cur = redis.call('HGET', KEYS[1], 'v')
+if ARGV[1] ~= '*' and (cur or '0') ~= ARGV[1] then return 0 end
+local v = (tonumber(cur) or 0) + 1
+local id = ARGV[7]
+redis.call('HSET', KEYS[1], 'r', ARGV[2], 'v', v)
+redis.call('ZADD', KEYS[2], ARGV[3], id)
+for s in string.gmatch(ARGV[11], '[^,]+') do
+  if s == ARGV[4] then redis.call('ZADD', ARGV[5] .. s, ARGV[3], id) else redis.call('ZREM', ARGV[5] .. s, id) end
+end
+if ARGV[8] ~= '' then redis.call('ZADD', KEYS[3], ARGV[8], id) else redis.call('ZREM', KEYS[3], id) end
+if ARGV[10] == '1' then redis.call('ZADD', KEYS[4], ARGV[3], id) else redis.call('ZREM', KEYS[4], id) end
+local excess = redis.call('ZCARD', KEYS[3]) - tonumber(ARGV[9])
+if excess > 0 then
+  local old = redis.call('ZRANGE', KEYS[3], 0, math.min(excess, ${TRIM_BATCH}) - 1)
+  for _, oid in ipairs(old) do
+    redis.call('DEL', ARGV[6] .. oid)
+    redis.call('ZREM', KEYS[2], oid)
+    redis.call('ZREM', KEYS[3], oid)
+    redis.call('ZREM', KEYS[4], oid)
+    for s in string.gmatch(ARGV[11], '[^,]+') do redis.call('ZREM', ARGV[5] .. s, oid) end
+  end
+end
+return v
+`;
+
+/** A change to a record: the next record, or undefined to leave it as it is. */
+export type Mutation = (current: TaskRecord) => TaskRecord | undefined;
 
 export class TaskStore {
   constructor(
     private readonly redis: Redis,
     private readonly keys: RedisKeys,
-  ) {}
-
-  async get(id: string): Promise<TaskRecord | undefined> {
-    const raw = await this.redis.get(this.keys.task(id));
-    return raw ? parse(raw) : undefined;
+    /** Finished records kept (dead letters not counted). */
+    private readonly historyLimit: number,
+  ) {
+    redis.defineCommand("taskcastSaveTask", { numberOfKeys: 4, lua: SAVE_SCRIPT });
   }
 
-  /** Writes a record and moves it to the index of its status, atomically. */
-  async save(record: TaskRecord): Promise<void> {
-    const score = Date.parse(record.createdAt);
-    const tx = this.redis.multi().set(this.keys.task(record.id), JSON.stringify(record)).zadd(this.keys.tasks, score, record.id);
-    for (const status of TASK_STATUSES) {
-      if (status === record.status) tx.zadd(this.keys.tasksByStatus(status), score, record.id);
-      else tx.zrem(this.keys.tasksByStatus(status), record.id);
+  async get(id: string): Promise<TaskRecord | undefined> {
+    const [raw, version] = await this.redis.hmget(this.keys.task(id), "r", "v");
+    return decode(raw, version);
+  }
+
+  /** Stores a new record; false if one with this id exists already. */
+  async create(record: TaskRecord): Promise<TaskRecord | undefined> {
+    const version = await this.write(record, "0");
+    return version ? { ...record, version } : undefined;
+  }
+
+  /**
+   * Applies `mutate` to the stored record atomically (optimistic: re-reads and re-applies on a
+   * concurrent write). Resolves with the stored record, or undefined if there is none.
+   */
+  async update(id: string, mutate: Mutation): Promise<TaskRecord | undefined> {
+    for (let round = 0; round < 20; round++) {
+      const current = await this.get(id);
+      if (!current) return undefined;
+      const next = mutate(current);
+      if (!next) return current;
+      const version = await this.write(next, String(current.version));
+      if (version) return { ...next, version };
     }
-    await tx.exec();
+    throw new Error(`task ${id} is being changed by too many writers at once`);
   }
 
   async remove(id: string): Promise<void> {
-    const tx = this.redis.multi().del(this.keys.task(id)).zrem(this.keys.tasks, id);
+    const tx = this.redis.multi().del(this.keys.task(id)).zrem(this.keys.tasks, id).zrem(this.keys.tasksFinished, id).zrem(this.keys.deadLetters, id);
     for (const status of TASK_STATUSES) tx.zrem(this.keys.tasksByStatus(status), id);
     await tx.exec();
   }
@@ -34,13 +88,66 @@ export class TaskStore {
   /** Newest first. */
   async list(options: { status?: TaskStatus; limit: number }): Promise<TaskRecord[]> {
     const index = options.status ? this.keys.tasksByStatus(options.status) : this.keys.tasks;
-    const ids = await this.redis.zrevrange(index, 0, options.limit - 1);
+    return this.read(await this.redis.zrevrange(index, 0, options.limit - 1));
+  }
+
+  /** Dead tasks an operator has not discarded, newest first. */
+  async deadLetters(limit: number): Promise<TaskRecord[]> {
+    return this.read(await this.redis.zrevrange(this.keys.deadLetters, 0, limit - 1));
+  }
+
+  /** How many records each status index holds. */
+  async counts(): Promise<Record<TaskStatus, number>> {
+    const tx = this.redis.multi();
+    for (const status of TASK_STATUSES) tx.zcard(this.keys.tasksByStatus(status));
+    const replies = (await tx.exec()) ?? [];
+    return Object.fromEntries(TASK_STATUSES.map((s, i) => [s, Number(replies[i]?.[1] ?? 0)])) as Record<TaskStatus, number>;
+  }
+
+  private async read(ids: string[]): Promise<TaskRecord[]> {
     if (ids.length === 0) return [];
-    const values = await this.redis.mget(ids.map((id) => this.keys.task(id)));
-    return values.flatMap((raw) => (raw ? [parse(raw)] : []));
+    const pipeline = this.redis.pipeline();
+    for (const id of ids) pipeline.hmget(this.keys.task(id), "r", "v");
+    const replies = (await pipeline.exec()) ?? [];
+    return replies.flatMap(([err, value]) => {
+      if (err) return [];
+      const [raw, version] = value as [string | null, string | null];
+      const record = decode(raw, version);
+      return record ? [record] : [];
+    });
+  }
+
+  private async write(record: TaskRecord, expected: string): Promise<number> {
+    const { version: _ignored, ...rest } = record;
+    const finished = isFinished(record.status) && !(record.status === "dead" && !record.discardedAt);
+    const deadLetter = record.status === "dead" && !record.discardedAt;
+    const result = await (this.redis as unknown as SaveTaskCommand).taskcastSaveTask(
+      this.keys.task(record.id),
+      this.keys.tasks,
+      this.keys.tasksFinished,
+      this.keys.deadLetters,
+      expected,
+      JSON.stringify(rest),
+      Date.parse(record.createdAt),
+      record.status,
+      this.keys.tasksByStatus(""),
+      this.keys.task(""),
+      record.id,
+      finished ? Date.parse(record.finishedAt ?? new Date().toISOString()) : "",
+      this.historyLimit,
+      deadLetter ? "1" : "0",
+      TASK_STATUSES.join(","),
+    );
+    return Number(result);
   }
 }
 
-function parse(raw: string): TaskRecord {
-  return TaskRecordSchema.parse(JSON.parse(raw));
+interface SaveTaskCommand {
+  taskcastSaveTask(...args: Array<string | number>): Promise<number>;
+}
+
+function decode(raw: string | null | undefined, version: string | null | undefined): TaskRecord | undefined {
+  if (!raw) return undefined;
+  const parsed = TaskRecordSchema.safeParse({ ...(safeJson(raw) as object), version: Number(version ?? 1) });
+  return parsed.success ? parsed.data : undefined;
 }

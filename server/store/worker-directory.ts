@@ -12,6 +12,8 @@ export const WorkerBeatSchema = z.object({
   /** Deliveries received and not yet acknowledged. */
   inflight: z.number().int().min(0),
   processed: z.number().int().min(0),
+  /** Ids of the tasks it is running. */
+  running: z.array(z.string()).default([]),
   startedAt: z.string(),
   beatAt: z.number(),
 });

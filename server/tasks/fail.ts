@@ -4,7 +4,7 @@ import { defineTask, TaskFailure } from "./define-task";
 
 export const failTask = defineTask({
   name: "fail",
-  description: "Fails with `message`.",
+  description: "Fails at once with `message`, without retries (a TaskFailure).",
   example: { message: "something went wrong" },
   payload: z.strictObject({ message: z.string().default("task failed on purpose") }),
   async run({ message }) {

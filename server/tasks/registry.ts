@@ -4,9 +4,10 @@ import { describeZodError } from "../../lib/zod-message";
 import type { TaskDefinition } from "./define-task";
 import { echoTask } from "./echo";
 import { failTask } from "./fail";
+import { flakyTask } from "./flaky";
 import { sleepTask } from "./sleep";
 
-const definitions: TaskDefinition[] = [sleepTask, echoTask, failTask] as unknown as TaskDefinition[];
+const definitions: TaskDefinition[] = [sleepTask, echoTask, failTask, flakyTask] as unknown as TaskDefinition[];
 
 export const taskTypes: ReadonlyMap<string, TaskDefinition> = new Map(definitions.map((d) => [d.name, d]));
 

@@ -13,6 +13,7 @@ export const sleepTask = defineTask({
   payload: z.strictObject({
     ms: z.number().int().min(0).max(MAX_MS, `ms must be at most ${MAX_MS} (10 minutes)`).default(3000),
   }),
+  retry: { timeoutMs: MAX_MS + 60_000 },
   async run({ ms }, ctx) {
     const started = Date.now();
     for (;;) {

@@ -1,103 +1,273 @@
-// Turns one AMQP delivery into a task run: record it, run its handler, report progress, result and reply.
-import type { ConsumeMessage } from "amqplib";
+// Turns one AMQP delivery into a task attempt: record it, run its handler, then settle it as succeeded,
+// failed, cancelled, retrying (parked in a TTL retry queue) or dead (moved to the dead-letter queue).
+import type { ConsumeMessage, Options } from "amqplib";
 import { randomUUID } from "node:crypto";
-import { isFinished, TaskMessageSchema, type TaskRecord } from "../../lib/contract";
+import { isFinished, MAX_ATTEMPT_LOG, TaskMessageSchema, type TaskAttempt, type TaskRecord } from "../../lib/contract";
 import { describeZodError } from "../../lib/zod-message";
 import { messageOf } from "../errors";
 import type { Logger } from "../logger";
 import type { Outcome } from "../queue/consumer";
+import type { ConfirmPublisher } from "../queue/publisher";
+import { REASON_HEADER } from "../queue/topology";
 import type { TaskStore } from "../store/task-store";
+import { backoffDelay, retryPolicy, TaskFailure } from "./define-task";
 import { checkTask } from "./registry";
 
 /** Progress is written to Redis and pushed to browsers at most this often per task. */
 const PROGRESS_INTERVAL_MS = 250;
 
+/** Why an attempt's signal was aborted. */
+export class AttemptAbort extends Error {
+  constructor(readonly kind: "cancelled" | "timeout" | "shutdown", message: string) {
+    super(message);
+  }
+}
+
 export interface TaskRunnerDeps {
   store: TaskStore;
+  /** Confirmed publishing to the retry and dead-letter queues. */
+  publisher: ConfirmPublisher;
   /** Pushes a task record to every browser. */
   publish: (record: TaskRecord) => void;
   /** Sends the final record to an AMQP reply_to queue. */
   reply: (replyTo: string, correlationId: string | undefined, record: TaskRecord) => void;
+  /** Whether another live worker says it is running this task right now. */
+  heldElsewhere: (workerId: string, taskId: string) => Promise<boolean>;
   workerId: string;
-  signal: AbortSignal;
   log: Logger;
 }
 
 export class TaskRunner {
+  /** Attempts running in this worker, by task id. */
+  private readonly active = new Map<string, AbortController>();
+
   constructor(private readonly deps: TaskRunnerDeps) {}
 
+  /** Ids of the tasks this worker is running. */
+  runningIds(): string[] {
+    return [...this.active.keys()];
+  }
+
+  /** Aborts a running attempt here; true if this worker was running it. */
+  abort(taskId: string, reason: AttemptAbort): boolean {
+    const controller = this.active.get(taskId);
+    if (!controller) return false;
+    controller.abort(reason);
+    return true;
+  }
+
+  /** Aborts every running attempt (shutdown past the grace period): each goes back to the queue. */
+  abortAll(): void {
+    for (const id of this.active.keys()) this.abort(id, new AttemptAbort("shutdown", "the worker shut down"));
+  }
+
   async run(message: ConsumeMessage): Promise<Outcome> {
-    const { store, log } = this.deps;
+    const { store, log, workerId } = this.deps;
     const parsed = parseMessage(message);
     const id = parsed.id;
-    const existing = await store.get(id);
-    if (existing && isFinished(existing.status)) {
-      log.info({ taskId: id }, "task already finished; dropping the duplicate delivery");
-      return "ack";
-    }
-    const now = new Date().toISOString();
-    const base: TaskRecord = existing ?? {
-      id,
-      type: parsed.type,
-      payload: parsed.payload,
-      status: "queued",
-      progress: 0,
-      attempts: 0,
-      createdAt: now,
-      version: 0,
-    };
+    let record = (await store.get(id)) ?? (await this.recordFromMessage(parsed, message));
 
-    if (parsed.error !== undefined) {
-      await this.finish(message, { ...base, status: "failed", error: parsed.error, attempts: base.attempts + 1, finishedAt: now, worker: this.deps.workerId, version: base.version + 1 });
-      log.warn({ taskId: id, err: parsed.error }, "rejected a bad task message");
+    if (isFinished(record.status)) {
+      // A cancelled task met for the first time still owes its submitter the one reply.
+      if (record.status === "cancelled" && !message.fields.redelivered) this.sendReply(message, record);
+      log.info({ taskId: id, status: record.status }, "task already settled; dropping the delivery");
       return "ack";
     }
-    const check = checkTask(base.type, base.payload);
-    if (!check.ok) {
-      await this.finish(message, { ...base, status: "failed", error: check.error, attempts: base.attempts + 1, finishedAt: now, worker: this.deps.workerId, version: base.version + 1 });
-      log.warn({ taskId: id, err: check.error }, "rejected a task");
-      return "ack";
+    if (parsed.error !== undefined) return this.bury(message, record, parsed.error);
+    const check = checkTask(record.type, record.payload);
+    if (!check.ok) return this.bury(message, record, check.error);
+    if (this.active.has(id) || (record.status === "running" && record.worker && record.worker !== workerId && (await this.deps.heldElsewhere(record.worker, id)))) {
+      // A duplicate delivery of a task still being run (its first channel closed, the worker lives on).
+      log.info({ taskId: id, worker: record.worker }, "task is running elsewhere; requeueing the duplicate");
+      return "requeue";
+    }
+    const policy = retryPolicy(check.definition);
+
+    if (record.status === "running" || record.status === "stalled") {
+      // The previous attempt's worker died or lost its connection mid-run: the attempt counts as interrupted.
+      const interrupted = await this.save(id, (cur) =>
+        cur.status === "running" || cur.status === "stalled"
+          ? { ...cur, status: "queued", attemptLog: settleAttempt(cur.attemptLog, "interrupted", "the worker stopped mid-run") }
+          : undefined,
+      );
+      if (!interrupted) return "ack";
+      record = interrupted;
+      log.warn({ taskId: id, attempt: record.attempts }, "previous attempt was interrupted");
+      if (record.attempts >= policy.maxAttempts) {
+        return this.bury(message, record, `Attempt ${record.attempts} of ${policy.maxAttempts} was interrupted (its worker stopped) and no attempts are left.`);
+      }
     }
 
-    let record: TaskRecord = { ...base, status: "running", progress: 0, attempts: base.attempts + 1, startedAt: now, worker: this.deps.workerId, version: base.version + 1 };
-    // Writes for one task go through one chain so versions reach Redis in order.
-    let writes = this.write(record);
+    const startedAt = new Date().toISOString();
+    const started = await this.save(id, (cur) => {
+      if (isFinished(cur.status)) return undefined;
+      if (cur.cancelRequested) return { ...cur, status: "cancelled", error: "Cancelled by an operator.", finishedAt: startedAt };
+      const attempt = cur.attempts + 1;
+      return {
+        ...cur,
+        status: "running",
+        progress: 0,
+        attempts: attempt,
+        maxAttempts: policy.maxAttempts,
+        nextAttemptAt: undefined,
+        startedAt,
+        worker: workerId,
+        attemptLog: appendAttempt(cur.attemptLog, { attempt, worker: workerId, startedAt, outcome: "running" }),
+      };
+    });
+    if (!started || started.status !== "running") {
+      if (started?.status === "cancelled") this.sendReply(message, started);
+      return "ack";
+    }
+    record = started;
+    const attempt = record.attempts;
+    log.info({ taskId: id, type: record.type, attempt }, "task started");
+
+    const controller = new AbortController();
+    this.active.set(id, controller);
+    const timer = setTimeout(() => controller.abort(new AttemptAbort("timeout", `Attempt timed out after ${policy.timeoutMs} ms.`)), policy.timeoutMs);
+    let writes: Promise<unknown> = Promise.resolve();
     let lastProgressAt = 0;
-    log.info({ taskId: id, type: record.type, attempt: record.attempts }, "task started");
-
     const progress = (fraction: number) => {
       const at = Date.now();
-      if (at - lastProgressAt < PROGRESS_INTERVAL_MS) return;
+      if (at - lastProgressAt < PROGRESS_INTERVAL_MS || controller.signal.aborted) return;
       lastProgressAt = at;
-      record = { ...record, progress: clamp(fraction), version: record.version + 1 };
-      const snapshot = record;
-      writes = writes.then(() => this.write(snapshot)).catch((err: unknown) => log.warn({ taskId: id, err: messageOf(err) }, "progress not saved"));
+      writes = writes
+        .then(() => this.save(id, (cur) => (cur.status === "running" && cur.worker === workerId ? { ...cur, progress: clamp(fraction) } : undefined)))
+        .then((saved) => {
+          if (saved?.cancelRequested) controller.abort(new AttemptAbort("cancelled", "Cancelled by an operator."));
+        })
+        .catch((err: unknown) => log.warn({ taskId: id, err: messageOf(err) }, "progress not saved"));
     };
 
-    let final: TaskRecord;
+    let result: unknown;
+    let failure: unknown;
     try {
-      const result = await check.definition.run(check.payload, { progress, signal: this.deps.signal });
-      final = { ...record, status: "succeeded", progress: 1, result: result ?? null, finishedAt: new Date().toISOString() };
-      log.info({ taskId: id }, "task succeeded");
+      result = await Promise.race([
+        check.definition.run(check.payload, { progress, signal: controller.signal, attempt, taskId: id }),
+        abortedPromise(controller.signal),
+      ]);
     } catch (err) {
-      final = { ...record, status: "failed", error: messageOf(err), finishedAt: new Date().toISOString() };
-      log.info({ taskId: id, err: messageOf(err) }, "task failed");
+      failure = controller.signal.aborted ? controller.signal.reason : err;
+    } finally {
+      clearTimeout(timer);
+      this.active.delete(id);
     }
     await writes;
-    await this.finish(message, { ...final, version: record.version + 1 });
+    const finishedAt = new Date().toISOString();
+
+    if (failure === undefined) {
+      log.info({ taskId: id, attempt }, "task succeeded");
+      return this.settle(message, id, (cur) => ({ ...cur, status: "succeeded", progress: 1, result: result ?? null, error: undefined, finishedAt, attemptLog: settleAttempt(cur.attemptLog, "succeeded") }));
+    }
+    const error = messageOf(failure);
+    if (failure instanceof AttemptAbort && failure.kind === "cancelled") {
+      log.info({ taskId: id }, "task cancelled while running");
+      return this.settle(message, id, (cur) => ({ ...cur, status: "cancelled", error, finishedAt, attemptLog: settleAttempt(cur.attemptLog, "cancelled", error) }));
+    }
+    if (failure instanceof AttemptAbort && failure.kind === "shutdown") {
+      // The worker is stopping: hand the task back without counting the attempt.
+      await this.save(id, (cur) => (cur.status === "running" && cur.worker === workerId ? { ...cur, status: "queued", attempts: Math.max(0, cur.attempts - 1), attemptLog: settleAttempt(cur.attemptLog, "requeued", error) } : undefined));
+      log.info({ taskId: id }, "task handed back to the queue: worker shutting down");
+      return "release";
+    }
+    if (failure instanceof TaskFailure) {
+      log.info({ taskId: id, err: error }, "task failed");
+      return this.settle(message, id, (cur) => ({ ...cur, status: "failed", error, finishedAt, attemptLog: settleAttempt(cur.attemptLog, "failed", error) }));
+    }
+    const outcome = failure instanceof AttemptAbort && failure.kind === "timeout" ? "timeout" : "error";
+    if (attempt >= policy.maxAttempts) {
+      const failed = await this.save(id, (cur) => ({ ...cur, attemptLog: settleAttempt(cur.attemptLog, outcome, error) }));
+      return this.bury(message, failed ?? record, `Failed ${attempt} of ${policy.maxAttempts} attempts; last error: ${error}`);
+    }
+    const delayMs = backoffDelay(policy, attempt);
+    const nextAttemptAt = new Date(Date.now() + delayMs).toISOString();
+    // Record first, then park the message: if the worker dies between the two, the original is simply redelivered.
+    await this.save(id, (cur) => (isFinished(cur.status) ? undefined : { ...cur, status: "retrying", error, nextAttemptAt, attemptLog: settleAttempt(cur.attemptLog, outcome, error) }));
+    await this.deps.publisher.publishRetry(message.content, carriedProperties(message, id), delayMs);
+    log.info({ taskId: id, attempt, delayMs, err: error }, "attempt failed; retrying later");
     return "ack";
   }
 
-  private async write(record: TaskRecord): Promise<void> {
-    await this.deps.store.save(record);
-    this.deps.publish(record);
+  /** Moves a task to the dead-letter queue with its reason, records it dead and replies. */
+  private async bury(message: ConsumeMessage, record: TaskRecord, reason: string): Promise<Outcome> {
+    const finishedAt = new Date().toISOString();
+    const dead = await this.save(record.id, (cur) => (isFinished(cur.status) ? undefined : { ...cur, status: "dead", error: reason, finishedAt, nextAttemptAt: undefined }));
+    const properties = carriedProperties(message, record.id);
+    properties.headers = { ...properties.headers, [REASON_HEADER]: reason.slice(0, 1000) };
+    await this.deps.publisher.publishDead(message.content, properties);
+    this.deps.log.warn({ taskId: record.id, reason }, "task is dead: moved to the dead-letter queue");
+    if (dead) this.sendReply(message, dead);
+    return "ack";
   }
 
-  private async finish(message: ConsumeMessage, record: TaskRecord): Promise<void> {
-    await this.write(record);
+  /** Writes a final outcome (unless the task was settled meanwhile) and replies. */
+  private async settle(message: ConsumeMessage, id: string, mutate: (cur: TaskRecord) => TaskRecord): Promise<Outcome> {
+    const saved = await this.save(id, (cur) => (isFinished(cur.status) ? undefined : mutate(cur)));
+    if (saved) this.sendReply(message, saved);
+    return "ack";
+  }
+
+  /** Applies a change to the stored record and pushes the result to browsers. */
+  private async save(id: string, mutate: (cur: TaskRecord) => TaskRecord | undefined): Promise<TaskRecord | undefined> {
+    let changed = false;
+    const saved = await this.deps.store.update(id, (cur) => {
+      const next = mutate(cur);
+      changed = next !== undefined;
+      return next;
+    });
+    if (saved && changed) this.deps.publish(saved);
+    return saved;
+  }
+
+  /** A record for a message published by another service, or whose record was lost. */
+  private async recordFromMessage(parsed: ParsedMessage, message: ConsumeMessage): Promise<TaskRecord> {
+    const priority = typeof message.properties.priority === "number" ? Math.min(9, Math.max(0, message.properties.priority)) : 0;
+    const fresh: TaskRecord = { id: parsed.id, type: parsed.type, payload: parsed.payload, status: "queued", progress: 0, priority, attempts: 0, attemptLog: [], createdAt: new Date().toISOString(), version: 0 };
+    const created = await this.deps.store.create(fresh);
+    if (created) {
+      this.deps.publish(created);
+      return created;
+    }
+    return (await this.deps.store.get(parsed.id)) ?? fresh;
+  }
+
+  private sendReply(message: ConsumeMessage, record: TaskRecord): void {
     const { replyTo, correlationId } = message.properties;
     if (typeof replyTo === "string" && replyTo) this.deps.reply(replyTo, correlationId as string | undefined, record);
   }
+}
+
+/** The properties a retried or dead-lettered copy keeps, with the task id as message id. */
+function carriedProperties(message: ConsumeMessage, id: string): Options.Publish {
+  const p = message.properties;
+  const keep: Options.Publish = { messageId: id, headers: { ...(p.headers ?? {}) } };
+  if (p.replyTo) keep.replyTo = p.replyTo;
+  if (p.correlationId) keep.correlationId = p.correlationId;
+  if (p.contentType) keep.contentType = p.contentType;
+  if (p.type) keep.type = p.type;
+  if (typeof p.priority === "number") keep.priority = p.priority;
+  // Headers RabbitMQ adds when dead-lettering would only grow with every retry.
+  for (const header of ["x-death", "x-first-death-exchange", "x-first-death-queue", "x-first-death-reason", "x-delivery-count"]) delete keep.headers![header];
+  return keep;
+}
+
+function appendAttempt(log: TaskAttempt[], attempt: TaskAttempt): TaskAttempt[] {
+  return [...log, attempt].slice(-MAX_ATTEMPT_LOG);
+}
+
+/** Closes the last attempt, if it is still open, with its outcome. */
+function settleAttempt(log: TaskAttempt[], outcome: TaskAttempt["outcome"], error?: string): TaskAttempt[] {
+  const last = log.at(-1);
+  if (!last || last.outcome !== "running") return log;
+  return [...log.slice(0, -1), { ...last, outcome, finishedAt: new Date().toISOString(), ...(error ? { error } : {}) }];
+}
+
+function abortedPromise(signal: AbortSignal): Promise<never> {
+  return new Promise((_, reject) => {
+    if (signal.aborted) reject(signal.reason);
+    signal.addEventListener("abort", () => reject(signal.reason), { once: true });
+  });
 }
 
 interface ParsedMessage {
@@ -108,9 +278,9 @@ interface ParsedMessage {
   error?: string;
 }
 
-/** Reads a delivery's body; never throws, so a bad message becomes a failed task instead of a crash. */
+/** Reads a delivery's body; never throws, so a bad message goes dead instead of crashing the worker. */
 export function parseMessage(message: Pick<ConsumeMessage, "content" | "properties">): ParsedMessage {
-  const messageId = typeof message.properties.messageId === "string" && message.properties.messageId ? message.properties.messageId : undefined;
+  const messageId = typeof message.properties.messageId === "string" && message.properties.messageId ? message.properties.messageId.slice(0, 200) : undefined;
   const fallbackId = messageId ?? randomUUID();
   const text = message.content.toString("utf8");
   let body: unknown;
@@ -133,4 +303,3 @@ export function parseMessage(message: Pick<ConsumeMessage, "content" | "properti
 }
 
 const clamp = (n: number) => (Number.isFinite(n) ? Math.min(1, Math.max(0, n)) : 0);
-

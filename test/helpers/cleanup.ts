@@ -2,11 +2,29 @@
 import { connect } from "amqplib";
 import { Redis } from "ioredis";
 import type { Config } from "../../server/config";
+import { deadQueueName, retryQueueName } from "../../server/queue/topology";
+import { backoffDelay, retryPolicy } from "../../server/tasks/define-task";
+import { taskTypes } from "../../server/tasks/registry";
+
+/** Every retry queue the built-in task types can declare. */
+function retryQueues(queue: string): string[] {
+  const delays = new Set<number>();
+  for (const definition of taskTypes.values()) {
+    const policy = retryPolicy(definition);
+    for (let attempt = 1; attempt < policy.maxAttempts; attempt++) delays.add(backoffDelay(policy, attempt));
+  }
+  return [...delays].map((d) => retryQueueName(queue, d));
+}
 
 export async function removeRunData(config: Config): Promise<void> {
   const conn = await connect(config.RABBITMQ_URL);
-  const ch = await conn.createChannel();
-  await ch.deleteQueue(config.TASK_QUEUE).catch(() => undefined);
+  // A failed delete closes the channel, so each queue gets a channel of its own.
+  for (const queue of [config.TASK_QUEUE, deadQueueName(config.TASK_QUEUE), ...retryQueues(config.TASK_QUEUE)]) {
+      const ch = await conn.createChannel();
+    ch.on("error", () => undefined);
+    await ch.deleteQueue(queue).catch(() => undefined);
+    await ch.close().catch(() => undefined);
+  }
   await conn.close().catch(() => undefined);
   const redis = new Redis(config.REDIS_URL);
   let cursor = "0";

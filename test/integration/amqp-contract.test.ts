@@ -3,7 +3,8 @@ import assert from "node:assert/strict";
 import { connect, type Channel, type ChannelModel, type ConsumeMessage } from "amqplib";
 import { randomUUID } from "node:crypto";
 import { after, before, describe, test } from "node:test";
-import { TaskRecordSchema, type TaskRecord } from "../../lib/contract";
+import { isFinished, TaskRecordSchema, type TaskRecord } from "../../lib/contract";
+import { deadQueueName, REASON_HEADER } from "../../server/queue/topology";
 import { api, eventually, startStack, type Stack } from "../helpers/stack";
 
 describe("AMQP contract", () => {
@@ -35,7 +36,7 @@ describe("AMQP contract", () => {
   const finished = (id: string) =>
     eventually(async () => {
       const { status, body } = await api(stack.nodes[0], `/api/tasks/${encodeURIComponent(id)}`);
-      return status === 200 && (body.status === "succeeded" || body.status === "failed") ? (body as TaskRecord) : undefined;
+      return status === 200 && isFinished(body.status) ? (body as TaskRecord) : undefined;
     }, `task ${id} to finish`);
   const reply = (correlationId: string) => eventually(async () => replies.get(correlationId), `the reply for ${correlationId}`);
 
@@ -64,27 +65,43 @@ describe("AMQP contract", () => {
     assert.ok(listed.id.length > 0);
   });
 
-  test("a body that is not JSON becomes a failed task with a clear error, and the reply says so", async () => {
+  /** Takes every message out of the dead-letter queue (they are test data of this run). */
+  const drainDeadQueue = async () => {
+    const taken: import("amqplib").GetMessage[] = [];
+    for (let m = await ch.get(deadQueueName(stack.config.TASK_QUEUE), { noAck: true }); m; m = await ch.get(deadQueueName(stack.config.TASK_QUEUE), { noAck: true })) taken.push(m);
+    return taken;
+  };
+
+  test("a body that is not JSON ends dead, in the dead-letter queue with its reason, and the reply says so", async () => {
     const messageId = randomUUID();
     const correlationId = randomUUID();
     await publish("this is not json", { messageId, replyTo: replyQueue, correlationId });
     const record = await finished(messageId);
-    assert.equal(record.status, "failed");
+    assert.equal(record.status, "dead");
     assert.match(record.error!, /not valid JSON.*this is not json/);
     const replied = JSON.parse((await reply(correlationId)).content.toString());
-    assert.equal(replied.status, "failed");
+    assert.equal(replied.status, "dead");
+    const dead = (await drainDeadQueue()).find((m) => m.properties.messageId === messageId);
+    assert.ok(dead, "the message is in the dead-letter queue");
+    assert.equal(dead.content.toString(), "this is not json", "the original body is kept");
+    assert.match(String(dead.properties.headers?.[REASON_HEADER]), /not valid JSON/);
+    assert.equal(dead.properties.replyTo, replyQueue);
   });
 
-  test("a message naming an unknown type becomes a failed task naming the known types", async () => {
+  test("a message naming an unknown type ends dead with a reason naming the known types", async () => {
     const id = randomUUID();
     await publish({ type: "teleport", payload: {}, id });
     const record = await finished(id);
-    assert.equal(record.status, "failed");
+    assert.equal(record.status, "dead");
     assert.equal(record.type, "teleport");
     assert.match(record.error!, /Unknown task type "teleport"/);
+    const { body } = await api(stack.nodes[0], "/api/dead-letters");
+    assert.ok((body.tasks as TaskRecord[]).some((t) => t.id === id), "listed among the dead letters");
+    const dead = (await drainDeadQueue()).find((m) => m.properties.messageId === id);
+    assert.match(String(dead?.properties.headers?.[REASON_HEADER]), /Unknown task type "teleport"/);
   });
 
-  test("a message of the wrong shape or with an invalid payload fails clearly", async () => {
+  test("a message of the wrong shape or with an invalid payload ends dead with a clear reason", async () => {
     const a = randomUUID();
     await publish({ payload: {}, id: a });
     assert.match((await finished(a)).error!, /Message is not a task/);

@@ -10,6 +10,8 @@ const task = (id: string, version: number, status: TaskRecord["status"] = "runni
   payload: {},
   status,
   progress: 0,
+  priority: 0,
+  attemptLog: [],
   attempts: 1,
   createdAt,
   version,

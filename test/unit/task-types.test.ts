@@ -1,12 +1,14 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { checkTask, taskTypeInfo } from "../../server/tasks/registry";
+import { z } from "zod";
+import { backoffDelay, DEFAULT_RETRY, defineTask, retryPolicy } from "../../server/tasks/define-task";
+import { checkTask, taskTypeInfo, taskTypes } from "../../server/tasks/registry";
 import { sleepTask } from "../../server/tasks/sleep";
 
-const ctx = (progress: number[] = []) => ({ progress: (p: number) => void progress.push(p), signal: new AbortController().signal });
+const ctx = (progress: number[] = []) => ({ progress: (p: number) => void progress.push(p), signal: new AbortController().signal, attempt: 1, taskId: "t" });
 
-test("the built-in types are sleep, echo and fail, each with a valid example", () => {
-  assert.deepEqual(taskTypeInfo().map((t) => t.name), ["sleep", "echo", "fail"]);
+test("the built-in types are sleep, echo, fail and flaky, each with a valid example", () => {
+  assert.deepEqual(taskTypeInfo().map((t) => t.name), ["sleep", "echo", "fail", "flaky"]);
   for (const info of taskTypeInfo()) assert.ok(checkTask(info.name, info.example).ok, info.name);
 });
 
@@ -37,7 +39,7 @@ test("sleep reports rising progress ending at 1", async () => {
 
 test("sleep stops when aborted", async () => {
   const controller = new AbortController();
-  const running = sleepTask.run({ ms: 10_000 }, { progress: () => undefined, signal: controller.signal });
+  const running = sleepTask.run({ ms: 10_000 }, { progress: () => undefined, signal: controller.signal, attempt: 1, taskId: "t" });
   controller.abort();
   await assert.rejects(running);
 });
@@ -50,3 +52,29 @@ test("echo returns its payload and fail throws its message", async () => {
   assert.ok(fail.ok);
   await assert.rejects(fail.definition.run(fail.payload, ctx()), /nope/);
 });
+
+test("flaky throws for its first failures, then succeeds", async () => {
+  const flaky = checkTask("flaky", { failures: 2 });
+  assert.ok(flaky.ok);
+  await assert.rejects(flaky.definition.run(flaky.payload, { ...ctx(), attempt: 2 }), /flaky failure 2 of 2/);
+  assert.deepEqual(await flaky.definition.run(flaky.payload, { ...ctx(), attempt: 3 }), { attempts: 3 });
+});
+
+test("backoff doubles from the declared base and stops at the cap", () => {
+  const policy = { ...DEFAULT_RETRY, backoffMs: 400, maxBackoffMs: 1000 };
+  assert.deepEqual([1, 2, 3, 4].map((a) => backoffDelay(policy, a)), [400, 800, 1000, 1000]);
+  assert.equal(retryPolicy(checkTaskDefinition("flaky")).maxAttempts, 4);
+  assert.equal(retryPolicy(checkTaskDefinition("echo")).maxAttempts, DEFAULT_RETRY.maxAttempts);
+});
+
+test("defineTask refuses a bad retry policy at once", () => {
+  assert.throws(() => defineTask({ ...echoLike, retry: { maxAttempts: 0 } }), /maxAttempts/);
+  assert.throws(() => defineTask({ ...echoLike, retry: { backoffMs: 5000, maxBackoffMs: 10 } }), /backoffMs/);
+});
+
+const echoLike = { name: "x", description: "x", example: {}, payload: z.strictObject({}), run: async () => null };
+function checkTaskDefinition(name: string) {
+  const definition = taskTypes.get(name);
+  assert.ok(definition);
+  return definition;
+}

@@ -1,0 +1,48 @@
+// Takes one message out of the dead-letter queue, by task id, for an operator's retry or discard.
+import type { ChannelModel, ConfirmChannel, GetMessage } from "amqplib";
+import type { Logger } from "../logger";
+import type { Topology } from "./topology";
+
+/** Most messages looked at in one search; beyond that the message is left where it is. */
+const MAX_SCAN = 20_000;
+
+export class DeadLetterQueue {
+  /** One search at a time per node, so two searches do not hide messages from each other. */
+  private queue: Promise<unknown> = Promise.resolve();
+
+  constructor(
+    private readonly topology: Topology,
+    private readonly log: Logger,
+  ) {}
+
+  /**
+   * Finds the message of task `id` and hands it to `use` on a confirm channel (to publish a copy
+   * elsewhere); once `use` resolves the message is removed. Every other message goes back in order.
+   * Resolves false if the message is not in the queue.
+   */
+  withdraw(model: ChannelModel, id: string, use: (message: GetMessage, channel: ConfirmChannel) => Promise<void>): Promise<boolean> {
+    const run = this.queue.then(() => this.search(model, id, use));
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  private async search(model: ChannelModel, id: string, use: (message: GetMessage, channel: ConfirmChannel) => Promise<void>): Promise<boolean> {
+    const channel = await model.createConfirmChannel();
+    channel.on("error", (err: Error) => this.log.warn({ err: err.message }, "dead-letter channel error"));
+    try {
+      for (let seen = 0; seen < MAX_SCAN; seen++) {
+        const message = await channel.get(this.topology.dead, { noAck: false });
+        if (message === false) return false;
+        if (message.properties.messageId !== id) continue;
+        await use(message, channel);
+        channel.ack(message);
+        return true;
+      }
+      this.log.warn({ taskId: id, scanned: MAX_SCAN }, "dead-letter message not found within the scan limit; left in the queue");
+      return false;
+    } finally {
+      // Closing the channel returns every message it still holds to the queue, in their original order.
+      await channel.close().catch(() => undefined);
+    }
+  }
+}

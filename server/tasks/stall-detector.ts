@@ -1,0 +1,44 @@
+// Marks running tasks whose worker stopped beating as `stalled`, until RabbitMQ redelivers them.
+import { messageOf } from "../errors";
+import type { Logger } from "../logger";
+import type { TaskStore } from "../store/task-store";
+import type { WorkerDirectory } from "../store/worker-directory";
+import type { TaskRecord } from "../../lib/contract";
+
+/** Running tasks looked at per sweep. */
+const SWEEP_LIMIT = 1000;
+
+/**
+ * Every web node sweeps; the store's compare-and-set makes concurrent sweeps harmless. A task is
+ * stalled when the worker named in its record is not among the live workers (no beat for 5 s).
+ */
+export function startStallDetector(options: { store: TaskStore; workers: WorkerDirectory; announce: (record: TaskRecord) => void; intervalMs: number; log: Logger }): () => void {
+  const { store, workers, log } = options;
+  let busy = false;
+  let failing = false;
+  const sweep = async () => {
+    if (busy) return;
+    busy = true;
+    try {
+      const running = await store.list({ status: "running", limit: SWEEP_LIMIT });
+      if (running.length === 0) return;
+      const live = new Set((await workers.live()).map((w) => w.id));
+      for (const task of running) {
+        if (!task.worker || live.has(task.worker)) continue;
+        const stalled = await store.update(task.id, (cur) => (cur.status === "running" && cur.worker === task.worker ? { ...cur, status: "stalled" } : undefined));
+        if (stalled?.status === "stalled") {
+          log.warn({ taskId: task.id, worker: task.worker }, "task stalled: its worker stopped beating; RabbitMQ will redeliver it");
+          options.announce(stalled);
+        }
+      }
+      failing = false;
+    } catch (err) {
+      if (!failing) log.warn({ err: messageOf(err) }, "stalled-task sweep failed");
+      failing = true;
+    } finally {
+      busy = false;
+    }
+  };
+  const timer = setInterval(() => void sweep(), options.intervalMs);
+  return () => clearInterval(timer);
+}
