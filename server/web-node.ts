@@ -17,6 +17,7 @@ import { assertTopology, topologyFor } from "./queue/topology";
 import { createSocketServer, relayBroadcasts, startQueueStatsTicker } from "./realtime/socket-server";
 import { createRedis, waitForRedis, type Redis } from "./redis/connect";
 import { redisKeys } from "./redis/keys";
+import { withSafePublish } from "./redis/safe-publish";
 import { IdempotencyKeys } from "./store/idempotency";
 import { TaskStore } from "./store/task-store";
 import { WorkerDirectory } from "./store/worker-directory";
@@ -104,7 +105,7 @@ export async function startWebNode(config: Config, log: Logger, pages?: PageHand
       });
   });
 
-  const io = createSocketServer({ httpServer, pubClient: redis, subClient: adapterSub, adapterKey: keys.socketIo, tasks, broadcasts, log });
+  const io = createSocketServer({ httpServer, pubClient: withSafePublish(redis, log), subClient: adapterSub, adapterKey: keys.socketIo, tasks, broadcasts, log });
   announce = (record) => io.emit("task:update", record);
   await relayBroadcasts(io, broadcastSub, config.BROADCAST_CHANNEL, log);
   const ingestor = new BroadcastIngestor(redis, broadcastSub, keys, config.BROADCAST_CHANNEL, broadcastLog, config.BROADCAST_MAX_BYTES, log);

@@ -9,8 +9,9 @@ import { ChannelSlot, connectAmqp, type AmqpConnection } from "./queue/amqp";
 import { TaskConsumer } from "./queue/consumer";
 import { ConfirmPublisher } from "./queue/publisher";
 import { assertTopology, topologyFor } from "./queue/topology";
-import { createRedis, waitForRedis, type Redis } from "./redis/connect";
+import { createRedis, waitForRedis } from "./redis/connect";
 import { redisKeys } from "./redis/keys";
+import { withSafePublish } from "./redis/safe-publish";
 import { TaskStore } from "./store/task-store";
 import { WorkerDirectory } from "./store/worker-directory";
 import { AttemptAbort, TaskRunner } from "./tasks/task-runner";
@@ -29,7 +30,7 @@ export async function startWorkerNode(config: Config, log: Logger): Promise<Work
   const redis = createRedis(config.REDIS_URL, "taskcast-worker", log);
   const cancelSub = createRedis(config.REDIS_URL, "taskcast-worker-cancel-sub", log);
   await Promise.all([redis, cancelSub].map((c) => waitForRedis(c, config.REDIS_URL)));
-  const emitter = new Emitter<ServerToClientEvents>(safePublisher(redis, log), { key: keys.socketIo });
+  const emitter = new Emitter<ServerToClientEvents>(withSafePublish(redis, log), { key: keys.socketIo });
   const store = new TaskStore(redis, keys, config.TASK_HISTORY_LIMIT);
   const directory = new WorkerDirectory(redis, keys);
   const topology = topologyFor(config);
@@ -115,22 +116,3 @@ export async function startWorkerNode(config: Config, log: Logger): Promise<Work
   return { id, close };
 }
 
-/**
- * The emitter publishes without handling the promise, and a rejected publish (Redis down) would be an
- * unhandled rejection. Browsers reload records on reconnect, so a lost update is only logged.
- */
-function safePublisher(redis: Redis, log: Logger): Redis {
-  let failing = false;
-  const client = {
-    publish: (channel: string, message: string | Buffer) =>
-      redis.publish(channel, message).then(
-        (n) => ((failing = false), n),
-        (err: unknown) => {
-          if (!failing) log.warn({ err: messageOf(err) }, "live update not pushed to browsers");
-          failing = true;
-          return 0;
-        },
-      ),
-  };
-  return client as unknown as Redis;
-}

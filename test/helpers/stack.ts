@@ -14,6 +14,8 @@ export type TestSocket = Socket<ServerToClientEvents, ClientToServerEvents>;
 
 export interface Stack {
   config: Config;
+  /** The environment the stack's nodes were configured from, for worker processes started by a test. */
+  env: Record<string, string>;
   nodes: WebNode[];
   workers: WorkerNode[];
   /** A plain Redis client for the test's own commands. */
@@ -32,6 +34,7 @@ export async function startStack(options: { webNodes?: number; workers?: number;
   const workers: WorkerNode[] = [];
   const sockets: TestSocket[] = [];
   const redis = new Redis(config.REDIS_URL);
+  redis.on("error", () => undefined); // tests that restart Redis expect this client to reconnect quietly
 
   for (let i = 0; i < (options.webNodes ?? 1); i++) nodes.push(await startWebNode(config, log));
   const addWorker = async (overrides: Record<string, string> = {}) => {
@@ -43,6 +46,7 @@ export async function startStack(options: { webNodes?: number; workers?: number;
 
   return {
     config,
+    env: Object.fromEntries(Object.entries(env).filter((e): e is [string, string] => e[1] !== undefined)),
     nodes,
     workers,
     redis,

@@ -1,0 +1,93 @@
+// Real worker processes and a private Redis server, for tests that kill, stop and restart them.
+import { spawn, type ChildProcess } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { eventually, type Stack } from "./stack";
+
+const ROOT = new URL("../..", import.meta.url).pathname;
+
+export interface ChildWorker {
+  process: ChildProcess;
+  /** Resolves with the exit code (null when killed by a signal). */
+  exited: Promise<number | null>;
+  output(): string;
+}
+
+/** Starts `server/worker.ts` as its own process with the stack's settings, and waits for its first heartbeat. */
+export async function spawnWorker(stack: Stack, overrides: Record<string, string> = {}): Promise<ChildWorker> {
+  const child = spawn(process.execPath, ["--import", "tsx", "server/worker.ts"], {
+    cwd: ROOT,
+    env: { ...stack.env, LOG_LEVEL: "info", NODE_ENV: "production", ...overrides },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let output = "";
+  child.stdout!.on("data", (d: Buffer) => (output += d.toString()));
+  child.stderr!.on("data", (d: Buffer) => (output += d.toString()));
+  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+  await eventually(
+    async () => {
+      if (child.exitCode !== null) throw new Error(`worker exited early:\n${output}`);
+      const beats = Object.values(await stack.redis.hgetall(`${stack.config.KEY_PREFIX}:workers`));
+      return beats.some((raw) => (JSON.parse(raw) as { pid: number }).pid === child.pid) && /consuming tasks/.test(output) ? true : undefined;
+    },
+    "the worker process to start consuming",
+    30_000,
+  );
+  return { process: child, exited, output: () => output };
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/** A Redis server of the test's own, with an append-only file so a restart keeps its data. */
+export class PrivateRedis {
+  private child?: ChildProcess;
+  private readonly dir = mkdtempSync(join(tmpdir(), "taskcast-redis-"));
+
+  private constructor(readonly port: number) {}
+
+  static async start(): Promise<PrivateRedis> {
+    const redis = new PrivateRedis(await freePort());
+    await redis.up();
+    return redis;
+  }
+
+  get url(): string {
+    return `redis://127.0.0.1:${this.port}`;
+  }
+
+  async up(): Promise<void> {
+    const child = spawn("redis-server", ["--port", String(this.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "yes", "--appendfsync", "always", "--dir", this.dir], { stdio: ["ignore", "pipe", "pipe"] });
+    this.child = child;
+    let output = "";
+    child.stdout!.on("data", (d: Buffer) => (output += d.toString()));
+    await eventually(async () => {
+      if (child.exitCode !== null) throw new Error(`redis-server exited: ${output}`);
+      return /Ready to accept connections/.test(output) ? true : undefined;
+    }, "the private Redis to start", 15_000);
+  }
+
+  /** Stops the server as an operator would (SIGTERM: it writes its data and exits). */
+  async down(): Promise<void> {
+    const child = this.child;
+    if (!child || child.exitCode !== null) return;
+    const exited = new Promise((resolve) => child.once("exit", resolve));
+    child.kill("SIGTERM");
+    await exited;
+  }
+
+  async remove(): Promise<void> {
+    await this.down();
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
