@@ -4,7 +4,8 @@ import { connect, type ChannelModel, type ConfirmChannel, type ConsumeMessage } 
 import { randomUUID } from "node:crypto";
 import { after, before, describe, test } from "node:test";
 import { isFinished, TaskRecordSchema, type TaskRecord, type TaskStatus } from "../../lib/contract";
-import { deadQueueName, REASON_HEADER } from "../../server/queue/topology";
+import { createLogger } from "../../server/logger";
+import { assertTopology, deadQueueName, REASON_HEADER, topologyFor, workQueueArguments } from "../../server/queue/topology";
 import { redisKeys } from "../../server/redis/keys";
 import { TaskStore } from "../../server/store/task-store";
 import { api, eventually, postJson, startStack, type Stack } from "../helpers/stack";
@@ -260,6 +261,29 @@ describe("quorum queues", () => {
       await conn.close();
     } finally {
       await stack.close();
+    }
+  });
+});
+
+describe("queue topology", () => {
+  test("an empty task queue left with old arguments is re-declared; a non-empty one is kept and the error says what to do", async () => {
+    const conn = await connect(process.env.RABBITMQ_URL ?? "amqp://guest:guest@127.0.0.1:5672");
+    const names = [`test-old-${randomUUID().slice(0, 8)}`, `test-old-${randomUUID().slice(0, 8)}`];
+    const log = createLogger("test", "silent");
+    try {
+      const ch = await conn.createChannel();
+      for (const name of names) await ch.assertQueue(name, { durable: true });
+      ch.sendToQueue(names[1], Buffer.from("{}"), { persistent: true });
+      const config = (name: string) => topologyFor({ TASK_QUEUE: name, TASK_QUEUE_TYPE: "classic", TASK_DELIVERY_LIMIT: 10 });
+      await assertTopology(conn, config(names[0]), log);
+      const probe = await conn.createChannel();
+      // Declaring with the current arguments succeeds only if the queue was re-declared with them.
+      await probe.assertQueue(names[0], { durable: true, arguments: workQueueArguments(config(names[0])) });
+      await assert.rejects(assertTopology(conn, config(names[1]), log), /exists with different arguments.*holds 1 messages.*rabbitmqctl delete_queue/);
+      assert.equal((await probe.checkQueue(names[1])).messageCount, 1, "the old queue and its message are untouched");
+      for (const name of [...names, ...names.map(deadQueueName)]) await probe.deleteQueue(name);
+    } finally {
+      await conn.close();
     }
   });
 });
