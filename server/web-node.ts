@@ -44,8 +44,8 @@ export interface WebNode {
 export async function startWebNode(config: Config, log: Logger, pages?: PageHandler): Promise<WebNode> {
   const keys = redisKeys(config.KEY_PREFIX);
   const redis = createRedis(config.REDIS_URL, "taskcast-web", log);
-  const adapterSub = createRedis(config.REDIS_URL, "taskcast-web-adapter-sub", log);
-  const broadcastSub = createRedis(config.REDIS_URL, "taskcast-web-broadcast-sub", log);
+  const adapterSub = createRedis(config.REDIS_URL, "taskcast-web-adapter-sub", log, "subscriber");
+  const broadcastSub = createRedis(config.REDIS_URL, "taskcast-web-broadcast-sub", log, "subscriber");
   await Promise.all([redis, adapterSub, broadcastSub].map((c) => waitForRedis(c, config.REDIS_URL)));
 
   const store = new TaskStore(redis, keys, config.TASK_HISTORY_LIMIT);

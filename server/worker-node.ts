@@ -28,7 +28,7 @@ export async function startWorkerNode(config: Config, log: Logger): Promise<Work
   const id = `${hostname()}:${process.pid}:${Math.random().toString(36).slice(2, 6)}`;
   const keys = redisKeys(config.KEY_PREFIX);
   const redis = createRedis(config.REDIS_URL, "taskcast-worker", log);
-  const cancelSub = createRedis(config.REDIS_URL, "taskcast-worker-cancel-sub", log);
+  const cancelSub = createRedis(config.REDIS_URL, "taskcast-worker-cancel-sub", log, "subscriber");
   await Promise.all([redis, cancelSub].map((c) => waitForRedis(c, config.REDIS_URL)));
   const emitter = new Emitter<ServerToClientEvents>(withSafePublish(redis, log), { key: keys.socketIo });
   const store = new TaskStore(redis, keys, config.TASK_HISTORY_LIMIT);

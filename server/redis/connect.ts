@@ -5,10 +5,15 @@ import { maskUrl } from "../config";
 
 export type { Redis };
 
-export function createRedis(url: string, name: string, log: Logger): Redis {
+/**
+ * `subscriber`: a client that only subscribes; it keeps the offline queue so that ioredis can
+ * subscribe again after a reconnection. Command clients have none: while Redis is down their
+ * commands fail at once and callers answer 503, instead of waiting through reconnection attempts.
+ */
+export function createRedis(url: string, name: string, log: Logger, role: "commands" | "subscriber" = "commands"): Redis {
   const client = new Redis(url, {
     connectionName: name,
-    // Commands fail fast while Redis is down instead of queueing forever; callers answer 503.
+    enableOfflineQueue: role === "subscriber",
     maxRetriesPerRequest: 2,
     retryStrategy: (times) => Math.min(200 * 2 ** Math.min(times, 6), 5000),
   });

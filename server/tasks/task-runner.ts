@@ -192,7 +192,13 @@ export class TaskRunner {
   /** Moves a task to the dead-letter queue with its reason, records it dead and replies. */
   private async bury(message: ConsumeMessage, record: TaskRecord, reason: string): Promise<Outcome> {
     const finishedAt = new Date().toISOString();
-    const dead = await this.save(record.id, (cur) => (isFinished(cur.status) ? undefined : { ...cur, status: "dead", error: reason, finishedAt, nextAttemptAt: undefined }));
+    let buried = false;
+    const dead = await this.save(record.id, (cur) => {
+      buried = !isFinished(cur.status);
+      return buried ? { ...cur, status: "dead", error: reason, finishedAt, nextAttemptAt: undefined } : undefined;
+    });
+    // Settled meanwhile (an operator cancelled it, or a duplicate delivery got here first): nothing to bury.
+    if (!buried) return "ack";
     const properties = carriedProperties(message, record.id);
     properties.headers = { ...properties.headers, [REASON_HEADER]: reason.slice(0, 1000) };
     await this.deps.publisher.publishDead(message.content, properties);

@@ -6,7 +6,7 @@ import { after, before, describe, test } from "node:test";
 import { promisify } from "node:util";
 import type { TaskRecord, TaskStatus } from "../../lib/contract";
 import { freePort, PrivateRedis, spawnWorker } from "../helpers/processes";
-import { api, eventually, postJson, startStack, type Stack } from "../helpers/stack";
+import { api, eventually, nextEvent, postJson, startStack, type Stack } from "../helpers/stack";
 
 const run = promisify(execFile);
 
@@ -185,6 +185,7 @@ describe("broker outages", () => {
     const redis = await PrivateRedis.start();
     const stack = await startStack({ workers: 1, env: { REDIS_URL: redis.url, PORT: String(await freePort()) } });
     try {
+      const socket = await stack.connectSocket();
       const load = submitContinuously(stack);
       await eventually(async () => (load.results.filter((r) => r.status === 202).length >= 10 ? true : undefined), "some tasks accepted");
       await redis.down();
@@ -195,10 +196,18 @@ describe("broker outages", () => {
         await redis.up();
       }
       await eventually(async () => ((await health(stack)).redis === "up" ? true : undefined), "Redis to be back", 30_000);
+      // The web node subscribed again: a broadcast and live task updates reach the tab that stayed open.
+      const heard = nextEvent(socket, "broadcast", (b) => b.message === "after the Redis restart");
+      await eventually(async () => ((await postJson(stack.nodes[0], "/api/broadcasts", { message: "after the Redis restart" })).status === 202 ? true : undefined), "a broadcast to be accepted");
+      await heard;
       const acceptedBefore = load.results.filter((r) => r.status === 202).length;
       await eventually(async () => (load.results.filter((r) => r.status === 202).length >= acceptedBefore + 10 ? true : undefined), "tasks accepted again");
       await load.stop();
       const { accepted, refused } = await accountFor(stack, load.results);
+      const marker = { after: "the Redis restart" };
+      const updated = nextEvent(socket, "task:update", (r) => r.status === "succeeded" && JSON.stringify(r.payload) === JSON.stringify(marker));
+      await submit(stack, { type: "echo", payload: marker });
+      await updated;
       assert.ok(accepted > 20 && refused > 0, `accepted ${accepted}, refused ${refused}`);
       t.diagnostic(`Redis restart: ${accepted} accepted and all succeeded, ${refused} refused with 503`);
     } finally {
