@@ -80,6 +80,51 @@ describe("worker processes that die or stop", () => {
   });
 });
 
+describe("accounting", () => {
+  test("a mixed workload through a SIGKILLed worker ends with submitted = succeeded + failed + dead + cancelled", async (t) => {
+    const stack = await startStack({ workers: 0, env: { WORKER_CONCURRENCY: "8" } });
+    try {
+      const first = await spawnWorker(stack);
+      const expected = new Map<string, TaskStatus>();
+      const plan: Array<[object, TaskStatus]> = [
+        [{ type: "echo", payload: { n: 1 } }, "succeeded"],
+        [{ type: "flaky", payload: { failures: 1 } }, "succeeded"],
+        [{ type: "sleep", payload: { ms: 800 } }, "succeeded"],
+        [{ type: "fail", payload: { message: "expected" } }, "failed"],
+        [{ type: "flaky", payload: { failures: 10 } }, "dead"],
+        [{ type: "sleep", payload: { ms: 60_000 } }, "cancelled"],
+      ];
+      for (let round = 0; round < 5; round++) {
+        for (const [body, status] of plan) expected.set(await submit(stack, body), status);
+      }
+      // Kill the worker while tasks of every kind are in flight, then let a fresh one finish the work.
+      await eventually(async () => ((await api(stack.nodes[0], "/api/tasks?status=running&limit=100")).body.tasks.length >= 5 ? true : undefined), "tasks running");
+      first.process.kill("SIGKILL");
+      await first.exited;
+      const second = await spawnWorker(stack);
+      for (const [id, status] of expected) {
+        if (status !== "cancelled") continue;
+        await waitForStatus(stack, id, ["running", "queued", "stalled"], 30_000);
+        assert.equal((await postJson(stack.nodes[0], `/api/tasks/${id}/cancel`, {})).status, 202);
+      }
+      for (const [id, status] of expected) assert.equal((await waitForStatus(stack, id, [status], 30_000)).status, status);
+      const { body } = await api(stack.nodes[0], "/api/tasks?limit=500");
+      const byStatus: Record<string, number> = {};
+      for (const task of body.tasks as TaskRecord[]) byStatus[task.status] = (byStatus[task.status] ?? 0) + 1;
+      assert.deepEqual(byStatus, { succeeded: 15, failed: 5, dead: 5, cancelled: 5 });
+      assert.equal((body.tasks as TaskRecord[]).length, expected.size, "no task missing, none extra");
+      const queue = (await api(stack.nodes[0], "/api/queue")).body;
+      assert.equal(queue.ready, 0);
+      assert.equal(queue.dead, 5);
+      t.diagnostic(`submitted ${expected.size} = ${JSON.stringify(byStatus)}`);
+      second.process.kill("SIGTERM");
+      assert.equal(await second.exited, 0);
+    } finally {
+      await stack.close();
+    }
+  });
+});
+
 interface Submission {
   i: number;
   status: number;
