@@ -1,10 +1,13 @@
 // Pure merging of live data in the browser: snapshots and events may arrive in any order and more than once.
 import { isFinished, type Broadcast, type TaskRecord } from "./contract";
 
-/** Most task records a tab keeps; the oldest finished ones go first. */
+/** Most task records a tab keeps; the oldest finished ones go first, undiscarded dead letters last. */
 export const MAX_TASKS_IN_TAB = 500;
 /** Most broadcasts a tab keeps. */
 export const MAX_BROADCASTS_IN_TAB = 200;
+
+/** A dead task an operator has not discarded yet: it belongs in the dead-letter list. */
+export const isDeadLetter = (task: TaskRecord) => task.status === "dead" && !task.discardedAt;
 
 /** Adds records to the map, keeping for each id the copy with the highest version. Returns a new map. */
 export function mergeTasks(current: ReadonlyMap<string, TaskRecord>, incoming: readonly TaskRecord[], cap = MAX_TASKS_IN_TAB): Map<string, TaskRecord> {
@@ -14,8 +17,10 @@ export function mergeTasks(current: ReadonlyMap<string, TaskRecord>, incoming: r
     if (!known || known.version < record.version) next.set(record.id, record);
   }
   if (next.size <= cap) return next;
-  // Drop the oldest finished records first; live ones stay visible.
-  const removable = [...next.values()].filter((t) => isFinished(t.status)).sort((a, b) => a.createdAt.localeCompare(b.createdAt));
+  // Drop the oldest finished records first, dead letters awaiting an operator only after all others; live ones stay visible.
+  const removable = [...next.values()]
+    .filter((t) => isFinished(t.status))
+    .sort((a, b) => Number(isDeadLetter(a)) - Number(isDeadLetter(b)) || a.createdAt.localeCompare(b.createdAt));
   for (const record of removable) {
     if (next.size <= cap) break;
     next.delete(record.id);
@@ -26,6 +31,26 @@ export function mergeTasks(current: ReadonlyMap<string, TaskRecord>, incoming: r
 /** Newest first. */
 export function sortTasks(tasks: Iterable<TaskRecord>): TaskRecord[] {
   return [...tasks].sort((a, b) => b.createdAt.localeCompare(a.createdAt) || b.id.localeCompare(a.id));
+}
+
+/** The dead-letter list as a view of the task records: dead, undiscarded, the most recently dead first. */
+export function deadLetters(tasks: Iterable<TaskRecord>): TaskRecord[] {
+  const when = (t: TaskRecord) => t.finishedAt ?? t.createdAt;
+  return [...tasks].filter(isDeadLetter).sort((a, b) => when(b).localeCompare(when(a)) || b.id.localeCompare(a.id));
+}
+
+/**
+ * Ids the tab shows as live or as dead letters that no snapshot just loaded confirmed: they may have changed
+ * while the tab was disconnected (events missed then are lost), so the tab asks for them one by one.
+ */
+export function unconfirmedIds(current: ReadonlyMap<string, TaskRecord>, snapshot: readonly TaskRecord[], max = 50): string[] {
+  const confirmed = new Set(snapshot.map((t) => t.id));
+  const ids: string[] = [];
+  for (const task of current.values()) {
+    if (ids.length >= max) break;
+    if (!confirmed.has(task.id) && (!isFinished(task.status) || isDeadLetter(task))) ids.push(task.id);
+  }
+  return ids;
 }
 
 /** Adds broadcasts, without duplicates, newest (highest id) first, at most `cap`. */

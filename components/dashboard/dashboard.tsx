@@ -1,8 +1,10 @@
 "use client";
 // The live dashboard: one socket, one hook per stream, and views derived from their data.
 import { useMemo, useState } from "react";
-import { isFinished } from "@/lib/contract";
+import { isFinished, type TaskRecord } from "@/lib/contract";
+import { deadLetters } from "@/lib/live-state";
 import { BroadcastPanel } from "./broadcast-panel";
+import { DeadLetters } from "./dead-letters";
 import { QueuePanel } from "./queue-panel";
 import { SubmitTaskForm } from "./submit-task-form";
 import { RecentTasks, RunningTasks } from "./task-lists";
@@ -19,6 +21,7 @@ export function Dashboard() {
   // Ids this tab submitted; their finished records become notices (derived, never copied).
   const [mine, setMine] = useState<string[]>([]);
   const notices = useMemo(() => tasks.tasks.filter((t) => mine.includes(t.id) && isFinished(t.status)).slice(0, 5), [tasks.tasks, mine]);
+  const dead = useMemo(() => deadLetters(tasks.tasks), [tasks.tasks]);
 
   return (
     <>
@@ -31,8 +34,7 @@ export function Dashboard() {
       <div aria-live="polite" className="notices">
         {notices.map((t) => (
           <p key={t.id} className={`notice status-${t.status}`}>
-            Your {t.type} task {t.id.slice(0, 8)} {t.status}
-            {t.status === "failed" && t.error ? `: ${t.error}` : "."}
+            {noticeText(t)}
           </p>
         ))}
       </div>
@@ -41,6 +43,7 @@ export function Dashboard() {
           <SubmitTaskForm onSubmitted={(id) => setMine((ids) => [id, ...ids].slice(0, 100))} />
           <QueuePanel stats={queue.stats} error={queue.error} />
           <RunningTasks tasks={tasks.tasks} loaded={tasks.loaded} />
+          <DeadLetters tasks={dead} loaded={tasks.loaded} error={tasks.error} />
           <RecentTasks tasks={tasks.tasks} loaded={tasks.loaded} error={tasks.error} />
         </div>
         <div className="column">
@@ -49,4 +52,11 @@ export function Dashboard() {
       </main>
     </>
   );
+}
+
+/** "Your flaky task 1a2b3c4d dead: Failed 4 of 4 attempts; …", "Your sleep task 5e6f7a8b succeeded." */
+function noticeText(task: TaskRecord): string {
+  const head = `Your ${task.type} task ${task.id.slice(0, 8)} ${task.status}`;
+  if (task.status === "succeeded" || !task.error) return `${head}.`;
+  return `${head}: ${task.error}`;
 }

@@ -1,5 +1,5 @@
 "use client";
-// Queue depth: ready, unacknowledged and consumers, as pushed by the web node.
+// Queue depth: ready, unacknowledged, consumers and dead letters, as pushed by the web node.
 import type { QueueStats } from "@/lib/contract";
 
 export function QueuePanel({ stats, error }: { stats?: QueueStats; error?: string }) {
@@ -7,6 +7,7 @@ export function QueuePanel({ stats, error }: { stats?: QueueStats; error?: strin
     ["Ready", stats?.ready],
     ["Unacked", stats?.unacked],
     ["Consumers", stats?.consumers],
+    ["Dead", stats?.dead],
   ];
   return (
     <section className="card" aria-labelledby="queue-heading">

@@ -1,7 +1,7 @@
 "use client";
 // The form that submits a task over the tab's socket; the acknowledgement carries the id or a clear error.
 import { useEffect, useState, type FormEvent } from "react";
-import type { TaskTypeInfo } from "@/lib/contract";
+import { MAX_PRIORITY, type TaskTypeInfo } from "@/lib/contract";
 import { getSocket } from "@/lib/socket-client";
 import { fetchJson } from "./fetch-json";
 
@@ -9,6 +9,7 @@ export function SubmitTaskForm({ onSubmitted }: { onSubmitted: (id: string) => v
   const [types, setTypes] = useState<TaskTypeInfo[]>([]);
   const [type, setType] = useState("");
   const [payload, setPayload] = useState("");
+  const [priority, setPriority] = useState("0");
   const [busy, setBusy] = useState(false);
   const [feedback, setFeedback] = useState<{ kind: "ok" | "error"; text: string }>();
 
@@ -46,9 +47,16 @@ export function SubmitTaskForm({ onSubmitted }: { onSubmitted: (id: string) => v
       setFeedback({ kind: "error", text: "Payload must be a JSON object, like {\"ms\": 3000}." });
       return;
     }
+    const level = priority.trim() === "" ? 0 : Number(priority);
+    if (!Number.isInteger(level) || level < 0 || level > MAX_PRIORITY) {
+      setFeedback({ kind: "error", text: `Priority must be a whole number from 0 to ${MAX_PRIORITY}.` });
+      return;
+    }
     setBusy(true);
     try {
-      const reply = await getSocket().timeout(10_000).emitWithAck("task:submit", { type, payload: parsed as Record<string, unknown> });
+      const reply = await getSocket()
+        .timeout(10_000)
+        .emitWithAck("task:submit", { type, payload: parsed as Record<string, unknown>, priority: level });
       if ("error" in reply) setFeedback({ kind: "error", text: reply.error });
       else {
         onSubmitted(reply.id);
@@ -74,6 +82,11 @@ export function SubmitTaskForm({ onSubmitted }: { onSubmitted: (id: string) => v
       </select>
       <label htmlFor="task-payload">Payload</label>
       <textarea id="task-payload" value={payload} onChange={(e) => setPayload(e.target.value)} rows={4} spellCheck={false} className="mono" />
+      <label htmlFor="task-priority">Priority</label>
+      <input id="task-priority" type="number" inputMode="numeric" min={0} max={MAX_PRIORITY} step={1} value={priority} onChange={(e) => setPriority(e.target.value)} className="narrow" aria-describedby="task-priority-hint" />
+      <p id="task-priority-hint" className="muted small">
+        0 (default) to {MAX_PRIORITY}; higher runs first when tasks wait.
+      </p>
       <button type="submit" disabled={busy || !type}>
         Submit task
       </button>

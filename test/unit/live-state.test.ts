@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import type { Broadcast, TaskRecord } from "../../lib/contract";
 import { createBatcher } from "../../lib/batcher";
-import { compareIds, mergeBroadcasts, mergeTasks, sortTasks } from "../../lib/live-state";
+import { compareIds, deadLetters, mergeBroadcasts, mergeTasks, sortTasks, unconfirmedIds } from "../../lib/live-state";
 
 const task = (id: string, version: number, status: TaskRecord["status"] = "running", createdAt = "2026-01-01T00:00:00.000Z"): TaskRecord => ({
   id,
@@ -28,6 +28,32 @@ test("mergeTasks drops the oldest finished tasks past the cap but keeps live one
   const old = (i: number, status: TaskRecord["status"]) => task(`t${i}`, 1, status, new Date(Date.UTC(2026, 0, 1, 0, 0, i)).toISOString());
   const m = mergeTasks(new Map(), [old(1, "running"), old(2, "succeeded"), old(3, "failed"), old(4, "succeeded")], 3);
   assert.deepEqual([...m.keys()].sort(), ["t1", "t3", "t4"]);
+});
+
+test("mergeTasks evicts undiscarded dead letters only after every other finished task", () => {
+  const at = (i: number) => new Date(Date.UTC(2026, 0, 1, 0, 0, i)).toISOString();
+  const m = mergeTasks(
+    new Map(),
+    [task("dead-old", 1, "dead", at(1)), { ...task("discarded", 1, "dead", at(2)), discardedAt: at(9) }, task("done", 1, "succeeded", at(3)), task("dead-new", 1, "dead", at(4))],
+    2,
+  );
+  assert.deepEqual([...m.keys()].sort(), ["dead-new", "dead-old"]);
+  const m2 = mergeTasks(m, [task("live", 1, "retrying", at(5))], 2);
+  assert.deepEqual([...m2.keys()].sort(), ["dead-new", "live"]);
+});
+
+test("deadLetters lists dead, undiscarded tasks, the most recently dead first, and drops retried or discarded ones", () => {
+  const dead = (id: string, finishedAt: string) => ({ ...task(id, 1, "dead"), finishedAt });
+  let m = mergeTasks(new Map(), [dead("a", "2026-01-01T00:00:01.000Z"), dead("b", "2026-01-01T00:00:03.000Z"), dead("c", "2026-01-01T00:00:02.000Z"), task("d", 1, "failed")]);
+  assert.deepEqual(deadLetters(m.values()).map((t) => t.id), ["b", "c", "a"]);
+  m = mergeTasks(m, [{ ...task("a", 2, "queued"), retriedAt: "2026-01-01T00:00:05.000Z" }, { ...dead("b", "2026-01-01T00:00:03.000Z"), version: 2, discardedAt: "2026-01-01T00:00:06.000Z" }]);
+  assert.deepEqual(deadLetters(m.values()).map((t) => t.id), ["c"]);
+});
+
+test("unconfirmedIds names live tasks and dead letters a reconnection snapshot did not include", () => {
+  const m = mergeTasks(new Map(), [task("run", 1, "running"), task("gone", 1, "dead"), task("seen", 1, "dead"), task("done", 1, "succeeded"), { ...task("binned", 1, "dead"), discardedAt: "2026-01-01T00:00:01.000Z" }]);
+  assert.deepEqual(unconfirmedIds(m, [task("seen", 2, "dead")]).sort(), ["gone", "run"]);
+  assert.equal(unconfirmedIds(m, [], 1).length, 1);
 });
 
 test("sortTasks puts the newest first", () => {

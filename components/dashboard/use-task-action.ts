@@ -1,0 +1,29 @@
+"use client";
+// Runs an operator action (cancel, retry, discard) on one task and keeps its error for the UI to show.
+import { useState } from "react";
+import type { TaskAck, TaskRecord } from "@/lib/contract";
+import { postJson } from "./fetch-json";
+
+export type TaskActionName = "cancel" | "retry" | "discard";
+
+export function useTaskAction(task: TaskRecord) {
+  const [busy, setBusy] = useState(false);
+  // The version the last accepted action was sent against: until a newer record arrives, the action is under way.
+  const [sentVersion, setSentVersion] = useState<number>();
+  const [error, setError] = useState<string>();
+
+  const run = async (action: TaskActionName, body: unknown = {}) => {
+    setBusy(true);
+    setError(undefined);
+    try {
+      await postJson<TaskAck>(`/api/tasks/${encodeURIComponent(task.id)}/${action}`, body);
+      setSentVersion(task.version);
+    } catch (err) {
+      setError(`Could not ${action} task ${task.id.slice(0, 8)}: ${(err as Error).message}`);
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  return { run, pending: busy || sentVersion === task.version, error, setError };
+}
