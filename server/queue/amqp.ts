@@ -26,7 +26,7 @@ export async function connectAmqp(options: {
   const { url, log } = options;
   let current: ChannelModel | undefined;
   let closing: Promise<void> | undefined;
-  const model = await connect(url, {
+  const model = await connect(withHeartbeat(url), {
     clientProperties: { connection_name: options.name },
     recovery: {
       initialDelay: 200,
@@ -67,6 +67,16 @@ export async function connectAmqp(options: {
       return closing;
     },
   };
+}
+
+/**
+ * AMQP heartbeats every 15 s unless the URL sets `heartbeat`: RabbitMQ then notices a frozen or cut-off
+ * worker within about 30 s and redelivers its unacknowledged tasks (its own default is 60 s).
+ */
+function withHeartbeat(raw: string): string {
+  const url = new URL(raw);
+  if (!url.searchParams.has("heartbeat")) url.searchParams.set("heartbeat", "15");
+  return url.toString();
 }
 
 /**
