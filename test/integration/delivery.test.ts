@@ -5,7 +5,7 @@ import { randomUUID } from "node:crypto";
 import { after, before, describe, test } from "node:test";
 import { isFinished, TaskRecordSchema, type TaskRecord, type TaskStatus } from "../../lib/contract";
 import { createLogger } from "../../server/logger";
-import { assertTopology, deadQueueName, REASON_HEADER, topologyFor, workQueueArguments } from "../../server/queue/topology";
+import { assertTopology, deadQueueName, migrationQueueName, REASON_HEADER, topologyFor, workQueueArguments } from "../../server/queue/topology";
 import { redisKeys } from "../../server/redis/keys";
 import { TaskStore } from "../../server/store/task-store";
 import { api, eventually, postJson, startStack, type Stack } from "../helpers/stack";
@@ -266,24 +266,85 @@ describe("quorum queues", () => {
 });
 
 describe("queue topology", () => {
-  test("an empty task queue left with old arguments is re-declared; a non-empty one is kept and the error says what to do", async () => {
-    const conn = await connect(process.env.RABBITMQ_URL ?? "amqp://guest:guest@127.0.0.1:5672");
-    const names = [`test-old-${randomUUID().slice(0, 8)}`, `test-old-${randomUUID().slice(0, 8)}`];
-    const log = createLogger("test", "silent");
+  const url = process.env.RABBITMQ_URL ?? "amqp://guest:guest@127.0.0.1:5672";
+  const log = createLogger("test", "silent");
+  const topology = (name: string) => topologyFor({ TASK_QUEUE: name, TASK_QUEUE_TYPE: "classic", TASK_DELIVERY_LIMIT: 10 });
+  let conn: ChannelModel;
+  const names: string[] = [];
+  const fresh = () => {
+    const name = `test-old-${randomUUID().slice(0, 8)}`;
+    names.push(name, deadQueueName(name), migrationQueueName(name));
+    return name;
+  };
+  /** Declaring with the current arguments succeeds only if the queue has them. */
+  const hasCurrentArguments = async (name: string) => {
+    const ch = await conn.createChannel();
+    ch.on("error", () => undefined);
     try {
-      const ch = await conn.createChannel();
-      for (const name of names) await ch.assertQueue(name, { durable: true });
-      ch.sendToQueue(names[1], Buffer.from("{}"), { persistent: true });
-      const config = (name: string) => topologyFor({ TASK_QUEUE: name, TASK_QUEUE_TYPE: "classic", TASK_DELIVERY_LIMIT: 10 });
-      await assertTopology(conn, config(names[0]), log);
-      const probe = await conn.createChannel();
-      // Declaring with the current arguments succeeds only if the queue was re-declared with them.
-      await probe.assertQueue(names[0], { durable: true, arguments: workQueueArguments(config(names[0])) });
-      await assert.rejects(assertTopology(conn, config(names[1]), log), /exists with different arguments.*holds 1 messages.*rabbitmqctl delete_queue/);
-      assert.equal((await probe.checkQueue(names[1])).messageCount, 1, "the old queue and its message are untouched");
-      for (const name of [...names, ...names.map(deadQueueName)]) await probe.deleteQueue(name);
+      await ch.assertQueue(name, { durable: true, arguments: workQueueArguments(topology(name)) });
+      return true;
+    } catch {
+      return false;
     } finally {
-      await conn.close();
+      await ch.close().catch(() => undefined);
     }
+  };
+  const drain = async (name: string) => {
+    const ch = await conn.createChannel();
+    const got: import("amqplib").GetMessage[] = [];
+    for (let m = await ch.get(name, { noAck: true }); m; m = await ch.get(name, { noAck: true })) got.push(m);
+    await ch.close();
+    return got;
+  };
+  before(async () => {
+    conn = await connect(url);
+  });
+  after(async () => {
+    const ch = await conn.createChannel();
+    for (const name of names) await ch.deleteQueue(name);
+    await conn.close();
+  });
+
+  test("a task queue left with old arguments is migrated with its messages, in order", async () => {
+    const empty = fresh();
+    const full = fresh();
+    const ch = await conn.createConfirmChannel();
+    for (const name of [empty, full]) await ch.assertQueue(name, { durable: true });
+    for (let i = 0; i < 3; i++) ch.sendToQueue(full, Buffer.from(JSON.stringify({ type: "echo", payload: { i } })), { persistent: true, messageId: `m${i}`, replyTo: "replies" });
+    await ch.waitForConfirms();
+    await ch.close();
+    await assertTopology(conn, topology(empty), log);
+    assert.ok(await hasCurrentArguments(empty));
+    await assertTopology(conn, topology(full), log);
+    assert.ok(await hasCurrentArguments(full));
+    const moved = await drain(full);
+    assert.deepEqual(moved.map((m) => m.properties.messageId), ["m0", "m1", "m2"]);
+    assert.equal(moved[0].properties.replyTo, "replies");
+    assert.equal(moved[0].properties.deliveryMode, 2, "still persistent");
+    const probe = await conn.createChannel();
+    probe.on("error", () => undefined);
+    await assert.rejects(probe.checkQueue(migrationQueueName(full)), /NOT_FOUND/, "the migration queue is gone");
+  });
+
+  test("a migration cut short is finished by the next start", async () => {
+    const name = fresh();
+    await assertTopology(conn, topology(name), log);
+    const ch = await conn.createConfirmChannel();
+    await ch.assertQueue(migrationQueueName(name), { durable: true });
+    ch.sendToQueue(migrationQueueName(name), Buffer.from("{}"), { persistent: true, messageId: "left-behind" });
+    await ch.waitForConfirms();
+    await ch.close();
+    await assertTopology(conn, topology(name), log);
+    assert.deepEqual((await drain(name)).map((m) => m.properties.messageId), ["left-behind"]);
+  });
+
+  test("an old queue that still has consumers is left alone, and the error says to stop the old workers", async () => {
+    const name = fresh();
+    const ch = await conn.createChannel();
+    await ch.assertQueue(name, { durable: true });
+    const { consumerTag } = await ch.consume(name, () => undefined);
+    await assert.rejects(assertTopology(conn, topology(name), log), /exists with other arguments.*1 consumers are still attached\. Stop the old workers/);
+    await ch.cancel(consumerTag);
+    await ch.close();
   });
 });
