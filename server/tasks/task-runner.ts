@@ -133,7 +133,8 @@ export class TaskRunner {
       if (at - lastProgressAt < PROGRESS_INTERVAL_MS || controller.signal.aborted) return;
       lastProgressAt = at;
       writes = writes
-        .then(() => this.save(id, (cur) => (cur.status === "running" && cur.worker === workerId ? { ...cur, progress: clamp(fraction) } : undefined)))
+        // A task marked stalled while this worker was only cut off from Redis is running again once it reports.
+        .then(() => this.save(id, (cur) => ((cur.status === "running" || cur.status === "stalled") && cur.worker === workerId ? { ...cur, status: "running", progress: clamp(fraction) } : undefined)))
         .then((saved) => {
           if (saved?.cancelRequested) controller.abort(new AttemptAbort("cancelled", "Cancelled by an operator."));
         })
