@@ -17,6 +17,7 @@ esac
 run() { log "$1"; shift; "$@"; }
 
 if [ "$suite" = all ] || [ "$suite" = unit ]; then
+  run "lint (oxlint)" node_modules/.bin/oxlint --deny-warnings
   run "type-check (tsc --noEmit)" node_modules/.bin/tsc --noEmit
   run "unit tests" node --import tsx --test test/unit/*.test.ts
 fi

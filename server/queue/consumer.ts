@@ -102,7 +102,7 @@ export class TaskConsumer {
 
   /** Resolves when every in-flight delivery is settled, or after `timeoutMs`; true if all settled. */
   async drain(timeoutMs: number): Promise<boolean> {
-    const all = Promise.all([...this.running]).then(() => true);
+    const all = Promise.all(this.running).then(() => true);
     const timeout = delay(timeoutMs, false, { ref: false });
     return Promise.race([all, timeout]);
   }

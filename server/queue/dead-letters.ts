@@ -16,17 +16,17 @@ export class DeadLetterQueue {
   ) {}
 
   /**
-   * Finds the message of task `id` and hands it to `use` on a confirm channel (to publish a copy
-   * elsewhere); once `use` resolves the message is removed. Every other message goes back in order.
+   * Finds the message of task `id` and hands it to `handle` on a confirm channel (to publish a copy
+   * elsewhere); once `handle` resolves the message is removed. Every other message goes back in order.
    * Resolves false if the message is not in the queue.
    */
-  withdraw(model: ChannelModel, id: string, use: (message: GetMessage, channel: ConfirmChannel) => Promise<void>): Promise<boolean> {
-    const run = this.queue.then(() => this.search(model, id, use));
+  withdraw(model: ChannelModel, id: string, handle: (message: GetMessage, channel: ConfirmChannel) => Promise<void>): Promise<boolean> {
+    const run = this.queue.then(() => this.search(model, id, handle));
     this.queue = run.catch(() => undefined);
     return run;
   }
 
-  private async search(model: ChannelModel, id: string, use: (message: GetMessage, channel: ConfirmChannel) => Promise<void>): Promise<boolean> {
+  private async search(model: ChannelModel, id: string, handle: (message: GetMessage, channel: ConfirmChannel) => Promise<void>): Promise<boolean> {
     const channel = await model.createConfirmChannel();
     channel.on("error", (err: Error) => this.log.warn({ err: err.message }, "dead-letter channel error"));
     try {
@@ -34,7 +34,7 @@ export class DeadLetterQueue {
         const message = await channel.get(this.topology.dead, { noAck: false });
         if (message === false) return false;
         if (message.properties.messageId !== id) continue;
-        await use(message, channel);
+        await handle(message, channel);
         channel.ack(message);
         return true;
       }

@@ -248,7 +248,7 @@ export class TaskRunner {
 /** The properties a retried or dead-lettered copy keeps, with the task id as message id. */
 function carriedProperties(message: ConsumeMessage, id: string): Options.Publish {
   const p = message.properties;
-  const keep: Options.Publish = { messageId: id, headers: { ...(p.headers ?? {}) } };
+  const keep: Options.Publish = { messageId: id, headers: { ...p.headers } };
   if (p.replyTo) keep.replyTo = p.replyTo;
   if (p.correlationId) keep.correlationId = p.correlationId;
   if (p.contentType) keep.contentType = p.contentType;

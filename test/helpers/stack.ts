@@ -108,6 +108,7 @@ export function nextEvent<E extends keyof ServerToClientEvents>(
   });
 }
 
+// oxlint-disable-next-line typescript/no-explicit-any -- tests read any JSON body
 export async function api(node: WebNode, path: string, init?: RequestInit): Promise<{ status: number; body: any }> {
   const res = await fetch(node.url + path, init);
   const text = await res.text();

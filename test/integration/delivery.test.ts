@@ -92,7 +92,7 @@ describe("retries and dead letters", () => {
   test("an operator retries a dead task with an edited payload: it leaves the dead-letter queue and succeeds", async () => {
     const [dead] = (await api(stack.nodes[0], "/api/dead-letters")).body.tasks as TaskRecord[];
     assert.ok(dead, "the previous test left a dead task");
-    const before = replies.length;
+    const repliesBefore = replies.length;
     const bad = await postJson(stack.nodes[0], `/api/tasks/${dead.id}/retry`, { payload: { failures: "none" } });
     assert.equal(bad.status, 400);
     assert.match(bad.body.error, /Invalid payload for "flaky"/);
@@ -105,7 +105,7 @@ describe("retries and dead letters", () => {
     assert.equal(await deadQueueDepth(), 0);
     assert.ok(!((await api(stack.nodes[0], "/api/dead-letters")).body.tasks as TaskRecord[]).some((t) => t.id === dead.id));
     // The message kept its reply_to, so the submitter hears the new final outcome.
-    await eventually(async () => (replies.length > before ? true : undefined), "the reply after the retry");
+    await eventually(async () => (replies.length > repliesBefore ? true : undefined), "the reply after the retry");
     const again = await postJson(stack.nodes[0], `/api/tasks/${dead.id}/retry`, {});
     assert.equal(again.status, 409);
     assert.match(again.body.error, /only dead, failed or cancelled tasks can be retried/);

@@ -136,9 +136,9 @@ interface Submission {
 /** Submits echo tasks one after another until stopped, recording every answer and how long it took. */
 function submitContinuously(stack: Stack) {
   const results: Submission[] = [];
-  let stopped = false;
+  const state = { stopped: false };
   const loop = (async () => {
-    for (let i = 0; !stopped; i++) {
+    for (let i = 0; !state.stopped; i++) {
       const started = Date.now();
       try {
         const res = await postJson(stack.nodes[0], "/api/tasks", { type: "echo", payload: { i } });
@@ -152,7 +152,7 @@ function submitContinuously(stack: Stack) {
   return {
     results,
     async stop() {
-      stopped = true;
+      state.stopped = true;
       await loop;
     },
   };
