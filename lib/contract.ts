@@ -125,10 +125,17 @@ export const BROADCAST_SOURCES = ["dashboard", "api", "redis"] as const;
 export const BroadcastSourceSchema = z.enum(BROADCAST_SOURCES);
 export type BroadcastSource = z.infer<typeof BroadcastSourceSchema>;
 
-/** A broadcast as delivered to tabs and kept in history. `id` increases monotonically. */
+/** The channel of a broadcast that names none. */
+export const DEFAULT_BROADCAST_CHANNEL = "general";
+export const ChannelNameSchema = z
+  .string({ error: "channel must be a string" })
+  .regex(/^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$/, "channel must be 1 to 64 letters, digits, '_', '-', '.' or ':', starting with a letter or digit");
+
+/** A broadcast as delivered to tabs and kept in history. `id` is a decimal counter, increasing across all channels. */
 export const BroadcastSchema = z.object({
   id: z.string(),
   message: z.string(),
+  channel: z.string().default(DEFAULT_BROADCAST_CHANNEL),
   source: BroadcastSourceSchema,
   at: isoDate,
 });
@@ -139,14 +146,58 @@ export const SendBroadcastSchema = z.strictObject({
   message: z
     .string({ error: "message must be a string" })
     .refine((m) => m.trim().length > 0, "message must not be empty"),
+  /** @defaultValue "general" */
+  channel: ChannelNameSchema.optional(),
 });
 export type SendBroadcast = z.infer<typeof SendBroadcastSchema>;
 
 /** What an outside service may PUBLISH on the broadcast channel as JSON (plain text works too). */
-export const ExternalBroadcastSchema = z.object({ message: z.string() });
+export const ExternalBroadcastSchema = z.object({ message: z.string(), channel: z.string().optional() });
+
+/**
+ * What a tab states in its Socket.IO handshake (`auth`): the channels it follows (absent or null: all)
+ * and the id of the last broadcast it has, so the server sends what it missed.
+ */
+export const BroadcastSubscriptionSchema = z.object({
+  channels: z.array(ChannelNameSchema).max(100).nullish(),
+  lastBroadcastId: z.string().regex(/^\d{1,20}$/).nullish(),
+});
+export type BroadcastSubscription = z.infer<typeof BroadcastSubscriptionSchema>;
+
+/**
+ * Sent to a tab on every connection and in reply to `broadcast:follow`: the broadcasts it missed since
+ * `lastBroadcastId` (or the recent history), oldest first, in the channels it follows. `gap` is true when
+ * some it missed are no longer in the history (more than BROADCAST_HISTORY broadcasts ago).
+ */
+export interface BroadcastCatchUp {
+  broadcasts: Broadcast[];
+  gap: boolean;
+  /** The newest broadcast id of any channel, or null before the first broadcast. */
+  latestId: string | null;
+}
+
+/** Connected tabs, across the cluster and per web node; pushed as `presence`. */
+export interface Presence {
+  total: number;
+  nodes: Array<{ id: string; connections: number }>;
+}
+
+/** Channels that have had broadcasts, most recently used first; pushed as `broadcast:channels`. */
+export interface ChannelList {
+  channels: string[];
+}
 
 export const ListQuerySchema = z.object({
   limit: z.coerce.number().int().min(1).max(500).default(50),
+});
+/** `GET /api/broadcasts`: `channels` is a comma-separated list (default: all). */
+export const BroadcastListQuerySchema = ListQuerySchema.extend({
+  channels: z
+    .string()
+    .transform((v) => v.split(",").filter(Boolean))
+    .pipe(z.array(ChannelNameSchema))
+    .optional(),
+  after: z.string().regex(/^\d{1,20}$/, "after must be a broadcast id").optional(),
 });
 export const TaskListQuerySchema = ListQuerySchema.extend({
   status: TaskStatusSchema.optional(),

@@ -1,15 +1,24 @@
 // Socket.IO event maps, typed once for the web node, the worker's emitter and the browser.
-import type { Broadcast, QueueStats, SendBroadcast, SubmitAck, SubmitTask, TaskRecord } from "./contract";
+import type { Broadcast, BroadcastCatchUp, BroadcastSubscription, ChannelList, Presence, QueueStats, SendBroadcast, SubmitAck, SubmitTask, TaskRecord } from "./contract";
 
 export interface ServerToClientEvents {
   "queue:stats": (stats: QueueStats) => void;
   "task:update": (task: TaskRecord) => void;
   broadcast: (broadcast: Broadcast) => void;
+  /** On every connection: what the tab missed (see BroadcastSubscription in the handshake). */
+  "broadcast:catchup": (catchUp: BroadcastCatchUp) => void;
+  "broadcast:channels": (list: ChannelList) => void;
+  presence: (presence: Presence) => void;
 }
+
+/** Reply of `broadcast:follow`: the recent history of the channels now followed, or an error. */
+export type FollowAck = BroadcastCatchUp | { error: string };
 
 export interface ClientToServerEvents {
   "task:submit": (input: SubmitTask, ack: (reply: SubmitAck) => void) => void;
   "broadcast:send": (input: SendBroadcast, ack: (reply: SubmitAck) => void) => void;
+  /** Follow only these channels from now on (null: all). */
+  "broadcast:follow": (channels: string[] | null, ack: (reply: FollowAck) => void) => void;
 }
 
 // eslint-disable-next-line @typescript-eslint/no-empty-object-type
@@ -17,4 +26,8 @@ export interface InterServerEvents {}
 
 export interface SocketData {
   connectedAt: number;
+  /** Token bucket limiting this connection's broadcasts. */
+  broadcastTokens: number;
+  broadcastRefilledAt: number;
+  subscription: BroadcastSubscription;
 }

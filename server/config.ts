@@ -25,6 +25,19 @@ const EnvSchema = z.object({
   KEY_PREFIX: z.string().min(1).default("taskcast"),
   BROADCAST_MAX_BYTES: positiveInt.default(4096),
   BROADCAST_HISTORY: positiveInt.default(1000),
+  /** Broadcasts one Socket.IO connection may send per second, on average… */
+  BROADCAST_RATE: positiveInt.default(10),
+  /** …and in a burst. */
+  BROADCAST_BURST: positiveInt.default(20),
+  /**
+   * Browser origins allowed to open a Socket.IO connection, comma-separated (e.g. https://ops.example.com);
+   * the dashboard's own origin always is. `*` allows any (not advised).
+   */
+  ALLOWED_ORIGINS: z
+    .string()
+    .default("")
+    .transform((v) => v.split(",").map((o) => o.trim()).filter(Boolean))
+    .pipe(z.array(z.union([z.literal("*"), z.url({ protocol: /^https?$/, error: "must be origins like https://example.com, comma-separated" }).transform((o) => new URL(o).origin)]))),
   SHUTDOWN_GRACE_MS: z.coerce.number().int().min(0).default(10_000),
   LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
 });

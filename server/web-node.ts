@@ -1,6 +1,7 @@
 // A web node's parts wired together: HTTP server with the JSON API, Next.js pages and Socket.IO.
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
+import { hostname } from "node:os";
 import type { Health, TaskRecord } from "../lib/contract";
 import { BroadcastIngestor } from "./broadcast/ingestor";
 import { BroadcastLog } from "./broadcast/broadcast-log";
@@ -14,6 +15,7 @@ import { DeadLetterQueue } from "./queue/dead-letters";
 import { ConfirmPublisher } from "./queue/publisher";
 import { QueueStatsReader } from "./queue/stats";
 import { assertTopology, topologyFor } from "./queue/topology";
+import { PresenceTicker } from "./realtime/presence";
 import { createSocketServer, relayBroadcasts, startQueueStatsTicker } from "./realtime/socket-server";
 import { createRedis, waitForRedis, type Redis } from "./redis/connect";
 import { redisKeys } from "./redis/keys";
@@ -26,6 +28,7 @@ import { TaskService } from "./tasks/task-service";
 
 const QUEUE_STATS_INTERVAL_MS = 1000;
 const STALL_SWEEP_INTERVAL_MS = 2000;
+const PRESENCE_INTERVAL_MS = 1000;
 
 export type PageHandler = (req: IncomingMessage, res: ServerResponse) => Promise<void> | void;
 
@@ -89,7 +92,7 @@ export async function startWebNode(config: Config, log: Logger, pages?: PageHand
     announce: (record) => announce(record),
     log,
   });
-  const api = createApi({ tasks, store, broadcasts, broadcastLog, queueStats, health, log });
+  const api = createApi({ tasks, store, broadcasts, broadcastLog, queueStats, health, presence: () => presence?.current() ?? { total: 0, nodes: [] }, log });
 
   const httpServer = createServer((req, res) => {
     api(req, res)
@@ -105,7 +108,19 @@ export async function startWebNode(config: Config, log: Logger, pages?: PageHand
       });
   });
 
-  const io = createSocketServer({ httpServer, pubClient: withSafePublish(redis, log), subClient: adapterSub, adapterKey: keys.socketIo, tasks, broadcasts, log });
+  let presence: PresenceTicker | undefined;
+  const io = createSocketServer({
+    httpServer,
+    pubClient: withSafePublish(redis, log),
+    subClient: adapterSub,
+    adapterKey: keys.socketIo,
+    tasks,
+    broadcasts,
+    broadcastLog,
+    limits: { rate: config.BROADCAST_RATE, burst: config.BROADCAST_BURST, allowedOrigins: config.ALLOWED_ORIGINS },
+    snapshot: (socket) => presence?.sendSnapshot(socket),
+    log,
+  });
   announce = (record) => io.emit("task:update", record);
   await relayBroadcasts(io, broadcastSub, config.BROADCAST_CHANNEL, log);
   const ingestor = new BroadcastIngestor(redis, broadcastSub, keys, config.BROADCAST_CHANNEL, broadcastLog, config.BROADCAST_MAX_BYTES, log);
@@ -123,6 +138,8 @@ export async function startWebNode(config: Config, log: Logger, pages?: PageHand
   const { port } = httpServer.address() as AddressInfo;
   const host = config.HOST.includes(":") ? `[${config.HOST}]` : config.HOST;
   const url = `http://${host === "0.0.0.0" ? "127.0.0.1" : host}:${port}`;
+  presence = new PresenceTicker(() => io, redis, keys, broadcastLog, log, `${hostname()}:${port}`);
+  presence.start(PRESENCE_INTERVAL_MS);
 
   let closing: Promise<void> | undefined;
   const close = () =>
@@ -130,6 +147,7 @@ export async function startWebNode(config: Config, log: Logger, pages?: PageHand
       const steps: Array<[string, () => Promise<unknown>]> = [
         ["stop queue stats", async () => stopTicker()],
         ["stop stalled-task sweeps", async () => stopStallDetector()],
+        ["leave presence", () => presence!.stop()],
         ["stop ingesting broadcasts", () => ingestor.stop()],
         ["close Socket.IO and HTTP", () => new Promise<void>((resolve) => void io.close(() => resolve()))],
         ["close RabbitMQ", () => amqp!.close()],

@@ -1,7 +1,7 @@
 // The JSON API and /healthz: routes over the web node's services; everything else goes to Next.js.
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { z } from "zod";
-import { ListQuerySchema, MAX_BODY_BYTES, TaskListQuerySchema, type ApiErrorBody, type Health, type TaskAck } from "../../lib/contract";
+import { BroadcastListQuerySchema, ListQuerySchema, MAX_BODY_BYTES, TaskListQuerySchema, type ApiErrorBody, type Health, type Presence, type TaskAck } from "../../lib/contract";
 import { describeZodError } from "../../lib/zod-message";
 import type { BroadcastService } from "../broadcast/broadcast-service";
 import type { BroadcastLog } from "../broadcast/broadcast-log";
@@ -20,6 +20,7 @@ export interface ApiDeps {
   broadcastLog: BroadcastLog;
   queueStats: QueueStatsReader;
   health: () => Promise<Health>;
+  presence: () => Presence;
   log: Logger;
 }
 
@@ -102,10 +103,15 @@ export function createApi(deps: ApiDeps) {
       method: "GET",
       pattern: /^\/api\/broadcasts$/,
       handler: async (_req, url) => {
-        const { limit } = parseQuery(ListQuerySchema, url);
-        return [200, { broadcasts: await redisCall(() => deps.broadcastLog.recent(limit)) }];
+        const { limit, channels, after } = parseQuery(BroadcastListQuerySchema, url);
+        if (after === undefined) return [200, { broadcasts: await redisCall(() => deps.broadcastLog.recent(limit, channels)) }];
+        // Catch-up for outside consumers: what came after `after`, oldest first, and whether some left the history.
+        const catchUp = await redisCall(() => deps.broadcastLog.catchUp(after, channels));
+        return [200, { ...catchUp, broadcasts: catchUp.broadcasts.slice(0, limit) }];
       },
     },
+    { method: "GET", pattern: /^\/api\/broadcasts\/channels$/, handler: async () => [200, { channels: await redisCall(() => deps.broadcastLog.channels()) }] },
+    { method: "GET", pattern: /^\/api\/presence$/, handler: async () => [200, deps.presence()] },
   ];
 
   /** Handles the request if it is ours (/api/*, /healthz) and returns true; false lets Next.js have it. */

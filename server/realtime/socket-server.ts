@@ -2,18 +2,25 @@
 import { createAdapter } from "@socket.io/redis-adapter";
 import type { Server as HttpServer } from "node:http";
 import { Server, type Socket } from "socket.io";
-import { BroadcastSchema, type QueueStats, type SubmitAck } from "../../lib/contract";
+import { BroadcastSchema, BroadcastSubscriptionSchema, type QueueStats, type SubmitAck } from "../../lib/contract";
+import { describeZodError } from "../../lib/zod-message";
 import { safeJson } from "../../lib/safe-json";
 import type { ClientToServerEvents, InterServerEvents, ServerToClientEvents, SocketData } from "../../lib/socket-events";
 import { fanoutChannel } from "../broadcast/broadcast-log";
+import type { BroadcastLog } from "../broadcast/broadcast-log";
 import type { BroadcastService } from "../broadcast/broadcast-service";
 import { AppError, messageOf } from "../errors";
 import type { Logger } from "../logger";
 import type { Redis } from "../redis/connect";
 import type { TaskService } from "../tasks/task-service";
+import { originAllowed, takeToken } from "./limits";
 
 export type IoServer = Server<ClientToServerEvents, ServerToClientEvents, InterServerEvents, SocketData>;
-type IoSocket = Socket<ClientToServerEvents, ServerToClientEvents, InterServerEvents, SocketData>;
+export type IoSocket = Socket<ClientToServerEvents, ServerToClientEvents, InterServerEvents, SocketData>;
+
+/** Room of the tabs that follow every channel, and of the tabs that follow one. */
+const ALL_CHANNELS_ROOM = "broadcast:all";
+const channelRoom = (channel: string) => `broadcast:channel:${channel}`;
 
 export function createSocketServer(options: {
   httpServer: HttpServer;
@@ -22,19 +29,70 @@ export function createSocketServer(options: {
   adapterKey: string;
   tasks: TaskService;
   broadcasts: BroadcastService;
+  broadcastLog: BroadcastLog;
+  limits: { rate: number; burst: number; allowedOrigins: readonly string[] };
+  /** What a new connection gets at once, before the next tick (presence, channels). */
+  snapshot: (socket: IoSocket) => void;
   log: Logger;
 }): IoServer {
-  const { log } = options;
+  const { log, limits } = options;
   const io: IoServer = new Server(options.httpServer, {
     adapter: createAdapter(options.pubClient, options.subClient, { key: options.adapterKey }),
     serveClient: false,
     maxHttpBufferSize: 128 * 1024,
+    // Browsers on other sites may not open a socket in the user's name (cross-site WebSocket hijacking).
+    allowRequest: (req, callback) => {
+      const ok = originAllowed(req.headers.origin, req.headers.host, limits.allowedOrigins);
+      if (!ok) log.warn({ origin: req.headers.origin }, "refused a Socket.IO connection from another origin; list it in ALLOWED_ORIGINS to allow it");
+      callback(ok ? null : "Origin not allowed; set ALLOWED_ORIGINS on the server to allow it", ok);
+    },
+  });
+  io.use((socket, next) => {
+    const parsed = BroadcastSubscriptionSchema.safeParse(socket.handshake.auth ?? {});
+    if (!parsed.success) return next(new Error(`Invalid handshake: ${describeZodError(parsed.error)}. Send auth {channels?: string[] | null, lastBroadcastId?: string}.`));
+    socket.data.subscription = parsed.data;
+    next();
   });
   io.on("connection", (socket: IoSocket) => {
     socket.data.connectedAt = Date.now();
+    socket.data.broadcastTokens = limits.burst;
+    socket.data.broadcastRefilledAt = Date.now();
+    const { channels = null, lastBroadcastId = null } = socket.data.subscription;
+    follow(socket, channels);
+    // Joined first, then read: a broadcast in between arrives both ways, and the tab keeps one copy by id.
+    options.broadcastLog.catchUp(lastBroadcastId, channels).then(
+      (catchUp) => socket.emit("broadcast:catchup", catchUp),
+      (err: unknown) => log.warn({ err: messageOf(err) }, "could not send a tab the broadcasts it missed"),
+    );
+    options.snapshot(socket);
     socket.on("task:submit", (input, ack) => reply(ack, async () => ({ id: (await options.tasks.submit(input)).record.id })));
-    socket.on("broadcast:send", (input, ack) => reply(ack, async () => ({ id: (await options.broadcasts.send(input, "dashboard")).id })));
+    socket.on("broadcast:send", (input, ack) =>
+      reply(ack, async () => {
+        const bucket = { tokens: socket.data.broadcastTokens, refilledAt: socket.data.broadcastRefilledAt };
+        const allowed = takeToken(bucket, Date.now(), limits.rate, limits.burst);
+        socket.data.broadcastTokens = bucket.tokens;
+        socket.data.broadcastRefilledAt = bucket.refilledAt;
+        if (!allowed) {
+          throw new AppError(429, "rate_limited", `Too many broadcasts: at most ${limits.rate} a second (bursts of ${limits.burst}) per connection. Nothing was sent; wait a moment and try again.`);
+        }
+        return { id: (await options.broadcasts.send(input, "dashboard")).id };
+      }),
+    );
+    socket.on("broadcast:follow", (input, ack) => {
+      const respond = typeof ack === "function" ? ack : () => undefined;
+      const parsed = BroadcastSubscriptionSchema.shape.channels.safeParse(input);
+      if (!parsed.success) return respond({ error: `Invalid channels: ${describeZodError(parsed.error)}. Send an array of channel names, or null for all.` });
+      const followed = parsed.data ?? null;
+      follow(socket, followed);
+      options.broadcastLog.catchUp(null, followed).then(respond, (err: unknown) => respond({ error: `Now following, but the history could not be read (${messageOf(err)}).` }));
+    });
   });
+
+  function follow(socket: IoSocket, channels: string[] | null): void {
+    for (const room of socket.rooms) if (room.startsWith("broadcast:")) void socket.leave(room);
+    void socket.join(channels === null ? ALL_CHANNELS_ROOM : channels.map(channelRoom));
+    socket.data.subscription = { ...socket.data.subscription, channels };
+  }
 
   // Answers an event's acknowledgement with {id} or a clear {error}; a client that sent no callback gets nothing.
   function reply(ack: unknown, work: () => Promise<{ id: string }>): void {
@@ -50,14 +108,15 @@ export function createSocketServer(options: {
   return io;
 }
 
-/** Delivers stamped broadcasts from the Redis fan-out channel to this node's own tabs, once each. */
+/** Delivers stamped broadcasts from the Redis fan-out channel to this node's own tabs that follow their channel, once each. */
 export async function relayBroadcasts(io: IoServer, subscriber: Redis, channel: string, log: Logger): Promise<void> {
   const fanout = fanoutChannel(channel);
   subscriber.on("message", (ch: string, raw: string) => {
     if (ch !== fanout) return;
     const parsed = BroadcastSchema.safeParse(safeJson(raw));
     if (!parsed.success) return log.warn("ignored a malformed message on the fan-out channel");
-    io.local.emit("broadcast", parsed.data);
+    // A socket in both rooms still gets it once: Socket.IO sends to the union of the rooms.
+    io.local.to([ALL_CHANNELS_ROOM, channelRoom(parsed.data.channel)]).emit("broadcast", parsed.data);
   });
   await subscriber.subscribe(fanout);
 }

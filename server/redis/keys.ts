@@ -19,6 +19,12 @@ export function redisKeys(prefix: string) {
     broadcastSeq: `${prefix}:broadcast:seq`,
     broadcastHistory: `${prefix}:broadcast:history`,
     broadcastIngestor: `${prefix}:broadcast:ingestor`,
+    /** Hashes of the newest outside messages the ingest lease holders recorded, newest first. */
+    broadcastIngestLog: `${prefix}:broadcast:ingest-log`,
+    /** Sorted set of channel names, scored by their last broadcast's time. */
+    broadcastChannels: `${prefix}:broadcast:channels`,
+    /** Hash of web node id → {connections, beatAt} JSON. */
+    presence: `${prefix}:presence`,
     /** Key (channel prefix) of the Socket.IO Redis adapter and emitter. */
     socketIo: `${prefix}:socket.io`,
   };

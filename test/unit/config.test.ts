@@ -33,3 +33,9 @@ test("maskUrl hides passwords", () => {
   assert.equal(maskUrl("redis://host:6379"), "redis://host:6379");
   assert.equal(maskUrl("::not a url"), "(invalid URL)");
 });
+
+test("ALLOWED_ORIGINS is a comma-separated list of origins", () => {
+  assert.deepEqual(loadConfig({ ALLOWED_ORIGINS: "https://ops.example.com, http://localhost:8080/" }).ALLOWED_ORIGINS, ["https://ops.example.com", "http://localhost:8080"]);
+  assert.deepEqual(loadConfig({}).ALLOWED_ORIGINS, []);
+  assert.throws(() => loadConfig({ ALLOWED_ORIGINS: "not an origin" }), /ALLOWED_ORIGINS/);
+});

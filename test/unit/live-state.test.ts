@@ -16,7 +16,7 @@ const task = (id: string, version: number, status: TaskRecord["status"] = "runni
   createdAt,
   version,
 });
-const bc = (id: string): Broadcast => ({ id, message: `m${id}`, source: "api", at: "2026-01-01T00:00:00.000Z" });
+const bc = (id: string): Broadcast => ({ id, message: `m${id}`, channel: "general", source: "api", at: "2026-01-01T00:00:00.000Z" });
 
 test("mergeTasks keeps the highest version whatever the arrival order", () => {
   let m = mergeTasks(new Map(), [task("a", 3, "succeeded")]);

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { parseMessage } from "../../server/tasks/task-runner";
-import { readExternalMessage } from "../../server/broadcast/ingestor";
+import { readExternalMessage, resumePoint } from "../../server/broadcast/ingestor";
 
 const msg = (body: string, messageId?: string) => ({ content: Buffer.from(body), properties: { messageId } as never });
 
@@ -33,9 +33,28 @@ test("JSON that is not a task yields an error but keeps what it can", () => {
 });
 
 test("outside broadcasts may be plain text or {message}; our stamped echoes are skipped", () => {
-  assert.equal(readExternalMessage("hello"), "hello");
-  assert.equal(readExternalMessage('{"message":"hi"}'), "hi");
-  assert.equal(readExternalMessage("42"), "42");
-  assert.equal(readExternalMessage('{"other":1}'), '{"other":1}');
+  const general = (message: string) => ({ message, channel: "general" });
+  assert.deepEqual(readExternalMessage("hello"), general("hello"));
+  assert.deepEqual(readExternalMessage('{"message":"hi"}'), general("hi"));
+  assert.deepEqual(readExternalMessage('{"message":"hi","channel":"ops"}'), { message: "hi", channel: "ops" });
+  assert.deepEqual(readExternalMessage('{"message":"hi","channel":"no spaces"}'), { error: 'invalid channel "no spaces"' });
+  assert.deepEqual(readExternalMessage("42"), general("42"));
+  assert.deepEqual(readExternalMessage('{"other":1}'), general('{"other":1}'));
   assert.equal(readExternalMessage(JSON.stringify({ id: "3", message: "m", source: "api", at: new Date().toISOString() })), undefined);
+  assert.equal(readExternalMessage(JSON.stringify({ id: "4", message: "m", channel: "ops", source: "api", at: new Date().toISOString() })), undefined);
+});
+
+test("a new ingest lease holder resumes right after the last message the previous one recorded", () => {
+  const buffer = ["a", "b", "c", "a", "b", "d"].map((hash, i) => ({ seq: 10 + i, hash }));
+  // The previous holder recorded up to the second "b" (seq 14): resume at 15.
+  assert.equal(resumePoint(buffer, ["c", "a", "b"], 16), 15);
+  // It recorded everything: nothing pending.
+  assert.equal(resumePoint(buffer, ["b", "d"], 16), 16);
+  // Nothing recorded that this node saw: all of its buffer is pending.
+  assert.equal(resumePoint(buffer, ["x", "y"], 16), 10);
+  // The log's tail starts before this node's buffer did.
+  assert.equal(resumePoint(buffer, ["z", "a", "b", "c"], 16), 13);
+  // No one ever recorded anything.
+  assert.equal(resumePoint(buffer, [], 16), 10);
+  assert.equal(resumePoint([], ["a"], 16), 16);
 });
