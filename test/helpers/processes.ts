@@ -91,3 +91,29 @@ export class PrivateRedis {
     rmSync(this.dir, { recursive: true, force: true });
   }
 }
+
+export interface ChildWebNode extends ChildWorker {
+  url: string;
+}
+
+/** Starts a web node (API and Socket.IO, no pages) as its own process with the stack's settings. */
+export async function spawnWebNode(stack: Stack, overrides: Record<string, string> = {}): Promise<ChildWebNode> {
+  const child = spawn(process.execPath, ["--import", "tsx", "test/helpers/api-node.ts"], {
+    cwd: ROOT,
+    env: { ...stack.env, PORT: "0", LOG_LEVEL: "info", NODE_ENV: "production", ...overrides },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let output = "";
+  child.stdout!.on("data", (d: Buffer) => (output += d.toString()));
+  child.stderr!.on("data", (d: Buffer) => (output += d.toString()));
+  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+  const url = await eventually(
+    async () => {
+      if (child.exitCode !== null) throw new Error(`web node exited early:\n${output}`);
+      return /READY (\S+)/.exec(output)?.[1];
+    },
+    "the web node process to listen",
+    30_000,
+  );
+  return { process: child, exited, output: () => output, url };
+}

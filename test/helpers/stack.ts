@@ -2,7 +2,7 @@
 // each stack with its own queue, channel and Redis prefix, and removes exactly those afterwards.
 import { randomUUID } from "node:crypto";
 import { Redis } from "ioredis";
-import { io as ioClient, type Socket } from "socket.io-client";
+import { io as ioClient, type ManagerOptions, type Socket, type SocketOptions } from "socket.io-client";
 import type { ClientToServerEvents, ServerToClientEvents } from "../../lib/socket-events";
 import { loadConfig, type Config } from "../../server/config";
 import { createLogger } from "../../server/logger";
@@ -20,7 +20,8 @@ export interface Stack {
   workers: WorkerNode[];
   /** A plain Redis client for the test's own commands. */
   redis: Redis;
-  connectSocket(node?: WebNode): Promise<TestSocket>;
+  connectSocket(node?: WebNode | string, options?: Partial<ManagerOptions & SocketOptions>): Promise<TestSocket>;
+  addNode(port?: number): Promise<WebNode>;
   addWorker(overrides?: Record<string, string>): Promise<WorkerNode>;
   close(): Promise<void>;
 }
@@ -51,8 +52,13 @@ export async function startStack(options: { webNodes?: number; workers?: number;
     workers,
     redis,
     addWorker,
-    async connectSocket(node = nodes[0]) {
-      const socket: TestSocket = ioClient(node.url, { transports: ["websocket"], forceNew: true });
+    async addNode(port = 0) {
+      const node = await startWebNode(loadConfig({ ...env, PORT: String(port) }), log);
+      nodes.push(node);
+      return node;
+    },
+    async connectSocket(node = nodes[0], socketOptions = {}) {
+      const socket: TestSocket = ioClient(typeof node === "string" ? node : node.url, { transports: ["websocket"], forceNew: true, ...socketOptions });
       sockets.push(socket);
       await new Promise<void>((resolve, reject) => {
         socket.once("connect", resolve);

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import type { Broadcast, TaskRecord } from "../../lib/contract";
 import { createBatcher } from "../../lib/batcher";
-import { compareIds, deadLetters, mergeBroadcasts, mergeTasks, sortTasks, unconfirmedIds } from "../../lib/live-state";
+import { compareIds, deadLetters, feedAfterFollow, isFollowed, mergeBroadcasts, mergeTasks, offeredChannels, sortTasks, toggleChannel, unconfirmedIds } from "../../lib/live-state";
 
 const task = (id: string, version: number, status: TaskRecord["status"] = "running", createdAt = "2026-01-01T00:00:00.000Z"): TaskRecord => ({
   id,
@@ -16,7 +16,7 @@ const task = (id: string, version: number, status: TaskRecord["status"] = "runni
   createdAt,
   version,
 });
-const bc = (id: string): Broadcast => ({ id, message: `m${id}`, channel: "general", source: "api", at: "2026-01-01T00:00:00.000Z" });
+const bc = (id: string, channel = "general"): Broadcast => ({ id, message: `m${id}`, channel, source: "api", at: "2026-01-01T00:00:00.000Z" });
 
 test("mergeTasks keeps the highest version whatever the arrival order", () => {
   let m = mergeTasks(new Map(), [task("a", 3, "succeeded")]);
@@ -75,4 +75,34 @@ test("the batcher hands over a burst in one call", async () => {
   await new Promise((r) => setTimeout(r, 60));
   assert.equal(calls.length, 1);
   assert.equal(calls[0].length, 100);
+});
+
+test("isFollowed keeps every channel when following all, else only the followed ones", () => {
+  assert.equal(isFollowed(bc("1", "ops"), null), true);
+  assert.equal(isFollowed(bc("1", "ops"), ["ops"]), true);
+  assert.equal(isFollowed(bc("1", "general"), ["ops"]), false);
+  assert.equal(isFollowed(bc("1", "general"), []), false);
+});
+
+test("feedAfterFollow replaces the feed with the new channels' history plus what arrived live after it was read", () => {
+  const current = [bc("12", "ops"), bc("11", "general"), bc("9", "ops"), bc("3", "ops")];
+  const feed = feedAfterFollow(current, { broadcasts: [bc("5", "ops"), bc("9", "ops")], gap: false, latestId: "10" }, ["ops"]);
+  // 12 arrived live after the read; 11 is in a channel no longer followed; 3 is older than the history sent.
+  assert.deepEqual(feed.map((b) => b.id), ["12", "9", "5"]);
+  const all = feedAfterFollow([bc("2")], { broadcasts: [bc("1", "ops")], gap: false, latestId: null }, null);
+  assert.deepEqual(all.map((b) => b.id), ["2", "1"]);
+});
+
+test("offeredChannels puts general first, then every other channel once, alphabetically", () => {
+  assert.deepEqual(offeredChannels([], null), ["general"]);
+  assert.deepEqual(offeredChannels(["ops", "general", "alerts"], ["zeta", "ops"], ["beta"]), ["general", "alerts", "beta", "ops", "zeta"]);
+});
+
+test("toggleChannel: clearing one while following all follows the others; ticking adds; clearing removes", () => {
+  const offered = ["general", "ops", "alerts"];
+  assert.deepEqual(toggleChannel(null, offered, "general", false), ["ops", "alerts"]);
+  assert.equal(toggleChannel(null, offered, "ops", true), null);
+  assert.deepEqual(toggleChannel([], offered, "ops", true), ["ops"]);
+  assert.deepEqual(toggleChannel(["ops"], offered, "ops", true), ["ops"]);
+  assert.deepEqual(toggleChannel(["ops", "alerts"], offered, "ops", false), ["alerts"]);
 });
