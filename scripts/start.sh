@@ -1,11 +1,19 @@
 #!/usr/bin/env bash
 # `npm start` (and `npm run dev` with --dev): set up everything, then run one web node and one worker
-# in the foreground. Ctrl-C stops both cleanly.
+# in the foreground. `npm run start:cluster` (--cluster): two web nodes (PORT and PORT+1) and two workers.
+# Ctrl-C stops them all cleanly.
 source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
 
 mode=production
-[ "${1:-}" = "--dev" ] && mode=development
+nodes=1
+for arg in "$@"; do
+  case "$arg" in
+    --dev) mode=development ;;
+    --cluster) nodes=2 ;;
+    *) die "unknown option $arg (use --dev or --cluster)" ;;
+  esac
+done
 
 bash scripts/ensure-deps.sh
 bash scripts/ensure-services.sh
@@ -15,38 +23,43 @@ if [ "$mode" = production ]; then
 fi
 
 export NODE_ENV=$mode
-node_modules/.bin/tsx server/web.ts &
-web=$!
-node_modules/.bin/tsx server/worker.ts &
-worker=$!
+port="${PORT:-3000}"
+pids=()
+for i in $(seq 0 $((nodes - 1))); do
+  PORT=$((port + i)) node_modules/.bin/tsx server/web.ts &
+  pids+=($!)
+  node_modules/.bin/tsx server/worker.ts &
+  pids+=($!)
+done
 
 stop() {
   trap - INT TERM
   log "stopping"
-  kill -TERM "$web" "$worker" 2>/dev/null || true
-  wait "$web" "$worker" 2>/dev/null || true
+  kill -TERM "${pids[@]}" 2>/dev/null || true
+  wait "${pids[@]}" 2>/dev/null || true
   exit 0
 }
 trap stop INT TERM
 
-port="${PORT:-3000}"
 host="${HOST:-127.0.0.1}"
 [ "$host" = 0.0.0.0 ] && host=127.0.0.1
-for _ in $(seq 1 120); do
-  if port_open "$host" "$port"; then
-    log "Taskcast is running: dashboard at http://$host:$port/ ($mode; Ctrl-C stops)"
-    break
-  fi
-  kill -0 "$web" 2>/dev/null || break
-  sleep 0.5
+for i in $(seq 0 $((nodes - 1))); do
+  for _ in $(seq 1 120); do
+    if port_open "$host" $((port + i)); then
+      log "Taskcast is running: dashboard at http://$host:$((port + i))/ ($mode; Ctrl-C stops)"
+      break
+    fi
+    kill -0 "${pids[$((2 * i))]}" 2>/dev/null || break
+    sleep 0.5
+  done
 done
 
-# If either process exits, stop the other too and pass its status on.
+# If any process exits, stop the others too and pass its status on.
 set +e
-wait -n "$web" "$worker"
+wait -n "${pids[@]}"
 status=$?
 trap - INT TERM
-kill -TERM "$web" "$worker" 2>/dev/null
+kill -TERM "${pids[@]}" 2>/dev/null
 wait
 log "a process exited (status $status); stopped"
 exit "$status"
