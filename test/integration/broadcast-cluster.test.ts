@@ -5,6 +5,7 @@ import { after, before, describe, test } from "node:test";
 import type { Broadcast, BroadcastCatchUp, Presence, SubmitAck } from "../../lib/contract";
 import { compareIds } from "../../lib/live-state";
 import type { FollowAck } from "../../lib/socket-events";
+import type { ManagerOptions } from "socket.io-client";
 import { spawnWebNode } from "../helpers/processes";
 import { api, eventually, postJson, startStack, type Stack, type TestSocket } from "../helpers/stack";
 
@@ -19,7 +20,7 @@ function record(socket: TestSocket): Broadcast[] {
  * A socket that, like a tab, sends the last id it has on every (re)connection and keeps what catch-up
  * brings. Resolves once the first connection's catch-up (the recent history, skipped here) has arrived.
  */
-async function tab(stack: Stack, nodeUrl: string, channels: string[] | null = null) {
+async function tab(stack: Stack, nodeUrl: string, channels: string[] | null = null, options: Partial<ManagerOptions> = {}) {
   const state = { lastId: null as string | null, gaps: 0, initial: true };
   const got: Broadcast[] = [];
   const keep = (b: Broadcast) => {
@@ -32,7 +33,7 @@ async function tab(stack: Stack, nodeUrl: string, channels: string[] | null = nu
     state.initial = state.lastId === null;
     cb({ channels, lastBroadcastId: state.lastId });
   };
-  const socket = await stack.connectSocket(nodeUrl, { auth });
+  const socket = await stack.connectSocket(nodeUrl, { auth, ...options });
   socket.on("broadcast", keep);
   socket.on("broadcast:catchup", (c: BroadcastCatchUp) => {
     if (state.initial) {
@@ -93,12 +94,14 @@ describe("broadcasts across two web nodes", () => {
   });
 
   test("a tab whose connection drops receives every broadcast it missed, in order, once", async () => {
-    const a = await tab(stack, stack.nodes[0].url);
+    // Reconnects by itself 1.5 s after the drop, as a tab does.
+    const a = await tab(stack, stack.nodes[0].url, null, { reconnectionDelay: 1500, randomizationFactor: 0 });
     await send(a.socket, "before the drop");
     await eventually(async () => (a.got.some((b) => b.message === "before the drop") ? true : undefined), "the first broadcast");
-    a.socket.disconnect();
+    const dropped = new Promise((resolve) => a.socket.once("disconnect", resolve));
+    a.socket.io.engine.close(); // the network goes away under the socket
+    await dropped;
     for (let i = 0; i < 5; i++) await postJson(stack.nodes[1], "/api/broadcasts", { message: `missed ${i}` });
-    a.socket.connect();
     await eventually(async () => (a.got.filter((b) => b.message.startsWith("missed")).length === 5 ? true : undefined), "the missed broadcasts");
     await send(a.socket, "after the drop");
     await eventually(async () => (a.got.some((b) => b.message === "after the drop") ? true : undefined), "the next broadcast");
