@@ -1,5 +1,5 @@
 // Pure merging of live data in the browser: snapshots and events may arrive in any order and more than once.
-import { isFinished, type Broadcast, type TaskRecord } from "./contract";
+import { DEFAULT_BROADCAST_CHANNEL, isFinished, type Broadcast, type BroadcastCatchUp, type TaskRecord } from "./contract";
 
 /** Most task records a tab keeps; the oldest finished ones go first, undiscarded dead letters last. */
 export const MAX_TASKS_IN_TAB = 500;
@@ -63,4 +63,38 @@ export function mergeBroadcasts(current: readonly Broadcast[], incoming: readonl
 /** Broadcast ids are decimal counters; compare them as numbers of any length. */
 export function compareIds(a: string, b: string): number {
   return a.length - b.length || (a < b ? -1 : a > b ? 1 : 0);
+}
+
+/** Whether a broadcast belongs to the followed channels (null: all). */
+export function isFollowed(broadcast: Broadcast, followed: readonly string[] | null): boolean {
+  return followed === null || followed.includes(broadcast.channel);
+}
+
+/**
+ * The feed after a change of followed channels: the server's recent history of the new set, plus what arrived
+ * live after that history was read (newer than its `latestId`) in the new set; the rest goes.
+ */
+export function feedAfterFollow(current: readonly Broadcast[], catchUp: BroadcastCatchUp, followed: readonly string[] | null, cap = MAX_BROADCASTS_IN_TAB): Broadcast[] {
+  const newer = current.filter((b) => isFollowed(b, followed) && (catchUp.latestId === null || compareIds(b.id, catchUp.latestId) > 0));
+  return mergeBroadcasts(newer, catchUp.broadcasts.filter((b) => isFollowed(b, followed)), cap);
+}
+
+/**
+ * The channels a tab offers: "general" first, then the others alphabetically (the server's list, the followed
+ * ones and those the user added), without duplicates.
+ */
+export function offeredChannels(...sources: ReadonlyArray<readonly string[] | null>): string[] {
+  const others = new Set<string>();
+  for (const source of sources) for (const c of source ?? []) if (c !== DEFAULT_BROADCAST_CHANNEL) others.add(c);
+  return [DEFAULT_BROADCAST_CHANNEL, ...[...others].sort((a, b) => a.localeCompare(b))];
+}
+
+/**
+ * The followed set after one channel's box is ticked or cleared. Clearing one while following all keeps
+ * every other offered channel; ticking one while following all changes nothing.
+ */
+export function toggleChannel(followed: readonly string[] | null, offered: readonly string[], channel: string, on: boolean): string[] | null {
+  if (followed === null) return on ? null : offered.filter((c) => c !== channel);
+  if (on) return followed.includes(channel) ? [...followed] : [...followed, channel];
+  return followed.filter((c) => c !== channel);
 }

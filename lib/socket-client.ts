@@ -1,12 +1,37 @@
 // The browser's one Socket.IO connection, shared by every live hook in the tab.
 import { io, type Socket } from "socket.io-client";
+import type { BroadcastSubscription } from "./contract";
+import { compareIds } from "./live-state";
 import type { ClientToServerEvents, ServerToClientEvents } from "./socket-events";
 
 export type ClientSocket = Socket<ServerToClientEvents, ClientToServerEvents>;
 
 let socket: ClientSocket | undefined;
 
+// What the tab states in every (re)connection's handshake; the broadcasts hook keeps it current.
+const subscription: { channels: string[] | null; lastBroadcastId: string | null } = { channels: null, lastBroadcastId: null };
+
 export function getSocket(): ClientSocket {
-  socket ??= io({ transports: ["websocket", "polling"], reconnectionDelayMax: 3000 });
+  // `auth` as a function is called on every connection attempt, so a reconnection sends the current state.
+  socket ??= io({
+    transports: ["websocket", "polling"],
+    reconnectionDelayMax: 3000,
+    auth: (cb) => cb(currentSubscription()),
+  });
   return socket;
+}
+
+/** The handshake's `auth`: the followed channels (null: all) and the newest broadcast id the tab has. */
+export function currentSubscription(): BroadcastSubscription {
+  return { channels: subscription.channels && [...subscription.channels], lastBroadcastId: subscription.lastBroadcastId };
+}
+
+/** The channels this tab follows from now on (null: all). */
+export function setFollowedChannels(channels: readonly string[] | null): void {
+  subscription.channels = channels && [...channels];
+}
+
+/** Records that the tab has every broadcast of its channels up to `id`; only ever moves forward. */
+export function noteBroadcastId(id: string | null | undefined): void {
+  if (id && (subscription.lastBroadcastId === null || compareIds(id, subscription.lastBroadcastId) > 0)) subscription.lastBroadcastId = id;
 }

@@ -1,19 +1,35 @@
 "use client";
-// The broadcast feed (newest first) and the box that sends one to every tab.
-import { useState, type FormEvent } from "react";
-import type { Broadcast } from "@/lib/contract";
+// The broadcast feed of the followed channels (newest first), the channels to follow, and the box that sends one.
+import { useMemo, useState, type FormEvent } from "react";
+import { ChannelNameSchema, DEFAULT_BROADCAST_CHANNEL } from "@/lib/contract";
+import { offeredChannels } from "@/lib/live-state";
 import { getSocket } from "@/lib/socket-client";
+import { describeZodError } from "@/lib/zod-message";
+import { ChannelFilter } from "./channel-filter";
+import type { BroadcastFeed } from "./use-broadcasts";
 
-export function BroadcastPanel({ broadcasts, loaded, error }: { broadcasts: Broadcast[]; loaded: boolean; error?: string }) {
+export const GAP_NOTICE = "Some broadcasts were missed while this tab was disconnected: more than the history keeps.";
+
+export function BroadcastPanel({ feed }: { feed: BroadcastFeed }) {
+  const { broadcasts, loaded, error, gap, dismissGap, channels, followed, changing, follow } = feed;
   const [message, setMessage] = useState("");
+  const [channel, setChannel] = useState(DEFAULT_BROADCAST_CHANNEL);
   const [busy, setBusy] = useState(false);
   const [sendError, setSendError] = useState<string>();
+  // Channels typed into the filter that have had no broadcast yet.
+  const [added, setAdded] = useState<string[]>([]);
+  const offered = useMemo(() => offeredChannels(channels, followed, added), [channels, followed, added]);
+  // Suggestions for sending: the most recently used first, as the server lists them.
+  const suggestions = useMemo(() => [...new Set([...channels, ...offered])], [channels, offered]);
 
   const send = async (event: FormEvent) => {
     event.preventDefault();
+    const name = channel.trim() || DEFAULT_BROADCAST_CHANNEL;
+    const parsed = ChannelNameSchema.safeParse(name);
+    if (!parsed.success) return setSendError(`Channel: ${describeZodError(parsed.error)}.`);
     setBusy(true);
     try {
-      const reply = await getSocket().timeout(10_000).emitWithAck("broadcast:send", { message });
+      const reply = await getSocket().timeout(10_000).emitWithAck("broadcast:send", { message, channel: parsed.data });
       if ("error" in reply) setSendError(reply.error);
       else {
         setSendError(undefined);
@@ -29,32 +45,54 @@ export function BroadcastPanel({ broadcasts, loaded, error }: { broadcasts: Broa
   return (
     <section className="card broadcasts" aria-labelledby="broadcasts-heading">
       <h2 id="broadcasts-heading">Broadcasts</h2>
-      <form className="inline-form" onSubmit={send}>
-        <label htmlFor="broadcast-message" className="visually-hidden">
-          Broadcast message
-        </label>
-        <input id="broadcast-message" type="text" value={message} onChange={(e) => setMessage(e.target.value)} placeholder="Message to every open tab" autoComplete="off" />
-        <button type="submit" disabled={busy || message.trim() === ""}>
-          Send broadcast
-        </button>
+      <form className="broadcast-form" onSubmit={send}>
+        <div className="inline-form">
+          <label htmlFor="broadcast-message" className="visually-hidden">
+            Broadcast message
+          </label>
+          <input id="broadcast-message" type="text" value={message} onChange={(e) => setMessage(e.target.value)} placeholder="Message to every tab on the channel" autoComplete="off" />
+          <button type="submit" disabled={busy || message.trim() === ""}>
+            Send broadcast
+          </button>
+        </div>
+        <div className="inline-form channel-row">
+          <label htmlFor="broadcast-channel">Channel</label>
+          <input id="broadcast-channel" type="text" list="broadcast-channel-suggestions" value={channel} onChange={(e) => setChannel(e.target.value)} autoComplete="off" className="channel-input" />
+          <datalist id="broadcast-channel-suggestions">
+            {suggestions.map((c) => (
+              <option key={c} value={c}>
+                {c}
+              </option>
+            ))}
+          </datalist>
+        </div>
       </form>
       {sendError && (
         <p role="alert" className="error">
           {sendError}
         </p>
       )}
-      {error && <p className="error">Could not load broadcast history: {error}</p>}
+      <ChannelFilter offered={offered} followed={followed} changing={changing} follow={follow} onAdd={(c) => setAdded((list) => (list.includes(c) ? list : [...list, c]))} />
+      {error && <p className="error">{error}</p>}
+      {gap && (
+        <div role="alert" className="notice gap-notice">
+          <span>{GAP_NOTICE}</span>
+          <button type="button" className="secondary small-button" onClick={dismissGap}>
+            Dismiss
+          </button>
+        </div>
+      )}
       <ol role="log" aria-label="Broadcast feed" aria-live="polite" className="feed">
         {broadcasts.map((b) => (
           <li key={b.id}>
             <span className="feed-message">{b.message}</span>
             <span className="muted small">
-              #{b.id} · {b.source} · <time dateTime={b.at}>{new Date(b.at).toLocaleTimeString()}</time>
+              #{b.id} · <span className="channel-tag">{b.channel}</span> · {b.source} · <time dateTime={b.at}>{new Date(b.at).toLocaleTimeString()}</time>
             </span>
           </li>
         ))}
       </ol>
-      {loaded && broadcasts.length === 0 && <p className="muted">No broadcasts yet.</p>}
+      {loaded && broadcasts.length === 0 && <p className="muted">{followed?.length === 0 ? "Not following any channel: tick one above." : "No broadcasts yet."}</p>}
     </section>
   );
 }

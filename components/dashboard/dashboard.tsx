@@ -5,11 +5,13 @@ import { isFinished, type TaskRecord } from "@/lib/contract";
 import { deadLetters } from "@/lib/live-state";
 import { BroadcastPanel } from "./broadcast-panel";
 import { DeadLetters } from "./dead-letters";
+import { PresenceDisplay } from "./presence-display";
 import { QueuePanel } from "./queue-panel";
 import { SubmitTaskForm } from "./submit-task-form";
 import { RecentTasks, RunningTasks } from "./task-lists";
 import { useBroadcasts } from "./use-broadcasts";
 import { useConnection } from "./use-connection";
+import { usePresence } from "./use-presence";
 import { useQueueStats } from "./use-queue-stats";
 import { useTasks } from "./use-tasks";
 
@@ -17,7 +19,8 @@ export function Dashboard() {
   const { connected, epoch } = useConnection();
   const queue = useQueueStats(epoch);
   const tasks = useTasks(epoch);
-  const feed = useBroadcasts(epoch);
+  const feed = useBroadcasts();
+  const presence = usePresence();
   // Ids this tab submitted; their finished records become notices (derived, never copied).
   const [mine, setMine] = useState<string[]>([]);
   const notices = useMemo(() => tasks.tasks.filter((t) => mine.includes(t.id) && isFinished(t.status)).slice(0, 5), [tasks.tasks, mine]);
@@ -27,6 +30,7 @@ export function Dashboard() {
     <>
       <header className="topbar">
         <h1>Taskcast</h1>
+        <PresenceDisplay presence={connected ? presence : undefined} />
         <span className={`indicator ${connected ? "live" : "down"}`} role="status" aria-label="Connection">
           {connected ? "Live" : "Reconnecting…"}
         </span>
@@ -47,7 +51,7 @@ export function Dashboard() {
           <RecentTasks tasks={tasks.tasks} loaded={tasks.loaded} error={tasks.error} />
         </div>
         <div className="column">
-          <BroadcastPanel broadcasts={feed.broadcasts} loaded={feed.loaded} error={feed.error} />
+          <BroadcastPanel feed={feed} />
         </div>
       </main>
     </>
