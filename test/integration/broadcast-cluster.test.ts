@@ -6,7 +6,7 @@ import type { Broadcast, BroadcastCatchUp, Presence, SubmitAck } from "../../lib
 import { compareIds } from "../../lib/live-state";
 import type { FollowAck } from "../../lib/socket-events";
 import type { ManagerOptions } from "socket.io-client";
-import { spawnWebNode } from "../helpers/processes";
+import { freePort, spawnWebNode } from "../helpers/processes";
 import { api, eventually, postJson, startStack, type Stack, type TestSocket } from "../helpers/stack";
 
 /** Everything a socket receives live, in arrival order. */
@@ -228,14 +228,17 @@ describe("broadcast channels and limits", () => {
 });
 
 describe("ingest lease handover", () => {
-  test("outside PUBLISHes keep arriving once each, in order, when the node recording them is killed with SIGKILL", async (t) => {
+  test("outside PUBLISHes keep arriving once each, in order, when the node recording them is killed with SIGKILL, and its tab catches up after its restart", async (t) => {
     const stack = await startStack({ webNodes: 0, workers: 0 });
     try {
       // The child node starts first, so it holds the ingest lease; the in-process node is the survivor.
-      const child = await spawnWebNode(stack);
+      const port = await freePort();
+      const child = await spawnWebNode(stack, { PORT: String(port) });
       const survivor = await stack.addNode();
       const socket = await stack.connectSocket(survivor);
       const got = record(socket);
+      // A tab on the node that is killed: it reconnects once the node is back and catches up.
+      const orphan = await tab(stack, child.url);
       let n = 0;
       const publishing = (async () => {
         for (; n < 400; n++) {
@@ -247,9 +250,16 @@ describe("ingest lease handover", () => {
       await publishing;
       assert.equal(await child.exited, null);
       await eventually(async () => (got.length >= 400 ? true : undefined), "all 400 to arrive after the handover", 30_000);
+      const restarted = await spawnWebNode(stack, { PORT: String(port) });
+      const expected = Array.from({ length: 400 }, (_, i) => `outside ${i}`);
+      await eventually(async () => (orphan.got.length >= 400 ? true : undefined), "the killed node's tab to catch up after the restart", 30_000);
       await new Promise((r) => setTimeout(r, 300));
-      assert.deepEqual(got.map((b) => b.message), Array.from({ length: 400 }, (_, i) => `outside ${i}`));
-      t.diagnostic(`400 outside messages, the lease holder killed after 100: all delivered once, in order`);
+      assert.deepEqual(got.map((b) => b.message), expected);
+      assert.deepEqual(orphan.got.map((b) => b.message), expected, "the tab of the killed node has every message once, in order");
+      orphan.socket.disconnect();
+      restarted.process.kill("SIGTERM");
+      assert.equal(await restarted.exited, 0);
+      t.diagnostic(`400 outside messages, the lease holder killed after 100: all delivered once, in order, also to its own tab after a restart`);
     } finally {
       await stack.close();
     }
