@@ -24,11 +24,13 @@ export interface ApiDeps {
   log: Logger;
 }
 
-type Handler = (req: IncomingMessage, url: URL, params: string[], res: ServerResponse) => Promise<[number, unknown]>;
-type Route = { method: string; pattern: RegExp; handler: Handler };
+export type Handler = (req: IncomingMessage, url: URL, params: string[], res: ServerResponse) => Promise<[number, unknown]>;
+/** One API route; feature modules export arrays of these and the web node passes them to createApi. */
+export type Route = { method: string; pattern: RegExp; handler: Handler };
 
-export function createApi(deps: ApiDeps) {
+export function createApi(deps: ApiDeps, extraRoutes: readonly Route[] = []) {
   const routes: Route[] = [
+    ...extraRoutes,
     {
       method: "GET",
       pattern: /^\/healthz$/,
@@ -155,13 +157,13 @@ function sendJson(res: ServerResponse, status: number, body: unknown): void {
   res.end(text);
 }
 
-function parseQuery<S extends z.ZodType>(schema: S, url: URL): z.output<S> {
+export function parseQuery<S extends z.ZodType>(schema: S, url: URL): z.output<S> {
   const parsed = schema.safeParse(Object.fromEntries(url.searchParams));
   if (!parsed.success) throw invalidInput(`Invalid query: ${describeZodError(parsed.error)}.`);
   return parsed.data;
 }
 
-async function redisCall<T>(fn: () => Promise<T>): Promise<T> {
+export async function redisCall<T>(fn: () => Promise<T>): Promise<T> {
   try {
     return await fn();
   } catch (err) {
