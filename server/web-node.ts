@@ -9,7 +9,12 @@ import { BroadcastService } from "./broadcast/broadcast-service";
 import type { Config } from "./config";
 import { messageOf } from "./errors";
 import { createApi } from "./http/api";
+import { taskRoutes } from "./http/task-routes";
 import type { Logger } from "./logger";
+import { insightsRoutes } from "./metrics/insights-routes";
+import { RelayLagTracker } from "./metrics/relay-lag";
+import { StatsStore } from "./metrics/stats-store";
+import { WorkersView } from "./metrics/workers-view";
 import { connectAmqp, type AmqpConnection } from "./queue/amqp";
 import { DeadLetterQueue } from "./queue/dead-letters";
 import { ConfirmPublisher } from "./queue/publisher";
@@ -29,6 +34,7 @@ import { TaskService } from "./tasks/task-service";
 const QUEUE_STATS_INTERVAL_MS = 1000;
 const STALL_SWEEP_INTERVAL_MS = 2000;
 const PRESENCE_INTERVAL_MS = 1000;
+const WORKERS_VIEW_INTERVAL_MS = 1000;
 
 export type PageHandler = (req: IncomingMessage, res: ServerResponse) => Promise<void> | void;
 
@@ -53,7 +59,10 @@ export async function startWebNode(config: Config, log: Logger, pages?: PageHand
 
   const store = new TaskStore(redis, keys, config.TASK_HISTORY_LIMIT);
   const workers = new WorkerDirectory(redis, keys);
-  const broadcastLog = new BroadcastLog(redis, keys, config.BROADCAST_CHANNEL, config.BROADCAST_HISTORY);
+  const stats = new StatsStore(redis, config.KEY_PREFIX);
+  const relayLag = new RelayLagTracker();
+  const workersView = new WorkersView(workers, log);
+  const broadcastLog = new BroadcastLog(redis, keys, config.BROADCAST_CHANNEL, config.BROADCAST_HISTORY, (b) => stats.count("broadcasts", Date.parse(b.at)));
   const broadcasts = new BroadcastService(broadcastLog, config.BROADCAST_MAX_BYTES);
 
   let amqp: AmqpConnection | undefined;
@@ -92,7 +101,10 @@ export async function startWebNode(config: Config, log: Logger, pages?: PageHand
     announce: (record) => announce(record),
     log,
   });
-  const api = createApi({ tasks, store, broadcasts, broadcastLog, queueStats, health, presence: () => presence?.current() ?? { total: 0, nodes: [] }, log });
+  const api = createApi({ tasks, store, broadcasts, broadcastLog, queueStats, health, presence: () => presence?.current() ?? { total: 0, nodes: [] }, log }, [
+    ...taskRoutes({ store }),
+    ...insightsRoutes({ stats, workers: workersView, webNodes: () => presence?.webNodes() ?? { nodes: [] } }),
+  ]);
 
   const httpServer = createServer((req, res) => {
     api(req, res)
@@ -122,10 +134,13 @@ export async function startWebNode(config: Config, log: Logger, pages?: PageHand
     log,
   });
   announce = (record) => io.emit("task:update", record);
-  await relayBroadcasts(io, broadcastSub, config.BROADCAST_CHANNEL, log);
+  await relayBroadcasts(io, broadcastSub, config.BROADCAST_CHANNEL, log, (b) => relayLag.note(b.at));
   const ingestor = new BroadcastIngestor(redis, broadcastSub, keys, config.BROADCAST_CHANNEL, broadcastLog, config.BROADCAST_MAX_BYTES, log);
   await ingestor.start();
-  const stopTicker = startQueueStatsTicker(io, () => queueStats.read(), QUEUE_STATS_INTERVAL_MS, log);
+  const stopTicker = startQueueStatsTicker(io, () => queueStats.read(), QUEUE_STATS_INTERVAL_MS, log, ({ ready, unacked }) => {
+    stats.sample({ ready, unacked }).catch((err: unknown) => log.debug({ err: messageOf(err) }, "queue depth sample not saved"));
+  });
+  workersView.start(WORKERS_VIEW_INTERVAL_MS);
   const stopStallDetector = startStallDetector({ store, workers, announce: (record) => announce(record), intervalMs: STALL_SWEEP_INTERVAL_MS, log });
 
   await new Promise<void>((resolve, reject) => {
@@ -138,7 +153,7 @@ export async function startWebNode(config: Config, log: Logger, pages?: PageHand
   const { port } = httpServer.address() as AddressInfo;
   const host = config.HOST.includes(":") ? `[${config.HOST}]` : config.HOST;
   const url = `http://${host === "0.0.0.0" ? "127.0.0.1" : host}:${port}`;
-  presence = new PresenceTicker(() => io, redis, keys, broadcastLog, log, `${hostname()}:${port}`);
+  presence = new PresenceTicker(() => io, redis, keys, broadcastLog, log, `${hostname()}:${port}`, () => relayLag.summary());
   presence.start(PRESENCE_INTERVAL_MS);
 
   let closing: Promise<void> | undefined;
@@ -146,6 +161,7 @@ export async function startWebNode(config: Config, log: Logger, pages?: PageHand
     (closing ??= (async () => {
       const steps: Array<[string, () => Promise<unknown>]> = [
         ["stop queue stats", async () => stopTicker()],
+        ["stop the workers list", async () => workersView.stop()],
         ["stop stalled-task sweeps", async () => stopStallDetector()],
         ["leave presence", () => presence!.stop()],
         ["stop ingesting broadcasts", () => ingestor.stop()],

@@ -5,6 +5,7 @@ import type { ServerToClientEvents } from "../lib/socket-events";
 import type { Config } from "./config";
 import { messageOf } from "./errors";
 import type { Logger } from "./logger";
+import { StatsStore } from "./metrics/stats-store";
 import { ChannelSlot, connectAmqp, type AmqpConnection } from "./queue/amqp";
 import { TaskConsumer } from "./queue/consumer";
 import { ConfirmPublisher } from "./queue/publisher";
@@ -33,6 +34,7 @@ export async function startWorkerNode(config: Config, log: Logger): Promise<Work
   const emitter = new Emitter<ServerToClientEvents>(withSafePublish(redis, log), { key: keys.socketIo });
   const store = new TaskStore(redis, keys, config.TASK_HISTORY_LIMIT);
   const directory = new WorkerDirectory(redis, keys);
+  const stats = new StatsStore(redis, config.KEY_PREFIX);
   const topology = topologyFor(config);
 
   let amqp: AmqpConnection | undefined;
@@ -45,6 +47,11 @@ export async function startWorkerNode(config: Config, log: Logger): Promise<Work
     log,
     heldElsewhere: async (workerId, taskId) => (await directory.live()).some((w) => w.id === workerId && w.running.includes(taskId)),
     publish: (record) => emitter.emit("task:update", record),
+    finished: (record) => {
+      if (record.status === "succeeded" || record.status === "failed" || record.status === "dead") {
+        stats.count(record.status, record.finishedAt ? Date.parse(record.finishedAt) : Date.now()).catch((err: unknown) => log.warn({ err: messageOf(err) }, "activity counter not saved"));
+      }
+    },
     reply: (replyTo, correlationId, record) => {
       // One reply channel per connection, re-opened when it closes; a lost reply is logged, never fatal.
       replies

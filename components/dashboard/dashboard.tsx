@@ -1,5 +1,6 @@
 "use client";
 // The live dashboard: one socket, one hook per stream, and views derived from their data.
+import Link from "next/link";
 import { useMemo, useState } from "react";
 import { isFinished, type TaskRecord } from "@/lib/contract";
 import { deadLetters } from "@/lib/live-state";
@@ -30,6 +31,12 @@ export function Dashboard() {
     <>
       <header className="topbar">
         <h1>Taskcast</h1>
+        <Link href="/tasks" className="page-link">
+          All tasks
+        </Link>
+        <Link href="/insights" className="page-link">
+          Insights
+        </Link>
         <PresenceDisplay presence={connected ? presence : undefined} />
         <span className={`indicator ${connected ? "live" : "down"}`} role="status" aria-label="Connection">
           {connected ? "Live" : "Reconnecting…"}

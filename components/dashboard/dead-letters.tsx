@@ -1,6 +1,7 @@
 "use client";
 // Dead letters: dead tasks no operator has discarded yet, a view of the tab's task records, with retry
 // (optionally with an edited payload) and discard.
+import Link from "next/link";
 import { useState } from "react";
 import type { TaskRecord } from "@/lib/contract";
 import { useTaskAction } from "./use-task-action";
@@ -51,9 +52,9 @@ function DeadLetter({ task }: { task: TaskRecord }) {
       <div className="task-head">
         <span className="task-type">{task.type}</span>
         <span className="status status-dead">dead</span>
-        <span className="mono muted small" title={task.id}>
+        <Link href={`/tasks/${encodeURIComponent(task.id)}`} className="mono small task-link" title={task.id}>
           {shortId}
-        </span>
+        </Link>
         <span className="muted small">
           {task.attempts} {task.attempts === 1 ? "attempt" : "attempts"}
         </span>

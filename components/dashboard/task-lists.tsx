@@ -1,5 +1,6 @@
 "use client";
 // Running (and stalled) tasks with progress, and recent tasks with their status, both views of the same task records.
+import Link from "next/link";
 import { useEffect, useState } from "react";
 import { CANCELLABLE_STATUSES, type TaskRecord } from "@/lib/contract";
 import { useTaskAction } from "./use-task-action";
@@ -98,9 +99,9 @@ function TaskHeader({ task }: { task: TaskRecord }) {
         <span className="task-type">{task.type}</span>
         <span className={`status status-${task.status}`}>{task.status}</span>
         {task.cancelRequested && task.status === "running" && <span className="status status-cancelling">cancelling…</span>}
-        <span className="mono muted small" title={task.id}>
+        <Link href={`/tasks/${encodeURIComponent(task.id)}`} className="mono small task-link" title={task.id}>
           {task.id.slice(0, 8)}
-        </span>
+        </Link>
         {task.priority > 0 && <span className="muted small">priority {task.priority}</span>}
         <time className="muted small" dateTime={task.createdAt}>
           {new Date(task.createdAt).toLocaleTimeString()}

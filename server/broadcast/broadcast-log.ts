@@ -44,18 +44,25 @@ export class BroadcastLog {
     private readonly keys: RedisKeys,
     private readonly channel: string,
     private readonly historySize: number,
+    /** Called right after each broadcast is recorded (the activity counters); its failure never fails the broadcast. */
+    private readonly onRecorded: (broadcast: Broadcast) => Promise<void> = async () => undefined,
   ) {}
 
   async append(message: string, channel: string, source: BroadcastSource): Promise<Broadcast> {
     const raw = (await this.redis.eval(APPEND, 3, ...this.appendArgs(message, channel, source))) as string;
-    return BroadcastSchema.parse(JSON.parse(raw));
+    return this.recorded(BroadcastSchema.parse(JSON.parse(raw)));
+  }
+
+  private async recorded(broadcast: Broadcast): Promise<Broadcast> {
+    await this.onRecorded(broadcast).catch(() => undefined);
+    return broadcast;
   }
 
   /** Records an outside message if `leaseToken` still holds the ingest lease; undefined if it does not. */
   async ingest(message: string, channel: string, leaseToken: string, hash: string): Promise<Broadcast | undefined> {
     const [seq, history, channels, ...rest] = this.appendArgs(message, channel, "redis");
     const raw = (await this.redis.eval(INGEST, 5, seq, history, channels, this.keys.broadcastIngestor, this.keys.broadcastIngestLog, ...rest, leaseToken, hash)) as string | null;
-    return raw ? BroadcastSchema.parse(JSON.parse(raw)) : undefined;
+    return raw ? this.recorded(BroadcastSchema.parse(JSON.parse(raw))) : undefined;
   }
 
   /** Hashes of the newest recorded outside messages, oldest first. */

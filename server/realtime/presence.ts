@@ -1,6 +1,7 @@
 // Presence and the channel list: read once per interval per web node and pushed to its own tabs when they change.
 import { z } from "zod";
 import type { ChannelList, Presence } from "../../lib/contract";
+import { RelayLagSchema, type RelayLag, type WebNodeList } from "../../lib/insights";
 import { safeJson } from "../../lib/safe-json";
 import type { BroadcastLog } from "../broadcast/broadcast-log";
 import { messageOf } from "../errors";
@@ -13,11 +14,13 @@ import type { IoServer, IoSocket } from "./socket-server";
 const NODE_STALE_MS = 5000;
 const NODE_FORGET_MS = 60 * 60 * 1000;
 
-const NodeBeatSchema = z.object({ connections: z.number().int().min(0), beatAt: z.number() });
+const NO_LAG: RelayLag = { count: 0, avgMs: null, maxMs: null };
+const NodeBeatSchema = z.object({ connections: z.number().int().min(0), beatAt: z.number(), lagMs: RelayLagSchema.optional() });
 
 export class PresenceTicker {
   private presence: Presence = { total: 0, nodes: [] };
   private channels: ChannelList = { channels: [] };
+  private webNodeList: WebNodeList = { nodes: [] };
   private timer?: NodeJS.Timeout;
   private failing = false;
 
@@ -29,6 +32,8 @@ export class PresenceTicker {
     private readonly log: Logger,
     /** This node's id in presence, e.g. host:port. */
     readonly nodeId: string,
+    /** This node's broadcast delivery lag over the last minute, shared in its beat. */
+    private readonly lag: () => RelayLag = () => NO_LAG,
   ) {}
 
   start(intervalMs: number): void {
@@ -52,19 +57,28 @@ export class PresenceTicker {
     try {
       const now = Date.now();
       const connections = io.of("/").sockets.size;
+      const lagMs = this.lag();
       const [, beats, channels] = await Promise.all([
-        this.redis.hset(this.keys.presence, this.nodeId, JSON.stringify({ connections, beatAt: now })),
+        this.redis.hset(this.keys.presence, this.nodeId, JSON.stringify({ connections, beatAt: now, lagMs })),
         this.redis.hgetall(this.keys.presence),
         this.broadcastLog.channels(),
       ]);
       const nodes: Presence["nodes"] = [];
+      const webNodes: WebNodeList["nodes"] = [];
       const forgotten: string[] = [];
       for (const [id, raw] of Object.entries(beats)) {
         const beat = NodeBeatSchema.safeParse(safeJson(raw));
         if (!beat.success || now - beat.data.beatAt > NODE_FORGET_MS) forgotten.push(id);
-        else if (id === this.nodeId) nodes.push({ id, connections });
-        else if (now - beat.data.beatAt <= NODE_STALE_MS) nodes.push({ id, connections: beat.data.connections });
+        else if (id === this.nodeId) {
+          nodes.push({ id, connections });
+          webNodes.push({ id, connections, lagMs, beatAt: now });
+        } else if (now - beat.data.beatAt <= NODE_STALE_MS) {
+          nodes.push({ id, connections: beat.data.connections });
+          webNodes.push({ id, connections: beat.data.connections, lagMs: beat.data.lagMs ?? NO_LAG, beatAt: beat.data.beatAt });
+        }
       }
+      webNodes.sort((a, b) => a.id.localeCompare(b.id));
+      this.webNodeList = { nodes: webNodes };
       if (forgotten.length > 0) await this.redis.hdel(this.keys.presence, ...forgotten);
       nodes.sort((a, b) => a.id.localeCompare(b.id));
       const presence = { total: nodes.reduce((sum, n) => sum + n.connections, 0), nodes };
@@ -85,5 +99,10 @@ export class PresenceTicker {
 
   current(): Presence {
     return this.presence;
+  }
+
+  /** Live web nodes with their connections and broadcast delivery lag, as of the last tick. */
+  webNodes(): WebNodeList {
+    return this.webNodeList;
   }
 }

@@ -2,7 +2,7 @@
 import { createAdapter } from "@socket.io/redis-adapter";
 import type { Server as HttpServer } from "node:http";
 import { Server, type Socket } from "socket.io";
-import { BroadcastSchema, BroadcastSubscriptionSchema, type QueueStats, type SubmitAck } from "../../lib/contract";
+import { BroadcastSchema, BroadcastSubscriptionSchema, type Broadcast, type QueueStats, type SubmitAck } from "../../lib/contract";
 import { describeZodError } from "../../lib/zod-message";
 import { safeJson } from "../../lib/safe-json";
 import type { ClientToServerEvents, InterServerEvents, ServerToClientEvents, SocketData } from "../../lib/socket-events";
@@ -109,7 +109,7 @@ export function createSocketServer(options: {
 }
 
 /** Delivers stamped broadcasts from the Redis fan-out channel to this node's own tabs that follow their channel, once each. */
-export async function relayBroadcasts(io: IoServer, subscriber: Redis, channel: string, log: Logger): Promise<void> {
+export async function relayBroadcasts(io: IoServer, subscriber: Redis, channel: string, log: Logger, onRelayed?: (broadcast: Broadcast) => void): Promise<void> {
   const fanout = fanoutChannel(channel);
   subscriber.on("message", (ch: string, raw: string) => {
     if (ch !== fanout) return;
@@ -117,18 +117,20 @@ export async function relayBroadcasts(io: IoServer, subscriber: Redis, channel: 
     if (!parsed.success) return log.warn("ignored a malformed message on the fan-out channel");
     // A socket in both rooms still gets it once: Socket.IO sends to the union of the rooms.
     io.local.to([ALL_CHANNELS_ROOM, channelRoom(parsed.data.channel)]).emit("broadcast", parsed.data);
+    onRelayed?.(parsed.data);
   });
   await subscriber.subscribe(fanout);
 }
 
 /** Reads queue stats once per interval for this node and pushes them to its own tabs when they change. */
-export function startQueueStatsTicker(io: IoServer, read: () => Promise<QueueStats>, intervalMs: number, log: Logger): () => void {
+export function startQueueStatsTicker(io: IoServer, read: () => Promise<QueueStats>, intervalMs: number, log: Logger, onSample?: (stats: QueueStats) => void): () => void {
   let last = "";
   let failing = false;
   const tick = async () => {
     try {
       const stats = await read();
       failing = false;
+      onSample?.(stats);
       const text = JSON.stringify(stats);
       if (text === last) return;
       last = text;

@@ -1,11 +1,16 @@
 // Task records in Redis: a hash per task (JSON and a version), sorted-set indexes, and bounded retention.
 import { isFinished, TASK_STATUSES, TaskRecordSchema, type TaskRecord, type TaskStatus } from "../../lib/contract";
 import { safeJson } from "../../lib/safe-json";
+import { matchesSearch, parseCursor, type TaskSearchFilters } from "../../lib/task-search";
 import type { Redis } from "../redis/connect";
 import type { RedisKeys } from "../redis/keys";
 
 /** Most records the retention trims in one write, so a write never blocks Redis for long. */
 const TRIM_BATCH = 100;
+/** Index entries a search reads per round trip. */
+const SEARCH_BATCH = 100;
+/** Most records one search request looks at before it answers with a cursor to continue from. */
+export const SEARCH_SCAN_LIMIT = 5000;
 
 // Compare-and-set of one record plus its indexes, then retention: the oldest finished records beyond
 // the limit go. Queued, running, retrying and stalled tasks are never in the finished index, so they are
@@ -91,6 +96,55 @@ export class TaskStore {
     return this.read(await this.redis.zrevrange(index, 0, options.limit - 1));
   }
 
+  /**
+   * Records passing the filters, newest first, from the status index (or the all-tasks index), starting after
+   * `cursor`. Type and text have no index, so records are read in batches and filtered here. A search that
+   * matches little would otherwise read the whole history (10,000+ records, some with large payloads) in one
+   * request and hold Redis and the web node for seconds; it stops after `scanLimit` records instead and
+   * answers with the cursor where it stopped, so the next request carries on from there.
+   * `nextCursor` is null when the index has nothing beyond what was looked at.
+   */
+  async search(options: TaskSearchFilters & { cursor?: string; limit: number; scanLimit?: number }): Promise<{ records: TaskRecord[]; nextCursor: string | null }> {
+    const index = options.status ? this.keys.tasksByStatus(options.status) : this.keys.tasks;
+    const scanLimit = options.scanLimit ?? SEARCH_SCAN_LIMIT;
+    const records: TaskRecord[] = [];
+    let after = options.cursor ? parseCursor(options.cursor) : undefined;
+    let scanned = 0;
+    while (scanned < scanLimit) {
+      const { entries, more } = await this.indexAfter(index, after, Math.min(SEARCH_BATCH, scanLimit - scanned));
+      const found = await this.readMap(entries.map((e) => e.id));
+      for (const [i, entry] of entries.entries()) {
+        scanned++;
+        after = entry;
+        const record = found.get(entry.id);
+        if (record && matchesSearch(record, options)) records.push(record);
+        // Full page: continue after this record, unless it was the last one in the index.
+        if (records.length === options.limit) return { records, nextCursor: more || i < entries.length - 1 ? `${entry.score}:${entry.id}` : null };
+      }
+      if (!more) return { records, nextCursor: null };
+    }
+    return { records, nextCursor: after ? `${after.score}:${after.id}` : null };
+  }
+
+  /**
+   * Up to `count` index entries after `after` (newest first: score descending, equal scores by id descending,
+   * as ZREVRANGEBYSCORE returns them), and whether the index may hold more beyond them.
+   */
+  private async indexAfter(index: string, after: { score: number; id: string } | undefined, count: number): Promise<{ entries: Array<{ id: string; score: number }>; more: boolean }> {
+    // Entries with the cursor's own score come first; those at or above the cursor's id were seen already.
+    for (let offset = 0; ; offset += count) {
+      const reply = after
+        ? await this.redis.zrevrangebyscore(index, after.score, "-inf", "WITHSCORES", "LIMIT", offset, count)
+        : await this.redis.zrevrange(index, offset, offset + count - 1, "WITHSCORES");
+      const all: Array<{ id: string; score: number }> = [];
+      for (let i = 0; i + 1 < reply.length; i += 2) all.push({ id: reply[i], score: Number(reply[i + 1]) });
+      const entries = after ? all.filter((e) => e.score !== after.score || Buffer.compare(Buffer.from(e.id), Buffer.from(after.id)) < 0) : all;
+      const more = all.length === count;
+      // A whole batch of already-seen ties (many records created in the same millisecond): look further.
+      if (entries.length > 0 || !more) return { entries, more };
+    }
+  }
+
   /** Dead tasks an operator has not discarded, newest first. */
   async deadLetters(limit: number): Promise<TaskRecord[]> {
     return this.read(await this.redis.zrevrange(this.keys.deadLetters, 0, limit - 1));
@@ -102,6 +156,11 @@ export class TaskStore {
     for (const status of TASK_STATUSES) tx.zcard(this.keys.tasksByStatus(status));
     const replies = (await tx.exec()) ?? [];
     return Object.fromEntries(TASK_STATUSES.map((s, i) => [s, Number(replies[i]?.[1] ?? 0)])) as Record<TaskStatus, number>;
+  }
+
+  /** Records by id (missing ones, e.g. trimmed meanwhile, are absent). */
+  private async readMap(ids: string[]): Promise<Map<string, TaskRecord>> {
+    return new Map((await this.read(ids)).map((r) => [r.id, r]));
   }
 
   private async read(ids: string[]): Promise<TaskRecord[]> {

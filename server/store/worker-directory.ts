@@ -1,5 +1,6 @@
 // Worker heartbeats in Redis: who is alive, and how many deliveries each holds.
 import { z } from "zod";
+import type { WorkerInfo } from "../../lib/insights";
 import { safeJson } from "../../lib/safe-json";
 import type { Redis } from "../redis/connect";
 import type { RedisKeys } from "../redis/keys";
@@ -23,6 +24,8 @@ export type WorkerBeat = z.infer<typeof WorkerBeatSchema>;
 export const WORKER_STALE_MS = 5000;
 /** Beats of workers gone this long are deleted. */
 const WORKER_FORGET_MS = 60 * 60 * 1000;
+/** Gone workers stay in the workers list this long, marked "gone". */
+export const WORKER_GONE_LISTED_MS = 5 * 60 * 1000;
 
 export class WorkerDirectory {
   constructor(
@@ -34,8 +37,51 @@ export class WorkerDirectory {
     await this.redis.hset(this.keys.workers, beat.id, JSON.stringify(beat));
   }
 
-  async remove(id: string): Promise<void> {
-    await this.redis.hdel(this.keys.workers, id);
+  /** Hash of worker id → last heartbeat JSON of workers that stopped cleanly, for the workers list. */
+  private get goneKey(): string {
+    return `${this.keys.workers}:gone`;
+  }
+
+  /** A worker stopping cleanly leaves the live set at once; its last beat stays listed as gone for a while. */
+  async remove(id: string, now = Date.now()): Promise<void> {
+    const raw = await this.redis.hget(this.keys.workers, id);
+    const parsed = WorkerBeatSchema.safeParse(safeJson(raw ?? ""));
+    const multi = this.redis.multi().hdel(this.keys.workers, id);
+    if (parsed.success) multi.hset(this.goneKey, id, JSON.stringify({ ...parsed.data, beatAt: Math.min(parsed.data.beatAt, now), inflight: 0, running: [] }));
+    await multi.exec();
+  }
+
+  /** Every live worker, then those gone (silent, or stopped) within the last few minutes; each sorted by id. */
+  async list(now = Date.now()): Promise<WorkerInfo[]> {
+    const [live, all, stopped] = await Promise.all([this.live(now), this.redis.hgetall(this.keys.workers), this.redis.hgetall(this.goneKey)]);
+    const liveIds = new Set(live.map((w) => w.id));
+    const gone = new Map<string, WorkerBeat>();
+    const forgotten: string[] = [];
+    for (const [source, entries] of [["silent", all], ["stopped", stopped]] as const) {
+      for (const [id, raw] of Object.entries(entries)) {
+        const parsed = WorkerBeatSchema.safeParse(safeJson(raw));
+        const recent = parsed.success && now - parsed.data.beatAt <= WORKER_GONE_LISTED_MS;
+        if (source === "stopped" && !recent) forgotten.push(id);
+        if (!parsed.success || !recent || liveIds.has(id)) continue;
+        const seen = gone.get(id);
+        if (!seen || seen.beatAt < parsed.data.beatAt) gone.set(id, parsed.data);
+      }
+    }
+    if (forgotten.length > 0) await this.redis.hdel(this.goneKey, ...forgotten);
+    const info = (w: WorkerBeat, state: WorkerInfo["state"]): WorkerInfo => ({
+      id: w.id,
+      host: w.host,
+      pid: w.pid,
+      concurrency: w.concurrency,
+      inflight: state === "gone" ? 0 : w.inflight,
+      processed: w.processed,
+      startedAt: w.startedAt,
+      beatAt: w.beatAt,
+      heartbeatAgeMs: Math.max(0, now - w.beatAt),
+      state,
+    });
+    const byId = (a: WorkerBeat, b: WorkerBeat) => a.id.localeCompare(b.id);
+    return [...live.sort(byId).map((w) => info(w, "live")), ...[...gone.values()].sort(byId).map((w) => info(w, "gone"))];
   }
 
   async live(now = Date.now()): Promise<WorkerBeat[]> {

@@ -35,6 +35,8 @@ export interface TaskRunnerDeps {
   heldElsewhere: (workerId: string, taskId: string) => Promise<boolean>;
   workerId: string;
   log: Logger;
+  /** Called once when this worker records a task's final status (the activity counters). */
+  finished?: (record: TaskRecord) => void;
 }
 
 export class TaskRunner {
@@ -218,12 +220,15 @@ export class TaskRunner {
   /** Applies a change to the stored record and pushes the result to browsers. */
   private async save(id: string, mutate: (cur: TaskRecord) => TaskRecord | undefined): Promise<TaskRecord | undefined> {
     let changed = false;
+    let finishing = false;
     const saved = await this.deps.store.update(id, (cur) => {
       const next = mutate(cur);
       changed = next !== undefined;
+      finishing = next !== undefined && !isFinished(cur.status) && isFinished(next.status);
       return next;
     });
     if (saved && changed) this.deps.publish(saved);
+    if (saved && changed && finishing) this.deps.finished?.(saved);
     return saved;
   }
 

@@ -1,0 +1,35 @@
+"use client";
+// The insights page: activity charts, workers and web nodes, live, reloaded on every (re)connection.
+import Link from "next/link";
+import type { WebNodeList, WorkerList } from "@/lib/insights";
+import { useConnection } from "@/components/dashboard/use-connection";
+import { ActivitySection } from "./activity-section";
+import { useActivity } from "./use-activity";
+import { useEverySecond } from "./use-every-second";
+import { WebNodesView } from "./web-nodes-view";
+import { WorkersView } from "./workers-view";
+
+export function Insights() {
+  const { connected, epoch } = useConnection();
+  const activity = useActivity(epoch);
+  const workers = useEverySecond<WorkerList>("/api/workers", epoch);
+  const webNodes = useEverySecond<WebNodeList>("/api/web-nodes", epoch);
+  return (
+    <>
+      <header className="topbar">
+        <h1>Taskcast insights</h1>
+        <nav aria-label="Pages" className="insights-nav">
+          <Link href="/">Dashboard</Link>
+        </nav>
+        <span className={`indicator ${connected ? "live" : "down"}`} role="status" aria-label="Connection">
+          {connected ? "Live" : "Reconnecting…"}
+        </span>
+      </header>
+      <main className="insights">
+        <ActivitySection activity={activity} />
+        <WorkersView list={workers.data} error={workers.error} />
+        <WebNodesView list={webNodes.data} error={webNodes.error} />
+      </main>
+    </>
+  );
+}

@@ -1,0 +1,75 @@
+"use client";
+// Every worker with its host, pid, slots and heartbeat; one that stopped beating stays listed a few minutes as gone.
+import type { WorkerInfo, WorkerList } from "@/lib/insights";
+
+export function WorkersView({ list, error }: { list?: WorkerList; error?: string }) {
+  const live = list?.workers.filter((w) => w.state === "live").length ?? 0;
+  return (
+    <section className="card" aria-labelledby="workers-heading">
+      <h2 id="workers-heading">Workers</h2>
+      {list === undefined ? (
+        error ? <p className="error">Could not load the workers: {error}</p> : <p className="muted">Loading workers…</p>
+      ) : list.workers.length === 0 ? (
+        <p className="muted">No workers. Start one with <code>npm run start:worker</code>.</p>
+      ) : (
+        <>
+          <p className="muted small">
+            {live} live, {list.workers.length - live} gone
+          </p>
+          <div className="insights-table-wrap">
+            <table className="insights-table">
+              <caption className="visually-hidden">Workers</caption>
+              <thead>
+                <tr>
+                  <th scope="col">Worker</th>
+                  <th scope="col">State</th>
+                  <th scope="col">Host</th>
+                  <th scope="col">PID</th>
+                  <th scope="col">Concurrency</th>
+                  <th scope="col">Busy</th>
+                  <th scope="col">Done</th>
+                  <th scope="col">Started</th>
+                  <th scope="col">Heartbeat</th>
+                </tr>
+              </thead>
+              <tbody>
+                {list.workers.map((w) => (
+                  <WorkerRow key={w.id} worker={w} />
+                ))}
+              </tbody>
+            </table>
+          </div>
+        </>
+      )}
+      {list && error && <p className="error small">Not updating: {error}</p>}
+    </section>
+  );
+}
+
+function WorkerRow({ worker: w }: { worker: WorkerInfo }) {
+  return (
+    <tr className={w.state === "gone" ? "insights-gone" : undefined}>
+      <th scope="row" className="mono">{w.id}</th>
+      <td>
+        <span className={`status ${w.state === "live" ? "status-succeeded" : "status-cancelled"}`}>{w.state}</span>
+      </td>
+      <td data-label="Host">{w.host}</td>
+      <td data-label="PID" className="mono">{w.pid}</td>
+      <td data-label="Concurrency">{w.concurrency}</td>
+      <td data-label="Busy">
+        {w.inflight} of {w.concurrency}
+      </td>
+      <td data-label="Done">{w.processed}</td>
+      <td data-label="Started">
+        <time dateTime={w.startedAt}>{new Date(w.startedAt).toLocaleTimeString()}</time>
+      </td>
+      <td data-label="Heartbeat">{formatAge(w.heartbeatAgeMs)}</td>
+    </tr>
+  );
+}
+
+export function formatAge(ms: number): string {
+  if (ms < 1000) return "just now";
+  if (ms < 60_000) return `${Math.floor(ms / 1000)} s ago`;
+  return `${Math.floor(ms / 60_000)} min ago`;
+}

@@ -1,0 +1,251 @@
+"use client";
+// One task at a stable address: payload, outcome, timing, every attempt and the operator's actions, all live.
+import Link from "next/link";
+import { useMemo, useState } from "react";
+import { CANCELLABLE_STATUSES, RETRYABLE_STATUSES, type TaskRecord } from "@/lib/contract";
+import { useConnection } from "../dashboard/use-connection";
+import { useTaskAction } from "../dashboard/use-task-action";
+import { formatDuration, TasksHeader, Time } from "./tasks-header";
+import { useTask } from "./use-task";
+
+/** Longer JSON is shown cut to this many characters until "Show all" (a browser slows down on megabytes of text). */
+const SHOWN_CHARS = 200 * 1024;
+
+export function TaskDetail({ id }: { id: string }) {
+  const { connected, epoch } = useConnection();
+  const state = useTask(id, epoch);
+  return (
+    <>
+      <TasksHeader connected={connected} />
+      <main className="tasks-main">
+        {state.kind === "loading" && <p className="muted">Loading task {id}…</p>}
+        {state.kind === "not-found" && (
+          <section className="card" aria-labelledby="task-heading">
+            <h2 id="task-heading">Task not found</h2>
+            <p role="alert">No task with id “{id}”. It may never have existed, or it left the history (the newest finished tasks are kept).</p>
+            <p>
+              <Link href="/tasks">Back to all tasks</Link>
+            </p>
+          </section>
+        )}
+        {state.kind === "error" && (
+          <p role="alert" className="error">
+            Could not load task {id}: {state.error}
+          </p>
+        )}
+        {state.record && <TaskView task={state.record} />}
+      </main>
+    </>
+  );
+}
+
+function TaskView({ task }: { task: TaskRecord }) {
+  const shortId = task.id.slice(0, 8);
+  return (
+    <>
+      <section className="card" aria-labelledby="task-heading">
+        <h2 id="task-heading">
+          {task.type} task {shortId}
+        </h2>
+        <dl className="task-facts" aria-label="Summary">
+          <Fact name="Id">
+            <span className="mono">{task.id}</span>
+          </Fact>
+          <Fact name="Type">{task.type}</Fact>
+          <Fact name="Status">
+            <span className={`status status-${task.status}`}>{task.status}</span>
+            {task.cancelRequested && task.status === "running" && <span className="status status-cancelling">cancelling…</span>}
+            {task.discardedAt && <span className="muted small-inline"> discarded from the dead letters</span>}
+          </Fact>
+          <Fact name="Progress">
+            <span className="progress-row">
+              <progress value={task.progress} max={1} aria-label={`Progress of task ${shortId}`} />
+              <span className="mono">{Math.round(task.progress * 100)}%</span>
+            </span>
+          </Fact>
+          <Fact name="Priority">{task.priority}</Fact>
+          <Fact name="Attempts">
+            {task.attempts}
+            {task.maxAttempts ? ` of ${task.maxAttempts}` : ""}
+          </Fact>
+          <Fact name="Created">
+            <Time at={task.createdAt} />
+          </Fact>
+          <Fact name="Started">
+            <Time at={task.startedAt} />
+          </Fact>
+          <Fact name="Finished">
+            <Time at={task.finishedAt} />
+            {formatDuration(task.startedAt, task.finishedAt) && <span className="muted small-inline"> (ran {formatDuration(task.startedAt, task.finishedAt)})</span>}
+          </Fact>
+          {task.status === "retrying" && task.nextAttemptAt && (
+            <Fact name="Next attempt">
+              <Time at={task.nextAttemptAt} />
+            </Fact>
+          )}
+          <Fact name="Worker">{task.worker ? <span className="mono">{task.worker}</span> : <span className="muted">—</span>}</Fact>
+        </dl>
+        <TaskActions task={task} />
+      </section>
+      {task.error !== undefined && (
+        <section className="card" aria-labelledby="task-error-heading">
+          <h2 id="task-error-heading">Error</h2>
+          <p className="error reason">{task.error}</p>
+        </section>
+      )}
+      {task.result !== undefined && <JsonSection title="Result" value={task.result} />}
+      <JsonSection title="Payload" value={task.payload} />
+      <Attempts task={task} />
+    </>
+  );
+}
+
+function Fact({ name, children }: { name: string; children: React.ReactNode }) {
+  return (
+    <div>
+      <dt>{name}</dt>
+      <dd>{children}</dd>
+    </div>
+  );
+}
+
+function JsonSection({ title, value }: { title: string; value: unknown }) {
+  const text = useMemo(() => JSON.stringify(value, null, 2) ?? "", [value]);
+  const [all, setAll] = useState(false);
+  const cut = !all && text.length > SHOWN_CHARS;
+  const headingId = `task-${title.toLowerCase()}-heading`;
+  return (
+    <section className="card" aria-labelledby={headingId}>
+      <h2 id={headingId}>{title}</h2>
+      <pre className="json-block">{cut ? `${text.slice(0, SHOWN_CHARS)}\n…` : text}</pre>
+      {cut && (
+        <p className="small">
+          Showing the first {kb(SHOWN_CHARS)} of {kb(text.length)}.{" "}
+          <button type="button" className="small-button secondary" onClick={() => setAll(true)} aria-label={`Show all of the ${title.toLowerCase()}`}>
+            Show all
+          </button>
+        </p>
+      )}
+    </section>
+  );
+}
+
+const kb = (chars: number) => (chars >= 1024 * 1024 ? `${(chars / 1024 / 1024).toFixed(1)} MB` : `${Math.round(chars / 1024)} KB`);
+
+function Attempts({ task }: { task: TaskRecord }) {
+  return (
+    <section className="card" aria-labelledby="task-attempts-heading">
+      <h2 id="task-attempts-heading">Attempts</h2>
+      {task.attemptLog.length === 0 ? (
+        <p className="muted">No attempt yet.</p>
+      ) : (
+        <div className="table-scroll">
+          <table className="task-table" aria-labelledby="task-attempts-heading">
+            <thead>
+              <tr>
+                <th scope="col">Attempt</th>
+                <th scope="col">Worker</th>
+                <th scope="col">Started</th>
+                <th scope="col">Finished</th>
+                <th scope="col">Duration</th>
+                <th scope="col">Outcome</th>
+                <th scope="col">Error</th>
+              </tr>
+            </thead>
+            <tbody>
+              {task.attemptLog.map((a, i) => (
+                <tr key={`${a.attempt}-${a.startedAt}-${i}`}>
+                  <td className="num">{a.attempt}</td>
+                  <td className="mono">{a.worker}</td>
+                  <td className="nowrap">
+                    <Time at={a.startedAt} />
+                  </td>
+                  <td className="nowrap">
+                    <Time at={a.finishedAt} />
+                  </td>
+                  <td className="nowrap">{formatDuration(a.startedAt, a.finishedAt) ?? "—"}</td>
+                  <td>
+                    <span className={`outcome outcome-${a.outcome}`}>{a.outcome}</span>
+                  </td>
+                  <td className="error reason">{a.error ?? ""}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
+      )}
+    </section>
+  );
+}
+
+/** Cancel, Retry (optionally with an edited payload) and Discard, where the status allows them. */
+function TaskActions({ task }: { task: TaskRecord }) {
+  const shortId = task.id.slice(0, 8);
+  const action = useTaskAction(task);
+  // undefined: the payload editor is closed and Retry resends the payload unchanged.
+  const [draft, setDraft] = useState<string>();
+  const editorId = `task-payload-editor-${task.id}`;
+  const cancellable = CANCELLABLE_STATUSES.includes(task.status) && !task.cancelRequested;
+  const retryable = RETRYABLE_STATUSES.includes(task.status);
+  const discardable = task.status === "dead" && !task.discardedAt;
+  if (!cancellable && !retryable && !discardable) return null;
+
+  const retry = () => {
+    if (draft === undefined) return action.run("retry");
+    let payload: unknown;
+    try {
+      payload = JSON.parse(draft);
+    } catch (err) {
+      return action.setError(`Payload is not valid JSON: ${(err as Error).message}`);
+    }
+    if (typeof payload !== "object" || payload === null || Array.isArray(payload)) {
+      return action.setError('Payload must be a JSON object, like {"failures": 0}.');
+    }
+    return action.run("retry", { payload });
+  };
+
+  return (
+    <div className="task-actions">
+      <div className="actions">
+        {cancellable && (
+          <button type="button" className="small-button" onClick={() => action.run("cancel")} disabled={action.pending}>
+            Cancel task {shortId}
+          </button>
+        )}
+        {retryable && (
+          <>
+            <button type="button" className="small-button" onClick={retry} disabled={action.pending}>
+              Retry task {shortId}
+            </button>
+            <button
+              type="button"
+              className="small-button secondary"
+              aria-expanded={draft !== undefined}
+              aria-controls={draft !== undefined ? editorId : undefined}
+              onClick={() => setDraft((d) => (d === undefined ? JSON.stringify(task.payload ?? {}, null, 2) : undefined))}
+            >
+              Edit payload of task {shortId}
+            </button>
+          </>
+        )}
+        {discardable && (
+          <button type="button" className="small-button secondary" onClick={() => action.run("discard")} disabled={action.pending}>
+            Discard task {shortId}
+          </button>
+        )}
+      </div>
+      {retryable && draft !== undefined && (
+        <div className="form payload-editor" id={editorId}>
+          <label htmlFor={`${editorId}-input`}>Payload for task {shortId}</label>
+          <textarea id={`${editorId}-input`} value={draft} onChange={(e) => setDraft(e.target.value)} rows={6} spellCheck={false} className="mono" />
+          <p className="muted small">Retry runs the task with this payload.</p>
+        </div>
+      )}
+      {action.error && (
+        <p role="alert" className="error small">
+          {action.error}
+        </p>
+      )}
+    </div>
+  );
+}
