@@ -1,4 +1,5 @@
 // Socket.IO event maps, typed once for the web node, the worker's emitter and the browser.
+import type { StatsSeries, WebNodeList, WorkerList } from "./insights";
 import type { Broadcast, BroadcastCatchUp, BroadcastSubscription, ChannelList, Presence, QueueStats, SendBroadcast, SubmitAck, SubmitTask, TaskRecord } from "./contract";
 
 export interface ServerToClientEvents {
@@ -9,6 +10,12 @@ export interface ServerToClientEvents {
   "broadcast:catchup": (catchUp: BroadcastCatchUp) => void;
   "broadcast:channels": (list: ChannelList) => void;
   presence: (presence: Presence) => void;
+  /** The workers list, computed once a second per web node. */
+  "workers:update": (list: WorkerList) => void;
+  /** Web nodes with their tabs and broadcast relay lag, computed once a second per web node. */
+  "web-nodes:update": (list: WebNodeList) => void;
+  /** The newest seconds of every activity series, read once a second per web node; tabs merge them in. */
+  "stats:tick": (recent: StatsSeries) => void;
 }
 
 /** Reply of `broadcast:follow`: the recent history of the channels now followed, or an error. */

@@ -13,13 +13,14 @@ import { taskRoutes } from "./http/task-routes";
 import type { Logger } from "./logger";
 import { insightsRoutes } from "./metrics/insights-routes";
 import { RelayLagTracker } from "./metrics/relay-lag";
-import { StatsStore } from "./metrics/stats-store";
+import { startStatsTicker, StatsStore } from "./metrics/stats-store";
 import { WorkersView } from "./metrics/workers-view";
 import { connectAmqp, type AmqpConnection } from "./queue/amqp";
 import { DeadLetterQueue } from "./queue/dead-letters";
 import { ConfirmPublisher } from "./queue/publisher";
 import { QueueStatsReader } from "./queue/stats";
 import { assertTopology, topologyFor } from "./queue/topology";
+import type { WorkerList } from "../lib/insights";
 import { PresenceTicker } from "./realtime/presence";
 import { createSocketServer, relayBroadcasts, startQueueStatsTicker } from "./realtime/socket-server";
 import { createRedis, waitForRedis, type Redis } from "./redis/connect";
@@ -61,7 +62,9 @@ export async function startWebNode(config: Config, log: Logger, pages?: PageHand
   const workers = new WorkerDirectory(redis, keys);
   const stats = new StatsStore(redis, config.KEY_PREFIX);
   const relayLag = new RelayLagTracker();
-  const workersView = new WorkersView(workers, log);
+  // `io` exists once the HTTP server does; until then there is no tab to push to.
+  let pushWorkers: (list: WorkerList) => void = () => undefined;
+  const workersView = new WorkersView(workers, log, (list) => pushWorkers(list));
   const broadcastLog = new BroadcastLog(redis, keys, config.BROADCAST_CHANNEL, config.BROADCAST_HISTORY, (b) => stats.count("broadcasts", Date.parse(b.at)));
   const broadcasts = new BroadcastService(broadcastLog, config.BROADCAST_MAX_BYTES);
 
@@ -140,7 +143,9 @@ export async function startWebNode(config: Config, log: Logger, pages?: PageHand
   const stopTicker = startQueueStatsTicker(io, () => queueStats.read(), QUEUE_STATS_INTERVAL_MS, log, ({ ready, unacked }) => {
     stats.sample({ ready, unacked }).catch((err: unknown) => log.debug({ err: messageOf(err) }, "queue depth sample not saved"));
   });
+  pushWorkers = (list) => io.local.emit("workers:update", list);
   workersView.start(WORKERS_VIEW_INTERVAL_MS);
+  const stopStatsTicker = startStatsTicker(io, stats, log);
   const stopStallDetector = startStallDetector({ store, workers, announce: (record) => announce(record), intervalMs: STALL_SWEEP_INTERVAL_MS, log });
 
   await new Promise<void>((resolve, reject) => {
@@ -162,6 +167,7 @@ export async function startWebNode(config: Config, log: Logger, pages?: PageHand
       const steps: Array<[string, () => Promise<unknown>]> = [
         ["stop queue stats", async () => stopTicker()],
         ["stop the workers list", async () => workersView.stop()],
+        ["stop activity pushes", async () => stopStatsTicker()],
         ["stop stalled-task sweeps", async () => stopStallDetector()],
         ["leave presence", () => presence!.stop()],
         ["stop ingesting broadcasts", () => ingestor.stop()],

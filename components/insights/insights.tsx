@@ -1,19 +1,18 @@
 "use client";
 // The insights page: activity charts, workers and web nodes, live, reloaded on every (re)connection.
 import Link from "next/link";
-import type { WebNodeList, WorkerList } from "@/lib/insights";
 import { useConnection } from "@/components/dashboard/use-connection";
 import { ActivitySection } from "./activity-section";
 import { useActivity } from "./use-activity";
-import { useEverySecond } from "./use-every-second";
+import { usePushed } from "./use-pushed";
 import { WebNodesView } from "./web-nodes-view";
 import { WorkersView } from "./workers-view";
 
 export function Insights() {
   const { connected, epoch } = useConnection();
   const activity = useActivity(epoch);
-  const workers = useEverySecond<WorkerList>("/api/workers", epoch);
-  const webNodes = useEverySecond<WebNodeList>("/api/web-nodes", epoch);
+  const workers = usePushed("workers:update", "/api/workers", epoch);
+  const webNodes = usePushed("web-nodes:update", "/api/web-nodes", epoch);
   return (
     <>
       <header className="topbar">

@@ -1,13 +1,11 @@
 "use client";
-// The activity series: loaded whole on open and on every (re)connection, then topped up once a second
-// with only the newest seconds (the server keeps them in Redis, so every tab and web node agrees).
+// The activity series: loaded whole on open and on every (re)connection, then topped up by the web node's
+// `stats:tick` push with the newest seconds (the series live in Redis, so every tab and web node agrees).
 import { useEffect, useState } from "react";
 import { mergeSeries, STATS_WINDOW_MINUTES, type StatsSeries } from "@/lib/insights";
 import { fetchJson } from "@/components/dashboard/fetch-json";
+import { getSocket } from "@/lib/socket-client";
 
-const TICK_MS = 1000;
-/** Seconds re-read on every top-up, so counts that landed late in a second already shown are corrected. */
-const OVERLAP_SECONDS = 5;
 
 export interface Activity {
   series?: StatsSeries;
@@ -17,41 +15,31 @@ export interface Activity {
 export function useActivity(epoch: number): Activity {
   const [state, setState] = useState<Activity>({});
   useEffect(() => {
-    if (epoch === 0) return;
+    const socket = getSocket();
     let cancelled = false;
     let current: StatsSeries | undefined;
-    let busy = false;
-    const publish = (next: Activity) => {
-      if (!cancelled) setState(next);
+    // Pushes that arrive before the full series are kept and merged once it is here.
+    let pending: StatsSeries[] = [];
+    const onTick = (recent: StatsSeries) => {
+      if (!current) return void pending.push(recent);
+      current = mergeSeries(current, recent);
+      setState({ series: current });
     };
-    const load = async () => {
-      try {
-        current = await fetchJson<StatsSeries>(`/api/stats/series?minutes=${STATS_WINDOW_MINUTES}`);
-        publish({ series: current });
-      } catch (err) {
-        publish({ series: current, error: (err as Error).message });
-      }
-    };
-    const topUp = async () => {
-      if (busy) return;
-      busy = true;
-      try {
-        if (!current || current.time.length === 0) return await load();
-        const since = current.time.at(-1)! - OVERLAP_SECONDS;
-        current = mergeSeries(current, await fetchJson<StatsSeries>(`/api/stats/series?since=${since}`));
-        publish({ series: current });
-      } catch (err) {
-        publish({ series: current, error: (err as Error).message });
-      } finally {
-        busy = false;
-      }
-    };
-    busy = true;
-    void load().finally(() => (busy = false));
-    const timer = setInterval(() => void topUp(), TICK_MS);
+    socket.on("stats:tick", onTick);
+    if (epoch > 0) {
+      fetchJson<StatsSeries>(`/api/stats/series?minutes=${STATS_WINDOW_MINUTES}`).then(
+        (series) => {
+          if (cancelled) return;
+          current = pending.reduce(mergeSeries, series);
+          pending = [];
+          setState({ series: current });
+        },
+        (err: Error) => !cancelled && setState((s) => ({ series: s.series, error: err.message })),
+      );
+    }
     return () => {
       cancelled = true;
-      clearInterval(timer);
+      socket.off("stats:tick", onTick);
     };
   }, [epoch]);
   return state;

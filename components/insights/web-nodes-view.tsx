@@ -33,7 +33,12 @@ export function WebNodesView({ list, error }: { list?: WebNodeList; error?: stri
                   <tr key={n.id} className={slow ? "insights-slow" : undefined}>
                     <th scope="row" className="mono">
                       {n.id}
-                      {slow && <span className="status status-retrying insights-slow-tag">slow</span>}
+                      {slow && (
+                        <>
+                          {" "}
+                          <span className="status status-retrying insights-slow-tag">slow</span>
+                        </>
+                      )}
                     </th>
                     <td data-label="Tabs">{n.connections}</td>
                     <td data-label="Lag avg">{n.lagMs.avgMs === null ? "no broadcasts" : `${n.lagMs.avgMs} ms`}</td>

@@ -1,6 +1,12 @@
 // Per-second activity counters and queue-depth samples in Redis, one hash per series and minute, kept 20 minutes.
 import { COUNTER_SERIES, GAUGE_SERIES, type CounterSeries, type GaugeSeries, type StatsSeries } from "../../lib/insights";
+import { messageOf } from "../errors";
+import type { Logger } from "../logger";
 import type { Redis } from "../redis/connect";
+import type { IoServer } from "../realtime/socket-server";
+
+/** Seconds pushed on every tick: counts that land late in a second already shown are corrected. */
+const PUSHED_SECONDS = 5;
 
 /** Buckets outlive the 15-minute window a little, so a window is always complete. */
 const BUCKET_TTL_SECONDS = 20 * 60;
@@ -66,4 +72,29 @@ export class StatsStore {
     }
     return out;
   }
+}
+
+/**
+ * Once a second per web node: reads the newest seconds of every series and pushes them to this node's
+ * tabs (`stats:tick`), so no tab polls. Skipped while the node has no tabs.
+ */
+export function startStatsTicker(io: IoServer, stats: StatsStore, log: Logger, intervalMs = 1000): () => void {
+  let failing = false;
+  let busy = false;
+  const tick = async () => {
+    if (busy || io.of("/").sockets.size === 0) return;
+    busy = true;
+    try {
+      const now = Math.floor(Date.now() / 1000);
+      io.local.emit("stats:tick", await stats.series(now - PUSHED_SECONDS + 1, now));
+      failing = false;
+    } catch (err) {
+      if (!failing) log.warn({ err: messageOf(err) }, "activity series unavailable");
+      failing = true;
+    } finally {
+      busy = false;
+    }
+  };
+  const timer = setInterval(() => void tick(), intervalMs);
+  return () => clearInterval(timer);
 }

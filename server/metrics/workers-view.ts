@@ -12,6 +12,8 @@ export class WorkersView {
   constructor(
     private readonly directory: WorkerDirectory,
     private readonly log: Logger,
+    /** Pushes each tick's list to this node's tabs. */
+    private readonly publish: (list: WorkerList) => void = () => undefined,
   ) {}
 
   start(intervalMs: number): void {
@@ -28,6 +30,7 @@ export class WorkersView {
       const now = Date.now();
       this.latest = { workers: await this.directory.list(now), at: now };
       this.failing = false;
+      this.publish(this.latest);
     } catch (err) {
       if (!this.failing) this.log.warn({ err: messageOf(err) }, "workers list unavailable");
       this.failing = true;

@@ -79,6 +79,7 @@ export class PresenceTicker {
       }
       webNodes.sort((a, b) => a.id.localeCompare(b.id));
       this.webNodeList = { nodes: webNodes };
+      io.local.emit("web-nodes:update", this.webNodeList);
       if (forgotten.length > 0) await this.redis.hdel(this.keys.presence, ...forgotten);
       nodes.sort((a, b) => a.id.localeCompare(b.id));
       const presence = { total: nodes.reduce((sum, n) => sum + n.connections, 0), nodes };
