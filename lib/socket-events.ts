@@ -1,6 +1,6 @@
 // Socket.IO event maps, typed once for the web node, the worker's emitter and the browser.
 import type { StatsSeries, WebNodeList, WorkerList } from "./insights";
-import type { Broadcast, BroadcastCatchUp, BroadcastSubscription, ChannelList, Presence, QueueStats, SendBroadcast, SubmitAck, SubmitTask, TaskRecord } from "./contract";
+import type { Health, Broadcast, BroadcastCatchUp, BroadcastSubscription, ChannelList, Presence, QueueStats, SendBroadcast, SubmitAck, SubmitTask, TaskRecord } from "./contract";
 
 export interface ServerToClientEvents {
   "queue:stats": (stats: QueueStats) => void;
@@ -10,6 +10,8 @@ export interface ServerToClientEvents {
   "broadcast:catchup": (catchUp: BroadcastCatchUp) => void;
   "broadcast:channels": (list: ChannelList) => void;
   presence: (presence: Presence) => void;
+  /** Whether this web node reaches RabbitMQ and Redis (shape of GET /healthz); pushed when it changes. */
+  health: (health: Health) => void;
   /** The workers list, computed once a second per web node. */
   "workers:update": (list: WorkerList) => void;
   /** Web nodes with their tabs and broadcast relay lag, computed once a second per web node. */

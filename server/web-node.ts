@@ -22,7 +22,7 @@ import { QueueStatsReader } from "./queue/stats";
 import { assertTopology, topologyFor } from "./queue/topology";
 import type { WorkerList } from "../lib/insights";
 import { PresenceTicker } from "./realtime/presence";
-import { createSocketServer, relayBroadcasts, startQueueStatsTicker } from "./realtime/socket-server";
+import { createSocketServer, relayBroadcasts, startHealthTicker, startQueueStatsTicker } from "./realtime/socket-server";
 import { createRedis, waitForRedis, type Redis } from "./redis/connect";
 import { redisKeys } from "./redis/keys";
 import { withSafePublish } from "./redis/safe-publish";
@@ -35,6 +35,7 @@ import { TaskService } from "./tasks/task-service";
 const QUEUE_STATS_INTERVAL_MS = 1000;
 const STALL_SWEEP_INTERVAL_MS = 2000;
 const PRESENCE_INTERVAL_MS = 1000;
+const HEALTH_INTERVAL_MS = 1000;
 const WORKERS_VIEW_INTERVAL_MS = 1000;
 
 export type PageHandler = (req: IncomingMessage, res: ServerResponse) => Promise<void> | void;
@@ -124,6 +125,7 @@ export async function startWebNode(config: Config, log: Logger, pages?: PageHand
   });
 
   let presence: PresenceTicker | undefined;
+  let healthTicker: ReturnType<typeof startHealthTicker> | undefined;
   const io = createSocketServer({
     httpServer,
     pubClient: withSafePublish(redis, log),
@@ -133,13 +135,18 @@ export async function startWebNode(config: Config, log: Logger, pages?: PageHand
     broadcasts,
     broadcastLog,
     limits: { rate: config.BROADCAST_RATE, burst: config.BROADCAST_BURST, allowedOrigins: config.ALLOWED_ORIGINS },
-    snapshot: (socket) => presence?.sendSnapshot(socket),
+    snapshot: (socket) => {
+      presence?.sendSnapshot(socket);
+      const current = healthTicker?.current();
+      if (current) socket.emit("health", current);
+    },
     log,
   });
   announce = (record) => io.emit("task:update", record);
   await relayBroadcasts(io, broadcastSub, config.BROADCAST_CHANNEL, log, (b) => relayLag.note(b.at));
   const ingestor = new BroadcastIngestor(redis, broadcastSub, keys, config.BROADCAST_CHANNEL, broadcastLog, config.BROADCAST_MAX_BYTES, log);
   await ingestor.start();
+  healthTicker = startHealthTicker(io, health, HEALTH_INTERVAL_MS);
   const stopTicker = startQueueStatsTicker(io, () => queueStats.read(), QUEUE_STATS_INTERVAL_MS, log, ({ ready, unacked }) => {
     stats.sample({ ready, unacked }).catch((err: unknown) => log.debug({ err: messageOf(err) }, "queue depth sample not saved"));
   });
@@ -166,6 +173,7 @@ export async function startWebNode(config: Config, log: Logger, pages?: PageHand
     (closing ??= (async () => {
       const steps: Array<[string, () => Promise<unknown>]> = [
         ["stop queue stats", async () => stopTicker()],
+        ["stop health pushes", async () => healthTicker!.stop()],
         ["stop the workers list", async () => workersView.stop()],
         ["stop activity pushes", async () => stopStatsTicker()],
         ["stop stalled-task sweeps", async () => stopStallDetector()],

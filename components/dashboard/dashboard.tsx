@@ -11,7 +11,9 @@ import { QueuePanel } from "./queue-panel";
 import { SubmitTaskForm } from "./submit-task-form";
 import { RecentTasks, RunningTasks } from "./task-lists";
 import { useBroadcasts } from "./use-broadcasts";
+import { StatusBanner } from "./status-banner";
 import { useConnection } from "./use-connection";
+import { useHealth } from "./use-health";
 import { usePresence } from "./use-presence";
 import { useQueueStats } from "./use-queue-stats";
 import { useTasks } from "./use-tasks";
@@ -22,6 +24,7 @@ export function Dashboard() {
   const tasks = useTasks(epoch);
   const feed = useBroadcasts();
   const presence = usePresence();
+  const health = useHealth(epoch);
   // Ids this tab submitted; their finished records become notices (derived, never copied).
   const [mine, setMine] = useState<string[]>([]);
   const notices = useMemo(() => tasks.tasks.filter((t) => mine.includes(t.id) && isFinished(t.status)).slice(0, 5), [tasks.tasks, mine]);
@@ -42,6 +45,7 @@ export function Dashboard() {
           {connected ? "Live" : "Reconnecting…"}
         </span>
       </header>
+      <StatusBanner connected={connected} health={health} />
       <div aria-live="polite" className="notices">
         {notices.map((t) => (
           <p key={t.id} className={`notice status-${t.status}`}>

@@ -1,7 +1,9 @@
 "use client";
 // The insights page: activity charts, workers and web nodes, live, reloaded on every (re)connection.
 import Link from "next/link";
+import { StatusBanner } from "@/components/dashboard/status-banner";
 import { useConnection } from "@/components/dashboard/use-connection";
+import { useHealth } from "@/components/dashboard/use-health";
 import { ActivitySection } from "./activity-section";
 import { useActivity } from "./use-activity";
 import { usePushed } from "./use-pushed";
@@ -13,6 +15,7 @@ export function Insights() {
   const activity = useActivity(epoch);
   const workers = usePushed("workers:update", "/api/workers", epoch);
   const webNodes = usePushed("web-nodes:update", "/api/web-nodes", epoch);
+  const health = useHealth(epoch);
   return (
     <>
       <header className="topbar">
@@ -24,6 +27,7 @@ export function Insights() {
           {connected ? "Live" : "Reconnecting…"}
         </span>
       </header>
+      <StatusBanner connected={connected} health={health} />
       <main className="insights">
         <ActivitySection activity={activity} />
         <WorkersView list={workers.data} error={workers.error} />

@@ -16,7 +16,7 @@ export function TaskDetail({ id }: { id: string }) {
   const state = useTask(id, epoch);
   return (
     <>
-      <TasksHeader connected={connected} />
+      <TasksHeader connected={connected} epoch={epoch} />
       <main className="tasks-main">
         {state.kind === "loading" && <p className="muted">Loading task {id}…</p>}
         {state.kind === "not-found" && (

@@ -1,19 +1,25 @@
 "use client";
 // The header of the tasks pages: the way back to the dashboard, to the task list, and the connection indicator.
 import Link from "next/link";
+import { StatusBanner } from "@/components/dashboard/status-banner";
+import { useHealth } from "@/components/dashboard/use-health";
 
-export function TasksHeader({ connected }: { connected: boolean }) {
+export function TasksHeader({ connected, epoch }: { connected: boolean; epoch: number }) {
+  const health = useHealth(epoch);
   return (
-    <header className="topbar">
-      <h1>Taskcast</h1>
-      <nav className="page-nav" aria-label="Pages">
-        <Link href="/">Dashboard</Link>
-        <Link href="/tasks">All tasks</Link>
-      </nav>
-      <span className={`indicator ${connected ? "live" : "down"}`} role="status" aria-label="Connection">
-        {connected ? "Live" : "Reconnecting…"}
-      </span>
-    </header>
+    <>
+      <header className="topbar">
+        <h1>Taskcast</h1>
+        <nav className="page-nav" aria-label="Pages">
+          <Link href="/">Dashboard</Link>
+          <Link href="/tasks">All tasks</Link>
+        </nav>
+        <span className={`indicator ${connected ? "live" : "down"}`} role="status" aria-label="Connection">
+          {connected ? "Live" : "Reconnecting…"}
+        </span>
+      </header>
+      <StatusBanner connected={connected} health={health} />
+    </>
   );
 }
 

@@ -50,7 +50,7 @@ export function TasksPage({ initial }: { initial: TaskSearchFilters }) {
 
   return (
     <>
-      <TasksHeader connected={connected} />
+      <TasksHeader connected={connected} epoch={epoch} />
       <main className="tasks-main">
         <section className="card" aria-labelledby="all-tasks-heading">
           <h2 id="all-tasks-heading">All tasks</h2>

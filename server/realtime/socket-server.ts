@@ -2,7 +2,7 @@
 import { createAdapter } from "@socket.io/redis-adapter";
 import type { Server as HttpServer } from "node:http";
 import { Server, type Socket } from "socket.io";
-import { BroadcastSchema, BroadcastSubscriptionSchema, type Broadcast, type QueueStats, type SubmitAck } from "../../lib/contract";
+import { BroadcastSchema, BroadcastSubscriptionSchema, type Broadcast, type Health, type QueueStats, type SubmitAck } from "../../lib/contract";
 import { describeZodError } from "../../lib/zod-message";
 import { safeJson } from "../../lib/safe-json";
 import type { ClientToServerEvents, InterServerEvents, ServerToClientEvents, SocketData } from "../../lib/socket-events";
@@ -144,4 +144,24 @@ export function startQueueStatsTicker(io: IoServer, read: () => Promise<QueueSta
   const timer = setInterval(() => void tick(), intervalMs);
   void tick();
   return () => clearInterval(timer);
+}
+
+/** Checks this node's RabbitMQ and Redis once per interval and pushes the result to its tabs when it changes. */
+export function startHealthTicker(io: IoServer, check: () => Promise<Health>, intervalMs: number): { stop(): void; current(): Health | undefined } {
+  let last: Health | undefined;
+  let busy = false;
+  const tick = async () => {
+    if (busy) return;
+    busy = true;
+    try {
+      const health = await check();
+      if (JSON.stringify(health) !== JSON.stringify(last)) io.local.emit("health", health);
+      last = health;
+    } finally {
+      busy = false;
+    }
+  };
+  const timer = setInterval(() => void tick(), intervalMs);
+  void tick();
+  return { stop: () => clearInterval(timer), current: () => last };
 }

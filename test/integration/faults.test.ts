@@ -201,6 +201,10 @@ describe("broker outages", () => {
     if (notLocal) return t.skip(notLocal);
     const stack = await startStack({ workers: 1 });
     try {
+      // An open tab is told when its web node loses and regains RabbitMQ.
+      const socket = await stack.connectSocket();
+      const told: string[] = [];
+      socket.on("health", (h) => told.push(h.rabbitmq));
       const load = submitContinuously(stack);
       await eventually(async () => (load.results.filter((r) => r.status === 202).length >= 10 ? true : undefined), "some tasks accepted");
       await run("rabbitmqctl", ["-q", "stop_app"], { timeout: 60_000 });
@@ -215,6 +219,7 @@ describe("broker outages", () => {
         await run("rabbitmqctl", ["-q", "start_app"], { timeout: 60_000 });
       }
       await eventually(async () => ((await health(stack)).rabbitmq === "up" ? true : undefined), "RabbitMQ to be back", 60_000);
+      await eventually(async () => (told.at(-1) === "up" && told.includes("down") ? true : undefined), "the tab to be told RabbitMQ went down and came back");
       const acceptedBefore = load.results.filter((r) => r.status === 202).length;
       await eventually(async () => (load.results.filter((r) => r.status === 202).length >= acceptedBefore + 10 ? true : undefined), "tasks accepted again");
       await load.stop();
