@@ -149,10 +149,12 @@ async function cuttableSocket(page: Page) {
       // Both ends, so the server sees the tab go as well.
       for (const [toPage, toServer] of open.splice(0)) await Promise.all([toPage.close(), toServer.close()]);
       await expect(page.getByRole("status", { name: "Connection" })).toHaveText("Reconnecting…");
+      await expect(page.getByRole("alert", { name: "Service status" })).toContainText("Reconnecting to Taskcast");
     },
     async restore() {
       cut = false;
       await expect(page.getByRole("status", { name: "Connection" })).toHaveText("Live", { timeout: 20_000 });
+      await expect(page.getByRole("alert", { name: "Service status" })).toHaveCount(0);
     },
   };
 }
