@@ -10,8 +10,6 @@ const CONFIRM_TIMEOUT_MS = 5000;
 
 export class ConfirmPublisher {
   private readonly slot: ChannelSlot<ConfirmChannel>;
-  /** Retry queues declared on the current channel. */
-  private declared = new WeakMap<ConfirmChannel, Set<number>>();
 
   constructor(
     amqp: () => AmqpConnection,
@@ -39,13 +37,9 @@ export class ConfirmPublisher {
 
   /** Parks a message in the retry queue for `delayMs`; RabbitMQ moves it back to the work queue afterwards. */
   async publishRetry(content: Buffer, properties: Options.Publish, delayMs: number): Promise<void> {
-    const channel = await this.slot.get();
-    let known = this.declared.get(channel);
-    if (!known) this.declared.set(channel, (known = new Set()));
-    if (!known.has(delayMs)) {
-      await assertRetryQueue(channel, this.topology, delayMs);
-      known.add(delayMs);
-    }
+    // Declared before every use: a retry queue deletes itself a minute after it was last declared
+    // (x-expires; publishing does not count as use), and a message sent to a deleted queue is dropped.
+    await assertRetryQueue(await this.slot.get(), this.topology, delayMs);
     await this.send(retryQueueName(this.topology.queue, delayMs), content, properties);
   }
 
