@@ -5,7 +5,7 @@ import { randomUUID } from "node:crypto";
 import { after, before, describe, test } from "node:test";
 import { isFinished, TaskRecordSchema, type TaskRecord, type TaskStatus } from "../../lib/contract";
 import { createLogger } from "../../server/logger";
-import { assertTopology, deadQueueName, migrationQueueName, REASON_HEADER, topologyFor, workQueueArguments } from "../../server/queue/topology";
+import { assertTopology, deadQueueName, migrationQueueName, REASON_HEADER, retryQueueName, topologyFor, workQueueArguments } from "../../server/queue/topology";
 import { redisKeys } from "../../server/redis/keys";
 import { TaskStore } from "../../server/store/task-store";
 import { api, eventually, postJson, startStack, type Stack } from "../helpers/stack";
@@ -124,6 +124,17 @@ describe("retries and dead letters", () => {
     assert.ok(!((await api(stack.nodes[0], "/api/dead-letters")).body.tasks as TaskRecord[]).some((t) => t.id === id));
     assert.equal((await postJson(stack.nodes[0], `/api/tasks/${id}/discard`, {})).status, 409);
     assert.equal((await postJson(stack.nodes[0], `/api/tasks/nope/discard`, {})).status, 404);
+  });
+
+  test("a retry still lands after its retry queue expired and was deleted by RabbitMQ", async () => {
+    const first = await submit(stack, { type: "flaky", payload: { failures: 1 } });
+    await waitForStatus(stack, first, ["succeeded"]);
+    // What x-expires does a minute after the queue's last declaration.
+    const probe = await conn.createChannel();
+    await probe.deleteQueue(retryQueueName(stack.config.TASK_QUEUE, 400));
+    await probe.close();
+    const second = await submit(stack, { type: "flaky", payload: { failures: 1 } });
+    assert.equal((await waitForStatus(stack, second, ["succeeded"])).attempts, 2);
   });
 
   test("a fail task fails at once without retries and is not a dead letter", async () => {
