@@ -105,10 +105,37 @@ export const TaskRecordSchema = z.object({
   discardedAt: isoDate.optional(),
   /** Set when an operator ran a finished task again. */
   retriedAt: isoDate.optional(),
+  /**
+   * Set on a live copy (socket events, lists) whose payload was left out because its JSON is larger than
+   * LIVE_VALUE_MAX_BYTES: the size in bytes. `GET /api/tasks/:id` always has the whole record.
+   */
+  payloadBytes: z.number().int().optional(),
+  /** The same for the result. */
+  resultBytes: z.number().int().optional(),
   /** Bumped on every write, so a client keeps the newest copy whatever order events arrive in. */
   version: z.number().int().min(1),
 });
 export type TaskRecord = z.infer<typeof TaskRecordSchema>;
+
+/** Payloads and results larger than this (as JSON) are left out of live copies, so a huge one never floods a tab. */
+export const LIVE_VALUE_MAX_BYTES = 8 * 1024;
+
+/** The copy of a record sent to tabs and in lists: payload and result over LIVE_VALUE_MAX_BYTES become null with their size. */
+export function liveCopy(record: TaskRecord): TaskRecord {
+  let copy = record;
+  const payloadBytes = jsonBytes(record.payload);
+  if (payloadBytes > LIVE_VALUE_MAX_BYTES) copy = { ...copy, payload: null, payloadBytes };
+  const resultBytes = jsonBytes(record.result);
+  if (resultBytes > LIVE_VALUE_MAX_BYTES) copy = { ...copy, result: null, resultBytes };
+  return copy;
+}
+
+function jsonBytes(value: unknown): number {
+  if (value === undefined) return 0;
+  const text = JSON.stringify(value) ?? "";
+  // UTF-8 is at most 3 bytes per UTF-16 unit; count exactly only when it could matter.
+  return text.length * 3 <= LIVE_VALUE_MAX_BYTES ? text.length : new TextEncoder().encode(text).length;
+}
 
 /** `GET /api/queue` and the `queue:stats` event. */
 export const QueueStatsSchema = z.object({

@@ -68,8 +68,8 @@ export function summarize(record: TaskRecord): TaskSummary {
   const { payload, result, error, attemptLog: _log, nextAttemptAt: _next, worker: _worker, retriedAt: _retried, ...rest } = record;
   return {
     ...rest,
-    payloadPreview: clipText(jsonText(payload)),
-    outcomePreview: clipText(error ?? jsonText(result)),
+    payloadPreview: record.payloadBytes ? `(${record.payloadBytes} bytes: open the task to see it)` : clipText(jsonText(payload)),
+    outcomePreview: clipText(error ?? (record.resultBytes ? `(${record.resultBytes} bytes: open the task to see it)` : jsonText(result))),
   };
 }
 

@@ -2,7 +2,7 @@
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { hostname } from "node:os";
-import type { Health, TaskRecord } from "../lib/contract";
+import { liveCopy, type Health, type TaskRecord } from "../lib/contract";
 import { BroadcastIngestor } from "./broadcast/ingestor";
 import { BroadcastLog } from "./broadcast/broadcast-log";
 import { BroadcastService } from "./broadcast/broadcast-service";
@@ -142,7 +142,7 @@ export async function startWebNode(config: Config, log: Logger, pages?: PageHand
     },
     log,
   });
-  announce = (record) => io.emit("task:update", record);
+  announce = (record) => io.emit("task:update", liveCopy(record));
   await relayBroadcasts(io, broadcastSub, config.BROADCAST_CHANNEL, log, (b) => relayLag.note(b.at));
   const ingestor = new BroadcastIngestor(redis, broadcastSub, keys, config.BROADCAST_CHANNEL, broadcastLog, config.BROADCAST_MAX_BYTES, log);
   await ingestor.start();

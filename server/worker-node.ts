@@ -1,6 +1,7 @@
 // A worker process's parts wired together: RabbitMQ consumer, task runner, Redis records, browser events.
 import { Emitter } from "@socket.io/redis-emitter";
 import { hostname } from "node:os";
+import { liveCopy } from "../lib/contract";
 import type { ServerToClientEvents } from "../lib/socket-events";
 import type { Config } from "./config";
 import { messageOf } from "./errors";
@@ -46,7 +47,7 @@ export async function startWorkerNode(config: Config, log: Logger): Promise<Work
     workerId: id,
     log,
     heldElsewhere: async (workerId, taskId) => (await directory.live()).some((w) => w.id === workerId && w.running.includes(taskId)),
-    publish: (record) => emitter.emit("task:update", record),
+    publish: (record) => emitter.emit("task:update", liveCopy(record)),
     finished: (record) => {
       if (record.status === "succeeded" || record.status === "failed" || record.status === "dead") {
         stats.count(record.status, record.finishedAt ? Date.parse(record.finishedAt) : Date.now()).catch((err: unknown) => log.warn({ err: messageOf(err) }, "activity counter not saved"));

@@ -4,6 +4,7 @@
 import Link from "next/link";
 import { useState } from "react";
 import type { TaskRecord } from "@/lib/contract";
+import { fetchJson } from "./fetch-json";
 import { useTaskAction } from "./use-task-action";
 
 export function DeadLetters({ tasks, loaded, error }: { tasks: TaskRecord[]; loaded: boolean; error?: string }) {
@@ -75,7 +76,15 @@ function DeadLetter({ task }: { task: TaskRecord }) {
           className="small-button secondary"
           aria-expanded={draft !== undefined}
           aria-controls={draft !== undefined ? editorId : undefined}
-          onClick={() => setDraft((d) => (d === undefined ? JSON.stringify(task.payload ?? {}, null, 2) : undefined))}
+          onClick={() => {
+            if (draft !== undefined) return setDraft(undefined);
+            if (task.payloadBytes === undefined) return setDraft(JSON.stringify(task.payload ?? {}, null, 2));
+            // The live copy left a large payload out: edit the whole one.
+            fetchJson<TaskRecord>(`/api/tasks/${encodeURIComponent(task.id)}`).then(
+              (full) => setDraft(JSON.stringify(full.payload ?? {}, null, 2)),
+              (err: Error) => action.setError(`Could not load the payload: ${err.message}`),
+            );
+          }}
         >
           Edit payload of task {shortId}
         </button>

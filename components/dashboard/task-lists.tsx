@@ -72,7 +72,7 @@ function RecentTask({ task }: { task: TaskRecord }) {
       {(task.status === "failed" || task.status === "dead") && task.error && <p className="error small">{task.error}</p>}
       {task.status === "cancelled" && task.error && <p className="muted small">{task.error}</p>}
       {task.status === "dead" && task.discardedAt && <p className="muted small">Discarded from the dead letters.</p>}
-      {task.status === "succeeded" && task.result !== undefined && <p className="mono small clip">{clip(JSON.stringify(task.result))}</p>}
+      {task.status === "succeeded" && task.result !== undefined && <p className="mono small clip">{task.resultBytes ? `(a result of ${task.resultBytes} bytes)` : clip(JSON.stringify(task.result))}</p>}
       {retryable && (
         <div className="actions">
           <button type="button" className="small-button secondary" onClick={() => retry.run("retry")} disabled={retry.pending}>

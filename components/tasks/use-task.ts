@@ -11,7 +11,15 @@ export type TaskState =
   | { kind: "not-found"; record?: undefined }
   | { kind: "error"; error: string; record?: TaskRecord };
 
-const newer = (a: TaskRecord | undefined, b: TaskRecord) => (a && a.version >= b.version ? a : b);
+/** The newer copy, keeping the whole payload and result of the other one where the newer is a live copy that left them out. */
+const newer = (a: TaskRecord | undefined, b: TaskRecord): TaskRecord => {
+  if (!a) return b;
+  const [older, latest] = a.version >= b.version ? [b, a] : [a, b];
+  let merged = latest;
+  if (latest.payloadBytes !== undefined && older.payloadBytes === undefined && older.retriedAt === latest.retriedAt) merged = { ...merged, payload: older.payload, payloadBytes: undefined };
+  if (latest.resultBytes !== undefined && older.resultBytes === undefined && older.result !== undefined) merged = { ...merged, result: older.result, resultBytes: undefined };
+  return merged;
+};
 
 export function useTask(id: string, epoch: number): TaskState {
   const [state, setState] = useState<TaskState>({ kind: "loading" });
@@ -20,8 +28,20 @@ export function useTask(id: string, epoch: number): TaskState {
     if (epoch === 0) return;
     const socket = getSocket();
     let current = true;
+    let reloading = false;
     const batcher = createBatcher<TaskRecord>((records) =>
-      setState((s) => ({ kind: "found", record: records.reduce<TaskRecord | undefined>(newer, s.record)! })),
+      setState((s) => {
+        const record = records.reduce<TaskRecord | undefined>(newer, s.record)!;
+        // A live copy left out a value this page has not got whole yet (a large result just arrived): load it.
+        if ((record.payloadBytes !== undefined || record.resultBytes !== undefined) && !reloading) {
+          reloading = true;
+          load(id).then(
+            (full) => current && full && setState((t) => ({ kind: "found", record: newer(t.record, full) })),
+            () => undefined,
+          ).finally(() => (reloading = false));
+        }
+        return { kind: "found", record };
+      }),
     );
     const onUpdate = (record: TaskRecord) => {
       if (record.id === id) batcher.push(record);

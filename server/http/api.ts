@@ -1,7 +1,7 @@
 // The JSON API and /healthz: routes over the web node's services; everything else goes to Next.js.
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { z } from "zod";
-import { BroadcastListQuerySchema, ListQuerySchema, MAX_BODY_BYTES, TaskListQuerySchema, type ApiErrorBody, type Health, type Presence, type TaskAck } from "../../lib/contract";
+import { BroadcastListQuerySchema, liveCopy, ListQuerySchema, MAX_BODY_BYTES, TaskListQuerySchema, type ApiErrorBody, type Health, type Presence, type TaskAck } from "../../lib/contract";
 import { describeZodError } from "../../lib/zod-message";
 import type { BroadcastService } from "../broadcast/broadcast-service";
 import type { BroadcastLog } from "../broadcast/broadcast-log";
@@ -56,7 +56,7 @@ export function createApi(deps: ApiDeps, extraRoutes: readonly Route[] = []) {
       pattern: /^\/api\/tasks$/,
       handler: async (_req, url) => {
         const query = parseQuery(TaskListQuerySchema, url);
-        return [200, { tasks: await redisCall(() => deps.store.list(query)) }];
+        return [200, { tasks: (await redisCall(() => deps.store.list(query))).map(liveCopy) }];
       },
     },
     {
@@ -73,7 +73,7 @@ export function createApi(deps: ApiDeps, extraRoutes: readonly Route[] = []) {
       pattern: /^\/api\/dead-letters$/,
       handler: async (_req, url) => {
         const { limit } = parseQuery(ListQuerySchema, url);
-        return [200, { tasks: await redisCall(() => deps.store.deadLetters(limit)) }];
+        return [200, { tasks: (await redisCall(() => deps.store.deadLetters(limit))).map(liveCopy) }];
       },
     },
     ...(["cancel", "retry", "discard"] as const).map(

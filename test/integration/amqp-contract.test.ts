@@ -118,6 +118,28 @@ describe("AMQP contract", () => {
     assert.equal(body.consumers, 1);
   });
 
+  test("a 1 MB payload runs whole, but tabs and lists get it left out with its size", async () => {
+    const id = `big-${randomUUID()}`;
+    const blob = "x".repeat(1024 * 1024);
+    const socket = await stack.connectSocket();
+    const live: TaskRecord[] = [];
+    socket.on("task:update", (r) => r.id === id && live.push(r));
+    await publish({ type: "echo", payload: { blob }, id });
+    const done = await finished(id);
+    assert.equal((done.payload as { blob: string }).blob.length, blob.length, "GET /api/tasks/:id has it whole");
+    assert.equal((done.result as { blob: string }).blob.length, blob.length);
+    await eventually(async () => (live.some((r) => r.status === "succeeded") ? true : undefined), "the live update");
+    for (const r of live) {
+      assert.equal(r.payload, null);
+      assert.ok(r.payloadBytes! > 1024 * 1024, `payloadBytes ${r.payloadBytes}`);
+    }
+    assert.ok(live.find((r) => r.status === "succeeded")!.resultBytes! > 1024 * 1024);
+    const listed = ((await api(stack.nodes[0], "/api/tasks?limit=10")).body.tasks as TaskRecord[]).find((t) => t.id === id)!;
+    assert.equal(listed.payload, null);
+    assert.ok(JSON.stringify(listed).length < 5000, "the list entry is small");
+    socket.disconnect();
+  });
+
   test("a redelivered message of a finished task does not run it again", async () => {
     const id = randomUUID();
     await publish({ type: "echo", payload: { once: true }, id });
