@@ -25,5 +25,20 @@ export function useTaskAction(task: TaskRecord) {
     }
   };
 
-  return { run, pending: busy || sentVersion === task.version, error, setError };
+  /** Retries with the payload edited as JSON text (undefined: unchanged); a draft that is not a JSON object is reported without a request. */
+  const retryWithDraft = (draft: string | undefined) => {
+    if (draft === undefined) return run("retry");
+    let payload: unknown;
+    try {
+      payload = JSON.parse(draft);
+    } catch (err) {
+      return setError(`Payload is not valid JSON: ${(err as Error).message}`);
+    }
+    if (typeof payload !== "object" || payload === null || Array.isArray(payload)) {
+      return setError('Payload must be a JSON object, like {"failures": 0}.');
+    }
+    return run("retry", { payload });
+  };
+
+  return { run, retryWithDraft, pending: busy || sentVersion === task.version, error, setError };
 }

@@ -190,19 +190,7 @@ function TaskActions({ task }: { task: TaskRecord }) {
   const discardable = task.status === "dead" && !task.discardedAt;
   if (!cancellable && !retryable && !discardable) return null;
 
-  const retry = () => {
-    if (draft === undefined) return action.run("retry");
-    let payload: unknown;
-    try {
-      payload = JSON.parse(draft);
-    } catch (err) {
-      return action.setError(`Payload is not valid JSON: ${(err as Error).message}`);
-    }
-    if (typeof payload !== "object" || payload === null || Array.isArray(payload)) {
-      return action.setError('Payload must be a JSON object, like {"failures": 0}.');
-    }
-    return action.run("retry", { payload });
-  };
+  const retry = () => action.retryWithDraft(draft);
 
   return (
     <div className="task-actions">

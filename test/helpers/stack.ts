@@ -20,7 +20,8 @@ export interface Stack {
   workers: WorkerNode[];
   /** A plain Redis client for the test's own commands. */
   redis: Redis;
-  connectSocket(node?: WebNode | string, options?: Partial<ManagerOptions & SocketOptions>): Promise<TestSocket>;
+  /** `listen` attaches handlers before the connection opens, so no event sent on connection is missed. */
+  connectSocket(node?: WebNode | string, options?: Partial<ManagerOptions & SocketOptions>, listen?: (socket: TestSocket) => void): Promise<TestSocket>;
   addNode(port?: number): Promise<WebNode>;
   addWorker(overrides?: Record<string, string>): Promise<WorkerNode>;
   close(): Promise<void>;
@@ -57,8 +58,9 @@ export async function startStack(options: { webNodes?: number; workers?: number;
       nodes.push(node);
       return node;
     },
-    async connectSocket(node = nodes[0], socketOptions = {}) {
+    async connectSocket(node = nodes[0], socketOptions = {}, listen) {
       const socket: TestSocket = ioClient(typeof node === "string" ? node : node.url, { transports: ["websocket"], forceNew: true, ...socketOptions });
+      listen?.(socket);
       sockets.push(socket);
       await new Promise<void>((resolve, reject) => {
         socket.once("connect", resolve);

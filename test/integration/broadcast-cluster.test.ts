@@ -33,21 +33,24 @@ async function tab(stack: Stack, nodeUrl: string, channels: string[] | null = nu
     state.initial = state.lastId === null;
     cb({ channels, lastBroadcastId: state.lastId });
   };
-  const socket = await stack.connectSocket(nodeUrl, { auth, ...options });
-  socket.on("broadcast", keep);
-  socket.on("broadcast:catchup", (c: BroadcastCatchUp) => {
-    if (state.initial) {
-      // Recent history (earlier tests' broadcasts): start after it instead.
-      state.initial = false;
-      state.lastId ??= c.latestId ?? "0";
-    } else {
-      if (c.gap) state.gaps++;
-      // Catch-up may overlap live events by design; a tab keeps one copy per id.
-      for (const b of c.broadcasts) if (!got.some((g) => g.id === b.id)) keep(b);
-    }
-    ready();
-  });
-  await first;
+  const listen = (socket: TestSocket) => {
+    socket.on("broadcast", keep);
+    socket.on("broadcast:catchup", (c: BroadcastCatchUp) => {
+      if (state.initial) {
+        // Recent history (earlier tests' broadcasts): start after it instead.
+        state.initial = false;
+        state.lastId ??= c.latestId ?? "0";
+      } else {
+        if (c.gap) state.gaps++;
+        // Catch-up may overlap live events by design; a tab keeps one copy per id.
+        for (const b of c.broadcasts) if (!got.some((g) => g.id === b.id)) keep(b);
+      }
+      ready();
+    });
+  };
+  // Handlers go on before the connection opens: the catch-up can arrive in the same read as the handshake.
+  const socket = await stack.connectSocket(nodeUrl, { auth, ...options }, listen);
+  await Promise.race([first, new Promise((_, reject) => setTimeout(() => reject(new Error("no catch-up on connection within 10 s")), 10_000).unref())]);
   return { socket, got, state };
 }
 

@@ -9,21 +9,8 @@ import { assertTopology, deadQueueName, migrationQueueName, REASON_HEADER, retry
 import { redisKeys } from "../../server/redis/keys";
 import { TaskStore } from "../../server/store/task-store";
 import { api, eventually, postJson, startStack, type Stack } from "../helpers/stack";
+import { submit, taskOf, waitForStatus } from "../helpers/tasks";
 
-const taskOf = async (stack: Stack, id: string): Promise<TaskRecord | undefined> => {
-  const { status, body } = await api(stack.nodes[0], `/api/tasks/${encodeURIComponent(id)}`);
-  return status === 200 ? (body as TaskRecord) : undefined;
-};
-const waitForStatus = (stack: Stack, id: string, statuses: TaskStatus[], timeoutMs = 15_000) =>
-  eventually(async () => {
-    const task = await taskOf(stack, id);
-    return task && statuses.includes(task.status) ? task : undefined;
-  }, `task ${id} to be ${statuses.join(" or ")}`, timeoutMs);
-const submit = async (stack: Stack, body: object) => {
-  const res = await postJson(stack.nodes[0], "/api/tasks", body);
-  assert.equal(res.status, 202, JSON.stringify(res.body));
-  return res.body.id as string;
-};
 
 describe("retries and dead letters", () => {
   let stack: Stack;

@@ -7,23 +7,11 @@ import { promisify } from "node:util";
 import type { TaskRecord, TaskStatus } from "../../lib/contract";
 import { freePort, PrivateRedis, spawnWorker } from "../helpers/processes";
 import { api, eventually, nextEvent, postJson, startStack, type Stack } from "../helpers/stack";
+import { submit, taskOf, waitForStatus as waitFor } from "../helpers/tasks";
 
 const run = promisify(execFile);
 
-const taskOf = async (stack: Stack, id: string): Promise<TaskRecord | undefined> => {
-  const { status, body } = await api(stack.nodes[0], `/api/tasks/${encodeURIComponent(id)}`);
-  return status === 200 ? (body as TaskRecord) : undefined;
-};
-const waitForStatus = (stack: Stack, id: string, statuses: TaskStatus[], timeoutMs = 20_000) =>
-  eventually(async () => {
-    const task = await taskOf(stack, id);
-    return task && statuses.includes(task.status) ? task : undefined;
-  }, `task ${id} to be ${statuses.join(" or ")}`, timeoutMs);
-const submit = async (stack: Stack, body: object) => {
-  const res = await postJson(stack.nodes[0], "/api/tasks", body);
-  assert.equal(res.status, 202, JSON.stringify(res.body));
-  return res.body.id as string;
-};
+const waitForStatus = (stack: Stack, id: string, statuses: TaskStatus[], timeoutMs = 20_000) => waitFor(stack, id, statuses, timeoutMs);
 
 describe("worker processes that die or stop", () => {
   let stack: Stack;
