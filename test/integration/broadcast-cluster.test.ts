@@ -161,6 +161,8 @@ describe("broadcast channels and limits", () => {
     assert.equal((await postJson(stack.nodes[0], "/api/broadcasts", { message: "ops via api", channel: "ops" })).status, 202);
     await stack.redis.publish(stack.config.BROADCAST_CHANNEL, JSON.stringify({ message: "ops via redis", channel: "ops" }));
     await stack.redis.publish(stack.config.BROADCAST_CHANNEL, JSON.stringify({ message: "billing via redis", channel: "billing" }));
+    // Outside publishes are ingested asynchronously: only once they are logged does a later send have to come after them.
+    await eventually(async () => (all.got.some((b) => b.message === "billing via redis") ? true : undefined), "the outside publishes");
     await send(all.socket, "ops sentinel", "ops");
     await eventually(async () => (ops.got.some((b) => b.message === "ops sentinel") && all.got.some((b) => b.message === "ops sentinel") ? true : undefined), "the sentinel");
     assert.deepEqual(ops.got.map((b) => b.message), ["ops via api", "ops via redis", "ops sentinel"]);
