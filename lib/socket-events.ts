@@ -1,4 +1,5 @@
 // Socket.IO event maps, typed once for the web node, the worker's emitter and the browser.
+import type { AuditEntry, Principal } from "./auth";
 import type { StatsSeries, WebNodeList, WorkerList } from "./insights";
 import type { Health, Broadcast, BroadcastCatchUp, BroadcastSubscription, ChannelList, Presence, QueueStats, SendBroadcast, SubmitAck, SubmitTask, TaskRecord } from "./contract";
 
@@ -18,6 +19,8 @@ export interface ServerToClientEvents {
   "web-nodes:update": (list: WebNodeList) => void;
   /** The newest seconds of every activity series, read once a second per web node; tabs merge them in. */
   "stats:tick": (recent: StatsSeries) => void;
+  /** Each new audit log entry, as it is written on any node. */
+  "audit:entry": (entry: AuditEntry) => void;
 }
 
 /** Reply of `broadcast:follow`: the recent history of the channels now followed, or an error. */
@@ -39,4 +42,9 @@ export interface SocketData {
   broadcastTokens: number;
   broadcastRefilledAt: number;
   subscription: BroadcastSubscription;
+  /** Who the connection acts for (checked at the handshake). */
+  principal: Principal;
+  /** The sign-in session behind a cookie-authenticated connection. */
+  sessionId: string | null;
+  ip: string;
 }

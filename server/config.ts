@@ -1,5 +1,7 @@
 // Reads Taskcast's settings from the environment once, with defaults, and fails early on bad values.
+import { readFileSync } from "node:fs";
 import { z } from "zod";
+import { parseTokens, parseUsers, type TokenEntry, type UserEntry } from "./auth/credentials";
 import { describeZodError } from "../lib/zod-message";
 
 const port = z.coerce.number().int().min(0).max(65535);
@@ -8,8 +10,33 @@ const positiveInt = z.coerce.number().int().min(1);
 const EnvSchema = z.object({
   NODE_ENV: z.enum(["development", "production", "test"]).default("production"),
   PORT: port.default(3000),
-  /** Loopback by default: the dashboard has no sign-in yet, so it must not be reachable from other machines. */
+  /** Loopback by default. Any other address needs users configured (or ALLOW_INSECURE_NO_AUTH). */
   HOST: z.string().min(1).default("127.0.0.1"),
+  /** Dashboard users, `name:role:bcrypt-hash` separated by commas or newlines (`npm run auth -- hash-password`). */
+  TASKCAST_USERS: z.string().optional(),
+  /** A file with the same entries, one per line. */
+  TASKCAST_USERS_FILE: z.string().optional(),
+  /** Service tokens for `Authorization: Bearer`, `name:role:token` (`npm run auth -- new-token`). */
+  TASKCAST_TOKENS: z.string().optional(),
+  TASKCAST_TOKENS_FILE: z.string().optional(),
+  /** Signs session cookies; at least 32 characters. Unset: a random secret kept in Redis and shared by every web node. */
+  SESSION_SECRET: z.string().min(32, "must be at least 32 characters (e.g. `openssl rand -base64 32`)").optional(),
+  /** How long a sign-in lasts without use. */
+  SESSION_TTL_HOURS: z.coerce.number().min(0.01).max(24 * 90).default(12),
+  /** Session cookies carry `Secure`: auto (when the request came over HTTPS), always, or never. */
+  COOKIE_SECURE: z.enum(["auto", "always", "never"], { error: "must be auto, always or never" }).default("auto"),
+  /** Serve on a non-loopback address without users: anyone who reaches the port is an operator. */
+  ALLOW_INSECURE_NO_AUTH: z.stringbool({ error: "must be true or false" }).default(false),
+  /** Behind a reverse proxy: take the client address from X-Forwarded-For and HTTPS from X-Forwarded-Proto. */
+  TRUST_PROXY: z.stringbool({ error: "must be true or false" }).default(false),
+  /** API requests one client (user, token or address) may make per second on one web node, on average (0: no limit)… */
+  API_RATE: z.coerce.number().int().min(0).default(50),
+  /** …and in a burst. Socket.IO events per connection are limited the same way. */
+  API_BURST: positiveInt.default(100),
+  /** Sign-in attempts one address may make per minute on one web node. */
+  LOGIN_ATTEMPTS_PER_MINUTE: positiveInt.max(1000).default(10),
+  /** Audit log entries kept in Redis (the oldest go first). */
+  AUDIT_LOG_LIMIT: positiveInt.default(10_000),
   RABBITMQ_URL: z.url({ protocol: /^amqps?$/, error: "must be an amqp:// or amqps:// URL" }).default("amqp://guest:guest@127.0.0.1:5672"),
   REDIS_URL: z.url({ protocol: /^rediss?$/, error: "must be a redis:// or rediss:// URL" }).default("redis://127.0.0.1:6379"),
   TASK_QUEUE: z.string().min(1).max(200).default("tasks"),
@@ -42,7 +69,12 @@ const EnvSchema = z.object({
   LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
 });
 
-export type Config = z.infer<typeof EnvSchema>;
+export type Config = z.infer<typeof EnvSchema> & {
+  /** From TASKCAST_USERS and TASKCAST_USERS_FILE. */
+  users: UserEntry[];
+  /** From TASKCAST_TOKENS and TASKCAST_TOKENS_FILE. */
+  tokens: TokenEntry[];
+};
 
 export class ConfigError extends Error {}
 
@@ -52,7 +84,44 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   const cleaned = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ""));
   const parsed = EnvSchema.safeParse(cleaned);
   if (!parsed.success) throw new ConfigError(`Invalid configuration: ${describeZodError(parsed.error)}`);
-  return parsed.data;
+  const c = parsed.data;
+  try {
+    const users = [...parseUsers(c.TASKCAST_USERS ?? ""), ...parseUsers(readList(c.TASKCAST_USERS_FILE, "TASKCAST_USERS_FILE"), "TASKCAST_USERS_FILE")];
+    const tokens = [...parseTokens(c.TASKCAST_TOKENS ?? ""), ...parseTokens(readList(c.TASKCAST_TOKENS_FILE, "TASKCAST_TOKENS_FILE"), "TASKCAST_TOKENS_FILE")];
+    return { ...c, users, tokens };
+  } catch (err) {
+    throw new ConfigError(`Invalid configuration: ${err instanceof Error ? err.message : String(err)}`);
+  }
+}
+
+function readList(path: string | undefined, variable: string): string {
+  if (!path) return "";
+  try {
+    return readFileSync(path, "utf8");
+  } catch (err) {
+    throw new Error(`${variable}: cannot read ${path} (${(err as NodeJS.ErrnoException).code ?? String(err)})`, { cause: err });
+  }
+}
+
+/** Whether HOST is a loopback address, reachable only from this machine. */
+export function isLoopbackHost(host: string): boolean {
+  return host === "localhost" || host === "::1" || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
+}
+
+/**
+ * Refuses to serve on a non-loopback address without users, unless explicitly allowed; returns a warning
+ * to log loudly when it is.
+ */
+export function checkExposure(config: Config): string | null {
+  if (config.users.length > 0 || isLoopbackHost(config.HOST)) return null;
+  if (!config.ALLOW_INSECURE_NO_AUTH) {
+    throw new ConfigError(
+      `Refusing to serve on ${config.HOST} without sign-in: anyone who reaches it could submit tasks and broadcast. ` +
+        "Configure users (TASKCAST_USERS or TASKCAST_USERS_FILE, entries name:role:bcrypt-hash made with `npm run auth -- hash-password`), " +
+        "or serve on 127.0.0.1, or set ALLOW_INSECURE_NO_AUTH=true if something in front of Taskcast already authenticates every request.",
+    );
+  }
+  return `ALLOW_INSECURE_NO_AUTH is set: Taskcast serves on ${config.HOST} with NO sign-in, and anyone who reaches it is an operator.`;
 }
 
 /** A URL with its password masked, safe for logs and error messages. */

@@ -8,7 +8,8 @@ export function createLogger(name: string, level: string, pretty = false): Logge
   return pino({
     name,
     level,
-    redact: ["password", "*.password"],
+    // Secrets never reach a log line, whatever object carries them.
+    redact: { paths: ["password", "*.password", "token", "*.token", "authorization", "*.authorization", "*.headers.authorization", "cookie", "*.cookie", "*.headers.cookie", "SESSION_SECRET", "*.SESSION_SECRET"], censor: "[redacted]" },
     ...(pretty ? { transport: { target: "pino-pretty", options: { ignore: "pid,hostname", translateTime: "HH:MM:ss.l" } } } : {}),
   });
 }

@@ -2,13 +2,21 @@
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { hostname } from "node:os";
+import type { AuditEntry } from "../lib/auth";
 import { liveCopy, type Health, type TaskRecord } from "../lib/contract";
 import { BroadcastIngestor } from "./broadcast/ingestor";
 import { BroadcastLog } from "./broadcast/broadcast-log";
 import { BroadcastService } from "./broadcast/broadcast-service";
-import type { Config } from "./config";
+import { AuditLog } from "./audit/audit-log";
+import { Authenticator } from "./auth/authenticator";
+import { Credentials } from "./auth/credentials";
+import { SessionStore } from "./auth/sessions";
+import { checkExposure, type Config } from "./config";
 import { messageOf } from "./errors";
 import { createApi } from "./http/api";
+import { authRoutes } from "./http/auth-routes";
+import { RateLimiter } from "./http/rate-limiter";
+import { createRequestGuard } from "./http/request-guard";
 import { taskRoutes } from "./http/task-routes";
 import type { Logger } from "./logger";
 import { insightsRoutes } from "./metrics/insights-routes";
@@ -22,7 +30,7 @@ import { QueueStatsReader } from "./queue/stats";
 import { assertTopology, topologyFor } from "./queue/topology";
 import type { WorkerList } from "../lib/insights";
 import { PresenceTicker } from "./realtime/presence";
-import { createSocketServer, relayBroadcasts, startHealthTicker, startQueueStatsTicker } from "./realtime/socket-server";
+import { createSocketServer, relayBroadcasts, sessionRoom, startHealthTicker, startQueueStatsTicker } from "./realtime/socket-server";
 import { createRedis, waitForRedis, type Redis } from "./redis/connect";
 import { redisKeys } from "./redis/keys";
 import { withSafePublish } from "./redis/safe-publish";
@@ -53,12 +61,21 @@ export interface WebNode {
  * tests run the node without it.
  */
 export async function startWebNode(config: Config, log: Logger, pages?: PageHandler): Promise<WebNode> {
+  const exposureWarning = checkExposure(config);
+  if (exposureWarning) log.warn(exposureWarning);
   const keys = redisKeys(config.KEY_PREFIX);
   const redis = createRedis(config.REDIS_URL, "taskcast-web", log);
   const adapterSub = createRedis(config.REDIS_URL, "taskcast-web-adapter-sub", log, "subscriber");
   const broadcastSub = createRedis(config.REDIS_URL, "taskcast-web-broadcast-sub", log, "subscriber");
   await Promise.all([redis, adapterSub, broadcastSub].map((c) => waitForRedis(c, config.REDIS_URL)));
 
+  const sessions = new SessionStore(redis, keys, config.SESSION_TTL_HOURS * 3_600_000, config.SESSION_SECRET);
+  await sessions.init();
+  const auth = new Authenticator(new Credentials(config.users, config.tokens), sessions, config.TRUST_PROXY);
+  // `io` exists once the HTTP server does; until then no tab is open to show an entry.
+  let pushAudit: (entry: AuditEntry) => void = () => undefined;
+  const audit = new AuditLog(redis, keys, config.AUDIT_LOG_LIMIT, log, (entry) => pushAudit(entry));
+  const loopbackOnly = config.users.length === 0 && !config.ALLOW_INSECURE_NO_AUTH;
   const store = new TaskStore(redis, keys, config.TASK_HISTORY_LIMIT);
   const workers = new WorkerDirectory(redis, keys);
   const stats = new StatsStore(redis, config.KEY_PREFIX);
@@ -105,15 +122,24 @@ export async function startWebNode(config: Config, log: Logger, pages?: PageHand
     announce: (record) => announce(record),
     log,
   });
-  const api = createApi({ tasks, store, broadcasts, broadcastLog, queueStats, health, presence: () => presence?.current() ?? { total: 0, nodes: [] }, log }, [
+  const api = createApi({ tasks, store, broadcasts, broadcastLog, queueStats, health, presence: () => presence?.current() ?? { total: 0, nodes: [] }, audit, log }, [
+    ...authRoutes({
+      auth,
+      audit,
+      cookieSecure: config.COOKIE_SECURE,
+      loginAttemptsPerMinute: config.LOGIN_ATTEMPTS_PER_MINUTE,
+      onSignOut: (sessionId) => io.in(sessionRoom(sessionId)).disconnectSockets(true),
+    }),
     ...taskRoutes({ store }),
     ...insightsRoutes({ stats, workers: workersView, webNodes: () => presence?.webNodes() ?? { nodes: [] } }),
   ]);
 
+  const guard = createRequestGuard({ auth, limiter: new RateLimiter(config.API_RATE, config.API_BURST), allowedOrigins: config.ALLOWED_ORIGINS, loopbackOnly, dev: config.NODE_ENV === "development" });
   const httpServer = createServer((req, res) => {
-    api(req, res)
-      .then((handled) => {
-        if (handled) return;
+    guard(req, res)
+      .then(async (ctx) => {
+        if (!ctx) return;
+        if (await api(req, res, ctx)) return;
         if (pages) return pages(req, res);
         res.writeHead(404, { "Content-Type": "text/plain" }).end("Not found");
       })
@@ -134,7 +160,16 @@ export async function startWebNode(config: Config, log: Logger, pages?: PageHand
     tasks,
     broadcasts,
     broadcastLog,
-    limits: { rate: config.BROADCAST_RATE, burst: config.BROADCAST_BURST, allowedOrigins: config.ALLOWED_ORIGINS },
+    limits: {
+      rate: config.BROADCAST_RATE,
+      burst: config.BROADCAST_BURST,
+      allowedOrigins: config.ALLOWED_ORIGINS,
+      eventRate: config.API_RATE,
+      eventBurst: config.API_BURST,
+      loopbackOnly,
+    },
+    auth,
+    audit,
     snapshot: (socket) => {
       presence?.sendSnapshot(socket);
       const current = healthTicker?.current();
@@ -143,6 +178,7 @@ export async function startWebNode(config: Config, log: Logger, pages?: PageHand
     log,
   });
   announce = (record) => io.emit("task:update", liveCopy(record));
+  pushAudit = (entry) => io.emit("audit:entry", entry);
   await relayBroadcasts(io, broadcastSub, config.BROADCAST_CHANNEL, log, (b) => relayLag.note(b.at));
   const ingestor = new BroadcastIngestor(redis, broadcastSub, keys, config.BROADCAST_CHANNEL, broadcastLog, config.BROADCAST_MAX_BYTES, log);
   await ingestor.start();

@@ -1,12 +1,19 @@
 // Entry point of a web node: `npm run start:web` (after `npm run build`), or `npm run dev` with hot reload.
 import next from "next";
 import { fileURLToPath } from "node:url";
-import { loadConfigOrExit } from "./config";
+import { checkExposure, ConfigError, loadConfigOrExit } from "./config";
 import { createLogger } from "./logger";
 import { onShutdownSignal } from "./process";
 import { startWebNode } from "./web-node";
 
 const config = loadConfigOrExit();
+try {
+  checkExposure(config); // before Next.js starts: refusing to serve should be quick and clear
+} catch (err) {
+  if (!(err instanceof ConfigError)) throw err;
+  process.stderr.write(`${err.message}\n`);
+  process.exit(2);
+}
 const dev = config.NODE_ENV === "development";
 const log = createLogger("web", config.LOG_LEVEL, dev);
 const app = next({ dev, dir: fileURLToPath(new URL("..", import.meta.url)), hostname: config.HOST, port: config.PORT });

@@ -1,6 +1,8 @@
 // The JSON API and /healthz: routes over the web node's services; everything else goes to Next.js.
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { z } from "zod";
+import { canOperate } from "../../lib/auth";
+import type { AuditLog } from "../audit/audit-log";
 import { BroadcastListQuerySchema, liveCopy, ListQuerySchema, MAX_BODY_BYTES, TaskListQuerySchema, type ApiErrorBody, type Health, type Presence, type TaskAck } from "../../lib/contract";
 import { describeZodError } from "../../lib/zod-message";
 import type { BroadcastService } from "../broadcast/broadcast-service";
@@ -12,6 +14,7 @@ import type { TaskStore } from "../store/task-store";
 import { taskTypeInfo } from "../tasks/registry";
 import type { TaskService } from "../tasks/task-service";
 import { readJsonBody } from "./body";
+import type { RequestContext } from "./request-guard";
 
 export interface ApiDeps {
   tasks: TaskService;
@@ -21,12 +24,16 @@ export interface ApiDeps {
   queueStats: QueueStatsReader;
   health: () => Promise<Health>;
   presence: () => Presence;
+  audit: AuditLog;
   log: Logger;
 }
 
-export type Handler = (req: IncomingMessage, url: URL, params: string[], res: ServerResponse) => Promise<[number, unknown]>;
-/** One API route; feature modules export arrays of these and the web node passes them to createApi. */
-export type Route = { method: string; pattern: RegExp; handler: Handler };
+export type Handler = (req: IncomingMessage, url: URL, params: string[], res: ServerResponse, ctx: RequestContext) => Promise<[number, unknown]>;
+/**
+ * One API route; feature modules export arrays of these and the web node passes them to createApi.
+ * `access` defaults to `viewer` for GET (any signed-in user or token) and `operator` for everything else.
+ */
+export type Route = { method: string; pattern: RegExp; handler: Handler; access?: "public" | "viewer" | "operator" };
 
 export function createApi(deps: ApiDeps, extraRoutes: readonly Route[] = []) {
   const routes: Route[] = [
@@ -34,6 +41,7 @@ export function createApi(deps: ApiDeps, extraRoutes: readonly Route[] = []) {
     {
       method: "GET",
       pattern: /^\/healthz$/,
+      access: "public",
       handler: async () => {
         const health = await deps.health();
         return [health.status === "ok" ? 200 : 503, health];
@@ -43,11 +51,15 @@ export function createApi(deps: ApiDeps, extraRoutes: readonly Route[] = []) {
     {
       method: "POST",
       pattern: /^\/api\/tasks$/,
-      handler: async (req, _url, _params, res) => {
+      handler: async (req, _url, _params, res, ctx) => {
         const header = req.headers["idempotency-key"];
         const idempotencyKey = Array.isArray(header) ? header[0] : header;
         const { record, replayed } = await deps.tasks.submit(await readJsonBody(req, MAX_BODY_BYTES), { idempotencyKey });
         if (replayed) res.setHeader("Idempotent-Replayed", "true");
+        // A person's submission is audited; services' (tokens, the loopback API) are the queue's ordinary traffic.
+        if (!replayed && ctx.principal?.kind === "user") {
+          void deps.audit.record({ action: "task.submit", actor: ctx.principal, target: record.id, detail: `type ${record.type}, priority ${record.priority}`, ip: ctx.ip, via: "http" });
+        }
         return [replayed ? 200 : 202, { id: record.id, status: record.status } satisfies TaskAck];
       },
     },
@@ -80,14 +92,13 @@ export function createApi(deps: ApiDeps, extraRoutes: readonly Route[] = []) {
       (action): Route => ({
         method: "POST",
         pattern: new RegExp(`^/api/tasks/([^/]+)/${action}$`),
-        handler: async (req, _url, [id]) => {
+        handler: async (req, _url, [id], _res, ctx) => {
           const taskId = decodeURIComponent(id);
+          const body = action === "retry" ? await readOptionalJsonBody(req) : undefined;
           const record =
-            action === "cancel"
-              ? await deps.tasks.cancel(taskId)
-              : action === "retry"
-                ? await deps.tasks.retry(taskId, await readOptionalJsonBody(req))
-                : await deps.tasks.discard(taskId);
+            action === "cancel" ? await deps.tasks.cancel(taskId) : action === "retry" ? await deps.tasks.retry(taskId, body) : await deps.tasks.discard(taskId);
+          const edited = action === "retry" && typeof body === "object" && body !== null && "payload" in body;
+          void deps.audit.record({ action: `task.${action}`, actor: ctx.principal!, target: record.id, detail: `type ${record.type}${edited ? ", payload edited" : ""}`, ip: ctx.ip, via: "http" });
           return [action === "discard" ? 200 : 202, { id: record.id, status: record.status } satisfies TaskAck];
         },
       }),
@@ -96,8 +107,9 @@ export function createApi(deps: ApiDeps, extraRoutes: readonly Route[] = []) {
     {
       method: "POST",
       pattern: /^\/api\/broadcasts$/,
-      handler: async (req) => {
+      handler: async (req, _url, _params, _res, ctx) => {
         const broadcast = await deps.broadcasts.send(await readJsonBody(req, MAX_BODY_BYTES), "api");
+        void deps.audit.record({ action: "broadcast.send", actor: ctx.principal!, target: broadcast.id, detail: `#${broadcast.channel}: ${broadcast.message}`, ip: ctx.ip, via: "http" });
         return [202, { id: broadcast.id }];
       },
     },
@@ -124,7 +136,7 @@ export function createApi(deps: ApiDeps, extraRoutes: readonly Route[] = []) {
     return readJsonBody(req, MAX_BODY_BYTES);
   }
 
-  return async function handle(req: IncomingMessage, res: ServerResponse): Promise<boolean> {
+  return async function handle(req: IncomingMessage, res: ServerResponse, ctx: RequestContext): Promise<boolean> {
     const url = new URL(req.url ?? "/", "http://localhost");
     if (url.pathname !== "/healthz" && !url.pathname.startsWith("/api/")) return false;
     try {
@@ -135,8 +147,13 @@ export function createApi(deps: ApiDeps, extraRoutes: readonly Route[] = []) {
         res.setHeader("Allow", matching.map((r) => r.method).join(", "));
         throw new AppError(405, "method_not_allowed", `${req.method} is not allowed on ${url.pathname}; use ${matching.map((r) => r.method).join(" or ")}.`);
       }
+      const access = route.access ?? (route.method === "GET" ? "viewer" : "operator");
+      if (access !== "public" && !ctx.principal) throw new AppError(401, "unauthenticated", "Sign in first, or send Authorization: Bearer <token>.");
+      if (access === "operator" && !canOperate(ctx.principal)) {
+        throw new AppError(403, "forbidden", `${ctx.principal!.name} has the ${ctx.principal!.role} role, which sees everything but changes nothing; ${req.method} ${url.pathname} needs the operator role.`);
+      }
       const params = route.pattern.exec(url.pathname)!.slice(1);
-      const [status, body] = await route.handler(req, url, params, res);
+      const [status, body] = await route.handler(req, url, params, res, ctx);
       sendJson(res, status, body);
     } catch (err) {
       if (err instanceof AppError) {
@@ -151,7 +168,7 @@ export function createApi(deps: ApiDeps, extraRoutes: readonly Route[] = []) {
   };
 }
 
-function sendJson(res: ServerResponse, status: number, body: unknown): void {
+export function sendJson(res: ServerResponse, status: number, body: unknown): void {
   const text = JSON.stringify(body);
   res.writeHead(status, { "Content-Type": "application/json; charset=utf-8", "Cache-Control": "no-store", "Content-Length": Buffer.byteLength(text) });
   res.end(text);

@@ -13,6 +13,10 @@ import { AppError, messageOf } from "../errors";
 import type { Logger } from "../logger";
 import type { Redis } from "../redis/connect";
 import type { TaskService } from "../tasks/task-service";
+import { canOperate, type AuditAction } from "../../lib/auth";
+import type { AuditLog } from "../audit/audit-log";
+import type { Authenticator } from "../auth/authenticator";
+import { loopbackHost } from "../http/request-guard";
 import { originAllowed, takeToken } from "./limits";
 
 export type IoServer = Server<ClientToServerEvents, ServerToClientEvents, InterServerEvents, SocketData>;
@@ -30,7 +34,18 @@ export function createSocketServer(options: {
   tasks: TaskService;
   broadcasts: BroadcastService;
   broadcastLog: BroadcastLog;
-  limits: { rate: number; burst: number; allowedOrigins: readonly string[] };
+  limits: {
+    rate: number;
+    burst: number;
+    allowedOrigins: readonly string[];
+    /** Events of any kind one connection may send a second, and in a burst (0: no limit). */
+    eventRate: number;
+    eventBurst: number;
+    /** Answer only to loopback host names (no users configured). */
+    loopbackOnly: boolean;
+  };
+  auth: Authenticator;
+  audit: AuditLog;
   /** What a new connection gets at once, before the next tick (presence, channels). */
   snapshot: (socket: IoSocket) => void;
   log: Logger;
@@ -42,21 +57,46 @@ export function createSocketServer(options: {
     maxHttpBufferSize: 128 * 1024,
     // Browsers on other sites may not open a socket in the user's name (cross-site WebSocket hijacking).
     allowRequest: (req, callback) => {
+      if (limits.loopbackOnly && !loopbackHost(req.headers.host, limits.allowedOrigins)) return callback("Host not allowed: with no users configured Taskcast answers only to localhost", false);
       const ok = originAllowed(req.headers.origin, req.headers.host, limits.allowedOrigins);
       if (!ok) log.warn({ origin: req.headers.origin }, "refused a Socket.IO connection from another origin; list it in ALLOWED_ORIGINS to allow it");
       callback(ok ? null : "Origin not allowed; set ALLOWED_ORIGINS on the server to allow it", ok);
     },
   });
   io.use((socket, next) => {
-    const parsed = BroadcastSubscriptionSchema.safeParse(socket.handshake.auth ?? {});
-    if (!parsed.success) return next(new Error(`Invalid handshake: ${describeZodError(parsed.error)}. Send auth {channels?: string[] | null, lastBroadcastId?: string}.`));
+    const { token, ...subscription } = (socket.handshake.auth ?? {}) as Record<string, unknown>;
+    const parsed = BroadcastSubscriptionSchema.safeParse(subscription);
+    if (!parsed.success) return next(new Error(`Invalid handshake: ${describeZodError(parsed.error)}. Send auth {channels?: string[] | null, lastBroadcastId?: string, token?: string}.`));
     socket.data.subscription = parsed.data;
-    next();
+    void (async () => {
+      let failure: string | null = null;
+      try {
+        const identity = await options.auth.identify(socket.request.headers, token);
+        if (identity.principal) {
+          socket.data.principal = identity.principal;
+          socket.data.sessionId = identity.session?.id ?? null;
+          socket.data.ip = options.auth.clientIp(socket.request.headers, socket.request.socket.remoteAddress);
+        } else {
+          failure = "Sign in required: open the dashboard and sign in, or pass a service token as auth.token.";
+        }
+      } catch (err) {
+        failure = err instanceof AppError ? err.message : "Could not check the sign-in; try again shortly.";
+      }
+      next(failure === null ? undefined : new Error(failure));
+    })();
   });
   io.on("connection", (socket: IoSocket) => {
     socket.data.connectedAt = Date.now();
     socket.data.broadcastTokens = limits.burst;
     socket.data.broadcastRefilledAt = Date.now();
+    // Signing out ends the session's sockets on every node.
+    if (socket.data.sessionId) void socket.join(sessionRoom(socket.data.sessionId));
+    const events = { tokens: limits.eventBurst, refilledAt: Date.now() };
+    socket.use(([event, ...args], next) => {
+      if (limits.eventRate === 0 || takeToken(events, Date.now(), limits.eventRate, limits.eventBurst)) return next();
+      const ack = args.at(-1);
+      if (typeof ack === "function") ack({ error: `Too many requests on this connection: at most ${limits.eventRate} a second (bursts of ${limits.eventBurst}). "${String(event)}" was not done; wait a moment.` });
+    });
     const { channels = null, lastBroadcastId = null } = socket.data.subscription;
     follow(socket, channels);
     // Joined first, then read: a broadcast in between arrives both ways, and the tab keeps one copy by id.
@@ -65,9 +105,17 @@ export function createSocketServer(options: {
       (err: unknown) => log.warn({ err: messageOf(err) }, "could not send a tab the broadcasts it missed"),
     );
     options.snapshot(socket);
-    socket.on("task:submit", (input, ack) => reply(ack, async () => ({ id: (await options.tasks.submit(input)).record.id })));
+    socket.on("task:submit", (input, ack) =>
+      reply(ack, async () => {
+        await mayOperate(socket, "submit tasks");
+        const { record } = await options.tasks.submit(input);
+        audit(socket, "task.submit", record.id, `type ${record.type}, priority ${record.priority}`);
+        return { id: record.id };
+      }),
+    );
     socket.on("broadcast:send", (input, ack) =>
       reply(ack, async () => {
+        await mayOperate(socket, "broadcast");
         const bucket = { tokens: socket.data.broadcastTokens, refilledAt: socket.data.broadcastRefilledAt };
         const allowed = takeToken(bucket, Date.now(), limits.rate, limits.burst);
         socket.data.broadcastTokens = bucket.tokens;
@@ -75,7 +123,9 @@ export function createSocketServer(options: {
         if (!allowed) {
           throw new AppError(429, "rate_limited", `Too many broadcasts: at most ${limits.rate} a second (bursts of ${limits.burst}) per connection. Nothing was sent; wait a moment and try again.`);
         }
-        return { id: (await options.broadcasts.send(input, "dashboard")).id };
+        const broadcast = await options.broadcasts.send(input, "dashboard");
+        audit(socket, "broadcast.send", broadcast.id, `#${broadcast.channel}: ${broadcast.message}`);
+        return { id: broadcast.id };
       }),
     );
     socket.on("broadcast:follow", (input, ack) => {
@@ -87,6 +137,20 @@ export function createSocketServer(options: {
       options.broadcastLog.catchUp(null, followed).then(respond, (err: unknown) => respond({ error: `Now following, but the history could not be read (${messageOf(err)}).` }));
     });
   });
+
+  /** Operators only; a socket opened with a session that has since ended may do nothing more. */
+  async function mayOperate(socket: IoSocket, what: string): Promise<void> {
+    const principal = socket.data.principal;
+    if (!canOperate(principal)) throw new AppError(403, "forbidden", `${principal.name} has the ${principal.role} role and may not ${what}; ask for the operator role.`);
+    if (socket.data.sessionId && !(await options.auth.sessions.alive(socket.data.sessionId))) {
+      socket.disconnect(true);
+      throw new AppError(401, "unauthenticated", "Your session has ended; sign in again.");
+    }
+  }
+
+  function audit(socket: IoSocket, action: AuditAction, target: string, detail: string): void {
+    void options.audit.record({ action, actor: socket.data.principal, target, detail, ip: socket.data.ip, via: "socket" });
+  }
 
   function follow(socket: IoSocket, channels: string[] | null): void {
     for (const room of socket.rooms) if (room.startsWith("broadcast:")) void socket.leave(room);
@@ -107,6 +171,9 @@ export function createSocketServer(options: {
   }
   return io;
 }
+
+/** Room of the sockets opened with one sign-in session. */
+export const sessionRoom = (sessionId: string) => `session:${sessionId}`;
 
 /** Delivers stamped broadcasts from the Redis fan-out channel to this node's own tabs that follow their channel, once each. */
 export async function relayBroadcasts(io: IoServer, subscriber: Redis, channel: string, log: Logger, onRelayed?: (broadcast: Broadcast) => void): Promise<void> {

@@ -25,6 +25,12 @@ export function redisKeys(prefix: string) {
     broadcastChannels: `${prefix}:broadcast:channels`,
     /** Hash of web node id → {connections, beatAt} JSON. */
     presence: `${prefix}:presence`,
+    /** A signed-in session: JSON {user, createdAt, ip}, expiring after SESSION_TTL_HOURS without use. */
+    session: (id: string) => `${prefix}:session:${id}`,
+    /** The cookie-signing secret shared by every web node when SESSION_SECRET is not set. */
+    sessionSecret: `${prefix}:session-secret`,
+    /** Stream of audit log entries, capped at AUDIT_LOG_LIMIT. */
+    audit: `${prefix}:audit`,
     /** Key (channel prefix) of the Socket.IO Redis adapter and emitter. */
     socketIo: `${prefix}:socket.io`,
   };

@@ -1,0 +1,83 @@
+// Sign-in, sign-out, the current session, and the audit log's API.
+import { stringifySetCookie } from "cookie";
+import { parseCookie } from "cookie";
+import { AuditListQuerySchema, LoginRequestSchema, type SessionInfo } from "../../lib/auth";
+import { describeZodError } from "../../lib/zod-message";
+import type { AuditLog } from "../audit/audit-log";
+import type { Authenticator } from "../auth/authenticator";
+import { SESSION_COOKIE } from "../auth/sessions";
+import { AppError, invalidInput } from "../errors";
+import { readJsonBody } from "./body";
+import { parseQuery, redisCall, type Route } from "./api";
+import { RateLimiter } from "./rate-limiter";
+
+const LOGIN_BODY_MAX = 4096;
+
+export function authRoutes(deps: {
+  auth: Authenticator;
+  audit: AuditLog;
+  cookieSecure: "auto" | "always" | "never";
+  loginAttemptsPerMinute: number;
+  /** Disconnects the sockets opened with a session that just ended. */
+  onSignOut: (sessionId: string) => void;
+}): Route[] {
+  const { auth, audit } = deps;
+  const attempts = new RateLimiter(deps.loginAttemptsPerMinute / 60, deps.loginAttemptsPerMinute);
+  const cookie = (value: string, maxAge: number, https: boolean) =>
+    stringifySetCookie({ name: SESSION_COOKIE, value, httpOnly: true, sameSite: "lax", path: "/", maxAge, secure: deps.cookieSecure === "always" || (deps.cookieSecure === "auto" && https) });
+
+  return [
+    {
+      method: "POST",
+      pattern: /^\/api\/auth\/login$/,
+      access: "public",
+      handler: async (req, _url, _params, res, ctx) => {
+        if (!auth.authRequired) throw new AppError(409, "no_users", "No users are configured: this Taskcast serves only on loopback and needs no sign-in.");
+        const verdict = attempts.take(ctx.ip);
+        if (!verdict.allowed) {
+          res.setHeader("Retry-After", String(verdict.retryAfterSeconds));
+          throw new AppError(429, "rate_limited", `Too many sign-in attempts from ${ctx.ip}: at most ${deps.loginAttemptsPerMinute} a minute. Try again in ${verdict.retryAfterSeconds} s.`);
+        }
+        const parsed = LoginRequestSchema.safeParse(await readJsonBody(req, LOGIN_BODY_MAX));
+        if (!parsed.success) throw invalidInput(`Invalid sign-in: ${describeZodError(parsed.error)}.`);
+        const { username, password } = parsed.data;
+        const principal = await auth.credentials.checkPassword(username, password);
+        if (!principal) {
+          void audit.record({ action: "auth.login_failed", actor: { kind: "anonymous", name: username, role: null }, target: username, detail: null, ip: ctx.ip, via: "http" });
+          throw new AppError(401, "wrong_credentials", "Wrong username or password.");
+        }
+        const { cookie: value } = await redisCall(() => auth.sessions.create(principal.name, ctx.ip));
+        res.setHeader("Set-Cookie", cookie(value, auth.sessions.maxAgeSeconds, ctx.https));
+        void audit.record({ action: "auth.login", actor: principal, target: principal.name, detail: null, ip: ctx.ip, via: "http" });
+        return [200, { authRequired: true, principal } satisfies SessionInfo];
+      },
+    },
+    {
+      method: "POST",
+      pattern: /^\/api\/auth\/logout$/,
+      access: "public",
+      handler: async (req, _url, _params, res, ctx) => {
+        const value = req.headers.cookie ? parseCookie(req.headers.cookie)[SESSION_COOKIE] : undefined;
+        const session = auth.authRequired ? await redisCall(() => auth.sessions.destroy(value)) : null;
+        if (value) res.setHeader("Set-Cookie", cookie("", 0, ctx.https));
+        if (session) {
+          deps.onSignOut(session.id);
+          const principal = auth.credentials.user(session.user) ?? { kind: "anonymous" as const, name: session.user, role: null };
+          void audit.record({ action: "auth.logout", actor: principal, target: session.user, detail: null, ip: ctx.ip, via: "http" });
+        }
+        return [200, { authRequired: auth.authRequired, principal: null } satisfies SessionInfo];
+      },
+    },
+    {
+      method: "GET",
+      pattern: /^\/api\/auth\/session$/,
+      access: "public",
+      handler: async (_req, _url, _params, _res, ctx) => [200, { authRequired: auth.authRequired, principal: ctx.principal } satisfies SessionInfo],
+    },
+    {
+      method: "GET",
+      pattern: /^\/api\/audit$/,
+      handler: async (_req, url) => [200, await redisCall(() => audit.list(parseQuery(AuditListQuerySchema, url)))],
+    },
+  ];
+}

@@ -1,0 +1,134 @@
+// What every HTTP request passes before the API or a page sees it: security headers, the Host check of a
+// loopback-only install, who the client is, sign-in for pages and the API, cross-site checks and rate limits.
+import type { IncomingMessage, ServerResponse } from "node:http";
+import type { TLSSocket } from "node:tls";
+import type { ApiErrorBody } from "../../lib/contract";
+import type { Principal } from "../../lib/auth";
+import type { Authenticator } from "../auth/authenticator";
+import type { Session } from "../auth/sessions";
+import { AppError } from "../errors";
+import { originAllowed } from "../realtime/limits";
+import { sendJson } from "./api";
+import type { RateLimiter } from "./rate-limiter";
+import { API_CSP, newNonce, pageCsp, setSecurityHeaders } from "./security-headers";
+
+/** What the API and pages know about the request once it passed the guard. */
+export interface RequestContext {
+  principal: Principal | null;
+  session: Session | null;
+  ip: string;
+  https: boolean;
+}
+
+/** Request header carrying the principal to Next.js server components; whatever a client sends in it is dropped. */
+export const PRINCIPAL_HEADER = "x-taskcast-principal";
+
+const PUBLIC_PATHS = new Set(["/healthz", "/api/auth/login", "/api/auth/session", "/api/auth/logout", "/login", "/icon.svg", "/favicon.ico"]);
+const SAFE_METHODS = new Set(["GET", "HEAD", "OPTIONS"]);
+
+export interface GuardOptions {
+  auth: Authenticator;
+  limiter: RateLimiter;
+  allowedOrigins: readonly string[];
+  /** Answer only to loopback host names (no users configured, not opted out): stops DNS rebinding. */
+  loopbackOnly: boolean;
+  dev: boolean;
+}
+
+export function createRequestGuard(options: GuardOptions) {
+  const { auth, limiter, allowedOrigins } = options;
+
+  /** Returns the request's context, or null when it has already answered (refused or redirected). */
+  return async function guard(req: IncomingMessage, res: ServerResponse): Promise<RequestContext | null> {
+    const url = new URL(req.url ?? "/", "http://localhost");
+    const isApi = url.pathname === "/healthz" || url.pathname.startsWith("/api/");
+    const https = auth.isHttps(req.headers, Boolean((req.socket as TLSSocket).encrypted));
+    const ip = auth.clientIp(req.headers, req.socket.remoteAddress);
+    delete req.headers[PRINCIPAL_HEADER];
+    if (isApi) {
+      setSecurityHeaders(res, API_CSP, https);
+    } else {
+      const csp = pageCsp(newNonce(), req.headers.host, options.dev);
+      setSecurityHeaders(res, csp, https);
+      // Next.js takes the nonce for its scripts from the request's policy header.
+      req.headers["content-security-policy"] = csp;
+    }
+
+    try {
+      if (options.loopbackOnly && !loopbackHost(req.headers.host, allowedOrigins)) {
+        throw new AppError(
+          403,
+          "host_not_allowed",
+          `This Taskcast has no users configured, so it answers only to localhost, not to "${req.headers.host ?? ""}". Configure users (see the README's security section) to serve it under another name.`,
+        );
+      }
+      const identity = await auth.identify(req.headers);
+      const isPublic = PUBLIC_PATHS.has(url.pathname) || url.pathname.startsWith("/_next/");
+      if (!identity.principal && !isPublic) {
+        if (!isApi) {
+          const next = url.pathname + url.search;
+          res.writeHead(303, { Location: `/login?next=${encodeURIComponent(next)}`, "Cache-Control": "no-store" }).end();
+          return null;
+        }
+        throw new AppError(401, "unauthenticated", "Sign in first, or send Authorization: Bearer <token> (see the README's security section).");
+      }
+      if (isApi && !SAFE_METHODS.has(req.method ?? "GET") && identity.via !== "token") {
+        checkSameOrigin(req, identity.via === "cookie");
+      }
+      if (url.pathname.startsWith("/api/")) {
+        const client = identity.principal && identity.principal.kind !== "local" ? `${identity.principal.kind}:${identity.principal.name}` : `ip:${ip}`;
+        const verdict = limiter.take(client);
+        if (!verdict.allowed) {
+          res.setHeader("Retry-After", String(verdict.retryAfterSeconds));
+          throw new AppError(429, "rate_limited", `Too many requests: at most ${limiter.rate} a second (bursts of ${limiter.burst}) per client. Try again in ${verdict.retryAfterSeconds} s.`);
+        }
+      }
+      if (identity.principal) req.headers[PRINCIPAL_HEADER] = JSON.stringify(identity.principal);
+      return { principal: identity.principal, session: identity.session, ip, https };
+    } catch (err) {
+      if (!(err instanceof AppError)) throw err;
+      if (err.status === 401) res.setHeader("WWW-Authenticate", 'Bearer realm="taskcast"');
+      if (isApi) sendJson(res, err.status, { error: err.message, code: err.code } satisfies ApiErrorBody);
+      else res.writeHead(err.status, { "Content-Type": "text/plain; charset=utf-8" }).end(err.message);
+      return null;
+    }
+  };
+
+  /**
+   * Cross-site request forgery: a browser request that changes something must come from the dashboard's own
+   * origin or a listed one. With a session cookie the Origin (or Referer) must be present; without one (the
+   * loopback-only mode) a request that names a foreign origin is still refused.
+   */
+  function checkSameOrigin(req: IncomingMessage, cookie: boolean): void {
+    const origin = req.headers.origin ?? refererOrigin(req.headers.referer);
+    if (origin === undefined) {
+      if (cookie) throw new AppError(403, "cross_site", "A signed-in request that changes something must carry an Origin header; browsers send one, other clients should use a Bearer token.");
+      return;
+    }
+    if (!originAllowed(origin, req.headers.host, allowedOrigins)) {
+      throw new AppError(403, "cross_site", `Requests from ${origin} may not change anything here (cross-site request forgery protection). List the origin in ALLOWED_ORIGINS if it is yours.`);
+    }
+  }
+}
+
+function refererOrigin(referer: string | undefined): string | undefined {
+  if (!referer) return undefined;
+  try {
+    return new URL(referer).origin;
+  } catch {
+    return "null";
+  }
+}
+
+/** Whether a Host header names this machine (or an origin listed in ALLOWED_ORIGINS). */
+export function loopbackHost(host: string | undefined, allowedOrigins: readonly string[]): boolean {
+  if (!host) return false;
+  let hostname: string;
+  try {
+    hostname = new URL(`http://${host}`).hostname;
+  } catch {
+    return false;
+  }
+  if (hostname === "localhost" || hostname.endsWith(".localhost") || hostname === "[::1]" || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(hostname)) return true;
+  return allowedOrigins.some((o) => o === "*" || new URL(o).host === host);
+}
