@@ -3,7 +3,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { TLSSocket } from "node:tls";
 import type { ApiErrorBody } from "../../lib/contract";
-import type { Principal } from "../../lib/auth";
+import type { Principal, SessionInfo } from "../../lib/auth";
 import type { Authenticator } from "../auth/authenticator";
 import type { Session } from "../auth/sessions";
 import { AppError } from "../errors";
@@ -20,8 +20,11 @@ export interface RequestContext {
   https: boolean;
 }
 
-/** Request header carrying the principal to Next.js server components; whatever a client sends in it is dropped. */
-export const PRINCIPAL_HEADER = "x-taskcast-principal";
+/**
+ * Request header carrying the SessionInfo (JSON) to Next.js server components, so a page renders for its
+ * viewer from the first paint; whatever a client sends in it is dropped.
+ */
+export const SESSION_HEADER = "x-taskcast-session";
 
 const PUBLIC_PATHS = new Set(["/healthz", "/api/auth/login", "/api/auth/session", "/api/auth/logout", "/login", "/icon.svg", "/favicon.ico"]);
 const SAFE_METHODS = new Set(["GET", "HEAD", "OPTIONS"]);
@@ -44,7 +47,7 @@ export function createRequestGuard(options: GuardOptions) {
     const isApi = url.pathname === "/healthz" || url.pathname.startsWith("/api/");
     const https = auth.isHttps(req.headers, Boolean((req.socket as TLSSocket).encrypted));
     const ip = auth.clientIp(req.headers, req.socket.remoteAddress);
-    delete req.headers[PRINCIPAL_HEADER];
+    delete req.headers[SESSION_HEADER];
     if (isApi) {
       setSecurityHeaders(res, API_CSP, https);
     } else {
@@ -83,7 +86,7 @@ export function createRequestGuard(options: GuardOptions) {
           throw new AppError(429, "rate_limited", `Too many requests: at most ${limiter.rate} a second (bursts of ${limiter.burst}) per client. Try again in ${verdict.retryAfterSeconds} s.`);
         }
       }
-      if (identity.principal) req.headers[PRINCIPAL_HEADER] = JSON.stringify(identity.principal);
+      req.headers[SESSION_HEADER] = JSON.stringify({ authRequired: auth.authRequired, principal: identity.principal } satisfies SessionInfo);
       return { principal: identity.principal, session: identity.session, ip, https };
     } catch (err) {
       if (!(err instanceof AppError)) throw err;
