@@ -20,8 +20,6 @@ export interface TokenEntry {
 const NAME = /^[A-Za-z0-9._@-]{1,64}$/;
 const BCRYPT_HASH = /^\$2[aby]\$\d{2}\$[./A-Za-z0-9]{53}$/;
 const TOKEN = /^[A-Za-z0-9._~+/=-]{32,256}$/;
-/** Compared against when the username is unknown, so a wrong name takes as long as a wrong password. */
-const DUMMY_HASH = "$2b$10$F8Nfx4C1Uti5mGuVbkNKR.cKVOtiHLgJ/NrtaLpcOF7TkcYrPCK9G";
 
 /** Entries are `name:role:secret`, one per line or separated by commas; `#` starts a comment line. */
 function entries(text: string, what: string): Array<{ name: string; role: Role; secret: string; n: number }> {
@@ -72,12 +70,15 @@ const sha256 = (text: string) => createHash("sha256").update(text, "utf8").diges
 
 export class Credentials {
   private readonly users: Map<string, UserEntry>;
+  /** Compared against when the username is unknown, so a wrong name takes as long as a wrong password. */
+  private readonly anyHash: string | undefined;
 
   constructor(
     users: readonly UserEntry[],
     private readonly tokens: readonly TokenEntry[],
   ) {
     this.users = new Map(users.map((u) => [u.name, u]));
+    this.anyHash = users[0]?.passwordHash;
   }
 
   /** Users configured: pages, API and sockets then need a session or a token. */
@@ -88,7 +89,10 @@ export class Credentials {
   /** The user for a name and password, or null; as slow for an unknown name as for a wrong password. */
   async checkPassword(name: string, password: string): Promise<Principal | null> {
     const user = this.users.get(name);
-    const ok = await compare(password, user?.passwordHash ?? DUMMY_HASH);
+    // An unknown name is checked against a configured hash (of the same cost) and always fails.
+    const hash = user?.passwordHash ?? this.anyHash;
+    if (!hash) return null;
+    const ok = await compare(password, hash);
     return ok && user ? { kind: "user", name: user.name, role: user.role } : null;
   }
 
