@@ -1,6 +1,9 @@
 import assert from "node:assert/strict";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { test } from "node:test";
-import { ConfigError, loadConfig, maskUrl } from "../../server/config";
+import { checkExposure, ConfigError, isLoopbackHost, loadConfig, maskUrl } from "../../server/config";
 
 test("defaults match the documented contract", () => {
   const c = loadConfig({});
@@ -38,4 +41,54 @@ test("ALLOWED_ORIGINS is a comma-separated list of origins", () => {
   assert.deepEqual(loadConfig({ ALLOWED_ORIGINS: "https://ops.example.com, http://localhost:8080/" }).ALLOWED_ORIGINS, ["https://ops.example.com", "http://localhost:8080"]);
   assert.deepEqual(loadConfig({}).ALLOWED_ORIGINS, []);
   assert.throws(() => loadConfig({ ALLOWED_ORIGINS: "not an origin" }), /ALLOWED_ORIGINS/);
+});
+
+const HASH = "$2b$04$abcdefghijklmnopqrstuu5m8mD8x7XhF0FJp2mGx3xY9i2ZyW0Pq"; // shape only: never checked here
+const TOKEN = "t".repeat(32);
+
+test("isLoopbackHost: only addresses reachable from this machine alone", () => {
+  for (const host of ["127.0.0.1", "127.0.1.1", "localhost", "::1"]) assert.ok(isLoopbackHost(host), host);
+  for (const host of ["0.0.0.0", "::", "10.0.0.5", "192.168.1.2", "example.com", "127.0.0.1.example.com", "localhost.example.com"]) assert.ok(!isLoopbackHost(host), host);
+});
+
+test("without users Taskcast may serve on loopback only, unless explicitly and loudly allowed", () => {
+  assert.equal(checkExposure(loadConfig({})), null, "127.0.0.1 by default");
+  assert.equal(checkExposure(loadConfig({ HOST: "localhost" })), null);
+  assert.throws(
+    () => checkExposure(loadConfig({ HOST: "0.0.0.0" })),
+    (err: unknown) => err instanceof ConfigError && /Refusing to serve on 0\.0\.0\.0 without sign-in/.test(err.message) && /TASKCAST_USERS/.test(err.message) && /hash-password/.test(err.message) && /ALLOW_INSECURE_NO_AUTH/.test(err.message),
+  );
+  assert.throws(() => checkExposure(loadConfig({ HOST: "::", TASKCAST_TOKENS: `ci:operator:${TOKEN}` })), ConfigError, "tokens alone do not protect the dashboard");
+  assert.match(checkExposure(loadConfig({ HOST: "0.0.0.0", ALLOW_INSECURE_NO_AUTH: "true" })) ?? "", /NO sign-in.*anyone who reaches it is an operator/);
+  assert.equal(checkExposure(loadConfig({ HOST: "0.0.0.0", TASKCAST_USERS: `alice:operator:${HASH}` })), null);
+  assert.throws(() => loadConfig({ ALLOW_INSECURE_NO_AUTH: "yes please" }), /ALLOW_INSECURE_NO_AUTH: must be true or false/);
+});
+
+test("users and tokens come from variables and files, and a bad entry or file stops the start", () => {
+  const dir = mkdtempSync(join(tmpdir(), "taskcast-config-"));
+  try {
+    writeFileSync(join(dir, "users"), `# users\nbob:viewer:${HASH}\n`);
+    writeFileSync(join(dir, "tokens"), `grafana:viewer:${"g".repeat(40)}\n`);
+    const c = loadConfig({ TASKCAST_USERS: `alice:operator:${HASH}`, TASKCAST_USERS_FILE: join(dir, "users"), TASKCAST_TOKENS: `ci:operator:${TOKEN}`, TASKCAST_TOKENS_FILE: join(dir, "tokens") });
+    assert.deepEqual(c.users.map((u) => u.name), ["alice", "bob"]);
+    assert.deepEqual(c.tokens.map((t) => [t.name, t.role]), [["ci", "operator"], ["grafana", "viewer"]]);
+    assert.throws(() => loadConfig({ TASKCAST_USERS_FILE: join(dir, "missing") }), (err: unknown) => err instanceof ConfigError && /TASKCAST_USERS_FILE: cannot read .*missing \(ENOENT\)/.test(err.message));
+    assert.throws(() => loadConfig({ TASKCAST_TOKENS: "ci:operator:short" }), (err: unknown) => err instanceof ConfigError && /TASKCAST_TOKENS entry 1 \(ci\)/.test(err.message) && !/short/.test(err.message));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("session, cookie and limit settings are validated", () => {
+  const c = loadConfig({});
+  assert.equal(c.SESSION_SECRET, undefined);
+  assert.equal(c.SESSION_TTL_HOURS, 12);
+  assert.equal(c.COOKIE_SECURE, "auto");
+  assert.equal(c.API_RATE, 50);
+  assert.equal(c.LOGIN_ATTEMPTS_PER_MINUTE, 10);
+  assert.equal(c.AUDIT_LOG_LIMIT, 10_000);
+  assert.throws(() => loadConfig({ SESSION_SECRET: "too short" }), /SESSION_SECRET: must be at least 32 characters/);
+  assert.throws(() => loadConfig({ COOKIE_SECURE: "sometimes" }), /COOKIE_SECURE: must be auto, always or never/);
+  assert.throws(() => loadConfig({ API_BURST: "0" }), /API_BURST/);
+  assert.equal(loadConfig({ API_RATE: "0" }).API_RATE, 0, "0 turns the API limit off");
 });
