@@ -13,7 +13,7 @@ import { removeRunData } from "../test/helpers/cleanup";
 
 const BATCH = 10_000;
 const name = `bench-${randomUUID().slice(0, 8)}`;
-const config = loadConfig({ ...process.env, PORT: "0", TASK_QUEUE: name, BROADCAST_CHANNEL: name, KEY_PREFIX: name, WORKER_CONCURRENCY: "16", TASK_HISTORY_LIMIT: String(BATCH), LOG_LEVEL: "silent" });
+const config = loadConfig({ ...process.env, PORT: "0", WORKER_METRICS_PORT: "0", TASK_QUEUE: name, BROADCAST_CHANNEL: name, KEY_PREFIX: name, WORKER_CONCURRENCY: "16", TASK_HISTORY_LIMIT: String(BATCH), LOG_LEVEL: "silent" });
 const log = createLogger("bench", "silent");
 const redis = new Redis(config.REDIS_URL);
 const store = new TaskStore(redis, redisKeys(name), config.TASK_HISTORY_LIMIT);

@@ -24,11 +24,12 @@ fi
 
 export NODE_ENV=$mode
 port="${PORT:-3000}"
+metrics_port="${WORKER_METRICS_PORT:-9464}"
 pids=()
 for i in $(seq 0 $((nodes - 1))); do
   PORT=$((port + i)) node_modules/.bin/tsx server/web.ts &
   pids+=($!)
-  node_modules/.bin/tsx server/worker.ts &
+  WORKER_METRICS_PORT=$((metrics_port + i)) node_modules/.bin/tsx server/worker.ts &
   pids+=($!)
 done
 

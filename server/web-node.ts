@@ -3,7 +3,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from "node:ht
 import type { AddressInfo } from "node:net";
 import { hostname } from "node:os";
 import type { AuditEntry } from "../lib/auth";
-import { liveCopy, type Health, type TaskRecord } from "../lib/contract";
+import { liveCopy, type Health, type QueueStats, type TaskRecord } from "../lib/contract";
 import { BroadcastIngestor } from "./broadcast/ingestor";
 import { BroadcastLog } from "./broadcast/broadcast-log";
 import { BroadcastService } from "./broadcast/broadcast-service";
@@ -20,6 +20,8 @@ import { createRequestGuard } from "./http/request-guard";
 import { taskRoutes } from "./http/task-routes";
 import type { Logger } from "./logger";
 import { insightsRoutes } from "./metrics/insights-routes";
+import { sendMetrics } from "./metrics/metrics-server";
+import { WebMetrics } from "./metrics/prometheus";
 import { RelayLagTracker } from "./metrics/relay-lag";
 import { startStatsTicker, StatsStore } from "./metrics/stats-store";
 import { WorkersView } from "./metrics/workers-view";
@@ -74,16 +76,26 @@ export async function startWebNode(config: Config, log: Logger, pages?: PageHand
   const auth = new Authenticator(new Credentials(config.users, config.tokens), sessions, config.TRUST_PROXY);
   // `io` exists once the HTTP server does; until then no tab is open to show an entry.
   let pushAudit: (entry: AuditEntry) => void = () => undefined;
-  const audit = new AuditLog(redis, keys, config.AUDIT_LOG_LIMIT, log, (entry) => pushAudit(entry));
+  const audit = new AuditLog(redis, keys, config.AUDIT_LOG_LIMIT, log, (entry) => {
+    metrics.operatorAction(entry.action);
+    pushAudit(entry);
+  });
   const loopbackOnly = config.users.length === 0 && !config.ALLOW_INSECURE_NO_AUTH;
   const store = new TaskStore(redis, keys, config.TASK_HISTORY_LIMIT);
+  let lastQueueSample: QueueStats | undefined;
+  // `io` exists once the HTTP server does; the gauge reads it only when scraped.
+  let socketCount = () => 0;
+  const metrics = new WebMetrics({ redis, keys, queue: () => lastQueueSample, sockets: () => socketCount() });
   const workers = new WorkerDirectory(redis, keys);
   const stats = new StatsStore(redis, config.KEY_PREFIX);
   const relayLag = new RelayLagTracker();
   // `io` exists once the HTTP server does; until then there is no tab to push to.
   let pushWorkers: (list: WorkerList) => void = () => undefined;
   const workersView = new WorkersView(workers, log, (list) => pushWorkers(list));
-  const broadcastLog = new BroadcastLog(redis, keys, config.BROADCAST_CHANNEL, config.BROADCAST_HISTORY, (b) => stats.count("broadcasts", Date.parse(b.at)));
+  const broadcastLog = new BroadcastLog(redis, keys, config.BROADCAST_CHANNEL, config.BROADCAST_HISTORY, (b) => {
+    metrics.broadcastLogged(b.source);
+    return stats.count("broadcasts", Date.parse(b.at));
+  });
   const broadcasts = new BroadcastService(broadcastLog, config.BROADCAST_MAX_BYTES);
 
   let amqp: AmqpConnection | undefined;
@@ -120,6 +132,7 @@ export async function startWebNode(config: Config, log: Logger, pages?: PageHand
     redis,
     keys,
     announce: (record) => announce(record),
+    submitted: (record) => metrics.taskSubmitted(record),
     log,
   });
   const api = createApi({ tasks, store, broadcasts, broadcastLog, queueStats, health, presence: () => presence?.current() ?? { total: 0, nodes: [] }, audit, log }, [
@@ -139,6 +152,7 @@ export async function startWebNode(config: Config, log: Logger, pages?: PageHand
     guard(req, res)
       .then(async (ctx) => {
         if (!ctx) return;
+        if (req.url?.split("?")[0] === "/metrics" && req.method === "GET") return sendMetrics(metrics.registry, res);
         if (await api(req, res, ctx)) return;
         if (pages) return pages(req, res);
         res.writeHead(404, { "Content-Type": "text/plain" }).end("Not found");
@@ -178,12 +192,15 @@ export async function startWebNode(config: Config, log: Logger, pages?: PageHand
     log,
   });
   announce = (record) => io.emit("task:update", liveCopy(record));
+  socketCount = () => io.engine.clientsCount;
   pushAudit = (entry) => io.emit("audit:entry", entry);
   await relayBroadcasts(io, broadcastSub, config.BROADCAST_CHANNEL, log, (b) => relayLag.note(b.at));
   const ingestor = new BroadcastIngestor(redis, broadcastSub, keys, config.BROADCAST_CHANNEL, broadcastLog, config.BROADCAST_MAX_BYTES, log);
   await ingestor.start();
   healthTicker = startHealthTicker(io, health, HEALTH_INTERVAL_MS);
-  const stopTicker = startQueueStatsTicker(io, () => queueStats.read(), QUEUE_STATS_INTERVAL_MS, log, ({ ready, unacked }) => {
+  const stopTicker = startQueueStatsTicker(io, () => queueStats.read(), QUEUE_STATS_INTERVAL_MS, log, (sample) => {
+    lastQueueSample = sample;
+    const { ready, unacked } = sample;
     stats.sample({ ready, unacked }).catch((err: unknown) => log.debug({ err: messageOf(err) }, "queue depth sample not saved"));
   });
   pushWorkers = (list) => io.local.emit("workers:update", list);

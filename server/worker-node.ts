@@ -6,6 +6,9 @@ import type { ServerToClientEvents } from "../lib/socket-events";
 import type { Config } from "./config";
 import { messageOf } from "./errors";
 import type { Logger } from "./logger";
+import { Credentials } from "./auth/credentials";
+import { startMetricsServer } from "./metrics/metrics-server";
+import { WorkerMetrics } from "./metrics/prometheus";
 import { StatsStore } from "./metrics/stats-store";
 import { ChannelSlot, connectAmqp, type AmqpConnection } from "./queue/amqp";
 import { TaskConsumer } from "./queue/consumer";
@@ -22,6 +25,8 @@ const HEARTBEAT_MS = 1000;
 
 export interface WorkerNode {
   id: string;
+  /** Base URL of the worker's GET /metrics and /healthz. */
+  metricsUrl: string;
   /** Stops consuming, lets running tasks finish within the grace period, then closes connections. Safe to call twice. */
   close(): Promise<void>;
 }
@@ -41,13 +46,19 @@ export async function startWorkerNode(config: Config, log: Logger): Promise<Work
   let amqp: AmqpConnection | undefined;
   const replies = new ChannelSlot(() => amqp!, (model) => model.createChannel(), log);
   const publisher = new ConfirmPublisher(() => amqp!, topology, log);
+  // `consumer` exists below; the gauge reads it only when scraped.
+  let running = () => 0;
+  const metrics = new WorkerMetrics({ running: () => running(), concurrency: config.WORKER_CONCURRENCY });
   const runner = new TaskRunner({
     store,
     publisher,
     workerId: id,
     log,
     heldElsewhere: async (workerId, taskId) => (await directory.live()).some((w) => w.id === workerId && w.running.includes(taskId)),
-    publish: (record) => emitter.emit("task:update", liveCopy(record)),
+    publish: (record) => {
+      metrics.recorded(record);
+      emitter.emit("task:update", liveCopy(record));
+    },
     finished: (record) => {
       if (record.status === "succeeded" || record.status === "failed" || record.status === "dead") {
         stats.count(record.status, record.finishedAt ? Date.parse(record.finishedAt) : Date.now()).catch((err: unknown) => log.warn({ err: messageOf(err) }, "activity counter not saved"));
@@ -63,6 +74,7 @@ export async function startWorkerNode(config: Config, log: Logger): Promise<Work
   });
   const declare = (model: Parameters<typeof assertTopology>[0]) => assertTopology(model, topology, log);
   const consumer = new TaskConsumer(config.TASK_QUEUE, config.WORKER_CONCURRENCY, (msg) => runner.run(msg), declare, log);
+  running = () => consumer.inflight;
   amqp = await connectAmqp({
     url: config.RABBITMQ_URL,
     name: `taskcast-worker ${id}`,
@@ -88,6 +100,14 @@ export async function startWorkerNode(config: Config, log: Logger): Promise<Work
   };
   beat();
   const heartbeat = setInterval(beat, HEARTBEAT_MS);
+  const metricsServer = await startMetricsServer({
+    registry: metrics.registry,
+    host: config.HOST,
+    port: config.WORKER_METRICS_PORT,
+    credentials: new Credentials(config.users, config.tokens),
+    healthy: () => amqp!.isUp() && redis.status === "ready",
+    log,
+  });
 
   let closing: Promise<void> | undefined;
   const close = () =>
@@ -107,6 +127,7 @@ export async function startWorkerNode(config: Config, log: Logger): Promise<Work
           },
         ],
         ["close RabbitMQ", () => amqp!.close()],
+        ["stop serving metrics", () => metricsServer.close()],
         ["stop heartbeat", async () => clearInterval(heartbeat)],
         ["remove heartbeat", () => directory.remove(id)],
         ["close Redis", () => Promise.all([redis, cancelSub].map((c) => c.quit().catch(() => c.disconnect())))],
@@ -121,6 +142,6 @@ export async function startWorkerNode(config: Config, log: Logger): Promise<Work
       log.info("worker stopped");
     })());
 
-  return { id, close };
+  return { id, metricsUrl: metricsServer.url, close };
 }
 

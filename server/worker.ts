@@ -7,5 +7,5 @@ import { startWorkerNode } from "./worker-node";
 const config = loadConfigOrExit();
 const log = createLogger("worker", config.LOG_LEVEL, config.NODE_ENV === "development");
 const worker = await startWorkerNode(config, log);
-log.info({ worker: worker.id, queue: config.TASK_QUEUE, concurrency: config.WORKER_CONCURRENCY }, "worker ready");
+log.info({ worker: worker.id, queue: config.TASK_QUEUE, concurrency: config.WORKER_CONCURRENCY, metrics: `${worker.metricsUrl}/metrics` }, "worker ready");
 onShutdownSignal(log, () => worker.close());

@@ -44,7 +44,7 @@ export function createRequestGuard(options: GuardOptions) {
   /** Returns the request's context, or null when it has already answered (refused or redirected). */
   return async function guard(req: IncomingMessage, res: ServerResponse): Promise<RequestContext | null> {
     const url = new URL(req.url ?? "/", "http://localhost");
-    const isApi = url.pathname === "/healthz" || url.pathname.startsWith("/api/");
+    const isApi = url.pathname === "/healthz" || url.pathname === "/metrics" || url.pathname.startsWith("/api/");
     const https = auth.isHttps(req.headers, Boolean((req.socket as TLSSocket).encrypted));
     const ip = auth.clientIp(req.headers, req.socket.remoteAddress);
     delete req.headers[SESSION_HEADER];

@@ -34,6 +34,8 @@ export interface TaskServiceDeps {
   keys: RedisKeys;
   /** Pushes a changed record to every tab on every node. */
   announce: (record: TaskRecord) => void;
+  /** Called once per task this node queued (not for idempotent replays). */
+  submitted?: (record: TaskRecord) => void;
   log: Logger;
 }
 
@@ -86,6 +88,7 @@ export class TaskService {
     }
     this.deps.log.info({ taskId: id, type, priority }, "task queued");
     this.deps.announce(record);
+    this.deps.submitted?.(record);
     return { record, replayed: false };
   }
 

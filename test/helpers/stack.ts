@@ -29,7 +29,7 @@ export interface Stack {
 
 export async function startStack(options: { webNodes?: number; workers?: number; env?: Record<string, string> } = {}): Promise<Stack> {
   const name = `test-${randomUUID().slice(0, 8)}`;
-  const env = { ...process.env, PORT: "0", TASK_QUEUE: name, BROADCAST_CHANNEL: name, KEY_PREFIX: name, LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? "silent", SHUTDOWN_GRACE_MS: "2000", ...options.env };
+  const env = { ...process.env, PORT: "0", WORKER_METRICS_PORT: "0", TASK_QUEUE: name, BROADCAST_CHANNEL: name, KEY_PREFIX: name, LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? "silent", SHUTDOWN_GRACE_MS: "2000", ...options.env };
   const config = loadConfig(env);
   const log = createLogger("test", config.LOG_LEVEL);
   const nodes: WebNode[] = [];

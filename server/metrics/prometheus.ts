@@ -1,0 +1,150 @@
+// Prometheus metrics (prom-client) of a web node or a worker: one registry per process part, served at GET /metrics.
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
+import { isFinished, TASK_STATUSES, type QueueStats, type TaskRecord } from "../../lib/contract";
+import type { Redis } from "../redis/connect";
+import type { RedisKeys } from "../redis/keys";
+
+/** Seconds; tasks range from an echo (sub-millisecond) to long jobs. */
+const DURATION_BUCKETS = [0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900];
+
+function baseRegistry(part: "web" | "worker"): Registry {
+  const registry = new Registry();
+  registry.setDefaultLabels({ part });
+  // process_* and nodejs_*: memory, CPU, event-loop lag, handles, GC.
+  collectDefaultMetrics({ register: registry });
+  return registry;
+}
+
+export class WebMetrics {
+  readonly registry = baseRegistry("web");
+  private readonly submitted = new Counter({ name: "taskcast_tasks_submitted_total", help: "Tasks submitted through this web node, by type", labelNames: ["type"], registers: [this.registry] });
+  private readonly broadcasts = new Counter({
+    name: "taskcast_broadcasts_total",
+    help: "Broadcasts logged by this web node, by source (dashboard, api, redis); each broadcast is counted once in the cluster",
+    labelNames: ["source"],
+    registers: [this.registry],
+  });
+  /** Read when scraped. */
+  private readonly gauges: Gauge[];
+  private readonly operatorActions = new Counter({ name: "taskcast_operator_actions_total", help: "Operator actions and sign-ins recorded in the audit log, by action", labelNames: ["action"], registers: [this.registry] });
+
+  constructor(options: {
+    redis: Redis;
+    keys: RedisKeys;
+    /** The newest queue sample this node took (its stats ticker), if any. */
+    queue: () => QueueStats | undefined;
+    /** Socket.IO connections open on this node. */
+    sockets: () => number;
+  }) {
+    const { registry } = this;
+    const queue = options.queue;
+    this.gauges = [
+      new Gauge({
+        name: "taskcast_queue_messages",
+        help: "Messages on the task queue: ready (waiting), unacked (held by live workers), dead (in the dead-letter queue)",
+        labelNames: ["queue", "state"],
+        registers: [registry],
+        collect() {
+          const stats = queue();
+          if (!stats) return;
+          this.set({ queue: stats.queue, state: "ready" }, stats.ready);
+          this.set({ queue: stats.queue, state: "unacked" }, stats.unacked);
+          this.set({ queue: stats.queue, state: "dead" }, stats.dead);
+        },
+      }),
+      new Gauge({
+        name: "taskcast_queue_consumers",
+        help: "Consumers RabbitMQ reports on the task queue",
+        labelNames: ["queue"],
+        registers: [registry],
+        collect() {
+          const stats = queue();
+          if (stats) this.set({ queue: stats.queue }, stats.consumers);
+        },
+      }),
+      new Gauge({
+        name: "taskcast_tasks",
+        help: "Task records in Redis by status (the same on every web node: aggregate with max, not sum)",
+        labelNames: ["status"],
+        registers: [registry],
+        async collect() {
+          const pipeline = options.redis.pipeline();
+          for (const status of TASK_STATUSES) pipeline.zcard(options.keys.tasksByStatus(status));
+          const counts = (await pipeline.exec()) ?? [];
+          TASK_STATUSES.forEach((status, i) => {
+            const [err, count] = counts[i] ?? [];
+            if (!err) this.set({ status }, Number(count));
+          });
+        },
+      }),
+      new Gauge({
+        name: "taskcast_socket_connections",
+        help: "Socket.IO connections (dashboard tabs and services) open on this web node",
+        registers: [registry],
+        collect() {
+          this.set(options.sockets());
+        },
+      }),
+    ];
+  }
+
+  taskSubmitted(record: TaskRecord): void {
+    this.submitted.inc({ type: record.type });
+  }
+
+  broadcastLogged(source: string): void {
+    this.broadcasts.inc({ source });
+  }
+
+  operatorAction(action: string): void {
+    this.operatorActions.inc({ action });
+  }
+}
+
+export class WorkerMetrics {
+  readonly registry = baseRegistry("worker");
+  private readonly finished = new Counter({ name: "taskcast_tasks_finished_total", help: "Tasks this worker settled for good, by type and final status", labelNames: ["type", "status"], registers: [this.registry] });
+  private readonly attempts = new Counter({ name: "taskcast_task_attempts_total", help: "Attempts this worker ended, by type and outcome", labelNames: ["type", "outcome"], registers: [this.registry] });
+  private readonly retries = new Counter({ name: "taskcast_task_retries_total", help: "Attempts that failed and were parked in a retry queue, by type", labelNames: ["type"], registers: [this.registry] });
+  private readonly deadLetters = new Counter({ name: "taskcast_dead_letters_total", help: "Tasks this worker moved to the dead-letter queue, by type", labelNames: ["type"], registers: [this.registry] });
+  private readonly duration = new Histogram({
+    name: "taskcast_task_duration_seconds",
+    help: "How long one attempt ran, by type and outcome",
+    labelNames: ["type", "outcome"],
+    buckets: DURATION_BUCKETS,
+    registers: [this.registry],
+  });
+
+  private readonly gauges: Gauge[];
+
+  constructor(options: { running: () => number; concurrency: number }) {
+    this.gauges = [
+      new Gauge({
+        name: "taskcast_worker_running_tasks",
+        help: "Tasks this worker is running now",
+        registers: [this.registry],
+        collect() {
+          this.set(options.running());
+        },
+      }),
+      new Gauge({ name: "taskcast_worker_concurrency", help: "Tasks this worker runs at once (WORKER_CONCURRENCY)", registers: [this.registry] }),
+    ];
+    this.gauges[1].set(options.concurrency);
+  }
+
+  /** Counts what a record written by this worker says happened: an attempt ended, a retry, a final status. */
+  recorded(record: TaskRecord): void {
+    const last = record.attemptLog.at(-1);
+    const attemptEnded = last?.finishedAt !== undefined && last.outcome !== "running" && (record.status === "retrying" || isFinished(record.status));
+    if (attemptEnded && last) {
+      this.attempts.inc({ type: record.type, outcome: last.outcome });
+      const seconds = (Date.parse(last.finishedAt!) - Date.parse(last.startedAt)) / 1000;
+      if (Number.isFinite(seconds) && seconds >= 0) this.duration.observe({ type: record.type, outcome: last.outcome }, seconds);
+    }
+    if (record.status === "retrying") this.retries.inc({ type: record.type });
+    if (isFinished(record.status)) {
+      this.finished.inc({ type: record.type, status: record.status });
+      if (record.status === "dead") this.deadLetters.inc({ type: record.type });
+    }
+  }
+}
