@@ -1,6 +1,5 @@
 // Sign-in, sign-out, the current session, and the audit log's API.
-import { stringifySetCookie } from "cookie";
-import { parseCookie } from "cookie";
+import { parseCookie, stringifySetCookie } from "cookie";
 import { AuditListQuerySchema, LoginRequestSchema, type SessionInfo } from "../../lib/auth";
 import { describeZodError } from "../../lib/zod-message";
 import type { AuditLog } from "../audit/audit-log";

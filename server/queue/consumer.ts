@@ -78,9 +78,11 @@ export class TaskConsumer {
       void this.restart(model);
       return;
     }
+    // Log lines about a delivery carry its task id (the message id Taskcast and well-behaved publishers set).
+    const taskId = typeof message.properties.messageId === "string" ? message.properties.messageId : undefined;
     const done: Promise<void> = this.handle(message)
       .catch((err: unknown): Outcome => {
-        this.log.error({ err: messageOf(err) }, "task handling failed; requeueing the message");
+        this.log.error({ taskId, err: messageOf(err) }, "task handling failed; requeueing the message");
         return "requeue";
       })
       .then(async (outcome) => {
@@ -90,7 +92,7 @@ export class TaskConsumer {
           else channel.nack(message, false, true);
         } catch (err) {
           // The channel died: RabbitMQ redelivers the message to another consumer.
-          this.log.warn({ err: messageOf(err) }, "could not acknowledge; the broker will redeliver");
+          this.log.warn({ taskId, err: messageOf(err) }, "could not acknowledge; the broker will redeliver");
         }
       })
       .finally(() => {
