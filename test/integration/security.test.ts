@@ -1,0 +1,369 @@
+// Secure by default, against real RabbitMQ and Redis: loopback-only without users, sign-in and roles, service
+// tokens, CSRF and Host checks, security headers, rate limits, and a table of bad input over HTTP and Socket.IO.
+import assert from "node:assert/strict";
+import { randomBytes, randomUUID } from "node:crypto";
+import { after, before, describe, test } from "node:test";
+import { pino } from "pino";
+import type { ManagerOptions, SocketOptions } from "socket.io-client";
+import type { Broadcast, SubmitAck, TaskRecord } from "../../lib/contract";
+import { ConfigError, loadConfig } from "../../server/config";
+import { startWebNode } from "../../server/web-node";
+import { authEnv, bearer, originOf, PASSWORDS, rawRequest, sessionCookie, signIn, TOKENS, type RawResponse } from "../helpers/auth";
+import { eventually, startStack, type Stack, type TestSocket } from "../helpers/stack";
+
+type SocketConnectOptions = Partial<ManagerOptions & SocketOptions>;
+
+/** Connects, or resolves with the reason the server refused; never retries. */
+async function refusal(stack: Stack, url: string, options: SocketConnectOptions): Promise<string> {
+  try {
+    const socket = await stack.connectSocket(url, { reconnection: false, ...options });
+    socket.disconnect();
+    return "connected";
+  } catch (err) {
+    return (err as Error).message;
+  }
+}
+
+/** Waits for a task to reach a status, reading with the viewer token. */
+function waitForStatus(stack: Stack, id: string, statuses: string[], timeoutMs = 15_000): Promise<TaskRecord> {
+  return eventually(
+    async () => {
+      const res = await rawRequest(stack.nodes[0].url, { path: `/api/tasks/${id}`, headers: bearer(TOKENS.grafana) });
+      return statuses.includes(res.body.status) ? (res.body as TaskRecord) : undefined;
+    },
+    `task ${id} to be ${statuses.join(" or ")}`,
+    timeoutMs,
+  );
+}
+
+const emit = (socket: TestSocket, event: "task:submit" | "broadcast:send", payload: unknown) => socket.timeout(5000).emitWithAck(event, payload as never) as Promise<SubmitAck>;
+
+/** A logger whose lines the test can read. */
+function capturingLogger() {
+  const lines: string[] = [];
+  return { log: pino({ level: "warn" }, { write: (line: string) => void lines.push(line) }), lines };
+}
+
+const SECURITY_HEADERS = { "x-content-type-options": /^nosniff$/, "x-frame-options": /^DENY$/, "referrer-policy": /^same-origin$/, "content-security-policy": /frame-ancestors 'none'/ };
+
+function assertSecurityHeaders(res: RawResponse, what: string): void {
+  for (const [name, pattern] of Object.entries(SECURITY_HEADERS)) assert.match(String(res.headers[name] ?? ""), pattern, `${name} on ${what}`);
+}
+
+describe("with no users configured, Taskcast is a loopback-only local tool", () => {
+  let stack: Stack;
+  before(async () => {
+    stack = await startStack({ workers: 0 });
+  });
+  after(() => stack.close());
+
+  test("it refuses to start on 0.0.0.0 and says how to configure users; ALLOW_INSECURE_NO_AUTH starts it with a loud warning", async () => {
+    const { log, lines } = capturingLogger();
+    await assert.rejects(
+      startWebNode(loadConfig({ ...stack.env, HOST: "0.0.0.0" }), log),
+      (err: unknown) => err instanceof ConfigError && /Refusing to serve on 0\.0\.0\.0 without sign-in/.test(err.message) && /TASKCAST_USERS/.test(err.message) && /npm run auth -- hash-password/.test(err.message),
+    );
+    const node = await startWebNode(loadConfig({ ...stack.env, HOST: "0.0.0.0", ALLOW_INSECURE_NO_AUTH: "true" }), log);
+    try {
+      assert.ok(lines.some((l) => JSON.parse(l).level === 40 && /ALLOW_INSECURE_NO_AUTH is set.*NO sign-in/.test(JSON.parse(l).msg)), lines.join(""));
+      // Opted out: any Host name is served, and everyone is an operator.
+      const res = await rawRequest(node.url, { path: "/api/auth/session", headers: { Host: "taskcast.example:3000" } });
+      assert.equal(res.status, 200);
+      assert.deepEqual(res.body, { authRequired: false, principal: { kind: "local", name: "local", role: "operator" } });
+    } finally {
+      await node.close();
+    }
+  });
+
+  test("a request naming another host (DNS rebinding) is refused on the API, on pages and on sockets", async () => {
+    const url = stack.nodes[0].url;
+    const evil = { Host: "evil.example:3000" };
+    const apiRes = await rawRequest(url, { path: "/api/tasks", headers: evil });
+    assert.equal(apiRes.status, 403);
+    assert.equal(apiRes.body.code, "host_not_allowed");
+    assert.match(apiRes.body.error, /answers only to localhost, not to "evil\.example:3000".*Configure users/);
+    const post = await rawRequest(url, { method: "POST", path: "/api/broadcasts", headers: evil, body: { message: "rebound" } });
+    assert.equal(post.status, 403);
+    const page = await rawRequest(url, { path: "/", headers: evil });
+    assert.equal(page.status, 403);
+    assert.match(page.text, /answers only to localhost/);
+    assertSecurityHeaders(page, "the refused page");
+    const handshake = await rawRequest(url, { path: "/socket.io/?EIO=4&transport=polling", headers: evil });
+    assert.equal(handshake.status, 403);
+    assert.match(handshake.body.message, /Host not allowed/);
+    assert.match(await refusal(stack, url, { extraHeaders: evil }), /websocket error/);
+    // The same requests under a loopback name are served.
+    for (const host of [new URL(url).host, `localhost:${stack.nodes[0].port}`]) {
+      assert.equal((await rawRequest(url, { path: "/api/tasks", headers: { Host: host } })).status, 200, host);
+    }
+    const broadcasts = await rawRequest(url, { path: "/api/broadcasts" });
+    assert.ok(!broadcasts.body.broadcasts.some((b: Broadcast) => b.message === "rebound"));
+  });
+
+  test("everyone on localhost is the local operator, but a wrong Bearer token is still refused", async () => {
+    const url = stack.nodes[0].url;
+    const session = await rawRequest(url, { path: "/api/auth/session" });
+    assert.deepEqual(session.body, { authRequired: false, principal: { kind: "local", name: "local", role: "operator" } });
+    assert.equal((await rawRequest(url, { method: "POST", path: "/api/tasks", body: { type: "echo" } })).status, 202);
+    const socket = await stack.connectSocket(url);
+    assert.ok("id" in (await emit(socket, "task:submit", { type: "echo" })));
+    const wrong = await rawRequest(url, { path: "/api/tasks", headers: bearer("not-a-configured-token-000000000000000") });
+    assert.equal(wrong.status, 401);
+    assert.match(wrong.body.error, /Bearer token is not valid/);
+    assert.match(String(wrong.headers["www-authenticate"]), /^Bearer/);
+    assert.match(await refusal(stack, url, { auth: { token: "wrong" } }), /Bearer token is not valid/);
+    const login = await rawRequest(url, { method: "POST", path: "/api/auth/login", body: { username: "alice", password: "x" } });
+    assert.equal(login.status, 409);
+    assert.match(login.body.error, /No users are configured/);
+  });
+
+  test("a state change from a foreign Origin is refused even without sign-in", async () => {
+    const url = stack.nodes[0].url;
+    const res = await rawRequest(url, { method: "POST", path: "/api/broadcasts", headers: { Origin: "http://evil.example" }, body: { message: "csrf" } });
+    assert.equal(res.status, 403);
+    assert.equal(res.body.code, "cross_site");
+    const viaReferer = await rawRequest(url, { method: "POST", path: "/api/broadcasts", headers: { Referer: "http://evil.example/page" }, body: { message: "csrf" } });
+    assert.equal(viaReferer.status, 403);
+    assert.equal((await rawRequest(url, { method: "POST", path: "/api/broadcasts", headers: { Origin: originOf(url) }, body: { message: "same origin" } })).status, 202);
+    const { body } = await rawRequest(url, { path: "/api/broadcasts" });
+    assert.deepEqual(
+      body.broadcasts.map((b: Broadcast) => b.message),
+      ["same origin"],
+    );
+  });
+
+  test("pages carry the security headers and a fresh script nonce in their policy", async () => {
+    const url = stack.nodes[0].url;
+    // No Next.js handler in a test node: the page is a plain 404, which must still carry the headers.
+    const first = await rawRequest(url, { path: "/tasks" });
+    const second = await rawRequest(url, { path: "/tasks" });
+    assert.equal(first.status, 404);
+    assertSecurityHeaders(first, "a page");
+    const nonceOf = (res: RawResponse) => /script-src 'self' 'nonce-([A-Za-z0-9+/=]+)' 'strict-dynamic'/.exec(String(res.headers["content-security-policy"]))?.[1];
+    assert.ok(nonceOf(first) && nonceOf(second));
+    assert.notEqual(nonceOf(first), nonceOf(second), "one nonce per response");
+    const apiRes = await rawRequest(url, { path: "/api/queue" });
+    assertSecurityHeaders(apiRes, "the API");
+    assert.match(String(apiRes.headers["content-security-policy"]), /default-src 'none'/);
+    assert.equal(apiRes.headers["strict-transport-security"], undefined, "HSTS only over HTTPS");
+  });
+});
+
+describe("with users and service tokens", () => {
+  let stack: Stack;
+  let url: string;
+  before(async () => {
+    stack = await startStack({ webNodes: 2, workers: 1, env: authEnv() });
+    url = stack.nodes[0].url;
+  });
+  after(() => stack.close());
+
+  const get = (path: string, headers: Record<string, string> = {}) => rawRequest(url, { path, headers });
+  const post = (path: string, body: unknown, headers: Record<string, string> = {}, base = url) => rawRequest(base, { method: "POST", path, body, headers });
+
+  test("without credentials the API answers 401 with WWW-Authenticate; /healthz and the session probe stay public", async () => {
+    for (const path of ["/api/tasks", "/api/queue", "/api/broadcasts", "/api/audit", "/api/nothing-here"]) {
+      const res = await get(path);
+      assert.equal(res.status, 401, path);
+      assert.equal(res.body.code, "unauthenticated");
+      assert.match(res.body.error, /Sign in first, or send Authorization: Bearer <token>/);
+      assert.equal(res.headers["www-authenticate"], 'Bearer realm="taskcast"');
+    }
+    assert.equal((await post("/api/tasks", { type: "echo" })).status, 401);
+    assert.equal((await get("/healthz")).status, 200);
+    assert.deepEqual((await get("/api/auth/session")).body, { authRequired: true, principal: null });
+    // A page without a session is sent to the sign-in page, which itself is served.
+    const page = await get("/tasks?status=dead");
+    assert.equal(page.status, 303);
+    assert.equal(page.headers.location, "/login?next=%2Ftasks%3Fstatus%3Ddead");
+    assertSecurityHeaders(page, "the redirect");
+    const login = await get("/login");
+    assert.equal(login.status, 404, "no Next.js in a test node, but not redirected");
+    assertSecurityHeaders(login, "the sign-in page");
+    assert.match(String(login.headers["content-security-policy"]), /script-src 'self' 'nonce-[A-Za-z0-9+/=]+'/);
+  });
+
+  test("a viewer token reads everything and changes nothing; the operator token submits, broadcasts, cancels, retries and discards", async () => {
+    const viewer = bearer(TOKENS.grafana);
+    const operator = bearer(TOKENS.ci);
+    for (const path of ["/api/tasks", "/api/queue", "/api/broadcasts", "/api/dead-letters", "/api/task-types", "/api/audit"]) assert.equal((await get(path, viewer)).status, 200, path);
+    assert.deepEqual((await get("/api/auth/session", viewer)).body.principal, { kind: "token", name: "grafana", role: "viewer" });
+
+    // One task in each state an action needs, made with the operator token.
+    const submitted = async (body: object) => {
+      const res = await post("/api/tasks", body, operator);
+      assert.equal(res.status, 202, res.text);
+      return res.body.id as string;
+    };
+    const running = await submitted({ type: "sleep", payload: { ms: 60_000 } });
+    const failed = await submitted({ type: "fail" });
+    const dead = await submitted({ type: "flaky", payload: { failures: 10 } });
+    await Promise.all([waitForStatus(stack, running, ["running"]), waitForStatus(stack, failed, ["failed"]), waitForStatus(stack, dead, ["dead"], 20_000)]);
+
+    const marker = `viewer-${randomUUID()}`;
+    const refused: Array<[string, unknown]> = [
+      ["/api/tasks", { type: "echo", payload: { marker } }],
+      ["/api/broadcasts", { message: marker }],
+      [`/api/tasks/${running}/cancel`, {}],
+      [`/api/tasks/${failed}/retry`, {}],
+      [`/api/tasks/${dead}/discard`, {}],
+    ];
+    for (const [path, body] of refused) {
+      const res = await post(path, body, viewer);
+      assert.equal(res.status, 403, path);
+      assert.equal(res.body.code, "forbidden");
+      assert.match(res.body.error, /grafana has the viewer role, which sees everything but changes nothing; POST .* needs the operator role/);
+    }
+    const tasks = (await get("/api/tasks?limit=500", viewer)).body.tasks as TaskRecord[];
+    assert.ok(!tasks.some((t) => JSON.stringify(t.payload).includes(marker)), "the viewer's task was not enqueued");
+    assert.ok(!(await get("/api/broadcasts?limit=500", viewer)).body.broadcasts.some((b: Broadcast) => b.message === marker), "nor its broadcast sent");
+    assert.equal((await waitForStatus(stack, running, ["running"])).status, "running");
+    assert.equal((await waitForStatus(stack, failed, ["failed"])).status, "failed");
+    assert.equal((await get(`/api/tasks/${dead}`, viewer)).body.discardedAt, undefined);
+
+    assert.equal((await post(`/api/tasks/${running}/cancel`, {}, operator)).status, 202);
+    assert.equal((await post(`/api/tasks/${failed}/retry`, {}, operator)).status, 202);
+    assert.equal((await post(`/api/tasks/${dead}/discard`, {}, operator)).status, 200);
+    assert.equal((await post("/api/broadcasts", { message: `operator ${marker}` }, operator)).status, 202);
+    await waitForStatus(stack, running, ["cancelled"]);
+    assert.ok((await get(`/api/tasks/${dead}`, viewer)).body.discardedAt);
+  });
+
+  test("sign-in sets an HttpOnly, SameSite=Lax session cookie for the whole site; a wrong password is 401 and sets none", async () => {
+    const ok = await post("/api/auth/login", { username: "alice", password: PASSWORDS.alice });
+    assert.equal(ok.status, 200, ok.text);
+    assert.deepEqual(ok.body, { authRequired: true, principal: { kind: "user", name: "alice", role: "operator" } });
+    const setCookie = ok.headers["set-cookie"]?.[0] ?? "";
+    assert.match(setCookie, /^taskcast_session=[\w-]+\.[\w-]+;/);
+    assert.match(setCookie, /; HttpOnly/i);
+    assert.match(setCookie, /; SameSite=Lax/i);
+    assert.match(setCookie, /; Path=\//);
+    assert.match(setCookie, /; Max-Age=43200/, "SESSION_TTL_HOURS defaults to 12");
+    assert.doesNotMatch(setCookie, /; Secure/i, "plain HTTP, COOKIE_SECURE=auto");
+    assert.deepEqual((await get("/api/auth/session", { Cookie: sessionCookie(ok) })).body.principal, { kind: "user", name: "alice", role: "operator" });
+
+    for (const [username, password] of [
+      ["alice", PASSWORDS.bob],
+      ["nobody", PASSWORDS.alice],
+    ]) {
+      const wrong = await post("/api/auth/login", { username, password });
+      assert.equal(wrong.status, 401);
+      assert.equal(wrong.body.error, "Wrong username or password.", "the same answer for an unknown name");
+      assert.equal(wrong.headers["set-cookie"], undefined);
+    }
+    // A cookie whose signature does not match is not a session.
+    const [name, value] = sessionCookie(ok).split("=");
+    const forged = `${name}=${value.split(".")[0]}.${randomBytes(32).toString("base64url")}`;
+    assert.equal((await get("/api/tasks", { Cookie: forged })).status, 401);
+  });
+
+  test("a signed-in state change needs the node's own Origin (CSRF); a viewer's is forbidden", async () => {
+    const alice = await signIn(url, "alice", PASSWORDS.alice);
+    const message = `csrf-${randomUUID()}`;
+    const noOrigin = await post("/api/broadcasts", { message }, { Cookie: alice });
+    assert.equal(noOrigin.status, 403);
+    assert.match(noOrigin.body.error, /must carry an Origin header/);
+    const foreign = await post("/api/broadcasts", { message }, { Cookie: alice, Origin: "http://evil.example" });
+    assert.equal(foreign.status, 403);
+    assert.match(foreign.body.error, /Requests from http:\/\/evil\.example may not change anything here/);
+    const otherPort = await post("/api/broadcasts", { message }, { Cookie: alice, Origin: originOf(stack.nodes[1].url) });
+    assert.equal(otherPort.status, 403, "another port is another origin");
+    assert.ok(!(await get("/api/broadcasts?limit=500", { Cookie: alice })).body.broadcasts.some((b: Broadcast) => b.message === message));
+    const own = await post("/api/broadcasts", { message }, { Cookie: alice, Origin: originOf(url) });
+    assert.equal(own.status, 202, own.text);
+    const byReferer = await post("/api/tasks", { type: "echo" }, { Cookie: alice, Referer: `${url}/tasks` });
+    assert.equal(byReferer.status, 202, "a Referer from the node's own pages counts as its Origin");
+    const bob = await signIn(url, "bob", PASSWORDS.bob);
+    const viewer = await post("/api/broadcasts", { message }, { Cookie: bob, Origin: originOf(url) });
+    assert.equal(viewer.status, 403);
+    assert.match(viewer.body.error, /bob has the viewer role/);
+  });
+
+  test("signing out ends the session on every web node and disconnects the sockets opened with it", async () => {
+    const cookie = await signIn(url, "alice", PASSWORDS.alice);
+    const otherUrl = stack.nodes[1].url;
+    const socket = await stack.connectSocket(stack.nodes[1], { extraHeaders: { Cookie: cookie, Origin: originOf(otherUrl) } });
+    let disconnected = "";
+    socket.on("disconnect", (reason) => (disconnected = reason));
+    assert.equal((await rawRequest(otherUrl, { path: "/api/auth/session", headers: { Cookie: cookie } })).body.principal.name, "alice");
+    const out = await post("/api/auth/logout", {}, { Cookie: cookie, Origin: originOf(url) });
+    assert.equal(out.status, 200);
+    assert.match(out.headers["set-cookie"]?.[0] ?? "", /^taskcast_session=; Max-Age=0/);
+    for (const base of [url, otherUrl]) {
+      const res = await rawRequest(base, { path: "/api/tasks", headers: { Cookie: cookie } });
+      assert.equal(res.status, 401, `the cookie on ${base}`);
+    }
+    await eventually(async () => (disconnected ? true : undefined), "the session's socket to be disconnected");
+    assert.equal(disconnected, "io server disconnect");
+    assert.match(await refusal(stack, otherUrl, { extraHeaders: { Cookie: cookie, Origin: originOf(otherUrl) } }), /Sign in required/);
+  });
+
+  test("sign-in attempts past LOGIN_ATTEMPTS_PER_MINUTE are refused with 429 and Retry-After, even with the right password", async () => {
+    const node = await startWebNode(loadConfig({ ...stack.env, LOGIN_ATTEMPTS_PER_MINUTE: "3" }), pino({ level: "silent" }));
+    try {
+      for (let i = 0; i < 3; i++) assert.equal((await post("/api/auth/login", { username: "alice", password: "guess" }, {}, node.url)).status, 401);
+      const limited = await post("/api/auth/login", { username: "alice", password: PASSWORDS.alice }, {}, node.url);
+      assert.equal(limited.status, 429);
+      assert.equal(limited.body.code, "rate_limited");
+      assert.match(limited.body.error, /Too many sign-in attempts.*at most 3 a minute/);
+      const retryAfter = Number(limited.headers["retry-after"]);
+      assert.ok(retryAfter >= 1 && retryAfter <= 20, String(retryAfter));
+      assert.equal(limited.headers["set-cookie"], undefined);
+      // The limit is per web node and per address: the other node still signs alice in.
+      assert.equal((await post("/api/auth/login", { username: "alice", password: PASSWORDS.alice }, {}, stack.nodes[1].url)).status, 200);
+    } finally {
+      await node.close();
+    }
+  });
+
+  test("a socket needs a session or a token: none, a forged cookie and a wrong token are refused", async () => {
+    assert.match(await refusal(stack, url, {}), /Sign in required/);
+    assert.match(await refusal(stack, url, { extraHeaders: { Cookie: "taskcast_session=abc.def", Origin: originOf(url) } }), /Sign in required/);
+    assert.match(await refusal(stack, url, { auth: { token: "wrong" } }), /Bearer token is not valid/);
+    const cookie = await signIn(url, "alice", PASSWORDS.alice);
+    const bySession = await stack.connectSocket(url, { extraHeaders: { Cookie: cookie, Origin: originOf(url) } });
+    const byToken = await stack.connectSocket(stack.nodes[1], { auth: { token: TOKENS.ci } });
+    assert.ok("id" in (await emit(bySession, "task:submit", { type: "echo" })));
+    assert.ok("id" in (await emit(byToken, "broadcast:send", { message: "from a service socket" })));
+  });
+
+  test("a viewer's socket may watch but its task:submit and broadcast:send are refused, and nothing is enqueued or sent", async () => {
+    const bob = await signIn(url, "bob", PASSWORDS.bob);
+    const sockets = [await stack.connectSocket(url, { extraHeaders: { Cookie: bob, Origin: originOf(url) } }), await stack.connectSocket(stack.nodes[1], { auth: { token: TOKENS.grafana } })];
+    const watcher = await stack.connectSocket(stack.nodes[1], { auth: { token: TOKENS.ci } });
+    const seen: Broadcast[] = [];
+    watcher.on("broadcast", (b) => seen.push(b));
+    const marker = `viewer-socket-${randomUUID()}`;
+    for (const [socket, name] of [
+      [sockets[0], "bob"],
+      [sockets[1], "grafana"],
+    ] as const) {
+      const submitted = await emit(socket, "task:submit", { type: "echo", payload: { marker } });
+      assert.ok("error" in submitted);
+      assert.match(submitted.error, new RegExp(`${name} has the viewer role and may not submit tasks; ask for the operator role`));
+      const sent = await emit(socket, "broadcast:send", { message: marker });
+      assert.ok("error" in sent);
+      assert.match(sent.error, /has the viewer role and may not broadcast/);
+    }
+    // An operator's broadcast after them arrives; theirs never did.
+    const operatorSent = await emit(watcher, "broadcast:send", { message: `${marker}-operator` });
+    assert.ok("id" in operatorSent);
+    await eventually(async () => (seen.some((b) => b.id === operatorSent.id) ? true : undefined), "the operator's broadcast");
+    assert.ok(!seen.some((b) => b.message === marker));
+    const tasks = (await get("/api/tasks?limit=500", bearer(TOKENS.grafana))).body.tasks as TaskRecord[];
+    assert.ok(!tasks.some((t) => JSON.stringify(t.payload).includes(marker)));
+  });
+
+  test("a cross-origin WebSocket is refused even with a valid session", async () => {
+    const cookie = await signIn(url, "alice", PASSWORDS.alice);
+    assert.match(await refusal(stack, url, { extraHeaders: { Cookie: cookie, Origin: "http://evil.example" } }), /websocket error/);
+    assert.match(await refusal(stack, url, { transports: ["polling"], extraHeaders: { Cookie: cookie, Origin: "http://evil.example" } }), /xhr poll error/);
+    const upgrade = await rawRequest(url, {
+      path: "/socket.io/?EIO=4&transport=websocket",
+      headers: { Cookie: cookie, Origin: "http://evil.example", Connection: "Upgrade", Upgrade: "websocket", "Sec-WebSocket-Version": "13", "Sec-WebSocket-Key": randomBytes(16).toString("base64") },
+    });
+    assert.equal(upgrade.status, 400);
+    assert.match(upgrade.text, /Origin not allowed/);
+    assert.equal(await refusal(stack, url, { extraHeaders: { Cookie: cookie, Origin: originOf(url) } }), "connected");
+  });
+});
