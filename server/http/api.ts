@@ -184,6 +184,7 @@ export async function redisCall<T>(fn: () => Promise<T>): Promise<T> {
   try {
     return await fn();
   } catch (err) {
+    if (err instanceof AppError) throw err; // already a clear answer (a bad query, a missing task)
     throw unavailable(`Redis is not reachable (${messageOf(err)}); try again shortly.`);
   }
 }

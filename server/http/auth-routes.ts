@@ -76,7 +76,11 @@ export function authRoutes(deps: {
     {
       method: "GET",
       pattern: /^\/api\/audit$/,
-      handler: async (_req, url) => [200, await redisCall(() => audit.list(parseQuery(AuditListQuerySchema, url)))],
+      handler: async (_req, url) => {
+        // Parsed outside redisCall, which would report a bad query as Redis being unreachable.
+        const query = parseQuery(AuditListQuerySchema, url);
+        return [200, await redisCall(() => audit.list(query))];
+      },
     },
   ];
 }
