@@ -2,14 +2,14 @@
 import { createAdapter } from "@socket.io/redis-adapter";
 import type { Server as HttpServer } from "node:http";
 import { Server, type Socket } from "socket.io";
-import { BroadcastSchema, BroadcastSubscriptionSchema, type Broadcast, type Health, type QueueStats, type SubmitAck } from "../../lib/contract";
+import { BroadcastSchema, BroadcastSubscriptionSchema, MAX_BODY_BYTES, type Broadcast, type Health, type QueueStats, type SubmitAck } from "../../lib/contract";
 import { describeZodError } from "../../lib/zod-message";
 import { safeJson } from "../../lib/safe-json";
 import type { ClientToServerEvents, InterServerEvents, ServerToClientEvents, SocketData } from "../../lib/socket-events";
 import { fanoutChannel } from "../broadcast/broadcast-log";
 import type { BroadcastLog } from "../broadcast/broadcast-log";
 import type { BroadcastService } from "../broadcast/broadcast-service";
-import { AppError, messageOf } from "../errors";
+import { AppError, messageOf, tooLarge } from "../errors";
 import type { Logger } from "../logger";
 import type { Redis } from "../redis/connect";
 import type { TaskService } from "../tasks/task-service";
@@ -108,6 +108,7 @@ export function createSocketServer(options: {
     socket.on("task:submit", (input, ack) =>
       reply(ack, async () => {
         await mayOperate(socket, "submit tasks");
+        assertWithinBodyLimit(input);
         const { record } = await options.tasks.submit(input);
         audit(socket, "task.submit", record.id, `type ${record.type}, priority ${record.priority}`);
         return { id: record.id };
@@ -146,6 +147,12 @@ export function createSocketServer(options: {
       socket.disconnect(true);
       throw new AppError(401, "unauthenticated", "Your session has ended; sign in again.");
     }
+  }
+
+  /** A task sent over the socket is held to the HTTP API's body limit (the socket's own limit is larger). */
+  function assertWithinBodyLimit(input: unknown): void {
+    const bytes = Buffer.byteLength(JSON.stringify(input) ?? "");
+    if (bytes > MAX_BODY_BYTES) throw tooLarge(`The task is ${bytes} bytes as JSON; the limit is ${MAX_BODY_BYTES} bytes. Nothing was queued.`);
   }
 
   function audit(socket: IoSocket, action: AuditAction, target: string, detail: string): void {
