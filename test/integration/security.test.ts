@@ -8,7 +8,7 @@ import type { ManagerOptions, SocketOptions } from "socket.io-client";
 import type { Broadcast, SubmitAck, TaskRecord } from "../../lib/contract";
 import { ConfigError, loadConfig } from "../../server/config";
 import { startWebNode } from "../../server/web-node";
-import { authEnv, bearer, originOf, PASSWORDS, rawRequest, sessionCookie, signIn, TOKENS, type RawResponse } from "../helpers/auth";
+import { authEnv, bearer, originOf, PASSWORDS, rawRequest, sessionCookie, signIn, TOKENS, type RawRequest, type RawResponse } from "../helpers/auth";
 import { eventually, startStack, type Stack, type TestSocket } from "../helpers/stack";
 
 type SocketConnectOptions = Partial<ManagerOptions & SocketOptions>;
@@ -365,5 +365,230 @@ describe("with users and service tokens", () => {
     assert.equal(upgrade.status, 400);
     assert.match(upgrade.text, /Origin not allowed/);
     assert.equal(await refusal(stack, url, { extraHeaders: { Cookie: cookie, Origin: originOf(url) } }), "connected");
+  });
+});
+
+/** Who a table case acts as. */
+type As = "operator" | "viewer" | "none" | "wrong-token" | "flood" | "alice-cookie" | "alice-cookie-foreign";
+
+interface HttpCase {
+  name: string;
+  http: RawRequest & { as?: As; repeat?: number };
+  status: number;
+  error?: RegExp;
+  headers?: Record<string, RegExp>;
+  /** Accepted cases: what must be stored, verbatim. */
+  stores?: { task: Record<string, unknown> } | { broadcast: string };
+}
+
+interface SocketCase {
+  name: string;
+  socket: { as?: As; origin?: string; auth?: Record<string, unknown> } & ({ event: "task:submit" | "broadcast:send"; payload: unknown; repeat?: number } | { handshake: true });
+  /** The handshake's refusal, or the ack's error; omitted: the ack carries an id. */
+  error?: RegExp;
+  stores?: { task: Record<string, unknown> } | { broadcast: string };
+}
+
+const FLOOD_TOKEN = randomBytes(32).toString("base64url");
+const XSS = `<script>alert("x")</script><img src=x onerror="alert(1)"><a href="javascript:alert(2)">hi</a>`;
+const upgradeHeaders = () => ({ Connection: "Upgrade", Upgrade: "websocket", "Sec-WebSocket-Version": "13", "Sec-WebSocket-Key": randomBytes(16).toString("base64") });
+
+const httpCases: HttpCase[] = [
+  // Tasks: malformed, wrong types, missing and extra fields, unknown types, priorities.
+  { name: "malformed JSON", http: { method: "POST", path: "/api/tasks", body: '{"type": "echo",' }, status: 400, error: /not valid JSON/ },
+  { name: "an empty body", http: { method: "POST", path: "/api/tasks", body: "" }, status: 400, error: /body is empty/ },
+  { name: "a JSON string instead of an object", http: { method: "POST", path: "/api/tasks", body: '"echo"' }, status: 400, error: /Invalid task/ },
+  { name: "a missing type", http: { method: "POST", path: "/api/tasks", body: { payload: {} } }, status: 400, error: /type/ },
+  { name: "a type of the wrong type", http: { method: "POST", path: "/api/tasks", body: { type: ["echo"] } }, status: 400, error: /type/ },
+  { name: "an extra field", http: { method: "POST", path: "/api/tasks", body: { type: "echo", runAs: "root" } }, status: 400, error: /runAs/ },
+  { name: "an unknown task type", http: { method: "POST", path: "/api/tasks", body: { type: "<script>x</script>" } }, status: 400, error: /Unknown task type.*Known types: .*echo/ },
+  { name: "a priority above 9", http: { method: "POST", path: "/api/tasks", body: { type: "echo", priority: 10 } }, status: 400, error: /priority must be from 0 to 9/ },
+  { name: "a fractional priority", http: { method: "POST", path: "/api/tasks", body: { type: "echo", priority: 1.5 } }, status: 400, error: /priority must be an integer/ },
+  { name: "a priority given as text", http: { method: "POST", path: "/api/tasks", body: { type: "echo", priority: "high" } }, status: 400, error: /priority must be an integer/ },
+  { name: "a payload that is an array", http: { method: "POST", path: "/api/tasks", body: { type: "echo", payload: [1] } }, status: 400, error: /payload/ },
+  { name: "a payload of the wrong shape", http: { method: "POST", path: "/api/tasks", body: { type: "sleep", payload: { ms: -5 } } }, status: 400, error: /Invalid payload for "sleep"/ },
+  { name: "a too long Idempotency-Key", http: { method: "POST", path: "/api/tasks", headers: { "Idempotency-Key": "k".repeat(1000) }, body: { type: "echo" } }, status: 400, error: /Idempotency-Key/ },
+  // Oversized bodies: declared, declared but not sent, and streamed without Content-Length.
+  { name: "a body over 64 KiB", http: { method: "POST", path: "/api/tasks", body: { type: "echo", payload: { blob: "x".repeat(70 * 1024) } } }, status: 413, error: /limit is 65536 bytes/, headers: { connection: /close/ } },
+  { name: "a declared 10 MB body, refused before it is sent", http: { method: "POST", path: "/api/tasks", headers: { "Content-Length": String(10 * 1024 * 1024) }, endlessBody: 16 * 1024 }, status: 413, error: /10485760 bytes; the limit is 65536/ },
+  { name: "a chunked body without Content-Length that never ends", http: { method: "POST", path: "/api/tasks", endlessBody: 96 * 1024 }, status: 413, error: /over the limit of 65536 bytes/ },
+  { name: "a chunked broadcast that never ends", http: { method: "POST", path: "/api/broadcasts", endlessBody: 96 * 1024 }, status: 413, error: /over the limit/ },
+  { name: "a sign-in body over 4 KiB", http: { method: "POST", path: "/api/auth/login", as: "none", body: { username: "alice", password: "p".repeat(5000) } }, status: 413, error: /limit is 4096 bytes/ },
+  // Script and HTML are data: accepted and stored verbatim (Playwright proves they render as text).
+  { name: "script and HTML in a task payload", http: { method: "POST", path: "/api/tasks", body: { type: "echo", payload: { note: XSS } } }, status: 202, stores: { task: { note: XSS } } },
+  { name: "script and HTML in a broadcast", http: { method: "POST", path: "/api/broadcasts", body: { message: XSS } }, status: 202, stores: { broadcast: XSS } },
+  // Broadcasts.
+  { name: "an empty broadcast", http: { method: "POST", path: "/api/broadcasts", body: { message: "" } }, status: 400, error: /must not be empty/ },
+  { name: "a whitespace-only broadcast", http: { method: "POST", path: "/api/broadcasts", body: { message: " \n\t " } }, status: 400, error: /must not be empty/ },
+  { name: "a broadcast over 4 KiB", http: { method: "POST", path: "/api/broadcasts", body: { message: "€".repeat(1366) } }, status: 413, error: /4098 bytes; a broadcast may be at most 4096/ },
+  { name: "a broadcast that is not text", http: { method: "POST", path: "/api/broadcasts", body: { message: { html: "<b>" } } }, status: 400, error: /message must be a string/ },
+  { name: "a broadcast with an extra field", http: { method: "POST", path: "/api/broadcasts", body: { message: "hi", source: "redis" } }, status: 400, error: /source/ },
+  { name: "a broadcast to an invalid channel", http: { method: "POST", path: "/api/broadcasts", body: { message: "hi", channel: "../admin" } }, status: 400, error: /channel must be 1 to 64 letters/ },
+  { name: "a broadcast to a too long channel", http: { method: "POST", path: "/api/broadcasts", body: { message: "hi", channel: "c".repeat(65) } }, status: 400, error: /channel must be 1 to 64/ },
+  // Task actions.
+  { name: "cancelling an unknown task", http: { method: "POST", path: "/api/tasks/no-such-task/cancel" }, status: 404, error: /No task with id "no-such-task"/ },
+  { name: "a retry with malformed JSON", http: { method: "POST", path: "/api/tasks/no-such-task/retry", body: "{payload" }, status: 400, error: /not valid JSON/ },
+  { name: "a retry with an extra field", http: { method: "POST", path: "/api/tasks/no-such-task/retry", body: { payload: {}, priority: 9 } }, status: 400, error: /Invalid retry/ },
+  { name: "a sign-in with a missing password", http: { method: "POST", path: "/api/auth/login", as: "none", body: { username: "alice" } }, status: 400, error: /password/ },
+  { name: "a sign-in with a username of the wrong type", http: { method: "POST", path: "/api/auth/login", as: "none", body: { username: 1, password: "x" } }, status: 400, error: /username/ },
+  // Routes, methods and query parameters.
+  { name: "an unknown API route", http: { path: "/api/admin" }, status: 404, error: /No API route \/api\/admin/ },
+  { name: "a path below a task", http: { path: "/api/tasks/a/b/c" }, status: 404, error: /No API route/ },
+  { name: "DELETE on the task list", http: { method: "DELETE", path: "/api/tasks" }, status: 405, error: /DELETE is not allowed on \/api\/tasks; use POST or GET/, headers: { allow: /POST, GET/ } },
+  { name: "PUT on broadcasts", http: { method: "PUT", path: "/api/broadcasts", body: { message: "x" } }, status: 405, error: /use POST or GET/ },
+  { name: "GET on the sign-in route", http: { path: "/api/auth/login", as: "none" }, status: 405, error: /use POST/ },
+  { name: "a limit that is not a number", http: { path: "/api/tasks?limit=all" }, status: 400, error: /Invalid query: limit/ },
+  { name: "a limit over 500", http: { path: "/api/tasks?limit=100000" }, status: 400, error: /Invalid query: limit/ },
+  { name: "an unknown status filter", http: { path: "/api/tasks?status=hacked" }, status: 400, error: /Invalid query: status/ },
+  { name: "an invalid channel filter", http: { path: "/api/broadcasts?channels=ok,../etc" }, status: 400, error: /Invalid query: channels/ },
+  { name: "a broadcast cursor that is not an id", http: { path: "/api/broadcasts?after=yesterday" }, status: 400, error: /after must be a broadcast id/ },
+  { name: "an audit cursor that is not an id", http: { path: "/api/audit?before=1;DROP" }, status: 400, error: /before must be an audit entry id/ },
+  { name: "an unknown audit action", http: { path: "/api/audit?action=task.delete" }, status: 400, error: /Invalid query: action/ },
+  // Missing, wrong and viewer credentials for operator actions.
+  { name: "a submission without a token", http: { method: "POST", path: "/api/tasks", as: "none", body: { type: "echo" } }, status: 401, error: /Sign in first/, headers: { "www-authenticate": /^Bearer realm="taskcast"$/ } },
+  { name: "a broadcast with a wrong token", http: { method: "POST", path: "/api/broadcasts", as: "wrong-token", body: { message: "x" } }, status: 401, error: /Bearer token is not valid/ },
+  { name: "a Basic Authorization header", http: { method: "POST", path: "/api/tasks", as: "none", headers: { Authorization: "Basic YWxpY2U6eA==" }, body: { type: "echo" } }, status: 401, error: /must be `Bearer <token>`/ },
+  { name: "a submission with a viewer token", http: { method: "POST", path: "/api/tasks", as: "viewer", body: { type: "echo" } }, status: 403, error: /viewer role/ },
+  { name: "a broadcast with a viewer token", http: { method: "POST", path: "/api/broadcasts", as: "viewer", body: { message: "x" } }, status: 403, error: /viewer role/ },
+  { name: "a retry with a viewer token", http: { method: "POST", path: "/api/tasks/any/retry", as: "viewer", body: {} }, status: 403, error: /viewer role/ },
+  { name: "a cookie-authenticated submission without Origin", http: { method: "POST", path: "/api/tasks", as: "alice-cookie", body: { type: "echo" } }, status: 403, error: /must carry an Origin header/ },
+  { name: "a cookie-authenticated broadcast from another site", http: { method: "POST", path: "/api/broadcasts", as: "alice-cookie-foreign", body: { message: "csrf" } }, status: 403, error: /cross-site request forgery/ },
+  // Cross-origin WebSocket, over both transports.
+  { name: "a cross-origin WebSocket upgrade", http: { path: "/socket.io/?EIO=4&transport=websocket", as: "none", headers: { Origin: "http://evil.example", ...upgradeHeaders() } }, status: 400, error: /Origin not allowed/ },
+  { name: "a cross-origin polling handshake", http: { path: "/socket.io/?EIO=4&transport=polling", as: "none", headers: { Origin: "http://evil.example" } }, status: 403, error: /Origin not allowed/ },
+  // A flood past the API rate limit (API_BURST=60, API_RATE=1 in this stack).
+  { name: "a flood past the API rate limit", http: { path: "/api/queue", as: "flood", repeat: 80 }, status: 429, error: /Too many requests: at most 1 a second \(bursts of 60\) per client/, headers: { "retry-after": /^[1-9]\d*$/ } },
+];
+
+const socketCases: SocketCase[] = [
+  { name: "a handshake without a session or token", socket: { as: "none", handshake: true }, error: /Sign in required/ },
+  { name: "a handshake with a wrong token", socket: { as: "wrong-token", handshake: true }, error: /Bearer token is not valid/ },
+  { name: "a handshake whose token is not text", socket: { as: "none", auth: { token: { $ne: null } }, handshake: true }, error: /auth.token must be a string/ },
+  { name: "a handshake with an invalid channel", socket: { auth: { channels: ["<script>"] }, handshake: true }, error: /Invalid handshake: channels/ },
+  { name: "a cross-origin WebSocket", socket: { origin: "http://evil.example", handshake: true }, error: /websocket error/ },
+  { name: "a task that is not an object", socket: { event: "task:submit", payload: "echo" }, error: /Invalid task/ },
+  { name: "a task without a type", socket: { event: "task:submit", payload: { payload: {} } }, error: /type/ },
+  { name: "a task of an unknown type", socket: { event: "task:submit", payload: { type: "rm" } }, error: /Unknown task type "rm"/ },
+  { name: "a task with an invalid priority", socket: { event: "task:submit", payload: { type: "echo", priority: -1 } }, error: /priority must be from 0 to 9/ },
+  { name: "a task with an extra field", socket: { event: "task:submit", payload: { type: "echo", owner: "root" } }, error: /owner/ },
+  { name: "a task payload over 64 KiB", socket: { event: "task:submit", payload: { type: "echo", payload: { blob: "x".repeat(80 * 1024) } } }, error: /65536 bytes/ },
+  { name: "a task from a viewer", socket: { as: "viewer", event: "task:submit", payload: { type: "echo" } }, error: /grafana has the viewer role and may not submit tasks/ },
+  { name: "script and HTML in a task payload", socket: { event: "task:submit", payload: { type: "echo", payload: { html: XSS } } }, stores: { task: { html: XSS } } },
+  { name: "an empty broadcast", socket: { event: "broadcast:send", payload: { message: "" } }, error: /must not be empty/ },
+  { name: "a broadcast that is not an object", socket: { event: "broadcast:send", payload: null }, error: /Invalid|expected object/ },
+  { name: "a broadcast over 4 KiB", socket: { event: "broadcast:send", payload: { message: "x".repeat(4097) } }, error: /4097 bytes; a broadcast may be at most 4096/ },
+  { name: "a broadcast to an invalid channel", socket: { event: "broadcast:send", payload: { message: "hi", channel: "a b" } }, error: /channel must be/ },
+  { name: "a broadcast with an extra field", socket: { event: "broadcast:send", payload: { message: "hi", id: "1" } }, error: /id/ },
+  { name: "a broadcast from a viewer", socket: { as: "viewer", event: "broadcast:send", payload: { message: "hi" } }, error: /grafana has the viewer role and may not broadcast/ },
+  { name: "script and HTML in a broadcast", socket: { event: "broadcast:send", payload: { message: `socket ${XSS}` } }, stores: { broadcast: `socket ${XSS}` } },
+  // A flood of events on one connection past API_BURST: the last ones are refused and not done.
+  { name: "a flood of events past the connection's rate limit", socket: { event: "task:submit", payload: { type: "no-such-type" }, repeat: 80 }, error: /Too many requests on this connection: at most 1 a second \(bursts of 60\)/ },
+];
+
+describe("every bad input is refused with a clear error, and nothing is enqueued or broadcast", () => {
+  let stack: Stack;
+  let url: string;
+  let aliceCookie: string;
+  const accepted = { tasks: new Map<string, Record<string, unknown>>(), broadcasts: new Map<string, string>() };
+  before(async () => {
+    stack = await startStack({ workers: 0, env: { ...authEnv([`flood:operator:${FLOOD_TOKEN}`]), API_RATE: "1", API_BURST: "60" } });
+    url = stack.nodes[0].url;
+    aliceCookie = await signIn(url, "alice", PASSWORDS.alice);
+  });
+  after(() => stack.close());
+
+  function headersFor(as: As): Record<string, string> {
+    switch (as) {
+      case "operator":
+        return bearer(TOKENS.ci);
+      case "viewer":
+        return bearer(TOKENS.grafana);
+      case "flood":
+        return bearer(FLOOD_TOKEN);
+      case "wrong-token":
+        return bearer(randomBytes(32).toString("base64url"));
+      case "alice-cookie":
+        return { Cookie: aliceCookie };
+      case "alice-cookie-foreign":
+        return { Cookie: aliceCookie, Origin: "http://evil.example" };
+      case "none":
+        return {};
+    }
+  }
+
+  function remember(stores: HttpCase["stores"], id: string): void {
+    if (!stores) return;
+    if ("task" in stores) accepted.tasks.set(id, stores.task);
+    else accepted.broadcasts.set(id, stores.broadcast);
+  }
+
+  for (const c of httpCases) {
+    test(`HTTP: ${c.name} → ${c.status}`, async () => {
+      const { as = "operator", repeat = 1, ...req } = c.http;
+      let res!: RawResponse;
+      for (let i = 0; i < repeat; i++) res = await rawRequest(url, { ...req, headers: { ...headersFor(as), ...req.headers } });
+      assert.equal(res.status, c.status, res.text);
+      if (c.error) {
+        const message = typeof res.body === "object" ? (res.body.error ?? res.body.message) : res.text;
+        assert.match(String(message), c.error);
+      }
+      if (typeof res.body === "object" && res.body.error) assert.match(String(res.headers["content-type"]), /^application\/json/);
+      for (const [name, pattern] of Object.entries(c.headers ?? {})) assert.match(String(res.headers[name] ?? ""), pattern, name);
+      remember(c.stores, res.body.id);
+    });
+  }
+
+  for (const c of socketCases) {
+    test(`Socket.IO: ${c.name}${c.error ? " is refused" : " is accepted"}`, async () => {
+      const { as = "operator", origin, auth = {} } = c.socket;
+      const headers = headersFor(as);
+      const options: SocketConnectOptions = {
+        auth: { ...(headers.Authorization ? { token: headers.Authorization.slice("Bearer ".length) } : {}), ...auth },
+        ...(origin ? { extraHeaders: { Origin: origin } } : {}),
+      };
+      if ("handshake" in c.socket) {
+        assert.match(await refusal(stack, url, options), c.error!);
+        return;
+      }
+      const socket = await stack.connectSocket(url, options);
+      const { event, payload, repeat = 1 } = c.socket;
+      const replies = await Promise.all(Array.from({ length: repeat }, () => emit(socket, event, payload)));
+      const reply = replies.at(-1)!;
+      if (c.error) {
+        assert.ok("error" in reply, JSON.stringify(reply));
+        assert.match(reply.error, c.error);
+      } else {
+        assert.ok("id" in reply, JSON.stringify(reply));
+        remember(c.stores, reply.id);
+      }
+      if (repeat > 1) assert.ok(replies.slice(0, 60).every((r) => "error" in r && /Unknown task type/.test(r.error)), "the burst itself is answered normally");
+    });
+  }
+
+  test("afterwards exactly the accepted tasks are queued, verbatim, and exactly the accepted broadcasts were sent", async () => {
+    const headers = bearer(TOKENS.grafana);
+    assert.equal(accepted.tasks.size, 2);
+    assert.equal(accepted.broadcasts.size, 2);
+    const queue = await eventually(async () => {
+      const { body } = await rawRequest(url, { path: "/api/queue", headers });
+      return body.ready === accepted.tasks.size ? body : undefined;
+    }, `the queue to hold the ${accepted.tasks.size} accepted tasks`);
+    assert.equal(queue.consumers, 0);
+    const tasks = (await rawRequest(url, { path: "/api/tasks?limit=500", headers })).body.tasks as TaskRecord[];
+    assert.deepEqual(tasks.map((t) => t.id).sort(), [...accepted.tasks.keys()].sort());
+    for (const task of tasks) assert.deepEqual(task.payload, accepted.tasks.get(task.id));
+    const broadcasts = (await rawRequest(url, { path: "/api/broadcasts?limit=500", headers })).body.broadcasts as Broadcast[];
+    assert.deepEqual(broadcasts.map((b) => b.id).sort(), [...accepted.broadcasts.keys()].sort());
+    for (const b of broadcasts) assert.equal(b.message, accepted.broadcasts.get(b.id), "stored as sent, not escaped or stripped");
+  });
+
+  test("afterwards the service is healthy and other clients were never limited", async () => {
+    const health = await rawRequest(url, { path: "/healthz" });
+    assert.equal(health.status, 200);
+    assert.deepEqual(health.body, { status: "ok", rabbitmq: "up", redis: "up" });
+    assert.equal((await rawRequest(url, { path: "/api/queue", headers: bearer(TOKENS.grafana) })).status, 200);
+    const socket = await stack.connectSocket(url, { auth: { token: TOKENS.ci } });
+    const follow = await socket.timeout(5000).emitWithAck("broadcast:follow", ["general"]);
+    assert.ok(!("error" in follow), JSON.stringify(follow));
   });
 });
