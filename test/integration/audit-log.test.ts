@@ -125,16 +125,16 @@ describe("audit log", () => {
     assert.deepEqual((await auditPage(stack, "?actor=nobody")).entries, []);
 
     const paged: AuditEntry[] = [];
-    let before: string | null = null;
+    let cursor: string | null = null;
     for (let pages = 0; pages < 20; pages++) {
-      const page: AuditPage = await auditPage(stack, `?limit=2${before ? `&before=${before}` : ""}`);
+      const page: AuditPage = await auditPage(stack, `?limit=2${cursor ? `&before=${cursor}` : ""}`);
       assert.ok(page.entries.length <= 2);
       paged.push(...page.entries);
-      before = page.nextBefore;
-      if (!before) break;
-      assert.equal(before, page.entries.at(-1)!.id);
+      cursor = page.nextBefore;
+      if (!cursor) break;
+      assert.equal(cursor, page.entries.at(-1)!.id);
     }
-    assert.equal(before, null, "paging reached the end");
+    assert.equal(cursor, null, "paging reached the end");
     assert.deepEqual(
       paged.map((e) => e.id),
       all.map((e) => e.id),
