@@ -1,5 +1,5 @@
 // Who may do what: roles, the signed-in principal, sign-in and the audit log, shared by server, UI and tests.
-import { z } from "zod";
+import { z } from "./zod";
 
 /** `viewer` sees everything and changes nothing; `operator` also submits, broadcasts, cancels, retries and discards. */
 export const RoleSchema = z.enum(["viewer", "operator"], { error: "role must be viewer or operator" });

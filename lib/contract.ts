@@ -1,5 +1,5 @@
 // The typed contract shared by the web node, the worker, the dashboard and the tests.
-import { z } from "zod";
+import { z } from "./zod";
 
 /** Largest JSON body the HTTP API reads; bigger bodies get 413. */
 export const MAX_BODY_BYTES = 64 * 1024;

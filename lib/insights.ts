@@ -1,5 +1,5 @@
 // The insights contract: activity series, the workers list and the web nodes list, shared by server, UI and tests.
-import { z } from "zod";
+import { z } from "./zod";
 
 /** How far back the activity series reach. @defaultValue 15 minutes */
 export const STATS_WINDOW_MINUTES = 15;

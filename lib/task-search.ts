@@ -1,6 +1,6 @@
 // The task search contract: `GET /api/tasks/search`'s query and answer, and the pure matching and preview
 // functions the store and the tasks page both use, so a live update is judged exactly as the server would.
-import { z } from "zod";
+import { z } from "./zod";
 import { TaskStatusSchema, type TaskRecord, type TaskStatus } from "./contract";
 
 /** Longest payload, result or error preview in a summary, in characters (an ellipsis follows when cut). */
