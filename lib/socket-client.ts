@@ -2,6 +2,7 @@
 import { io, type Socket } from "socket.io-client";
 import type { BroadcastSubscription } from "./contract";
 import { compareIds } from "./live-state";
+import { goToSignIn } from "./sign-in";
 import type { ClientToServerEvents, ServerToClientEvents } from "./socket-events";
 
 export type ClientSocket = Socket<ServerToClientEvents, ClientToServerEvents>;
@@ -11,12 +12,25 @@ let socket: ClientSocket | undefined;
 // What the tab states in every (re)connection's handshake; the broadcasts hook keeps it current.
 const subscription: { channels: string[] | null; lastBroadcastId: string | null } = { channels: null, lastBroadcastId: null };
 
+/** How the server's handshake refusal begins when the tab has no session (server/realtime/socket-server.ts). */
+const SIGN_IN_REQUIRED = "Sign in required";
+
 export function getSocket(): ClientSocket {
+  if (socket) return socket;
   // `auth` as a function is called on every connection attempt, so a reconnection sends the current state.
-  socket ??= io({
+  socket = io({
     transports: ["websocket", "polling"],
     reconnectionDelayMax: 3000,
     auth: (cb) => cb(currentSubscription()),
+  });
+  // The session expired or was signed out (here or in another tab): sign in again, then come back here.
+  socket.on("connect_error", (err) => {
+    if (err.message.startsWith(SIGN_IN_REQUIRED)) goToSignIn();
+  });
+  // The server ends a signed-out session's sockets, and Socket.IO does not reconnect after that by itself:
+  // trying again lands in connect_error above, or reconnects if this tab is still signed in.
+  socket.on("disconnect", (reason) => {
+    if (reason === "io server disconnect") socket?.connect();
   });
   return socket;
 }

@@ -1,6 +1,8 @@
 "use client";
 // The broadcast feed of the followed channels (newest first), the channels to follow, and the box that sends one.
 import { useMemo, useState, type FormEvent } from "react";
+import { useCanOperate } from "@/components/auth/session-provider";
+import { ViewerNote } from "@/components/auth/viewer-note";
 import { ChannelNameSchema, DEFAULT_BROADCAST_CHANNEL } from "@/lib/contract";
 import { offeredChannels } from "@/lib/live-state";
 import { getSocket } from "@/lib/socket-client";
@@ -16,6 +18,7 @@ export function BroadcastPanel({ feed }: { feed: BroadcastFeed }) {
   const [channel, setChannel] = useState(DEFAULT_BROADCAST_CHANNEL);
   const [busy, setBusy] = useState(false);
   const [sendError, setSendError] = useState<string>();
+  const canOperate = useCanOperate();
   // Channels typed into the filter that have had no broadcast yet.
   const [added, setAdded] = useState<string[]>([]);
   const offered = useMemo(() => offeredChannels(channels, followed, added), [channels, followed, added]);
@@ -45,19 +48,20 @@ export function BroadcastPanel({ feed }: { feed: BroadcastFeed }) {
   return (
     <section className="card broadcasts" aria-labelledby="broadcasts-heading">
       <h2 id="broadcasts-heading">Broadcasts</h2>
+      {!canOperate && <ViewerNote />}
       <form className="broadcast-form" onSubmit={send}>
         <div className="inline-form">
           <label htmlFor="broadcast-message" className="visually-hidden">
             Broadcast message
           </label>
-          <input id="broadcast-message" type="text" value={message} onChange={(e) => setMessage(e.target.value)} placeholder="Message to every tab on the channel" autoComplete="off" />
-          <button type="submit" disabled={busy || message.trim() === ""}>
+          <input id="broadcast-message" type="text" value={message} onChange={(e) => setMessage(e.target.value)} placeholder="Message to every tab on the channel" autoComplete="off" disabled={!canOperate} />
+          <button type="submit" disabled={busy || message.trim() === "" || !canOperate}>
             Send broadcast
           </button>
         </div>
         <div className="inline-form channel-row">
           <label htmlFor="broadcast-channel">Channel</label>
-          <input id="broadcast-channel" type="text" list="broadcast-channel-suggestions" value={channel} onChange={(e) => setChannel(e.target.value)} autoComplete="off" className="channel-input" />
+          <input id="broadcast-channel" type="text" list="broadcast-channel-suggestions" value={channel} onChange={(e) => setChannel(e.target.value)} autoComplete="off" className="channel-input" disabled={!canOperate} />
           <datalist id="broadcast-channel-suggestions">
             {suggestions.map((c) => (
               <option key={c} value={c}>

@@ -1,7 +1,7 @@
 "use client";
 // The live dashboard: one socket, one hook per stream, and views derived from their data.
-import Link from "next/link";
 import { useMemo, useState } from "react";
+import { PageHeader } from "@/components/layout/page-header";
 import { isFinished, type TaskRecord } from "@/lib/contract";
 import { deadLetters } from "@/lib/live-state";
 import { BroadcastPanel } from "./broadcast-panel";
@@ -11,9 +11,7 @@ import { QueuePanel } from "./queue-panel";
 import { SubmitTaskForm } from "./submit-task-form";
 import { RecentTasks, RunningTasks } from "./task-lists";
 import { useBroadcasts } from "./use-broadcasts";
-import { StatusBanner } from "./status-banner";
 import { useConnection } from "./use-connection";
-import { useHealth } from "./use-health";
 import { usePresence } from "./use-presence";
 import { useQueueStats } from "./use-queue-stats";
 import { useTasks } from "./use-tasks";
@@ -24,7 +22,6 @@ export function Dashboard() {
   const tasks = useTasks(epoch);
   const feed = useBroadcasts();
   const presence = usePresence();
-  const health = useHealth(epoch);
   // Ids this tab submitted; their finished records become notices (derived, never copied).
   const [mine, setMine] = useState<string[]>([]);
   const notices = useMemo(() => tasks.tasks.filter((t) => mine.includes(t.id) && isFinished(t.status)).slice(0, 5), [tasks.tasks, mine]);
@@ -32,20 +29,9 @@ export function Dashboard() {
 
   return (
     <>
-      <header className="topbar">
-        <h1>Taskcast</h1>
-        <Link href="/tasks" className="page-link">
-          All tasks
-        </Link>
-        <Link href="/insights" className="page-link">
-          Insights
-        </Link>
+      <PageHeader title="Taskcast" current="dashboard" connected={connected} epoch={epoch}>
         <PresenceDisplay presence={connected ? presence : undefined} />
-        <span className={`indicator ${connected ? "live" : "down"}`} role="status" aria-label="Connection">
-          {connected ? "Live" : "Reconnecting…"}
-        </span>
-      </header>
-      <StatusBanner connected={connected} health={health} />
+      </PageHeader>
       <div aria-live="polite" className="notices">
         {notices.map((t) => (
           <p key={t.id} className={`notice status-${t.status}`}>

@@ -3,14 +3,18 @@
 // (optionally with an edited payload) and discard.
 import Link from "next/link";
 import { useState } from "react";
+import { useCanOperate } from "@/components/auth/session-provider";
+import { ViewerNote } from "@/components/auth/viewer-note";
 import type { TaskRecord } from "@/lib/contract";
 import { fetchJson } from "./fetch-json";
 import { useTaskAction } from "./use-task-action";
 
 export function DeadLetters({ tasks, loaded, error }: { tasks: TaskRecord[]; loaded: boolean; error?: string }) {
+  const canOperate = useCanOperate();
   return (
     <section className="card dead-letters" aria-labelledby="dead-letters-heading">
       <h2 id="dead-letters-heading">Dead letters</h2>
+      {!canOperate && tasks.length > 0 && <ViewerNote />}
       {error && <p className="error">Could not load dead letters: {error}</p>}
       {!loaded && !error ? (
         <p className="muted">Loading…</p>
@@ -53,10 +57,10 @@ function DeadLetter({ task }: { task: TaskRecord }) {
       </div>
       <p className="error small reason">{task.error ?? "No reason was recorded."}</p>
       <div className="actions">
-        <button type="button" className="small-button" onClick={retry} disabled={action.pending}>
+        <button type="button" className="small-button" onClick={retry} disabled={action.disabled}>
           Retry task {shortId}
         </button>
-        <button type="button" className="small-button secondary" onClick={() => action.run("discard")} disabled={action.pending}>
+        <button type="button" className="small-button secondary" onClick={() => action.run("discard")} disabled={action.disabled}>
           Discard task {shortId}
         </button>
         <button
@@ -64,6 +68,7 @@ function DeadLetter({ task }: { task: TaskRecord }) {
           className="small-button secondary"
           aria-expanded={draft !== undefined}
           aria-controls={draft !== undefined ? editorId : undefined}
+          disabled={!action.allowed}
           onClick={() => {
             if (draft !== undefined) return setDraft(undefined);
             if (task.payloadBytes === undefined) return setDraft(JSON.stringify(task.payload ?? {}, null, 2));

@@ -1,4 +1,6 @@
 // Calls the JSON API, throwing the API's own error message on failure.
+import { goToSignIn } from "@/lib/sign-in";
+
 export async function fetchJson<T>(path: string): Promise<T> {
   return request<T>(path, { cache: "no-store" });
 }
@@ -15,6 +17,8 @@ async function request<T>(path: string, init: RequestInit): Promise<T> {
   } catch {
     throw new Error("The server did not answer; check the connection and try again.");
   }
+  // The session ended (expired, or signed out in another tab): sign in again and come back.
+  if (res.status === 401) goToSignIn();
   const body = (await res.json().catch(() => ({}))) as T & { error?: string };
   if (!res.ok) throw new Error(body.error ?? `${path} answered ${res.status}`);
   return body;

@@ -1,6 +1,8 @@
 "use client";
 // The form that submits a task over the tab's socket; the acknowledgement carries the id or a clear error.
 import { useEffect, useState, type FormEvent } from "react";
+import { useCanOperate } from "@/components/auth/session-provider";
+import { ViewerNote } from "@/components/auth/viewer-note";
 import { MAX_PRIORITY, type TaskTypeInfo } from "@/lib/contract";
 import { getSocket } from "@/lib/socket-client";
 import { fetchJson } from "./fetch-json";
@@ -12,6 +14,7 @@ export function SubmitTaskForm({ onSubmitted }: { onSubmitted: (id: string) => v
   const [priority, setPriority] = useState("0");
   const [busy, setBusy] = useState(false);
   const [feedback, setFeedback] = useState<{ kind: "ok" | "error"; text: string }>();
+  const canOperate = useCanOperate();
 
   useEffect(() => {
     fetchJson<{ types: TaskTypeInfo[] }>("/api/task-types").then(
@@ -72,8 +75,9 @@ export function SubmitTaskForm({ onSubmitted }: { onSubmitted: (id: string) => v
   return (
     <form className="card form" onSubmit={submit} aria-labelledby="submit-heading">
       <h2 id="submit-heading">Submit a task</h2>
+      {!canOperate && <ViewerNote />}
       <label htmlFor="task-type">Task type</label>
-      <select id="task-type" value={type} onChange={(e) => chooseType(e.target.value)} required>
+      <select id="task-type" value={type} onChange={(e) => chooseType(e.target.value)} required disabled={!canOperate}>
         {types.map((t) => (
           <option key={t.name} value={t.name} title={t.description}>
             {t.name}
@@ -81,13 +85,13 @@ export function SubmitTaskForm({ onSubmitted }: { onSubmitted: (id: string) => v
         ))}
       </select>
       <label htmlFor="task-payload">Payload</label>
-      <textarea id="task-payload" value={payload} onChange={(e) => setPayload(e.target.value)} rows={4} spellCheck={false} className="mono" />
+      <textarea id="task-payload" value={payload} onChange={(e) => setPayload(e.target.value)} rows={4} spellCheck={false} className="mono" disabled={!canOperate} />
       <label htmlFor="task-priority">Priority</label>
-      <input id="task-priority" type="number" inputMode="numeric" min={0} max={MAX_PRIORITY} step={1} value={priority} onChange={(e) => setPriority(e.target.value)} className="narrow" aria-describedby="task-priority-hint" />
+      <input id="task-priority" type="number" inputMode="numeric" min={0} max={MAX_PRIORITY} step={1} value={priority} onChange={(e) => setPriority(e.target.value)} className="narrow" aria-describedby="task-priority-hint" disabled={!canOperate} />
       <p id="task-priority-hint" className="muted small">
         0 (default) to {MAX_PRIORITY}; higher runs first when tasks wait.
       </p>
-      <button type="submit" disabled={busy || !type}>
+      <button type="submit" disabled={busy || !type || !canOperate}>
         Submit task
       </button>
       {feedback && (

@@ -75,7 +75,7 @@ function RecentTask({ task }: { task: TaskRecord }) {
       {task.status === "succeeded" && task.result !== undefined && <p className="mono small clip">{task.resultBytes ? `(a result of ${task.resultBytes} bytes)` : clip(JSON.stringify(task.result))}</p>}
       {retryable && (
         <div className="actions">
-          <button type="button" className="small-button secondary" onClick={() => retry.run("retry")} disabled={retry.pending}>
+          <button type="button" className="small-button secondary" onClick={() => retry.run("retry")} disabled={retry.disabled}>
             Retry task {task.id.slice(0, 8)}
           </button>
         </div>
@@ -107,7 +107,7 @@ function TaskHeader({ task }: { task: TaskRecord }) {
           {new Date(task.createdAt).toLocaleTimeString()}
         </time>
         {cancellable && (
-          <button type="button" className="small-button secondary push-right" onClick={() => cancel.run("cancel")} disabled={cancel.pending}>
+          <button type="button" className="small-button secondary push-right" onClick={() => cancel.run("cancel")} disabled={cancel.disabled}>
             Cancel task {task.id.slice(0, 8)}
           </button>
         )}

@@ -1,6 +1,7 @@
 "use client";
 // Runs an operator action (cancel, retry, discard) on one task and keeps its error for the UI to show.
 import { useState } from "react";
+import { useCanOperate } from "@/components/auth/session-provider";
 import type { TaskAck, TaskRecord } from "@/lib/contract";
 import { postJson } from "./fetch-json";
 
@@ -11,6 +12,7 @@ export function useTaskAction(task: TaskRecord) {
   // The version the last accepted action was sent against: until a newer record arrives, the action is under way.
   const [sentVersion, setSentVersion] = useState<number>();
   const [error, setError] = useState<string>();
+  const allowed = useCanOperate();
 
   const run = async (action: TaskActionName, body: unknown = {}) => {
     setBusy(true);
@@ -40,5 +42,7 @@ export function useTaskAction(task: TaskRecord) {
     return run("retry", { payload });
   };
 
-  return { run, retryWithDraft, pending: busy || sentVersion === task.version, error, setError };
+  const pending = busy || sentVersion === task.version;
+  /** `allowed`: the tab's role may act at all (a viewer may not); `disabled`: the buttons are off now. */
+  return { run, retryWithDraft, pending, allowed, disabled: pending || !allowed, error, setError };
 }

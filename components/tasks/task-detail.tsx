@@ -2,10 +2,12 @@
 // One task at a stable address: payload, outcome, timing, every attempt and the operator's actions, all live.
 import Link from "next/link";
 import { useMemo, useState } from "react";
+import { ViewerNote } from "@/components/auth/viewer-note";
 import { CANCELLABLE_STATUSES, RETRYABLE_STATUSES, type TaskRecord } from "@/lib/contract";
 import { useConnection } from "../dashboard/use-connection";
 import { useTaskAction } from "../dashboard/use-task-action";
-import { formatDuration, TasksHeader, Time } from "./tasks-header";
+import { PageHeader } from "@/components/layout/page-header";
+import { formatDuration, Time } from "@/components/ui/time";
 import { useTask } from "./use-task";
 
 /** Longer JSON is shown cut to this many characters until "Show all" (a browser slows down on megabytes of text). */
@@ -16,7 +18,7 @@ export function TaskDetail({ id }: { id: string }) {
   const state = useTask(id, epoch);
   return (
     <>
-      <TasksHeader connected={connected} epoch={epoch} />
+      <PageHeader title="Taskcast" current="tasks" connected={connected} epoch={epoch} />
       <main className="tasks-main">
         {state.kind === "loading" && <p className="muted">Loading task {id}…</p>}
         {state.kind === "not-found" && (
@@ -194,15 +196,16 @@ function TaskActions({ task }: { task: TaskRecord }) {
 
   return (
     <div className="task-actions">
+      {!action.allowed && <ViewerNote />}
       <div className="actions">
         {cancellable && (
-          <button type="button" className="small-button" onClick={() => action.run("cancel")} disabled={action.pending}>
+          <button type="button" className="small-button" onClick={() => action.run("cancel")} disabled={action.disabled}>
             Cancel task {shortId}
           </button>
         )}
         {retryable && (
           <>
-            <button type="button" className="small-button" onClick={retry} disabled={action.pending}>
+            <button type="button" className="small-button" onClick={retry} disabled={action.disabled}>
               Retry task {shortId}
             </button>
             <button
@@ -210,6 +213,7 @@ function TaskActions({ task }: { task: TaskRecord }) {
               className="small-button secondary"
               aria-expanded={draft !== undefined}
               aria-controls={draft !== undefined ? editorId : undefined}
+              disabled={!action.allowed}
               onClick={() => setDraft((d) => (d === undefined ? JSON.stringify(task.payload ?? {}, null, 2) : undefined))}
             >
               Edit payload of task {shortId}
@@ -217,7 +221,7 @@ function TaskActions({ task }: { task: TaskRecord }) {
           </>
         )}
         {discardable && (
-          <button type="button" className="small-button secondary" onClick={() => action.run("discard")} disabled={action.pending}>
+          <button type="button" className="small-button secondary" onClick={() => action.run("discard")} disabled={action.disabled}>
             Discard task {shortId}
           </button>
         )}

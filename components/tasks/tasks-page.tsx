@@ -6,7 +6,8 @@ import { TASK_STATUSES, type TaskStatus, type TaskTypeInfo } from "@/lib/contrac
 import { SEARCH_PAGE_SIZE, type TaskSearchFilters, type TaskSummary } from "@/lib/task-search";
 import { fetchJson } from "../dashboard/fetch-json";
 import { useConnection } from "../dashboard/use-connection";
-import { formatDuration, TasksHeader, Time } from "./tasks-header";
+import { PageHeader } from "@/components/layout/page-header";
+import { formatDuration, Time } from "@/components/ui/time";
 import { useTaskSearch } from "./use-task-search";
 
 /** How long typing pauses before a search runs. */
@@ -50,7 +51,7 @@ export function TasksPage({ initial }: { initial: TaskSearchFilters }) {
 
   return (
     <>
-      <TasksHeader connected={connected} epoch={epoch} />
+      <PageHeader title="Taskcast" current="tasks" connected={connected} epoch={epoch} />
       <main className="tasks-main">
         <section className="card" aria-labelledby="all-tasks-heading">
           <h2 id="all-tasks-heading">All tasks</h2>
