@@ -54,20 +54,26 @@ export class PrivateRedis {
   private child?: ChildProcess;
   private readonly dir = mkdtempSync(join(tmpdir(), "taskcast-redis-"));
 
-  private constructor(readonly port: number) {}
+  private constructor(
+    readonly port: number,
+    private readonly password: string | undefined,
+  ) {}
 
-  static async start(): Promise<PrivateRedis> {
-    const redis = new PrivateRedis(await freePort());
+  /** `password`: the server requires it (`--requirepass`), and `url` carries it. */
+  static async start(options: { password?: string } = {}): Promise<PrivateRedis> {
+    const redis = new PrivateRedis(await freePort(), options.password);
     await redis.up();
     return redis;
   }
 
   get url(): string {
-    return `redis://127.0.0.1:${this.port}`;
+    return `redis://${this.password ? `:${encodeURIComponent(this.password)}@` : ""}127.0.0.1:${this.port}`;
   }
 
   async up(): Promise<void> {
-    const child = spawn("redis-server", ["--port", String(this.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "yes", "--appendfsync", "always", "--dir", this.dir], { stdio: ["ignore", "pipe", "pipe"] });
+    const args = ["--port", String(this.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "yes", "--appendfsync", "always", "--dir", this.dir];
+    if (this.password) args.push("--requirepass", this.password);
+    const child = spawn("redis-server", args, { stdio: ["ignore", "pipe", "pipe"] });
     this.child = child;
     let output = "";
     child.stdout!.on("data", (d: Buffer) => (output += d.toString()));

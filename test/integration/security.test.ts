@@ -1,6 +1,7 @@
 // Secure by default, against real RabbitMQ and Redis: loopback-only without users, sign-in and roles, service
 // tokens, CSRF and Host checks, security headers, rate limits, and a table of bad input over HTTP and Socket.IO.
 import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
 import { randomBytes, randomUUID } from "node:crypto";
 import { after, before, describe, test } from "node:test";
 import { pino } from "pino";
@@ -9,6 +10,7 @@ import type { Broadcast, SubmitAck, TaskRecord } from "../../lib/contract";
 import { ConfigError, loadConfig } from "../../server/config";
 import { startWebNode } from "../../server/web-node";
 import { authEnv, bearer, originOf, PASSWORDS, rawRequest, sessionCookie, signIn, TOKENS, type RawRequest, type RawResponse } from "../helpers/auth";
+import { PrivateRedis, spawnWebNode } from "../helpers/processes";
 import { eventually, startStack, type Stack, type TestSocket } from "../helpers/stack";
 
 type SocketConnectOptions = Partial<ManagerOptions & SocketOptions>;
@@ -590,5 +592,95 @@ describe("every bad input is refused with a clear error, and nothing is enqueued
     const socket = await stack.connectSocket(url, { auth: { token: TOKENS.ci } });
     const follow = await socket.timeout(5000).emitWithAck("broadcast:follow", ["general"]);
     assert.ok(!("error" in follow), JSON.stringify(follow));
+  });
+});
+
+/** A RabbitMQ user of the test's own with a random password, when this machine lets the test make one. */
+function rabbitUser(): { name: string; password: string; remove(): void } | string {
+  if (process.getuid?.() !== 0) return "not running as root";
+  const name = `taskcast-test-${randomUUID().slice(0, 8)}`;
+  const password = randomBytes(24).toString("hex");
+  try {
+    execFileSync("rabbitmqctl", ["add_user", name, password], { stdio: "ignore" });
+    execFileSync("rabbitmqctl", ["set_permissions", "-p", "/", name, ".*", ".*", ".*"], { stdio: "ignore" });
+  } catch (err) {
+    return `rabbitmqctl could not add a user (${(err as Error).message.split("\n")[0]})`;
+  }
+  return { name, password, remove: () => execFileSync("rabbitmqctl", ["delete_user", name], { stdio: "ignore" }) };
+}
+
+describe("secrets stay secret", () => {
+  let stack: Stack;
+  let redis: PrivateRedis;
+  before(async () => {
+    stack = await startStack({ webNodes: 0, workers: 0 });
+    redis = await PrivateRedis.start({ password: randomBytes(24).toString("hex") });
+  });
+  after(async () => {
+    await redis.remove();
+    await stack.close();
+  });
+
+  test("no password, token or session secret appears in a web node's logs, its API answers or /healthz, even while Redis is down", async (t) => {
+    const rabbit = rabbitUser();
+    if (typeof rabbit === "string") t.diagnostic(`RabbitMQ credentials not covered: ${rabbit}; the node uses the stack's RABBITMQ_URL.`);
+    const sessionSecret = randomBytes(32).toString("hex");
+    const token = randomBytes(32).toString("base64url");
+    const redisPassword = new URL(redis.url).password;
+    const rabbitUrl = typeof rabbit === "string" ? stack.env.RABBITMQ_URL : `amqp://${rabbit.name}:${rabbit.password}@127.0.0.1:5672`;
+    const secrets: Record<string, string> = { redisPassword, sessionSecret, token, alicePassword: PASSWORDS.alice, ...(typeof rabbit === "string" ? {} : { rabbitPassword: rabbit.password }) };
+    const node = await spawnWebNode(stack, {
+      ...authEnv([`ops:operator:${token}`]),
+      REDIS_URL: redis.url,
+      RABBITMQ_URL: rabbitUrl,
+      SESSION_SECRET: sessionSecret,
+      LOG_LEVEL: "debug",
+    });
+    /** Each answer, and what its request itself sent in the path and body (which an error may echo back). */
+    const seen: Array<{ sent: string; answer: string }> = [];
+    const call = async (req: RawRequest) => {
+      const res = await rawRequest(node.url, req);
+      seen.push({ sent: `${req.path} ${typeof req.body === "string" ? req.body : JSON.stringify(req.body)}`, answer: `${res.status} ${JSON.stringify(res.headers)} ${res.text}` });
+      return res;
+    };
+    try {
+      assert.equal((await call({ path: "/healthz" })).status, 200);
+      assert.equal((await call({ method: "POST", path: "/api/auth/login", body: { username: "alice", password: PASSWORDS.alice } })).status, 200);
+      // A failed sign-in that also carries the real token, and one with a wrong password.
+      assert.equal((await call({ method: "POST", path: "/api/auth/login", headers: { Authorization: `Bearer ${token}` }, body: { username: "alice", password: `${PASSWORDS.alice}x` } })).status, 401);
+      assert.equal((await call({ method: "POST", path: "/api/auth/login", body: { username: PASSWORDS.alice, password: token } })).status, 401);
+      assert.equal((await call({ path: "/api/tasks", headers: { Authorization: `Bearer ${token.slice(1)}x` } })).status, 401);
+      assert.equal((await call({ method: "POST", path: "/api/tasks", headers: bearer(token), body: `{"type": "${token}"` })).status, 400);
+      assert.equal((await call({ method: "POST", path: "/api/tasks", headers: bearer(token), body: { type: token } })).status, 400);
+      assert.equal((await call({ path: `/api/tasks/${token}`, headers: bearer(token) })).status, 404);
+      assert.equal((await call({ method: "POST", path: "/api/tasks", headers: bearer(token), body: { type: "echo" } })).status, 202);
+
+      await redis.down();
+      const degraded = await eventually(async () => {
+        const res = await call({ path: "/healthz" });
+        return res.status === 503 ? res : undefined;
+      }, "/healthz to report Redis down");
+      assert.equal(degraded.body.redis, "down");
+      assert.equal((await call({ path: "/api/tasks", headers: bearer(token) })).status, 503);
+      assert.equal((await call({ method: "POST", path: "/api/auth/login", body: { username: "alice", password: PASSWORDS.alice } })).status, 503);
+      await eventually(async () => (/Redis connection error/.test(node.output()) ? true : undefined), "the node to log the Redis outage");
+      await redis.up();
+      await eventually(async () => ((await call({ path: "/healthz" })).status === 200 ? true : undefined), "the node to reconnect to Redis");
+      assert.equal((await call({ path: "/api/tasks", headers: bearer(token) })).status, 200);
+    } finally {
+      node.process.kill("SIGTERM");
+      await node.exited;
+      if (typeof rabbit !== "string") rabbit.remove();
+    }
+
+    const output = node.output();
+    assert.match(output, /Redis connection error/, "the outage was logged");
+    assert.match(output, /127\.0\.0\.1/, "with where Redis is");
+    for (const [name, secret] of Object.entries(secrets)) {
+      assert.ok(!output.includes(secret), `the ${name} appears in the node's output`);
+      // A validation error may quote the request's own body or path back to it; nothing else may carry a secret.
+      for (const { sent, answer } of seen) assert.ok(!answer.includes(secret) || sent.includes(secret), `the ${name} appears in the answer to ${sent.slice(0, 80)}`);
+    }
+    assert.ok(seen.some(({ answer }) => answer.startsWith("503")), "errors were answered while Redis was down");
   });
 });
