@@ -1,10 +1,12 @@
-// Starts the end-to-end run's servers (two web nodes and a worker) and returns their teardown, which stops
-// them and then removes the run's queue and Redis keys (stopping first, so no worker declares the queue again).
+// Starts the end-to-end run's servers (two open web nodes, a third that requires sign-in, and a worker) and returns
+// their teardown, which stops them and then removes the run's queue and Redis keys (stopping first, so no worker
+// declares the queue again).
+import { hashSync } from "bcryptjs";
 import { spawn, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
 import { loadConfig } from "../server/config";
 import { removeRunData } from "../test/helpers/cleanup";
-import { E2E_PORTS, e2eEnv } from "./env";
+import { E2E_PORTS, E2E_SECURE_PORT, E2E_USERS, e2eEnv } from "./env";
 
 const START_TIMEOUT_MS = 60_000;
 
@@ -40,9 +42,15 @@ export default async function globalSetup(): Promise<() => Promise<void>> {
     await cleanUp(run);
   };
   try {
+    // Cost 4: fast to check, for test users only.
+    const users = Object.values(E2E_USERS)
+      .map((u) => `${u.name}:${u.role}:${hashSync(u.password, 4)}`)
+      .join(",");
     // Servers log at info here only so that readiness can be read from their output.
     await Promise.all([
       ...E2E_PORTS.map((port) => start("server/web.ts", { PORT: String(port), LOG_LEVEL: "info" }, (l) => l.includes("Taskcast dashboard"))),
+      // The security tests sign in more often than a person would.
+      start("server/web.ts", { PORT: String(E2E_SECURE_PORT), LOG_LEVEL: "info", TASKCAST_USERS: users, LOGIN_ATTEMPTS_PER_MINUTE: "60" }, (l) => l.includes("Taskcast dashboard")),
       start("server/worker.ts", { LOG_LEVEL: "info" }, (l) => l.includes("worker ready")),
     ]);
   } catch (err) {

@@ -1,7 +1,7 @@
 // Screenshots of the running app for the README, written to docs/screenshots/ (overwritten on every run).
 import { expect, test, type APIRequestContext, type Browser, type BrowserContextOptions, type Page } from "@playwright/test";
 import path from "node:path";
-import { E2E_PORTS } from "./env";
+import { E2E_PORTS, E2E_SECURE_PORT, E2E_USERS } from "./env";
 
 const nodeUrl = (i: 0 | 1) => `http://127.0.0.1:${E2E_PORTS[i]}/`;
 const DESKTOP = { width: 1280, height: 900 };
@@ -96,5 +96,19 @@ test("the insights page with some activity", async ({ browser, request }) => {
   await expect(page.getByRole("table", { name: "Workers" }).getByRole("cell", { name: "live", exact: true })).toBeVisible();
   for (const port of E2E_PORTS) await expect(page.getByRole("table", { name: "Web nodes" }).getByRole("rowheader", { name: new RegExp(`:${port}\\b`) })).toBeVisible();
   await shot(page, "insights.png", true);
+  await page.context().close();
+});
+
+test("the audit log on the web node that requires sign-in", async ({ browser }) => {
+  const page = await (await browser.newContext({ viewport: DESKTOP })).newPage();
+  await page.goto(`http://127.0.0.1:${E2E_SECURE_PORT}/audit`);
+  await page.getByLabel("Username").fill(E2E_USERS.operator.name);
+  await page.getByLabel("Password").fill(E2E_USERS.operator.password);
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await expect(page).toHaveURL(/\/audit$/);
+  await expect(page.getByRole("status", { name: "Connection" })).toHaveText("Live");
+  const rows = page.getByRole("table", { name: "Audit log" }).locator("tbody tr");
+  await expect(rows.filter({ hasText: "alice (operator)" }).first()).toBeVisible();
+  await shot(page, "audit.png");
   await page.context().close();
 });
