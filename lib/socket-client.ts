@@ -14,18 +14,22 @@ const subscription: { channels: string[] | null; lastBroadcastId: string | null 
 
 /** How the server's handshake refusal begins when the tab has no session (server/realtime/socket-server.ts). */
 const SIGN_IN_REQUIRED = "Sign in required";
+const RETRY_REFUSED_MS = 3000;
 
 export function getSocket(): ClientSocket {
   if (socket) return socket;
   // `auth` as a function is called on every connection attempt, so a reconnection sends the current state.
   socket = io({
     transports: ["websocket", "polling"],
-    reconnectionDelayMax: 3000,
+    reconnectionDelayMax: RETRY_REFUSED_MS,
     auth: (cb) => cb(currentSubscription()),
   });
   // The session expired or was signed out (here or in another tab): sign in again, then come back here.
   socket.on("connect_error", (err) => {
-    if (err.message.startsWith(SIGN_IN_REQUIRED)) goToSignIn();
+    if (err.message.startsWith(SIGN_IN_REQUIRED)) return goToSignIn();
+    // Refused by the server's middleware (e.g. the sign-in could not be checked just now): Socket.IO does not
+    // retry that by itself, so try again shortly, as it would after a network error.
+    if (!socket?.active) setTimeout(() => socket?.connect(), RETRY_REFUSED_MS);
   });
   // The server ends a signed-out session's sockets, and Socket.IO does not reconnect after that by itself:
   // trying again lands in connect_error above, or reconnects if this tab is still signed in.
