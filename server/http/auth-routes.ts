@@ -42,7 +42,16 @@ export function authRoutes(deps: {
         const { username, password } = parsed.data;
         const principal = await auth.credentials.checkPassword(username, password);
         if (!principal) {
-          void audit.record({ action: "auth.login_failed", actor: { kind: "anonymous", name: username, role: null }, target: username, detail: null, ip: ctx.ip, via: "http" });
+          // Only a configured name is written down: what was typed may be a password in the wrong field.
+          const known = auth.credentials.user(username) !== null;
+          void audit.record({
+            action: "auth.login_failed",
+            actor: { kind: "anonymous", name: known ? username : "(unknown user)", role: null },
+            target: known ? username : null,
+            detail: known ? "wrong password" : "no such user",
+            ip: ctx.ip,
+            via: "http",
+          });
           throw new AppError(401, "wrong_credentials", "Wrong username or password.");
         }
         const { cookie: value } = await redisCall(() => auth.sessions.create(principal.name, ctx.ip));

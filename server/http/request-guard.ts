@@ -65,7 +65,11 @@ export function createRequestGuard(options: GuardOptions) {
           `This Taskcast has no users configured, so it answers only to localhost, not to "${req.headers.host ?? ""}". Configure users (see the README's security section) to serve it under another name.`,
         );
       }
-      const identity = await auth.identify(req.headers);
+      const identity = await auth.identify(req.headers).catch((err: unknown) => {
+        // Wrong tokens count against the address's rate limit too, so guessing them is throttled.
+        if (err instanceof AppError && url.pathname.startsWith("/api/")) limit(`ip:${ip}`, res);
+        throw err;
+      });
       const isPublic = PUBLIC_PATHS.has(url.pathname) || url.pathname.startsWith("/_next/");
       if (!identity.principal && !isPublic) {
         if (!isApi) {
@@ -73,18 +77,14 @@ export function createRequestGuard(options: GuardOptions) {
           res.writeHead(303, { Location: `/login?next=${encodeURIComponent(next)}`, "Cache-Control": "no-store" }).end();
           return null;
         }
+        if (url.pathname.startsWith("/api/")) limit(`ip:${ip}`, res);
         throw new AppError(401, "unauthenticated", "Sign in first, or send Authorization: Bearer <token> (see the README's security section).");
       }
       if (isApi && !SAFE_METHODS.has(req.method ?? "GET") && identity.via !== "token") {
         checkSameOrigin(req, identity.via === "cookie");
       }
       if (url.pathname.startsWith("/api/")) {
-        const client = identity.principal && identity.principal.kind !== "local" ? `${identity.principal.kind}:${identity.principal.name}` : `ip:${ip}`;
-        const verdict = limiter.take(client);
-        if (!verdict.allowed) {
-          res.setHeader("Retry-After", String(verdict.retryAfterSeconds));
-          throw new AppError(429, "rate_limited", `Too many requests: at most ${limiter.rate} a second (bursts of ${limiter.burst}) per client. Try again in ${verdict.retryAfterSeconds} s.`);
-        }
+        limit(identity.principal && identity.principal.kind !== "local" ? `${identity.principal.kind}:${identity.principal.name}` : `ip:${ip}`, res);
       }
       req.headers[SESSION_HEADER] = JSON.stringify({ authRequired: auth.authRequired, principal: identity.principal } satisfies SessionInfo);
       return { principal: identity.principal, session: identity.session, ip, https };
@@ -96,6 +96,14 @@ export function createRequestGuard(options: GuardOptions) {
       return null;
     }
   };
+
+  /** Takes a token from the client's bucket, or throws 429 with Retry-After. */
+  function limit(client: string, res: ServerResponse): void {
+    const verdict = limiter.take(client);
+    if (verdict.allowed) return;
+    res.setHeader("Retry-After", String(verdict.retryAfterSeconds));
+    throw new AppError(429, "rate_limited", `Too many requests: at most ${limiter.rate} a second (bursts of ${limiter.burst}) per client. Try again in ${verdict.retryAfterSeconds} s.`);
+  }
 
   /**
    * Cross-site request forgery: a browser request that changes something must come from the dashboard's own

@@ -56,6 +56,9 @@ describe("audit log", () => {
     await Promise.all([waitForStatus(stack, running, "running"), waitForStatus(stack, failed, "failed"), waitForStatus(stack, dead, "dead", 20_000)]);
 
     assert.equal((await post("/api/auth/login", { username: "alice", password: `${PASSWORDS.alice}-wrong` }, {})).status, 401);
+    // A password typed into the username field must not be written down (nor pushed to every tab).
+    const typo = `typed-in-the-wrong-field-${marker}`;
+    assert.equal((await post("/api/auth/login", { username: typo, password: "x" }, {})).status, 401);
     const cookie = await signIn(url, "alice", PASSWORDS.alice);
     const broadcast = await post("/api/broadcasts", { message: `api ${marker}`, channel: "ops" }, operator);
     assert.equal(broadcast.status, 202);
@@ -69,7 +72,8 @@ describe("audit log", () => {
     assert.equal((await post("/api/auth/logout", {}, { Cookie: cookie, Origin: originOf(url) })).status, 200);
 
     const expected: Array<Pick<AuditEntry, "action" | "target" | "via"> & { actor: string; detail?: RegExp }> = [
-      { action: "auth.login_failed", actor: "anonymous:alice:null", target: "alice", via: "http" },
+      { action: "auth.login_failed", actor: "anonymous:alice:null", target: "alice", via: "http", detail: /^wrong password$/ },
+      { action: "auth.login_failed", actor: "anonymous:(unknown user):null", target: null, via: "http", detail: /^no such user$/ },
       { action: "auth.login", actor: "user:alice:operator", target: "alice", via: "http" },
       { action: "broadcast.send", actor: "token:ci:operator", target: broadcast.body.id, via: "http", detail: new RegExp(`^#ops: api ${marker}$`) },
       { action: "task.cancel", actor: "token:ci:operator", target: running, via: "http", detail: /^type sleep$/ },
@@ -87,6 +91,7 @@ describe("audit log", () => {
     // Token submissions are the queue's ordinary traffic and are not audited, so these are all there is.
     assert.equal(page.entries.length, expected.length, JSON.stringify(page.entries.map((e) => e.action)));
     assert.equal(page.nextBefore, null);
+    assert.ok(!JSON.stringify(page.entries).includes(typo), "an unknown username is not recorded");
     const newestFirst = [...expected].reverse();
     page.entries.forEach((entry, i) => {
       const want = newestFirst[i];

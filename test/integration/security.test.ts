@@ -460,6 +460,8 @@ const httpCases: HttpCase[] = [
   { name: "a cross-origin polling handshake", http: { path: "/socket.io/?EIO=4&transport=polling", as: "none", headers: { Origin: "http://evil.example" } }, status: 403, error: /Origin not allowed/ },
   // A flood past the API rate limit (API_BURST=60, API_RATE=1 in this stack).
   { name: "a flood past the API rate limit", http: { path: "/api/queue", as: "flood", repeat: 80 }, status: 429, error: /Too many requests: at most 1 a second \(bursts of 60\) per client/, headers: { "retry-after": /^[1-9]\d*$/ } },
+  // Guessing tokens is throttled too (by address); this empties 127.0.0.1's bucket, so it comes last.
+  { name: "a flood of wrong tokens", http: { path: "/api/queue", as: "wrong-token", repeat: 80 }, status: 429, error: /Too many requests/, headers: { "retry-after": /^[1-9]\d*$/ } },
 ];
 
 const socketCases: SocketCase[] = [
