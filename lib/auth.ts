@@ -16,6 +16,15 @@ export const PrincipalSchema = z.object({
 });
 export type Principal = z.infer<typeof PrincipalSchema>;
 
+/**
+ * Request header in which the web node's request guard hands the SessionInfo (JSON) to Next.js server
+ * components; whatever a client sends in it is dropped.
+ */
+export const SESSION_HEADER = "x-taskcast-session";
+
+/** How a Socket.IO handshake refusal for want of a session or token begins (the tab then goes to sign in). */
+export const SIGN_IN_REQUIRED = "Sign in required";
+
 /** Whether a principal may change things (submit, broadcast, cancel, retry, discard). */
 export const canOperate = (principal: Principal | null | undefined): boolean => principal?.role === "operator";
 

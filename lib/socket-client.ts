@@ -1,5 +1,6 @@
 // The browser's one Socket.IO connection, shared by every live hook in the tab.
 import { io, type Socket } from "socket.io-client";
+import { SIGN_IN_REQUIRED } from "./auth";
 import type { BroadcastSubscription } from "./contract";
 import { compareIds } from "./live-state";
 import { goToSignIn } from "./sign-in";
@@ -12,8 +13,6 @@ let socket: ClientSocket | undefined;
 // What the tab states in every (re)connection's handshake; the broadcasts hook keeps it current.
 const subscription: { channels: string[] | null; lastBroadcastId: string | null } = { channels: null, lastBroadcastId: null };
 
-/** How the server's handshake refusal begins when the tab has no session (server/realtime/socket-server.ts). */
-const SIGN_IN_REQUIRED = "Sign in required";
 const RETRY_REFUSED_MS = 3000;
 
 export function getSocket(): ClientSocket {

@@ -1,10 +1,7 @@
 // Server components' view of the session: the SessionInfo the web node's request guard put on the request.
 import { headers } from "next/headers";
-import { SessionInfoSchema, type SessionInfo } from "@/lib/auth";
+import { SESSION_HEADER, SessionInfoSchema, type SessionInfo } from "@/lib/auth";
 import { NO_SESSION } from "@/lib/sign-in";
-
-/** The guard's request header (SESSION_HEADER in server/http/request-guard.ts). */
-const SESSION_HEADER = "x-taskcast-session";
 
 /** The guard always sets the header; without it (e.g. `next start` alone) there is no sign-in. */
 export async function readSession(): Promise<SessionInfo> {

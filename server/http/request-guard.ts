@@ -3,7 +3,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { TLSSocket } from "node:tls";
 import type { ApiErrorBody } from "../../lib/contract";
-import type { Principal, SessionInfo } from "../../lib/auth";
+import { SESSION_HEADER, type Principal, type SessionInfo } from "../../lib/auth";
 import type { Authenticator } from "../auth/authenticator";
 import type { Session } from "../auth/sessions";
 import { AppError } from "../errors";
@@ -20,11 +20,6 @@ export interface RequestContext {
   https: boolean;
 }
 
-/**
- * Request header carrying the SessionInfo (JSON) to Next.js server components, so a page renders for its
- * viewer from the first paint; whatever a client sends in it is dropped.
- */
-export const SESSION_HEADER = "x-taskcast-session";
 
 const PUBLIC_PATHS = new Set(["/healthz", "/api/auth/login", "/api/auth/session", "/api/auth/logout", "/login", "/icon.svg", "/favicon.ico"]);
 const SAFE_METHODS = new Set(["GET", "HEAD", "OPTIONS"]);

@@ -13,7 +13,7 @@ import { AppError, messageOf, tooLarge } from "../errors";
 import type { Logger } from "../logger";
 import type { Redis } from "../redis/connect";
 import type { TaskService } from "../tasks/task-service";
-import { canOperate, type AuditAction } from "../../lib/auth";
+import { canOperate, SIGN_IN_REQUIRED, type AuditAction } from "../../lib/auth";
 import type { AuditLog } from "../audit/audit-log";
 import type { Authenticator } from "../auth/authenticator";
 import { loopbackHost } from "../http/request-guard";
@@ -77,7 +77,7 @@ export function createSocketServer(options: {
           socket.data.sessionId = identity.session?.id ?? null;
           socket.data.ip = options.auth.clientIp(socket.request.headers, socket.request.socket.remoteAddress);
         } else {
-          failure = "Sign in required: open the dashboard and sign in, or pass a service token as auth.token.";
+          failure = `${SIGN_IN_REQUIRED}: open the dashboard and sign in, or pass a service token as auth.token.`;
         }
       } catch (err) {
         failure = err instanceof AppError ? err.message : "Could not check the sign-in; try again shortly.";
