@@ -16,6 +16,7 @@ import { ConfirmPublisher } from "./queue/publisher";
 import { assertTopology, topologyFor } from "./queue/topology";
 import { createRedis, waitForRedis } from "./redis/connect";
 import { redisKeys } from "./redis/keys";
+import { UpdateCoalescer } from "./realtime/update-coalescer";
 import { withSafePublish } from "./redis/safe-publish";
 import { TaskStore } from "./store/task-store";
 import { WorkerDirectory } from "./store/worker-directory";
@@ -49,6 +50,7 @@ export async function startWorkerNode(config: Config, log: Logger): Promise<Work
   // `consumer` exists below; the gauge reads it only when scraped.
   let running = () => 0;
   const metrics = new WorkerMetrics({ running: () => running(), concurrency: config.WORKER_CONCURRENCY });
+  const updates = new UpdateCoalescer((record) => emitter.emit("task:update", liveCopy(record)));
   const runner = new TaskRunner({
     store,
     publisher,
@@ -57,7 +59,7 @@ export async function startWorkerNode(config: Config, log: Logger): Promise<Work
     heldElsewhere: async (workerId, taskId) => (await directory.live()).some((w) => w.id === workerId && w.running.includes(taskId)),
     publish: (record) => {
       metrics.recorded(record);
-      emitter.emit("task:update", liveCopy(record));
+      updates.push(record);
     },
     finished: (record) => {
       if (record.status === "succeeded" || record.status === "failed" || record.status === "dead") {
@@ -126,6 +128,7 @@ export async function startWorkerNode(config: Config, log: Logger): Promise<Work
             }
           },
         ],
+        ["send the last task updates", async () => updates.flush()],
         ["close RabbitMQ", () => amqp!.close()],
         ["stop serving metrics", () => metricsServer.close()],
         ["stop heartbeat", async () => clearInterval(heartbeat)],

@@ -28,6 +28,10 @@ export async function connectAmqp(options: {
   let closing: Promise<void> | undefined;
   const model = await connect(withHeartbeat(url), {
     clientProperties: { connection_name: options.name },
+    // Without it Nagle's algorithm holds small frames (a publish, its confirm, an ack) for the peer's delayed
+    // ACK: tens of milliseconds on every request that waits for a confirm.
+    noDelay: true,
+    keepAlive: true,
     recovery: {
       initialDelay: 200,
       maxDelay: 5000,

@@ -14,6 +14,8 @@ export function createRedis(url: string, name: string, log: Logger, role: "comma
   const client = new Redis(url, {
     connectionName: name,
     enableOfflineQueue: role === "subscriber",
+    // Commands issued in the same tick go out in one write: under load that saves a system call per command.
+    enableAutoPipelining: role === "commands",
     maxRetriesPerRequest: 2,
     retryStrategy: (times) => Math.min(200 * 2 ** Math.min(times, 6), 5000),
   });

@@ -70,11 +70,13 @@ export class TaskStore {
 
   /**
    * Applies `mutate` to the stored record atomically (optimistic: re-reads and re-applies on a
-   * concurrent write). Resolves with the stored record, or undefined if there is none.
+   * concurrent write). Resolves with the stored record, or undefined if there is none. `known`, a copy
+   * the caller believes current (its own last write), saves the first read; if it is stale the write is
+   * refused and the record is read afresh.
    */
-  async update(id: string, mutate: Mutation): Promise<TaskRecord | undefined> {
+  async update(id: string, mutate: Mutation, known?: TaskRecord): Promise<TaskRecord | undefined> {
     for (let round = 0; round < 20; round++) {
-      const current = await this.get(id);
+      const current = round === 0 && known?.id === id ? known : await this.get(id);
       if (!current) return undefined;
       const next = mutate(current);
       if (!next) return current;

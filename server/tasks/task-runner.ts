@@ -101,6 +101,7 @@ export class TaskRunner {
     }
 
     const startedAt = new Date().toISOString();
+    const known = record;
     const started = await this.save(id, (cur) => {
       if (isFinished(cur.status)) return undefined;
       if (cur.cancelRequested) return { ...cur, status: "cancelled", error: "Cancelled by an operator.", finishedAt: startedAt };
@@ -116,7 +117,7 @@ export class TaskRunner {
         worker: workerId,
         attemptLog: appendAttempt(cur.attemptLog, { attempt, worker: workerId, startedAt, outcome: "running" }),
       };
-    });
+    }, known);
     if (!started || started.status !== "running") {
       if (started?.status === "cancelled") this.sendReply(message, started);
       return "ack";
@@ -138,6 +139,7 @@ export class TaskRunner {
         // A task marked stalled while this worker was only cut off from Redis is running again once it reports.
         .then(() => this.save(id, (cur) => ((cur.status === "running" || cur.status === "stalled") && cur.worker === workerId ? { ...cur, status: "running", progress: clamp(fraction) } : undefined)))
         .then((saved) => {
+          if (saved) record = saved;
           if (saved?.cancelRequested) controller.abort(new AttemptAbort("cancelled", "Cancelled by an operator."));
         })
         .catch((err: unknown) => log.warn({ taskId: id, err: messageOf(err) }, "progress not saved"));
@@ -161,7 +163,7 @@ export class TaskRunner {
 
     if (failure === undefined) {
       log.info({ taskId: id, attempt }, "task succeeded");
-      return this.settle(message, id, (cur) => ({ ...cur, status: "succeeded", progress: 1, result: result ?? null, error: undefined, finishedAt, attemptLog: settleAttempt(cur.attemptLog, "succeeded") }));
+      return this.settle(message, id, (cur) => ({ ...cur, status: "succeeded", progress: 1, result: result ?? null, error: undefined, finishedAt, attemptLog: settleAttempt(cur.attemptLog, "succeeded") }), record);
     }
     const error = messageOf(failure);
     if (failure instanceof AttemptAbort && failure.kind === "cancelled") {
@@ -211,22 +213,26 @@ export class TaskRunner {
   }
 
   /** Writes a final outcome (unless the task was settled meanwhile) and replies. */
-  private async settle(message: ConsumeMessage, id: string, mutate: (cur: TaskRecord) => TaskRecord): Promise<Outcome> {
-    const saved = await this.save(id, (cur) => (isFinished(cur.status) ? undefined : mutate(cur)));
+  private async settle(message: ConsumeMessage, id: string, mutate: (cur: TaskRecord) => TaskRecord, known?: TaskRecord): Promise<Outcome> {
+    const saved = await this.save(id, (cur) => (isFinished(cur.status) ? undefined : mutate(cur)), known);
     if (saved) this.sendReply(message, saved);
     return "ack";
   }
 
   /** Applies a change to the stored record and pushes the result to browsers. */
-  private async save(id: string, mutate: (cur: TaskRecord) => TaskRecord | undefined): Promise<TaskRecord | undefined> {
+  private async save(id: string, mutate: (cur: TaskRecord) => TaskRecord | undefined, known?: TaskRecord): Promise<TaskRecord | undefined> {
     let changed = false;
     let finishing = false;
-    const saved = await this.deps.store.update(id, (cur) => {
-      const next = mutate(cur);
-      changed = next !== undefined;
-      finishing = next !== undefined && !isFinished(cur.status) && isFinished(next.status);
-      return next;
-    });
+    const saved = await this.deps.store.update(
+      id,
+      (cur) => {
+        const next = mutate(cur);
+        changed = next !== undefined;
+        finishing = next !== undefined && !isFinished(cur.status) && isFinished(next.status);
+        return next;
+      },
+      known,
+    );
     if (saved && changed) this.deps.publish(saved);
     if (saved && changed && finishing) this.deps.finished?.(saved);
     return saved;
