@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # `npm test`: set up everything a fresh machine lacks, then type-check and run every suite:
-# unit, integration (real RabbitMQ and Redis) and end-to-end (Playwright in Debian's chromium).
+# unit, integration (real RabbitMQ and Redis) and end-to-end (Playwright in Debian's chromium, then the
+# benchmarks' smoke run, which needs the same build and browser).
 # `bash scripts/test.sh unit|integration|e2e` runs one suite.
 source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
@@ -28,5 +29,7 @@ fi
 if [ "$suite" = all ] || [ "$suite" = e2e ]; then
   run "building the dashboard (next build)" node_modules/.bin/next build >/tmp/taskcast-test-build.log 2>&1 || { cat /tmp/taskcast-test-build.log >&2; die "next build failed (output above)"; }
   run "end-to-end tests (Playwright, headless chromium)" node_modules/.bin/playwright test
+  # The benchmarks in miniature (about a minute), so the harness cannot rot; figures go to a scratch folder.
+  run "benchmark smoke run" env BENCH_OUT="$(mktemp -d)" node --import tsx bench/run.ts --smoke
 fi
 log "all requested tests passed"

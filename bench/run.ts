@@ -1,0 +1,167 @@
+// `npm run bench`: every benchmark in one run, against the real RabbitMQ and Redis, with the baselines measured
+// side by side; medians of several runs, ratios taken within this run. Writes bench/results/bench.json and
+// bench/results/bench.md and prints the tables. `--smoke` runs a tiny version (seconds) to keep the harness working.
+import { mkdirSync, writeFileSync } from "node:fs";
+import { cpus, totalmem } from "node:os";
+import { DashboardTab, type DashboardFigures } from "./dashboard";
+import { fanout, type FanoutRun } from "./fanout";
+import { formatTable, markdownTable, median, round } from "./lib/stats";
+import { ROOT } from "./lib/processes";
+import { submissionLadder, type SubmissionResult } from "./submission";
+import { bareAmqplib, bullmq, startTaskcast, taskcast, type ThroughputRun } from "./throughput";
+
+const smoke = process.argv.includes("--smoke");
+const size = smoke
+  ? { tasks: 300, runs: 1, concurrencies: [1, 16], ladder: [50, 100], stepSeconds: 1, connections: 40, rate: 20, seconds: 2 }
+  : { tasks: 20_000, runs: 3, concurrencies: [1, 16], ladder: [100, 250, 500, 1000, 2000, 4000], stepSeconds: 5, connections: 1000, rate: 100, seconds: 10 };
+const BASE_PORT = Number(process.env.BENCH_PORT ?? 3400);
+const outDir = process.env.BENCH_OUT ?? `${ROOT}/bench/results`;
+
+const log = (message: string) => process.stdout.write(`[bench] ${message}\n`);
+
+interface ThroughputSummary {
+  concurrency: number;
+  perSecond: Record<string, number>;
+  runs: ThroughputRun[];
+}
+
+async function throughputAll(): Promise<{ summaries: ThroughputSummary[]; dashboard: DashboardFigures | null; worker: { atRestMiB: number; peakMiB: number } }> {
+  const summaries: ThroughputSummary[] = [];
+  let dashboard: DashboardFigures | null = null;
+  const workerRss = { atRestMiB: 0, peakMiB: 0 };
+  for (const concurrency of size.concurrencies) {
+    const runs: ThroughputRun[] = [];
+    const stack = await startTaskcast(concurrency, BASE_PORT);
+    // The dashboard tab watches the first Taskcast run at the highest concurrency.
+    const watch = concurrency === Math.max(...size.concurrencies) ? await DashboardTab.open(stack.webUrl) : null;
+    try {
+      for (let i = 0; i < size.runs; i++) {
+        log(`throughput: concurrency ${concurrency}, run ${i + 1} of ${size.runs}`);
+        runs.push(await bareAmqplib(size.tasks, concurrency));
+        runs.push(await bullmq(size.tasks, concurrency));
+        if (watch && i === 0) await watch.start();
+        const viaAmqp = await taskcast(stack, size.tasks, "amqp");
+        if (watch && i === 0) dashboard = await watch.figures();
+        runs.push(viaAmqp);
+        runs.push(await taskcast(stack, size.tasks, "http"));
+        workerRss.atRestMiB = Math.max(workerRss.atRestMiB, viaAmqp.workerRssMiB?.atRest ?? 0);
+        workerRss.peakMiB = Math.max(workerRss.peakMiB, ...runs.map((r) => r.workerRssMiB?.peak ?? 0));
+      }
+    } finally {
+      await watch?.close();
+      await stack.stop();
+    }
+    const systems = [...new Set(runs.map((r) => r.system))];
+    summaries.push({ concurrency, runs, perSecond: Object.fromEntries(systems.map((s) => [s, median(runs.filter((r) => r.system === s).map((r) => r.perSecond))])) });
+  }
+  return { summaries, dashboard, worker: workerRss };
+}
+
+async function submissionAll(): Promise<SubmissionResult[]> {
+  const stack = await startTaskcast(16, BASE_PORT);
+  try {
+    const results: SubmissionResult[] = [];
+    for (let i = 0; i < size.runs; i++) {
+      log(`submission latency: run ${i + 1} of ${size.runs}`);
+      results.push(await submissionLadder(stack.webUrl, size.ladder, size.stepSeconds));
+    }
+    return results;
+  } finally {
+    await stack.stop();
+  }
+}
+
+const verdict = (ok: boolean) => (ok ? "met" : "MISSED");
+
+async function main(): Promise<void> {
+  const started = Date.now();
+  log(`${smoke ? "smoke run" : "full run"} on ${cpus().length} × ${cpus()[0]?.model ?? "CPU"}, ${Math.round(totalmem() / 2 ** 30)} GiB`);
+  const throughput = await throughputAll();
+  const submission = await submissionAll();
+  log(`fan-out: ${size.connections} connections, ${size.rate} broadcasts a second for ${size.seconds} s`);
+  const fan = await fanout({ connections: size.connections, rate: size.rate, seconds: size.seconds, runs: size.runs, basePort: BASE_PORT });
+
+  // 1. Throughput table with ratios.
+  const throughputRows: Array<Array<string | number>> = [["concurrency", "system", "tasks/s (median)", "× bare amqplib", "× BullMQ", "target"]];
+  for (const s of throughput.summaries) {
+    const bare = s.perSecond["bare amqplib"];
+    const bull = s.perSecond.BullMQ;
+    for (const [system, rate] of Object.entries(s.perSecond)) {
+      const isTaskcast = system.startsWith("Taskcast");
+      const target = isTaskcast ? `${verdict(rate >= 0.8 * bare)} (≥0.8× bare), ${verdict(rate >= bull)} (≥1.0× BullMQ)` : "";
+      throughputRows.push([s.concurrency, system, Math.round(rate), round(rate / bare, 2), round(rate / bull, 2), target]);
+    }
+  }
+  // 2. Submission latency: medians over runs, per rate.
+  const rates = [...new Set(submission.flatMap((r) => r.steps.map((s) => s.rate)))];
+  const submissionRows: Array<Array<string | number>> = [["rate (req/s)", "achieved (req/s)", "p50 ms", "p99 ms", "non-202", "runs"]];
+  for (const rate of rates) {
+    const steps = submission.flatMap((r) => r.steps.filter((s) => s.rate === rate));
+    submissionRows.push([rate, Math.round(median(steps.map((s) => s.achieved))), round(median(steps.map((s) => s.p50Ms))), round(median(steps.map((s) => s.p99Ms))), steps.reduce((n, s) => n + s.non2xx + s.errors, 0), steps.length]);
+  }
+  const highestHeld = median(submission.map((r) => r.highestRateHeld));
+  // 3. Fan-out.
+  const bySystem = (system: string) => fan.filter((r) => r.system.startsWith(system));
+  const fanSummary = (runs: FanoutRun[]) => ({
+    delivered: runs.reduce((n, r) => n + r.delivered, 0),
+    expected: runs.reduce((n, r) => n + r.expectedDeliveries, 0),
+    duplicates: runs.reduce((n, r) => n + r.duplicates, 0),
+    missing: runs.reduce((n, r) => n + r.missing, 0),
+    p50: median(runs.map((r) => r.p50Ms)),
+    p99: median(runs.map((r) => r.p99Ms)),
+    rssPerThousand: median(runs.map((r) => r.rssPerThousandMiB)),
+  });
+  const tc = fanSummary(bySystem("Taskcast"));
+  const bare = fanSummary(bySystem("bare"));
+  const exactlyOnce = tc.missing === 0 && tc.duplicates === 0 && tc.delivered === tc.expected;
+  const fanRows: Array<Array<string | number>> = [
+    ["system", "delivered / expected", "duplicates", "p50 ms", "p99 ms", "× bare p99", "web RSS per 1,000 conns (MiB)", "target"],
+    ["Taskcast", `${tc.delivered} / ${tc.expected}`, tc.duplicates, round(tc.p50), round(tc.p99), round(tc.p99 / bare.p99, 2), round(tc.rssPerThousand), `${verdict(exactlyOnce)} (100 %, once), ${verdict(tc.p99 <= 1.2 * bare.p99)} (p99 ≤ 1.2× bare)`],
+    ["bare Socket.IO + Redis adapter", `${bare.delivered} / ${bare.expected}`, bare.duplicates, round(bare.p50), round(bare.p99), 1, round(bare.rssPerThousand), ""],
+  ];
+  // 4 and 5. Memory and the dashboard tab.
+  const memoryRows = [
+    ["process", "MiB"],
+    ["worker RSS at rest", round(throughput.worker.atRestMiB)],
+    ["worker RSS peak under load", round(throughput.worker.peakMiB)],
+    ["web node RSS per 1,000 connections", round(tc.rssPerThousand)],
+  ];
+  const d = throughput.dashboard;
+  const dashboardRows = d
+    ? [
+        ["task events received", "over (s)", "renders", "peak renders/s", "event→render lag p99 ms", "worst lag ms", "long tasks", "longest ms"],
+        [d.taskEvents, d.seconds, d.renders, d.peakRendersPerSecond, d.lagP99Ms, d.lagMaxMs, d.longTasks, d.longestTaskMs],
+      ]
+    : [["dashboard"], ["not measured"]];
+
+  const machine = { cpus: cpus().length, model: cpus()[0]?.model ?? "unknown", memoryGiB: Math.round(totalmem() / 2 ** 30), node: process.version };
+  const sections: Array<[string, Array<Array<string | number>>]> = [
+    [`Task throughput (${size.tasks} echo tasks, median of ${size.runs})`, throughputRows],
+    [`Submission latency (POST /api/tasks, ${size.stepSeconds} s per rate; highest rate held with p99 < 50 ms: ${highestHeld} req/s)`, submissionRows],
+    [`Broadcast fan-out (${size.connections} connections over two web nodes, ${size.rate} broadcasts/s for ${size.seconds} s, median of ${size.runs})`, fanRows],
+    ["Memory", memoryRows],
+    ["Dashboard tab during the first Taskcast run at the highest concurrency", dashboardRows],
+  ];
+  for (const [title, rows] of sections) process.stdout.write(`\n${title}\n${formatTable(rows)}\n`);
+  mkdirSync(outDir, { recursive: true });
+  const name = smoke ? "bench-smoke" : "bench";
+  const at = new Date().toISOString();
+  writeFileSync(`${outDir}/${name}.json`, `${JSON.stringify({ at, smoke, machine, size, throughput, submission, fanout: fan }, null, 2)}\n`);
+  writeFileSync(
+    `${outDir}/${name}.md`,
+    `Run ${at} on ${machine.cpus} × ${machine.model}, ${machine.memoryGiB} GiB, Node ${machine.node}; ${Math.round((Date.now() - started) / 1000)} s.\n\n` +
+      sections.map(([title, rows]) => `**${title}**\n\n${markdownTable(rows)}\n`).join("\n"),
+  );
+  log(`results in ${outDir}/${name}.json and ${name}.md`);
+  // The smoke run fails on what must hold at any size: every broadcast delivered exactly once, every task done.
+  if (!exactlyOnce) throw new Error(`fan-out delivery was not exactly once: ${JSON.stringify(tc)}`);
+  if (submission.some((r) => r.steps.some((s) => s.non2xx > 0))) throw new Error("some submissions were refused");
+}
+
+try {
+  await main();
+  process.exit(0);
+} catch (err) {
+  process.stderr.write(`[bench] failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  process.exit(1);
+}

@@ -1,0 +1,180 @@
+// Task throughput: N echo tasks submitted and run to completion through Taskcast (full tracking on), against a
+// bare amqplib producer and consumer with the same guarantees and prefetch, and against BullMQ.
+import { connect } from "amqplib";
+import { Queue, Worker } from "bullmq";
+import { randomUUID } from "node:crypto";
+import { Redis } from "ioredis";
+import { loadConfig } from "../server/config";
+import { removeRunData } from "../test/helpers/cleanup";
+import { sampleRss, startProcess, type Child } from "./lib/processes";
+
+export interface ThroughputRun {
+  system: string;
+  concurrency: number;
+  tasks: number;
+  seconds: number;
+  perSecond: number;
+  /** Taskcast only: the worker's resident memory before the run and its peak during it, MiB. */
+  workerRssMiB?: { atRest: number; peak: number };
+}
+
+const baseEnv = () => ({ ...process.env, NODE_ENV: "production", LOG_LEVEL: "info" });
+
+/** A bare amqplib producer (confirms, persistent) and consumer (manual acks, prefetch) on a durable queue. */
+export async function bareAmqplib(tasks: number, prefetch: number): Promise<ThroughputRun> {
+  const url = loadConfig(process.env).RABBITMQ_URL;
+  const queue = `bench-bare-${randomUUID().slice(0, 8)}`;
+  const conn = await connect(url);
+  try {
+    const pub = await conn.createConfirmChannel();
+    const sub = await conn.createChannel();
+    await pub.assertQueue(queue, { durable: true });
+    await sub.prefetch(prefetch);
+    let acked = 0;
+    const done = new Promise<void>((resolve) => {
+      void sub.consume(queue, (msg) => {
+        if (!msg) return;
+        // The echo handler: parse the task and produce its result.
+        const task = JSON.parse(msg.content.toString("utf8")) as { payload: unknown };
+        JSON.stringify({ echo: task.payload });
+        sub.ack(msg);
+        if (++acked === tasks) resolve();
+      });
+    });
+    const started = performance.now();
+    await publishAll(tasks, (i) => pub.publish("", queue, Buffer.from(JSON.stringify({ id: randomUUID(), type: "echo", payload: { i } })), { persistent: true, contentType: "application/json" }), () => pub.waitForConfirms());
+    await done;
+    const seconds = (performance.now() - started) / 1000;
+    await sub.deleteQueue(queue);
+    return { system: "bare amqplib", concurrency: prefetch, tasks, seconds, perSecond: tasks / seconds };
+  } finally {
+    await conn.close().catch(() => undefined);
+  }
+}
+
+/** Publishes with confirms in windows of 500, as a careful producer does. */
+async function publishAll(count: number, publish: (i: number) => boolean, confirm: () => Promise<void>): Promise<void> {
+  for (let i = 0; i < count; i++) {
+    publish(i);
+    if (i % 500 === 499) await confirm();
+  }
+  await confirm();
+}
+
+/** BullMQ with the same concurrency: jobs added in bulk, run by one Worker, completed jobs kept (bounded) as records. */
+export async function bullmq(tasks: number, concurrency: number): Promise<ThroughputRun> {
+  const config = loadConfig(process.env);
+  const name = `bench-bullmq-${randomUUID().slice(0, 8)}`;
+  const connection = new Redis(config.REDIS_URL, { maxRetriesPerRequest: null });
+  const workerConnection = new Redis(config.REDIS_URL, { maxRetriesPerRequest: null });
+  const queue = new Queue(name, { connection });
+  let completed = 0;
+  let resolveDone: () => void = () => undefined;
+  const done = new Promise<void>((resolve) => (resolveDone = resolve));
+  const worker = new Worker(name, async (job) => ({ echo: job.data as unknown }), { connection: workerConnection, concurrency, autorun: false });
+  worker.on("completed", () => {
+    if (++completed === tasks) resolveDone();
+  });
+  try {
+    await worker.waitUntilReady();
+    const started = performance.now();
+    void worker.run();
+    for (let i = 0; i < tasks; i += 1000) {
+      await queue.addBulk(Array.from({ length: Math.min(1000, tasks - i) }, (_, j) => ({ name: "echo", data: { i: i + j }, opts: { removeOnComplete: { count: 10_000 }, removeOnFail: { count: 10_000 }, attempts: 3 } })));
+    }
+    await done;
+    const seconds = (performance.now() - started) / 1000;
+    return { system: "BullMQ", concurrency, tasks, seconds, perSecond: tasks / seconds };
+  } finally {
+    await worker.close();
+    await queue.obliterate({ force: true }).catch(() => undefined);
+    await queue.close();
+    connection.disconnect();
+    workerConnection.disconnect();
+  }
+}
+
+export interface TaskcastStack {
+  name: string;
+  env: Record<string, string | undefined>;
+  web: Child;
+  worker: Child;
+  webUrl: string;
+  workerMetricsUrl: string;
+  stop(): Promise<void>;
+}
+
+/** A web node (with the built dashboard) and a worker as separate processes, as in production. */
+export async function startTaskcast(concurrency: number, port: number, extraEnv: Record<string, string> = {}): Promise<TaskcastStack> {
+  const name = `bench-${randomUUID().slice(0, 8)}`;
+  const env = { ...baseEnv(), TASK_QUEUE: name, BROADCAST_CHANNEL: name, KEY_PREFIX: name, API_RATE: "0", WORKER_CONCURRENCY: String(concurrency), WORKER_METRICS_PORT: "0", PORT: String(port), HOST: "127.0.0.1", ...extraEnv };
+  const web = await startProcess("server/web.ts", env, (l) => l.includes("Taskcast dashboard"));
+  let worker: Child;
+  try {
+    worker = await startProcess("server/worker.ts", env, (l) => l.includes("worker ready"));
+  } catch (err) {
+    await web.stop();
+    throw err;
+  }
+  return {
+    name,
+    env,
+    web,
+    worker,
+    webUrl: `http://127.0.0.1:${port}`,
+    workerMetricsUrl: (JSON.parse(worker.output.find((l) => l.includes("worker ready"))!) as { metrics: string }).metrics.replace(/\/metrics$/, ""),
+    async stop() {
+      await worker.stop();
+      await web.stop();
+      await removeRunData(loadConfig(env));
+    },
+  };
+}
+
+/**
+ * Taskcast: `tasks` echo tasks submitted through POST /api/tasks (64 requests in flight, keep-alive) or published
+ * straight to the queue over AMQP (as another service would), timed until every record says succeeded.
+ */
+export async function taskcast(stack: TaskcastStack, tasks: number, via: "http" | "amqp", onStarted?: () => void): Promise<ThroughputRun> {
+  const config = loadConfig(stack.env);
+  // Records beyond TASK_HISTORY_LIMIT are trimmed, so completion is read from the worker's own counter.
+  const before = await succeededSoFar(stack);
+  const rss = { atRest: sampleRss(stack.worker.pid).stop(), sampler: sampleRss(stack.worker.pid) };
+  try {
+    onStarted?.();
+    const started = performance.now();
+    if (via === "http") {
+      let next = 0;
+      const submitOne = async (): Promise<void> => {
+        while (next < tasks) {
+          const i = next++;
+          const res = await fetch(`${stack.webUrl}/api/tasks`, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ type: "echo", payload: { i } }) });
+          if (res.status !== 202) throw new Error(`POST /api/tasks answered ${res.status}: ${await res.text()}`);
+          await res.arrayBuffer().catch(() => undefined);
+        }
+      };
+      await Promise.all(Array.from({ length: 64 }, submitOne));
+    } else {
+      const conn = await connect(config.RABBITMQ_URL);
+      const ch = await conn.createConfirmChannel();
+      await publishAll(tasks, (i) => ch.publish("", config.TASK_QUEUE, Buffer.from(JSON.stringify({ id: randomUUID(), type: "echo", payload: { i } })), { persistent: true, contentType: "application/json" }), () => ch.waitForConfirms());
+      await conn.close();
+    }
+    const deadline = Date.now() + 15 * 60_000;
+    while ((await succeededSoFar(stack)) - before < tasks) {
+      if (Date.now() > deadline) throw new Error("Taskcast did not finish the tasks within 15 minutes");
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    const seconds = (performance.now() - started) / 1000;
+    return { system: `Taskcast (${via === "http" ? "HTTP API" : "AMQP publish"})`, concurrency: Number(stack.env.WORKER_CONCURRENCY), tasks, seconds, perSecond: tasks / seconds, workerRssMiB: { atRest: rss.atRest, peak: rss.sampler.stop() } };
+  } finally {
+    rss.sampler.stop();
+  }
+}
+
+/** Echo tasks the worker has recorded as succeeded, from its GET /metrics. */
+export async function succeededSoFar(stack: TaskcastStack): Promise<number> {
+  const text = await (await fetch(`${stack.workerMetricsUrl}/metrics`)).text();
+  const line = text.split("\n").find((l) => l.startsWith("taskcast_tasks_finished_total{") && l.includes('type="echo"') && l.includes('status="succeeded"'));
+  return line ? Number(line.split(" ").at(-1)) : 0;
+}
