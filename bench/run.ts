@@ -6,7 +6,9 @@ import { cpus, totalmem } from "node:os";
 import { DashboardTab, type DashboardFigures } from "./dashboard";
 import { fanout, type FanoutRun } from "./fanout";
 import { formatTable, markdownTable, median, round } from "./lib/stats";
-import { ROOT } from "./lib/processes";
+import { Redis } from "ioredis";
+import { loadConfig } from "../server/config";
+import { brokerPid, cpuDuring, ROOT } from "./lib/processes";
 import { submissionLadder, type SubmissionResult } from "./submission";
 import { bareAmqplib, bullmq, startTaskcast, taskcast, type ThroughputRun } from "./throughput";
 
@@ -14,6 +16,9 @@ const smoke = process.argv.includes("--smoke");
 const size = smoke
   ? { tasks: 300, runs: 1, concurrencies: [1, 16], ladder: [50, 100], stepSeconds: 1, connections: 40, rate: 20, seconds: 2 }
   : { tasks: 20_000, runs: 3, concurrencies: [1, 16], ladder: [100, 250, 500, 1000, 2000, 4000], stepSeconds: 5, connections: 1000, rate: 100, seconds: 10 };
+// For exploring: BENCH_TASKS and BENCH_RUNS override the sizes.
+if (process.env.BENCH_TASKS) size.tasks = Number(process.env.BENCH_TASKS);
+if (process.env.BENCH_RUNS) size.runs = Number(process.env.BENCH_RUNS);
 const BASE_PORT = Number(process.env.BENCH_PORT ?? 3400);
 const outDir = process.env.BENCH_OUT ?? `${ROOT}/bench/results`;
 
@@ -35,15 +40,23 @@ async function throughputAll(): Promise<{ summaries: ThroughputSummary[]; dashbo
     // The dashboard tab watches the first Taskcast run at the highest concurrency.
     const watch = concurrency === Math.max(...size.concurrencies) ? await DashboardTab.open(stack.webUrl) : null;
     try {
+      const pids = { RabbitMQ: brokerPid(), Redis: await redisPid() };
+      const taskcastPids = { ...pids, "web node": stack.web.pid, worker: stack.worker.pid };
+      const measured = async (which: Record<string, number | undefined>, work: () => Promise<ThroughputRun>) => {
+        const { result, cpu } = await cpuDuring(which, work);
+        return { ...result, cpu };
+      };
       for (let i = 0; i < size.runs; i++) {
         log(`throughput: concurrency ${concurrency}, run ${i + 1} of ${size.runs}`);
-        runs.push(await bareAmqplib(size.tasks, concurrency));
-        runs.push(await bullmq(size.tasks, concurrency));
+        runs.push(await measured(pids, () => bareAmqplib(size.tasks, concurrency)));
+        // Taskcast's classic work queue is a priority queue (x-max-priority 9): what that alone costs RabbitMQ.
+        runs.push(await measured(pids, () => bareAmqplib(size.tasks, concurrency, { maxPriority: 9 })));
+        runs.push(await measured(pids, () => bullmq(size.tasks, concurrency)));
         if (watch && i === 0) await watch.start();
-        const viaAmqp = await taskcast(stack, size.tasks, "amqp");
+        const viaAmqp = await measured(taskcastPids, () => taskcast(stack, size.tasks, "amqp"));
         if (watch && i === 0) dashboard = await watch.figures();
         runs.push(viaAmqp);
-        runs.push(await taskcast(stack, size.tasks, "http"));
+        runs.push(await measured(taskcastPids, () => taskcast(stack, size.tasks, "http")));
         workerRss.atRestMiB = Math.max(workerRss.atRestMiB, viaAmqp.workerRssMiB?.atRest ?? 0);
         workerRss.peakMiB = Math.max(workerRss.peakMiB, ...runs.map((r) => r.workerRssMiB?.peak ?? 0));
       }
@@ -55,6 +68,17 @@ async function throughputAll(): Promise<{ summaries: ThroughputSummary[]; dashbo
     summaries.push({ concurrency, runs, perSecond: Object.fromEntries(systems.map((s) => [s, median(runs.filter((r) => r.system === s).map((r) => r.perSecond))])) });
   }
   return { summaries, dashboard, worker: workerRss };
+}
+
+/** The local Redis server's pid (from INFO), to account for its CPU time. */
+async function redisPid(): Promise<number | undefined> {
+  const redis = new Redis(loadConfig(process.env).REDIS_URL);
+  try {
+    const pid = Number(/process_id:(\d+)/.exec(await redis.info("server"))?.[1]);
+    return Number.isFinite(pid) ? pid : undefined;
+  } finally {
+    redis.disconnect();
+  }
 }
 
 async function submissionAll(): Promise<SubmissionResult[]> {
@@ -100,6 +124,17 @@ async function main(): Promise<void> {
     submissionRows.push([rate, Math.round(median(steps.map((s) => s.achieved))), round(median(steps.map((s) => s.p50Ms))), round(median(steps.map((s) => s.p99Ms))), steps.reduce((n, s) => n + s.non2xx + s.errors, 0), steps.length]);
   }
   const highestHeld = median(submission.map((r) => r.highestRateHeld));
+  // Where the CPU goes: milliseconds of CPU per task in each process, medians over the runs.
+  const processes = ["RabbitMQ", "Redis", "web node", "worker", "bench client"];
+  const cpuRows: Array<Array<string | number>> = [["concurrency", "system", ...processes.map((p) => `${p} ms/task`), "total ms/task"]];
+  for (const s of throughput.summaries) {
+    for (const system of Object.keys(s.perSecond)) {
+      const runs = s.runs.filter((r) => r.system === system && r.cpu);
+      const per = (name: string) => median(runs.map((r) => ((r.cpu?.[name] ?? 0) * 1000) / r.tasks));
+      const cells = processes.map(per);
+      cpuRows.push([s.concurrency, system, ...cells.map((c) => round(c, 3)), round(cells.reduce((a, b) => a + b, 0), 3)]);
+    }
+  }
   // 3. Fan-out.
   const bySystem = (system: string) => fan.filter((r) => r.system.startsWith(system));
   const fanSummary = (runs: FanoutRun[]) => ({
@@ -137,6 +172,7 @@ async function main(): Promise<void> {
   const machine = { cpus: cpus().length, model: cpus()[0]?.model ?? "unknown", memoryGiB: Math.round(totalmem() / 2 ** 30), node: process.version };
   const sections: Array<[string, Array<Array<string | number>>]> = [
     [`Task throughput (${size.tasks} echo tasks, median of ${size.runs})`, throughputRows],
+    ["Where the CPU goes (CPU time per task in each process, median of the runs)", cpuRows],
     [`Submission latency (POST /api/tasks, ${size.stepSeconds} s per rate; highest rate held with p99 < 50 ms: ${highestHeld} req/s)`, submissionRows],
     [`Broadcast fan-out (${size.connections} connections over two web nodes, ${size.rate} broadcasts/s for ${size.seconds} s, median of ${size.runs})`, fanRows],
     ["Memory", memoryRows],

@@ -50,6 +50,7 @@ export async function startWorkerNode(config: Config, log: Logger): Promise<Work
   // `consumer` exists below; the gauge reads it only when scraped.
   let running = () => 0;
   const metrics = new WorkerMetrics({ running: () => running(), concurrency: config.WORKER_CONCURRENCY });
+  const counters = stats.batched(log);
   const updates = new UpdateCoalescer((record) => emitter.emit("task:update", liveCopy(record)));
   const runner = new TaskRunner({
     store,
@@ -63,7 +64,7 @@ export async function startWorkerNode(config: Config, log: Logger): Promise<Work
     },
     finished: (record) => {
       if (record.status === "succeeded" || record.status === "failed" || record.status === "dead") {
-        stats.count(record.status, record.finishedAt ? Date.parse(record.finishedAt) : Date.now()).catch((err: unknown) => log.warn({ err: messageOf(err) }, "activity counter not saved"));
+        counters.count(record.status, record.finishedAt ? Date.parse(record.finishedAt) : Date.now());
       }
     },
     reply: (replyTo, correlationId, record) => {
@@ -129,6 +130,7 @@ export async function startWorkerNode(config: Config, log: Logger): Promise<Work
           },
         ],
         ["send the last task updates", async () => updates.flush()],
+        ["save the last activity counts", () => counters.flush()],
         ["close RabbitMQ", () => amqp!.close()],
         ["stop serving metrics", () => metricsServer.close()],
         ["stop heartbeat", async () => clearInterval(heartbeat)],

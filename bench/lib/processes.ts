@@ -1,7 +1,7 @@
 // Starts Taskcast's own processes (and the baselines' servers) for a benchmark, and reads their memory.
 import { spawn, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 
 export const ROOT = fileURLToPath(new URL("../..", import.meta.url));
@@ -74,4 +74,41 @@ export function sampleRss(pid: number, everyMs = 200): { stop(): number } {
       return peak;
     },
   };
+}
+
+/** CPU time (user + system) a process has used so far, in seconds (Linux /proc, clock ticks of 10 ms). */
+export function cpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  // Fields after the command name (which may contain spaces) start after the last ")".
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+/** The pid of the RabbitMQ node (its Erlang VM), if it runs on this machine. */
+export function brokerPid(): number | undefined {
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const cmdline = readFileSync(`/proc/${entry}/cmdline`, "utf8");
+      if (cmdline.includes("beam.smp") && cmdline.includes("rabbit")) return Number(entry);
+    } catch {
+      /* gone meanwhile */
+    }
+  }
+  return undefined;
+}
+
+/**
+ * CPU seconds each named process spends while `work` runs: where the time of a benchmark goes, across the
+ * broker, Redis and Taskcast's own processes. Processes not on this machine are left out.
+ */
+export async function cpuDuring<T>(pids: Record<string, number | undefined>, work: () => Promise<T>): Promise<{ result: T; cpu: Record<string, number> }> {
+  const known = Object.entries(pids).filter((e): e is [string, number] => e[1] !== undefined);
+  const before = Object.fromEntries(known.map(([name, pid]) => [name, cpuSeconds(pid)]));
+  const selfBefore = process.cpuUsage();
+  const result = await work();
+  const self = process.cpuUsage(selfBefore);
+  const cpu: Record<string, number> = { "bench client": (self.user + self.system) / 1e6 };
+  for (const [name, pid] of known) cpu[name] = Math.round((cpuSeconds(pid) - before[name]) * 100) / 100;
+  return { result, cpu };
 }
