@@ -33,8 +33,11 @@ export interface ClientToServerEvents {
   "broadcast:follow": (channels: string[] | null, ack: (reply: FollowAck) => void) => void;
 }
 
-// eslint-disable-next-line @typescript-eslint/no-empty-object-type
-export interface InterServerEvents {}
+/** Between web nodes and workers, through the Redis adapter (the workers' emitter uses serverSideEmit). */
+export interface InterServerEvents {
+  /** Task records written by a worker, newest version of each, as live copies; each node emits them to its own tabs. */
+  "task:updates": (records: TaskRecord[]) => void;
+}
 
 export interface SocketData {
   connectedAt: number;

@@ -32,7 +32,7 @@ import { QueueStatsReader } from "./queue/stats";
 import { assertTopology, topologyFor } from "./queue/topology";
 import type { WorkerList } from "../lib/insights";
 import { PresenceTicker } from "./realtime/presence";
-import { createSocketServer, relayBroadcasts, sessionRoom, startHealthTicker, startQueueStatsTicker } from "./realtime/socket-server";
+import { createSocketServer, relayBroadcasts, relayTaskUpdates, sessionRoom, startHealthTicker, startQueueStatsTicker } from "./realtime/socket-server";
 import { createRedis, waitForRedis, type Redis } from "./redis/connect";
 import { redisKeys } from "./redis/keys";
 import { withSafePublish } from "./redis/safe-publish";
@@ -192,6 +192,7 @@ export async function startWebNode(config: Config, log: Logger, pages?: PageHand
     log,
   });
   announce = (record) => io.emit("task:update", liveCopy(record));
+  relayTaskUpdates(io, log);
   socketCount = () => io.engine.clientsCount;
   pushAudit = (entry) => io.emit("audit:entry", entry);
   await relayBroadcasts(io, broadcastSub, config.BROADCAST_CHANNEL, log, (b) => relayLag.note(b.at));

@@ -2,7 +2,7 @@
 import { Emitter } from "@socket.io/redis-emitter";
 import { hostname } from "node:os";
 import { liveCopy } from "../lib/contract";
-import type { ServerToClientEvents } from "../lib/socket-events";
+import type { InterServerEvents } from "../lib/socket-events";
 import type { Config } from "./config";
 import { messageOf } from "./errors";
 import type { Logger } from "./logger";
@@ -38,7 +38,9 @@ export async function startWorkerNode(config: Config, log: Logger): Promise<Work
   const redis = createRedis(config.REDIS_URL, "taskcast-worker", log);
   const cancelSub = createRedis(config.REDIS_URL, "taskcast-worker-cancel-sub", log, "subscriber");
   await Promise.all([redis, cancelSub].map((c) => waitForRedis(c, config.REDIS_URL)));
-  const emitter = new Emitter<ServerToClientEvents>(withSafePublish(redis, log), { key: keys.socketIo });
+  const emitter = new Emitter(withSafePublish(redis, log), { key: keys.socketIo });
+  // The emitter's serverSideEmit is untyped: this holds it to the InterServerEvents contract.
+  const toWebNodes = <E extends keyof InterServerEvents>(event: E, ...args: Parameters<InterServerEvents[E]>) => emitter.serverSideEmit(event, ...args);
   const store = new TaskStore(redis, keys, config.TASK_HISTORY_LIMIT);
   const directory = new WorkerDirectory(redis, keys);
   const stats = new StatsStore(redis, config.KEY_PREFIX);
@@ -51,7 +53,7 @@ export async function startWorkerNode(config: Config, log: Logger): Promise<Work
   let running = () => 0;
   const metrics = new WorkerMetrics({ running: () => running(), concurrency: config.WORKER_CONCURRENCY });
   const counters = stats.batched(log);
-  const updates = new UpdateCoalescer((record) => emitter.emit("task:update", liveCopy(record)));
+  const updates = new UpdateCoalescer((records) => toWebNodes("task:updates", records.map(liveCopy)));
   const runner = new TaskRunner({
     store,
     publisher,

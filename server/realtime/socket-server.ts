@@ -2,7 +2,7 @@
 import { createAdapter } from "@socket.io/redis-adapter";
 import type { Server as HttpServer } from "node:http";
 import { Server, type Socket } from "socket.io";
-import { BroadcastSchema, BroadcastSubscriptionSchema, MAX_BODY_BYTES, type Broadcast, type Health, type QueueStats, type SubmitAck } from "../../lib/contract";
+import { BroadcastSchema, BroadcastSubscriptionSchema, MAX_BODY_BYTES, TaskRecordSchema, type Broadcast, type Health, type QueueStats, type SubmitAck } from "../../lib/contract";
 import { describeZodError } from "../../lib/zod-message";
 import { safeJson } from "../../lib/safe-json";
 import type { ClientToServerEvents, InterServerEvents, ServerToClientEvents, SocketData } from "../../lib/socket-events";
@@ -177,6 +177,25 @@ export function createSocketServer(options: {
     );
   }
   return io;
+}
+
+/**
+ * Workers send their task updates to every web node in batches (serverSideEmit "task:updates"); each node
+ * checks them and emits each record to its own tabs as `task:update`.
+ */
+export function relayTaskUpdates(io: IoServer, log: Logger): void {
+  let warned = false;
+  io.on("task:updates", (records: unknown) => {
+    if (!Array.isArray(records)) return;
+    for (const raw of records) {
+      const parsed = TaskRecordSchema.safeParse(raw);
+      if (parsed.success) io.local.emit("task:update", parsed.data);
+      else if (!warned) {
+        warned = true;
+        log.warn({ err: describeZodError(parsed.error) }, "ignored a malformed task update from a worker (a worker of another version?)");
+      }
+    }
+  });
 }
 
 /** Room of the sockets opened with one sign-in session. */
