@@ -1,5 +1,6 @@
 // A RabbitMQ connection that recovers by itself, and channels that are re-created when they close.
 import { connect, type Channel, type ChannelModel, type RecoveringChannelModel } from "amqplib";
+import type { Writable } from "node:stream";
 import { setTimeout as delay } from "node:timers/promises";
 import { maskUrl } from "../config";
 import { unavailable } from "../errors";
@@ -37,6 +38,7 @@ export async function connectAmqp(options: {
       maxDelay: 5000,
       waitForConnect: false,
       setup: async (m: ChannelModel) => {
+        autoCork((m as unknown as { connection: { stream: Writable } }).connection.stream);
         await options.setup(m);
         current = m;
       },
@@ -71,6 +73,28 @@ export async function connectAmqp(options: {
       return closing;
     },
   };
+}
+
+/**
+ * amqplib writes each frame (a publish, an ack) to the socket on its own: one system call and one TCP
+ * packet each, which under load costs more than the work itself. Corking the socket for the rest of the
+ * tick sends everything written in one tick with a single write; with TCP_NODELAY it leaves at once.
+ */
+function autoCork(stream: Writable): void {
+  if (typeof stream.cork !== "function") return;
+  const write = stream.write.bind(stream) as (...args: unknown[]) => boolean;
+  let corked = false;
+  stream.write = ((...args: unknown[]) => {
+    if (!corked) {
+      corked = true;
+      stream.cork();
+      process.nextTick(() => {
+        corked = false;
+        stream.uncork();
+      });
+    }
+    return write(...args);
+  }) as Writable["write"];
 }
 
 /**
