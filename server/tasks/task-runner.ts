@@ -13,6 +13,9 @@ import type { TaskStore } from "../store/task-store";
 import { backoffDelay, retryPolicy, TaskFailure } from "./define-task";
 import { checkTask } from "./registry";
 
+/** A task still running after this long is recorded as running; shorter ones are recorded once, when they end. */
+const RUNNING_WRITE_DELAY_MS = 100;
+
 /** Progress is written to Redis and pushed to browsers at most this often per task. */
 const PROGRESS_INTERVAL_MS = 250;
 
@@ -101,35 +104,57 @@ export class TaskRunner {
     }
 
     const startedAt = new Date().toISOString();
-    const known = record;
-    const started = await this.save(id, (cur) => {
+    // The attempt's start, as a change to the stored record (undefined: finished meanwhile, nothing to run).
+    const begin = (cur: TaskRecord): TaskRecord | undefined => {
       if (isFinished(cur.status)) return undefined;
       if (cur.cancelRequested) return { ...cur, status: "cancelled", error: "Cancelled by an operator.", finishedAt: startedAt };
-      const attempt = cur.attempts + 1;
+      const n = cur.attempts + 1;
       return {
         ...cur,
         status: "running",
         progress: 0,
-        attempts: attempt,
+        attempts: n,
         maxAttempts: policy.maxAttempts,
         nextAttemptAt: undefined,
         startedAt,
         worker: workerId,
-        attemptLog: appendAttempt(cur.attemptLog, { attempt, worker: workerId, startedAt, outcome: "running" }),
+        attemptLog: appendAttempt(cur.attemptLog, { attempt: n, worker: workerId, startedAt, outcome: "running" }),
       };
-    }, known);
-    if (!started || started.status !== "running") {
-      if (started?.status === "cancelled") this.sendReply(message, started);
+    };
+    const preview = begin(record);
+    if (!preview || preview.status !== "running") {
+      const settled = await this.save(id, begin, record);
+      if (settled?.status === "cancelled") this.sendReply(message, settled);
       return "ack";
     }
-    record = started;
-    const attempt = record.attempts;
+    const attempt = preview.attempts;
+    const ours = (cur: TaskRecord) => cur.status === "running" && cur.worker === workerId && cur.startedAt === startedAt;
+    // Every later write applies to the started attempt, starting it first if that was not written yet.
+    const afterStart =
+      (mutate: (cur: TaskRecord) => TaskRecord | undefined) =>
+      (cur: TaskRecord): TaskRecord | undefined => {
+        if (ours(cur)) return mutate(cur);
+        const started = begin(cur);
+        return started?.status === "running" ? mutate(started) : started;
+      };
     log.info({ taskId: id, type: record.type, attempt }, "task started");
 
     const controller = new AbortController();
     this.active.set(id, controller);
     const timer = setTimeout(() => controller.abort(new AttemptAbort("timeout", `Attempt timed out after ${policy.timeoutMs} ms.`)), policy.timeoutMs);
     let writes: Promise<unknown> = Promise.resolve();
+    // Most tasks finish in a few milliseconds: they are recorded once, when they end. A task still running
+    // after RUNNING_WRITE_DELAY_MS is recorded as running (with its worker, for stall detection) at that point.
+    const markRunning = setTimeout(() => {
+      writes = writes
+        .then(() => this.save(id, (cur) => (ours(cur) ? undefined : begin(cur)), record))
+        .then((saved) => {
+          if (saved) record = saved;
+          // Cancelled or settled while it waited to be recorded as running: stop the handler.
+          if (!saved || !ours(saved)) controller.abort(new AttemptAbort("cancelled", "Cancelled by an operator."));
+        })
+        .catch((err: unknown) => log.warn({ taskId: id, err: messageOf(err) }, "running state not saved"));
+    }, RUNNING_WRITE_DELAY_MS);
     let lastProgressAt = 0;
     const progress = (fraction: number) => {
       const at = Date.now();
@@ -156,6 +181,7 @@ export class TaskRunner {
       failure = controller.signal.aborted ? controller.signal.reason : err;
     } finally {
       clearTimeout(timer);
+      clearTimeout(markRunning);
       this.active.delete(id);
     }
     await writes;
@@ -163,32 +189,32 @@ export class TaskRunner {
 
     if (failure === undefined) {
       log.info({ taskId: id, attempt }, "task succeeded");
-      return this.settle(message, id, (cur) => ({ ...cur, status: "succeeded", progress: 1, result: result ?? null, error: undefined, finishedAt, attemptLog: settleAttempt(cur.attemptLog, "succeeded") }), record);
+      return this.settle(message, id, afterStart((cur) => ({ ...cur, status: "succeeded", progress: 1, result: result ?? null, error: undefined, finishedAt, attemptLog: settleAttempt(cur.attemptLog, "succeeded") })), record);
     }
     const error = messageOf(failure);
     if (failure instanceof AttemptAbort && failure.kind === "cancelled") {
       log.info({ taskId: id }, "task cancelled while running");
-      return this.settle(message, id, (cur) => ({ ...cur, status: "cancelled", error, finishedAt, attemptLog: settleAttempt(cur.attemptLog, "cancelled", error) }));
+      return this.settle(message, id, afterStart((cur) => ({ ...cur, status: "cancelled", error, finishedAt, attemptLog: settleAttempt(cur.attemptLog, "cancelled", error) })), record);
     }
     if (failure instanceof AttemptAbort && failure.kind === "shutdown") {
       // The worker is stopping: hand the task back without counting the attempt.
-      await this.save(id, (cur) => (cur.status === "running" && cur.worker === workerId ? { ...cur, status: "queued", attempts: Math.max(0, cur.attempts - 1), attemptLog: settleAttempt(cur.attemptLog, "requeued", error) } : undefined));
+      await this.save(id, afterStart((cur) => ({ ...cur, status: "queued", attempts: Math.max(0, cur.attempts - 1), attemptLog: settleAttempt(cur.attemptLog, "requeued", error) })), record);
       log.info({ taskId: id }, "task handed back to the queue: worker shutting down");
       return "release";
     }
     if (failure instanceof TaskFailure) {
       log.info({ taskId: id, err: error }, "task failed");
-      return this.settle(message, id, (cur) => ({ ...cur, status: "failed", error, finishedAt, attemptLog: settleAttempt(cur.attemptLog, "failed", error) }));
+      return this.settle(message, id, afterStart((cur) => ({ ...cur, status: "failed", error, finishedAt, attemptLog: settleAttempt(cur.attemptLog, "failed", error) })), record);
     }
     const outcome = failure instanceof AttemptAbort && failure.kind === "timeout" ? "timeout" : "error";
     if (attempt >= policy.maxAttempts) {
-      const failed = await this.save(id, (cur) => ({ ...cur, attemptLog: settleAttempt(cur.attemptLog, outcome, error) }));
+      const failed = await this.save(id, afterStart((cur) => ({ ...cur, attemptLog: settleAttempt(cur.attemptLog, outcome, error) })), record);
       return this.bury(message, failed ?? record, `Failed ${attempt} of ${policy.maxAttempts} attempts; last error: ${error}`);
     }
     const delayMs = backoffDelay(policy, attempt);
     const nextAttemptAt = new Date(Date.now() + delayMs).toISOString();
     // Record first, then park the message: if the worker dies between the two, the original is simply redelivered.
-    await this.save(id, (cur) => (isFinished(cur.status) ? undefined : { ...cur, status: "retrying", error, nextAttemptAt, attemptLog: settleAttempt(cur.attemptLog, outcome, error) }));
+    await this.save(id, afterStart((cur) => ({ ...cur, status: "retrying", error, nextAttemptAt, attemptLog: settleAttempt(cur.attemptLog, outcome, error) })), record);
     await this.deps.publisher.publishRetry(message.content, carriedProperties(message, id), delayMs);
     log.info({ taskId: id, attempt, delayMs, err: error }, "attempt failed; retrying later");
     return "ack";
@@ -213,7 +239,7 @@ export class TaskRunner {
   }
 
   /** Writes a final outcome (unless the task was settled meanwhile) and replies. */
-  private async settle(message: ConsumeMessage, id: string, mutate: (cur: TaskRecord) => TaskRecord, known?: TaskRecord): Promise<Outcome> {
+  private async settle(message: ConsumeMessage, id: string, mutate: (cur: TaskRecord) => TaskRecord | undefined, known?: TaskRecord): Promise<Outcome> {
     const saved = await this.save(id, (cur) => (isFinished(cur.status) ? undefined : mutate(cur)), known);
     if (saved) this.sendReply(message, saved);
     return "ack";

@@ -131,6 +131,23 @@ describe("retries and dead letters", () => {
     assert.equal(record.error, "no such user");
     assert.equal(await deadQueueDepth(), 0);
   });
+
+  test("a task that ends within 100 ms is written once, at its end, with its whole attempt; a longer one is shown running first", async () => {
+    const quick = await submit(stack, { type: "echo", payload: { quick: true } });
+    const done = await waitForStatus(stack, quick, ["succeeded"]);
+    // Created (1) and finished (2): no write in between.
+    assert.equal(done.version, 2);
+    assert.equal(done.attempts, 1);
+    assert.equal(done.attemptLog.length, 1);
+    const [attempt] = done.attemptLog;
+    assert.equal(attempt.outcome, "succeeded");
+    assert.equal(attempt.worker, done.worker);
+    assert.ok(Date.parse(attempt.startedAt) <= Date.parse(attempt.finishedAt!));
+    const slow = await submit(stack, { type: "sleep", payload: { ms: 1500 } });
+    const running = await waitForStatus(stack, slow, ["running"]);
+    assert.equal(running.attemptLog.at(-1)?.outcome, "running");
+    assert.equal((await waitForStatus(stack, slow, ["succeeded"])).attempts, 1);
+  });
 });
 
 describe("cancellation", () => {
