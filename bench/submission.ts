@@ -25,7 +25,9 @@ async function step(url: string, rate: number, seconds: number): Promise<Submiss
     method: "POST",
     headers: { "content-type": "application/json" },
     body: JSON.stringify({ type: "echo", payload: { from: "bench" } }),
-    connections: 32,
+    // Enough connections to hold the rate with some slack; many more makes autocannon fire them in bursts,
+    // which measures its own queueing (32 connections at 50 req/s: p50 24 ms, against 6 ms with 4).
+    connections: Math.min(64, Math.max(2, Math.ceil(rate / 50))),
     overallRate: rate,
     duration: seconds,
   });
