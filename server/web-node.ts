@@ -32,6 +32,7 @@ import { QueueStatsReader } from "./queue/stats";
 import { assertTopology, topologyFor } from "./queue/topology";
 import type { WorkerList } from "../lib/insights";
 import { PresenceTicker } from "./realtime/presence";
+import { UpdateCoalescer } from "./realtime/update-coalescer";
 import { createSocketServer, relayBroadcasts, relayTaskUpdates, sessionRoom, startHealthTicker, startQueueStatsTicker } from "./realtime/socket-server";
 import { createRedis, waitForRedis, type Redis } from "./redis/connect";
 import { redisKeys } from "./redis/keys";
@@ -191,7 +192,14 @@ export async function startWebNode(config: Config, log: Logger, pages?: PageHand
     },
     log,
   });
-  announce = (record) => io.emit("task:update", liveCopy(record));
+  // Changes made here (submissions, cancels, retries, stalls) go out like the workers' updates: in 50 ms
+  // batches, one message to the other web nodes, and each record to this node's own tabs.
+  const announcements = new UpdateCoalescer((records) => {
+    const live = records.map(liveCopy);
+    io.serverSideEmit("task:updates", live);
+    for (const record of live) io.local.emit("task:update", record);
+  });
+  announce = (record) => announcements.push(record);
   relayTaskUpdates(io, log);
   socketCount = () => io.engine.clientsCount;
   pushAudit = (entry) => io.emit("audit:entry", entry);
@@ -233,6 +241,7 @@ export async function startWebNode(config: Config, log: Logger, pages?: PageHand
         ["stop stalled-task sweeps", async () => stopStallDetector()],
         ["leave presence", () => presence!.stop()],
         ["stop ingesting broadcasts", () => ingestor.stop()],
+        ["send the last task updates", async () => announcements.flush()],
         ["close Socket.IO and HTTP", () => new Promise<void>((resolve) => void io.close(() => resolve()))],
         ["close RabbitMQ", () => amqp!.close()],
         ["close Redis", () => Promise.all([redis, adapterSub, broadcastSub].map((c) => c.quit().catch(() => c.disconnect())))],
