@@ -141,7 +141,7 @@ async function run(servers: Servers, connections: number, rate: number, seconds:
 export async function fanout(options: { connections: number; rate: number; seconds: number; runs: number; basePort: number }): Promise<FanoutRun[]> {
   const results: FanoutRun[] = [];
   for (let i = 0; i < options.runs; i++) {
-    for (const start of [taskcastServers, bareServers]) {
+    for (const start of process.env.BENCH_FANOUT_ONLY === "taskcast" ? [taskcastServers] : [taskcastServers, bareServers]) {
       const servers = await start(options.basePort);
       try {
         results.push(await run(servers, options.connections, options.rate, options.seconds));

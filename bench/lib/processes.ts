@@ -19,7 +19,9 @@ export interface Child {
  * once a line of its output matches `ready`.
  */
 export async function startProcess(script: string, env: Record<string, string | undefined>, ready: (line: string) => boolean, timeoutMs = 60_000): Promise<Child> {
-  const child = spawn(process.execPath, ["--import", "tsx", script], { cwd: ROOT, env: env as NodeJS.ProcessEnv, stdio: ["ignore", "pipe", "pipe"] });
+  // BENCH_CPU_PROF_DIR=/some/dir writes a V8 CPU profile of every process the benchmark starts (open in Chrome's DevTools).
+  const profile = process.env.BENCH_CPU_PROF_DIR ? ["--cpu-prof", `--cpu-prof-dir=${process.env.BENCH_CPU_PROF_DIR}`] : [];
+  const child = spawn(process.execPath, [...profile, "--import", "tsx", script], { cwd: ROOT, env: env as NodeJS.ProcessEnv, stdio: ["ignore", "pipe", "pipe"] });
   const output: string[] = [];
   const stop = async () => {
     if (child.exitCode !== null || child.signalCode !== null) return;
