@@ -12,7 +12,12 @@ const sub = new Redis(redisUrl);
 const feed = new Redis(redisUrl);
 const httpServer = createServer();
 const io = new Server(httpServer, { adapter: createAdapter(pub, sub, { key: process.env.BARE_KEY }), serveClient: false });
-feed.on("message", (_channel: string, message: string) => io.local.emit("broadcast", { message }));
+// The same fan-out as Taskcast's: the same event and payload shape (id, message, channel, source, at), so both
+// put the same bytes on the wire and clients parse the same; only what happens before the emit differs.
+let id = 0;
+feed.on("message", (_channel: string, message: string) =>
+  io.local.emit("broadcast", { id: String(++id), message, channel: "general", source: "redis", at: new Date().toISOString() }),
+);
 await feed.subscribe(channel);
 httpServer.listen(Number(process.env.PORT), "127.0.0.1", () => console.log("bare ready"));
 process.on("SIGTERM", () => {
