@@ -2,11 +2,10 @@
 // Dead letters: dead tasks no operator has discarded yet, a view of the tab's task records, with retry
 // (optionally with an edited payload) and discard.
 import Link from "next/link";
-import { useState } from "react";
 import { useCanOperate } from "@/components/auth/session-provider";
 import { ViewerNote } from "@/components/auth/viewer-note";
 import type { TaskRecord } from "@/lib/contract";
-import { fetchJson } from "./fetch-json";
+import { EditPayloadButton, PayloadEditor, usePayloadDraft } from "../tasks/payload-editor";
 import { useTaskAction } from "./use-task-action";
 
 export function DeadLetters({ tasks, loaded, error }: { tasks: TaskRecord[]; loaded: boolean; error?: string }) {
@@ -34,8 +33,7 @@ export function DeadLetters({ tasks, loaded, error }: { tasks: TaskRecord[]; loa
 function DeadLetter({ task }: { task: TaskRecord }) {
   const shortId = task.id.slice(0, 8);
   const action = useTaskAction(task);
-  // undefined: the payload editor is closed and Retry resends the payload unchanged.
-  const [draft, setDraft] = useState<string>();
+  const { draft, setDraft, toggle } = usePayloadDraft(task, action.setError);
   const editorId = `dead-letter-payload-${task.id}`;
 
   const retry = () => action.retryWithDraft(draft);
@@ -63,32 +61,9 @@ function DeadLetter({ task }: { task: TaskRecord }) {
         <button type="button" className="small-button secondary" onClick={() => action.run("discard")} disabled={action.disabled}>
           Discard task {shortId}
         </button>
-        <button
-          type="button"
-          className="small-button secondary"
-          aria-expanded={draft !== undefined}
-          aria-controls={draft !== undefined ? editorId : undefined}
-          disabled={!action.allowed}
-          onClick={() => {
-            if (draft !== undefined) return setDraft(undefined);
-            if (task.payloadBytes === undefined) return setDraft(JSON.stringify(task.payload ?? {}, null, 2));
-            // The live copy left a large payload out: edit the whole one.
-            fetchJson<TaskRecord>(`/api/tasks/${encodeURIComponent(task.id)}`).then(
-              (full) => setDraft(JSON.stringify(full.payload ?? {}, null, 2)),
-              (err: Error) => action.setError(`Could not load the payload: ${err.message}`),
-            );
-          }}
-        >
-          Edit payload of task {shortId}
-        </button>
+        <EditPayloadButton shortId={shortId} editorId={editorId} open={draft !== undefined} disabled={!action.allowed} onToggle={toggle} />
       </div>
-      {draft !== undefined && (
-        <div className="form payload-editor" id={editorId}>
-          <label htmlFor={`${editorId}-input`}>Payload for task {shortId}</label>
-          <textarea id={`${editorId}-input`} value={draft} onChange={(e) => setDraft(e.target.value)} rows={3} spellCheck={false} className="mono" />
-          <p className="muted small">Retry runs the task with this payload.</p>
-        </div>
-      )}
+      {draft !== undefined && <PayloadEditor editorId={editorId} shortId={shortId} draft={draft} onChange={setDraft} rows={3} />}
       {action.error && (
         <p role="alert" className="error small">
           {action.error}

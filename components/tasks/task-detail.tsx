@@ -8,6 +8,7 @@ import { useConnection } from "../dashboard/use-connection";
 import { useTaskAction } from "../dashboard/use-task-action";
 import { PageHeader } from "@/components/layout/page-header";
 import { formatDuration, Time } from "@/components/ui/time";
+import { EditPayloadButton, PayloadEditor, usePayloadDraft } from "./payload-editor";
 import { useTask } from "./use-task";
 
 /** Longer JSON is shown cut to this many characters until "Show all" (a browser slows down on megabytes of text). */
@@ -184,8 +185,7 @@ function Attempts({ task }: { task: TaskRecord }) {
 function TaskActions({ task }: { task: TaskRecord }) {
   const shortId = task.id.slice(0, 8);
   const action = useTaskAction(task);
-  // undefined: the payload editor is closed and Retry resends the payload unchanged.
-  const [draft, setDraft] = useState<string>();
+  const { draft, setDraft, toggle } = usePayloadDraft(task, action.setError);
   const editorId = `task-payload-editor-${task.id}`;
   const cancellable = CANCELLABLE_STATUSES.includes(task.status) && !task.cancelRequested;
   const retryable = RETRYABLE_STATUSES.includes(task.status);
@@ -208,16 +208,7 @@ function TaskActions({ task }: { task: TaskRecord }) {
             <button type="button" className="small-button" onClick={retry} disabled={action.disabled}>
               Retry task {shortId}
             </button>
-            <button
-              type="button"
-              className="small-button secondary"
-              aria-expanded={draft !== undefined}
-              aria-controls={draft !== undefined ? editorId : undefined}
-              disabled={!action.allowed}
-              onClick={() => setDraft((d) => (d === undefined ? JSON.stringify(task.payload ?? {}, null, 2) : undefined))}
-            >
-              Edit payload of task {shortId}
-            </button>
+            <EditPayloadButton shortId={shortId} editorId={editorId} open={draft !== undefined} disabled={!action.allowed} onToggle={toggle} />
           </>
         )}
         {discardable && (
@@ -226,13 +217,7 @@ function TaskActions({ task }: { task: TaskRecord }) {
           </button>
         )}
       </div>
-      {retryable && draft !== undefined && (
-        <div className="form payload-editor" id={editorId}>
-          <label htmlFor={`${editorId}-input`}>Payload for task {shortId}</label>
-          <textarea id={`${editorId}-input`} value={draft} onChange={(e) => setDraft(e.target.value)} rows={6} spellCheck={false} className="mono" />
-          <p className="muted small">Retry runs the task with this payload.</p>
-        </div>
-      )}
+      {retryable && draft !== undefined && <PayloadEditor editorId={editorId} shortId={shortId} draft={draft} onChange={setDraft} rows={6} />}
       {action.error && (
         <p role="alert" className="error small">
           {action.error}
