@@ -10,7 +10,7 @@ import { Redis } from "ioredis";
 import { loadConfig } from "../server/config";
 import { brokerPid, cpuDuring, ROOT } from "./lib/processes";
 import { submissionLadder, type SubmissionResult } from "./submission";
-import { bareAmqplib, bullmq, startTaskcast, taskcast, type ThroughputRun } from "./throughput";
+import { amqplibWithRecords, bareAmqplib, bullmq, RECORDS_FLOOR, startTaskcast, taskcast, type ThroughputRun } from "./throughput";
 
 const smoke = process.argv.includes("--smoke");
 const size = smoke
@@ -51,6 +51,7 @@ async function throughputAll(): Promise<{ summaries: ThroughputSummary[]; dashbo
         runs.push(await measured(pids, () => bareAmqplib(size.tasks, concurrency)));
         // Taskcast's classic work queue is a priority queue (x-max-priority 9): what that alone costs RabbitMQ.
         runs.push(await measured(pids, () => bareAmqplib(size.tasks, concurrency, { maxPriority: 9 })));
+        runs.push(await measured(pids, () => amqplibWithRecords(size.tasks, concurrency)));
         runs.push(await measured(pids, () => bullmq(size.tasks, concurrency)));
         if (watch && i === 0) await watch.start();
         const viaAmqp = await measured(taskcastPids, () => taskcast(stack, size.tasks, "amqp"));
@@ -106,14 +107,15 @@ async function main(): Promise<void> {
   const fan = await fanout({ connections: size.connections, rate: size.rate, seconds: size.seconds, runs: size.runs, basePort: BASE_PORT });
 
   // 1. Throughput table with ratios.
-  const throughputRows: Array<Array<string | number>> = [["concurrency", "system", "tasks/s (median)", "× bare amqplib", "× BullMQ", "target"]];
+  const throughputRows: Array<Array<string | number>> = [["concurrency", "system", "tasks/s (median)", "× bare amqplib", "× BullMQ", "× record floor", "target"]];
   for (const s of throughput.summaries) {
     const bare = s.perSecond["bare amqplib"];
     const bull = s.perSecond.BullMQ;
+    const floor = s.perSecond[RECORDS_FLOOR];
     for (const [system, rate] of Object.entries(s.perSecond)) {
       const isTaskcast = system.startsWith("Taskcast");
       const target = isTaskcast ? `${verdict(rate >= 0.8 * bare)} (≥0.8× bare), ${verdict(rate >= bull)} (≥1.0× BullMQ)` : "";
-      throughputRows.push([s.concurrency, system, Math.round(rate), round(rate / bare, 2), round(rate / bull, 2), target]);
+      throughputRows.push([s.concurrency, system, Math.round(rate), round(rate / bare, 2), round(rate / bull, 2), round(rate / floor, 2), target]);
     }
   }
   // 2. Submission latency: medians over runs, per rate.

@@ -70,7 +70,9 @@ export class TaskRunner {
     const { store, log, workerId } = this.deps;
     const parsed = parseMessage(message);
     const id = parsed.id;
-    let record = (await store.get(id)) ?? (await this.recordFromMessage(parsed, message));
+    // A message another service published has no record yet: it is written with the attempt's first change
+    // (version 0 means "create"), which saves a round trip to Redis per task.
+    let record = (await store.get(id)) ?? recordFromMessage(parsed, message);
 
     if (isFinished(record.status)) {
       // A cancelled task met for the first time still owes its submitter the one reply.
@@ -224,10 +226,14 @@ export class TaskRunner {
   private async bury(message: ConsumeMessage, record: TaskRecord, reason: string): Promise<Outcome> {
     const finishedAt = new Date().toISOString();
     let buried = false;
-    const dead = await this.save(record.id, (cur) => {
-      buried = !isFinished(cur.status);
-      return buried ? { ...cur, status: "dead", error: reason, finishedAt, nextAttemptAt: undefined } : undefined;
-    });
+    const dead = await this.save(
+      record.id,
+      (cur) => {
+        buried = !isFinished(cur.status);
+        return buried ? { ...cur, status: "dead", error: reason, finishedAt, nextAttemptAt: undefined } : undefined;
+      },
+      record,
+    );
     // Settled meanwhile (an operator cancelled it, or a duplicate delivery got here first): nothing to bury.
     if (!buried) return "ack";
     const properties = carriedProperties(message, record.id);
@@ -264,22 +270,16 @@ export class TaskRunner {
     return saved;
   }
 
-  /** A record for a message published by another service, or whose record was lost. */
-  private async recordFromMessage(parsed: ParsedMessage, message: ConsumeMessage): Promise<TaskRecord> {
-    const priority = typeof message.properties.priority === "number" ? Math.min(9, Math.max(0, message.properties.priority)) : 0;
-    const fresh: TaskRecord = { id: parsed.id, type: parsed.type, payload: parsed.payload, status: "queued", progress: 0, priority, attempts: 0, attemptLog: [], createdAt: new Date().toISOString(), version: 0 };
-    const created = await this.deps.store.create(fresh);
-    if (created) {
-      this.deps.publish(created);
-      return created;
-    }
-    return (await this.deps.store.get(parsed.id)) ?? fresh;
-  }
-
   private sendReply(message: ConsumeMessage, record: TaskRecord): void {
     const { replyTo, correlationId } = message.properties;
     if (typeof replyTo === "string" && replyTo) this.deps.reply(replyTo, correlationId as string | undefined, record);
   }
+}
+
+/** A new record (not yet stored) for a message published by another service, or whose record was lost. */
+function recordFromMessage(parsed: ParsedMessage, message: ConsumeMessage): TaskRecord {
+  const priority = typeof message.properties.priority === "number" ? Math.min(9, Math.max(0, message.properties.priority)) : 0;
+  return { id: parsed.id, type: parsed.type, payload: parsed.payload, status: "queued", progress: 0, priority, attempts: 0, attemptLog: [], createdAt: new Date().toISOString(), version: 0 };
 }
 
 /** The properties a retried or dead-lettered copy keeps, with the task id as message id. */
