@@ -139,7 +139,7 @@ export class TaskRunner {
         const started = begin(cur);
         return started?.status === "running" ? mutate(started) : started;
       };
-    log.info({ taskId: id, type: record.type, attempt }, "task started");
+    const startedMs = Date.now();
 
     const controller = new AbortController();
     this.active.set(id, controller);
@@ -154,6 +154,8 @@ export class TaskRunner {
           if (saved) record = saved;
           // Cancelled or settled while it waited to be recorded as running: stop the handler.
           if (!saved || !ours(saved)) controller.abort(new AttemptAbort("cancelled", "Cancelled by an operator."));
+          // Like the record, the log has a line for the start of an attempt that lasts; every attempt's end has one.
+          else log.info({ taskId: id, type: record.type, attempt }, "task running");
         })
         .catch((err: unknown) => log.warn({ taskId: id, err: messageOf(err) }, "running state not saved"));
     }, RUNNING_WRITE_DELAY_MS);
@@ -190,7 +192,7 @@ export class TaskRunner {
     const finishedAt = new Date().toISOString();
 
     if (failure === undefined) {
-      log.info({ taskId: id, attempt }, "task succeeded");
+      log.info({ taskId: id, type: record.type, attempt, ms: Date.now() - startedMs }, "task succeeded");
       return this.settle(message, id, afterStart((cur) => ({ ...cur, status: "succeeded", progress: 1, result: result ?? null, error: undefined, finishedAt, attemptLog: settleAttempt(cur.attemptLog, "succeeded") })), record);
     }
     const error = messageOf(failure);
