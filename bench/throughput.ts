@@ -11,6 +11,7 @@ import { redisKeys } from "../server/redis/keys";
 import { TaskStore } from "../server/store/task-store";
 import type { TaskRecord } from "../lib/contract";
 import { removeRunData } from "../test/helpers/cleanup";
+import { io } from "socket.io-client";
 import { sampleRss, startProcess, type Child } from "./lib/processes";
 
 export interface ThroughputRun {
@@ -23,6 +24,20 @@ export interface ThroughputRun {
   workerRssMiB?: { atRest: number; peak: number };
   /** CPU seconds each process spent on the run (broker, Redis, bench client, Taskcast's web node and worker). */
   cpu?: Record<string, number>;
+  /** Taskcast only: task events a Socket.IO client connected to the web node received during the run. */
+  taskEvents?: number;
+}
+
+/** A Socket.IO client on the web node counting task events, as an open dashboard receives them. */
+async function watchTaskEvents(webUrl: string): Promise<{ count: () => number; close: () => void }> {
+  const socket = io(webUrl, { transports: ["websocket"], reconnection: false });
+  let events = 0;
+  socket.on("task:update", () => events++);
+  await new Promise<void>((resolve, reject) => {
+    socket.once("connect", () => resolve());
+    socket.once("connect_error", (err) => reject(new Error(`the task event watcher could not connect: ${err.message}`)));
+  });
+  return { count: () => events, close: () => socket.close() };
 }
 
 const baseEnv = () => ({ ...process.env, NODE_ENV: "production", LOG_LEVEL: "info" });
@@ -199,6 +214,7 @@ export async function taskcast(stack: TaskcastStack, tasks: number, via: "http" 
   const before = await succeededSoFar(stack);
   const beforeInRedis = await succeededSoFar(stack, redis);
   const rss = { atRest: sampleRss(stack.worker.pid).stop(), sampler: sampleRss(stack.worker.pid) };
+  const watcher = await watchTaskEvents(stack.webUrl);
   try {
     onStarted?.();
     const startedAt = Date.now();
@@ -232,9 +248,14 @@ export async function taskcast(stack: TaskcastStack, tasks: number, via: "http" 
     // The worker's own counter must agree: every task succeeded, none twice.
     const counted = (await succeededSoFar(stack)) - before;
     if (counted !== tasks) throw new Error(`the worker counted ${counted} succeeded tasks, expected ${tasks}`);
-    return { system: `Taskcast (${via === "http" ? "HTTP API" : "AMQP publish"})`, concurrency: Number(stack.env.WORKER_CONCURRENCY), tasks, seconds, perSecond: tasks / seconds, workerRssMiB: { atRest: rss.atRest, peak: rss.sampler.stop() } };
+    // Every task's final state reaches the browsers' side: at least one event per task (updates of one task
+    // within 50 ms are coalesced into its latest).
+    for (const until = Date.now() + 5000; watcher.count() < tasks && Date.now() < until; ) await new Promise((r) => setTimeout(r, 50));
+    if (watcher.count() < tasks) throw new Error(`the task event watcher received ${watcher.count()} events for ${tasks} tasks`);
+    return { system: `Taskcast (${via === "http" ? "HTTP API" : "AMQP publish"})`, concurrency: Number(stack.env.WORKER_CONCURRENCY), tasks, seconds, perSecond: tasks / seconds, workerRssMiB: { atRest: rss.atRest, peak: rss.sampler.stop() }, taskEvents: watcher.count() };
   } finally {
     rss.sampler.stop();
+    watcher.close();
     redis.disconnect();
   }
 }
