@@ -84,7 +84,7 @@ export async function bareAmqplib(tasks: number, prefetch: number, options: { ma
 export async function amqplibWithRecords(tasks: number, prefetch: number): Promise<ThroughputRun> {
   const config = loadConfig(process.env);
   const prefix = `bench-floor-${randomUUID().slice(0, 8)}`;
-  const redis = createRedis(config.REDIS_URL, "bench-floor", createLogger("bench", "warn"));
+  const redis = createRedis(config.REDIS_URL, "bench-floor", benchLog);
   await waitForRedis(redis, config.REDIS_URL);
   const store = new TaskStore(redis, redisKeys(prefix), config.TASK_HISTORY_LIMIT);
   const queue = `${prefix}-queue`;
@@ -122,6 +122,8 @@ export async function amqplibWithRecords(tasks: number, prefetch: number): Promi
 }
 
 export const RECORDS_FLOOR = "bare amqplib + Taskcast's Redis record";
+
+const benchLog = createLogger("bench", "warn");
 
 /** Publishes with confirms in windows of 500, as a careful producer does. */
 async function publishAll(count: number, publish: (i: number) => boolean, confirm: () => Promise<void>): Promise<void> {
@@ -204,7 +206,7 @@ export async function startTaskcast(concurrency: number, port: number, extraEnv:
 
 /**
  * Taskcast: `tasks` echo tasks submitted through POST /api/tasks (64 requests in flight, keep-alive) or published
- * straight to the queue over AMQP (as another service would), timed until every record says succeeded.
+ * straight to the queue over AMQP (as another service would), timed until the last of them is recorded as finished.
  */
 export async function taskcast(stack: TaskcastStack, tasks: number, via: "http" | "amqp", onStarted?: () => void): Promise<ThroughputRun> {
   const config = loadConfig(stack.env);
@@ -212,7 +214,7 @@ export async function taskcast(stack: TaskcastStack, tasks: number, via: "http" 
   const redis = new Redis(config.REDIS_URL);
   // Records beyond TASK_HISTORY_LIMIT are trimmed, so completion is read from the worker's counters.
   const before = await succeededSoFar(stack);
-  const beforeInRedis = await succeededSoFar(stack, redis);
+  const beforeInRedis = await succeededInCounters(stack, redis);
   const rss = { atRest: sampleRss(stack.worker.pid).stop(), sampler: sampleRss(stack.worker.pid) };
   const watcher = await watchTaskEvents(stack.webUrl);
   try {
@@ -238,7 +240,7 @@ export async function taskcast(stack: TaskcastStack, tasks: number, via: "http" 
     // Progress is watched in the activity counters the worker writes to Redis every 250 ms: polling the worker's
     // /metrics instead would cost the measured worker CPU (a scrape is a few milliseconds of it).
     const deadline = Date.now() + 15 * 60_000;
-    while ((await succeededSoFar(stack, redis)) - beforeInRedis < tasks) {
+    while ((await succeededInCounters(stack, redis)) - beforeInRedis < tasks) {
       if (Date.now() > deadline) throw new Error("Taskcast did not finish the tasks within 15 minutes");
       await new Promise((r) => setTimeout(r, 100));
     }
@@ -261,17 +263,19 @@ export async function taskcast(stack: TaskcastStack, tasks: number, via: "http" 
 }
 
 /**
- * Tasks the worker has recorded as succeeded: from its GET /metrics, or, given a Redis client, from the per-second
- * activity counters of the last 20 minutes (what the dashboard's chart reads; they lag up to 250 ms).
+ * Tasks the worker has recorded as succeeded, from the per-second activity counters of the last 20 minutes in Redis
+ * (what the dashboard's chart reads; they lag up to 250 ms). Reading them costs the worker nothing.
  */
-export async function succeededSoFar(stack: TaskcastStack, redis?: Redis): Promise<number> {
-  if (redis) {
-    const minute = Math.floor(Date.now() / 60_000);
-    const pipeline = redis.pipeline();
-    for (let m = minute - 20; m <= minute; m++) pipeline.hvals(`${stack.env.KEY_PREFIX}:stats:succeeded:${m}`);
-    const replies = (await pipeline.exec()) ?? [];
-    return replies.reduce((sum, [, values]) => sum + (values as string[]).reduce((n, v) => n + Number(v), 0), 0);
-  }
+async function succeededInCounters(stack: TaskcastStack, redis: Redis): Promise<number> {
+  const minute = Math.floor(Date.now() / 60_000);
+  const pipeline = redis.pipeline();
+  for (let m = minute - 20; m <= minute; m++) pipeline.hvals(`${stack.env.KEY_PREFIX}:stats:succeeded:${m}`);
+  const replies = (await pipeline.exec()) ?? [];
+  return replies.reduce((sum, [, values]) => sum + (values as string[]).reduce((n, v) => n + Number(v), 0), 0);
+}
+
+/** Echo tasks the worker has recorded as succeeded, from its GET /metrics. */
+export async function succeededSoFar(stack: TaskcastStack): Promise<number> {
   const text = await (await fetch(`${stack.workerMetricsUrl}/metrics`)).text();
   const line = text.split("\n").find((l) => l.startsWith("taskcast_tasks_finished_total{") && l.includes('type="echo"') && l.includes('status="succeeded"'));
   return line ? Number(line.split(" ").at(-1)) : 0;

@@ -12,12 +12,23 @@ export function createLogger(name: string, level: string, pretty = false): Logge
     redact: { paths: ["password", "*.password", "token", "*.token", "authorization", "*.authorization", "*.headers.authorization", "cookie", "*.cookie", "*.headers.cookie", "SESSION_SECRET", "*.SESSION_SECRET"], censor: "[redacted]" },
     ...(pretty ? { transport: { target: "pino-pretty", options: { ignore: "pid,hostname", translateTime: "HH:MM:ss.l" } } } : {}),
   };
-  if (pretty) return pino(options);
-  // Lines are buffered and written together, 4 KiB at a time or every LOG_FLUSH_MS, and at exit. One write per
-  // line would cost a busy worker a system call and a thread wake-up per line, two per task.
-  const destination = pino.destination({ dest: 1, sync: false, minLength: 4096 });
-  setInterval(() => destination.flush(), LOG_FLUSH_MS).unref();
-  return pino(options, destination);
+  return pretty ? pino(options) : pino(options, stdout());
+}
+
+let buffered: ReturnType<typeof pino.destination> | undefined;
+
+/**
+ * The process's one buffered stdout: lines are written together, 4 KiB at a time or every LOG_FLUSH_MS, and at exit.
+ * One write per line would cost a busy worker a system call and a thread wake-up per line. Every logger of the
+ * process shares it, so lines keep their order.
+ */
+function stdout(): ReturnType<typeof pino.destination> {
+  if (!buffered) {
+    const destination = pino.destination({ dest: 1, sync: false, minLength: 4096 });
+    setInterval(() => destination.flush(), LOG_FLUSH_MS).unref();
+    buffered = destination;
+  }
+  return buffered;
 }
 
 /** The longest a log line waits in the buffer. */
