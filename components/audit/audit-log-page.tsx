@@ -3,11 +3,11 @@
 import Link from "next/link";
 import { useEffect, useState } from "react";
 import { AUDIT_ACTIONS, type AuditAction, type AuditEntry } from "@/lib/auth";
-import { useConnection } from "@/components/dashboard/use-connection";
+import { useConnection } from "@/components/live/use-connection";
 import { PageHeader } from "@/components/layout/page-header";
 import { Time } from "@/components/ui/time";
 import { ACTION_LABELS, AUDIT_SHOWN_MAX, type AuditFilters, formatActor, targetsTask } from "@/lib/audit-view";
-import { useAuditLog } from "./use-audit-log";
+import { useAuditLog } from "@/components/live/use-audit-log";
 
 /** How long typing pauses before the actor filter applies. */
 const TYPING_DELAY_MS = 300;

@@ -5,10 +5,10 @@ import { useCanOperate } from "@/components/auth/session-provider";
 import { ViewerNote } from "@/components/auth/viewer-note";
 import { ChannelNameSchema, DEFAULT_BROADCAST_CHANNEL } from "@/lib/contract";
 import { offeredChannels } from "@/lib/live-state";
-import { getSocket } from "@/lib/socket-client";
+import { getSocket } from "@/components/live/socket-client";
 import { describeZodError } from "@/lib/zod-message";
 import { ChannelFilter } from "./channel-filter";
-import type { BroadcastFeed } from "./use-broadcasts";
+import type { BroadcastFeed } from "@/components/live/use-broadcasts";
 
 export const GAP_NOTICE = "Some broadcasts were missed while this tab was disconnected: more than the history keeps.";
 

@@ -10,11 +10,11 @@ import { PresenceDisplay } from "./presence-display";
 import { QueuePanel } from "./queue-panel";
 import { SubmitTaskForm } from "./submit-task-form";
 import { RecentTasks, RunningTasks } from "./task-lists";
-import { useBroadcasts } from "./use-broadcasts";
-import { useConnection } from "./use-connection";
-import { usePresence } from "./use-presence";
-import { useQueueStats } from "./use-queue-stats";
-import { useTasks } from "./use-tasks";
+import { useBroadcasts } from "@/components/live/use-broadcasts";
+import { useConnection } from "@/components/live/use-connection";
+import { usePresence } from "@/components/live/use-presence";
+import { useQueueStats } from "@/components/live/use-queue-stats";
+import { useTasks } from "@/components/live/use-tasks";
 
 export function Dashboard() {
   const { connected, epoch } = useConnection();

@@ -6,7 +6,7 @@ import { useCanOperate } from "@/components/auth/session-provider";
 import { ViewerNote } from "@/components/auth/viewer-note";
 import type { TaskRecord } from "@/lib/contract";
 import { EditPayloadButton, PayloadEditor, usePayloadDraft } from "../tasks/payload-editor";
-import { useTaskAction } from "./use-task-action";
+import { useTaskAction } from "@/components/live/use-task-action";
 
 export function DeadLetters({ tasks, loaded, error }: { tasks: TaskRecord[]; loaded: boolean; error?: string }) {
   const canOperate = useCanOperate();

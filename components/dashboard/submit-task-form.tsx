@@ -4,8 +4,8 @@ import { useEffect, useState, type FormEvent } from "react";
 import { useCanOperate } from "@/components/auth/session-provider";
 import { ViewerNote } from "@/components/auth/viewer-note";
 import { MAX_PRIORITY, type TaskTypeInfo } from "@/lib/contract";
-import { getSocket } from "@/lib/socket-client";
-import { fetchJson } from "./fetch-json";
+import { getSocket } from "@/components/live/socket-client";
+import { fetchJson } from "@/components/live/fetch-json";
 
 export function SubmitTaskForm({ onSubmitted }: { onSubmitted: (id: string) => void }) {
   const [types, setTypes] = useState<TaskTypeInfo[]>([]);

@@ -3,7 +3,7 @@
 import Link from "next/link";
 import { useEffect, useState } from "react";
 import { CANCELLABLE_STATUSES, type TaskRecord } from "@/lib/contract";
-import { useTaskAction } from "./use-task-action";
+import { useTaskAction } from "@/components/live/use-task-action";
 
 const RECENT_SHOWN = 30;
 /** Shown with the running ones: a stalled task was mid-run when its worker went silent, and runs again. */

@@ -3,7 +3,7 @@
 import { useMemo } from "react";
 import type { StatsSeries } from "@/lib/insights";
 import { ActivityChart, lastValue, type ChartLine } from "./activity-chart";
-import type { Activity } from "./use-activity";
+import type { Activity } from "@/components/live/use-activity";
 
 const total = (values: Array<number | null>) => values.reduce<number>((s, v) => s + (v ?? 0), 0);
 const peak = (values: Array<number | null>) => values.reduce<number>((m, v) => Math.max(m, v ?? 0), 0);

@@ -1,10 +1,10 @@
 "use client";
 // The insights page: activity charts, workers and web nodes, live, reloaded on every (re)connection.
-import { useConnection } from "@/components/dashboard/use-connection";
+import { useConnection } from "@/components/live/use-connection";
 import { PageHeader } from "@/components/layout/page-header";
 import { ActivitySection } from "./activity-section";
-import { useActivity } from "./use-activity";
-import { usePushed } from "./use-pushed";
+import { useActivity } from "@/components/live/use-activity";
+import { usePushed } from "@/components/live/use-pushed";
 import { WebNodesView } from "./web-nodes-view";
 import { WorkersView } from "./workers-view";
 

@@ -5,7 +5,7 @@ import Link from "next/link";
 import type { ReactNode } from "react";
 import { Account } from "@/components/auth/account";
 import { StatusBanner } from "@/components/dashboard/status-banner";
-import { useHealth } from "@/components/dashboard/use-health";
+import { useHealth } from "@/components/live/use-health";
 
 export type PageName = "dashboard" | "tasks" | "insights" | "audit";
 

@@ -2,7 +2,7 @@
 // The "Edit payload" toggle and editor of a task's Retry, shared by the task page and the Dead letters view.
 import { useState } from "react";
 import type { TaskRecord } from "@/lib/contract";
-import { fetchJson } from "../dashboard/fetch-json";
+import { fetchJson } from "@/components/live/fetch-json";
 
 /** The edited payload as JSON text; undefined while the editor is closed (Retry then resends the payload unchanged). */
 export function usePayloadDraft(task: TaskRecord, onError: (message: string) => void) {

@@ -4,12 +4,12 @@ import Link from "next/link";
 import { useMemo, useState } from "react";
 import { ViewerNote } from "@/components/auth/viewer-note";
 import { CANCELLABLE_STATUSES, RETRYABLE_STATUSES, type TaskRecord } from "@/lib/contract";
-import { useConnection } from "../dashboard/use-connection";
-import { useTaskAction } from "../dashboard/use-task-action";
+import { useConnection } from "@/components/live/use-connection";
+import { useTaskAction } from "@/components/live/use-task-action";
 import { PageHeader } from "@/components/layout/page-header";
 import { formatDuration, Time } from "@/components/ui/time";
 import { EditPayloadButton, PayloadEditor, usePayloadDraft } from "./payload-editor";
-import { useTask } from "./use-task";
+import { useTask } from "@/components/live/use-task";
 
 /** Longer JSON is shown cut to this many characters until "Show all" (a browser slows down on megabytes of text). */
 const SHOWN_CHARS = 200 * 1024;

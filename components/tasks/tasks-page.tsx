@@ -4,11 +4,11 @@ import Link from "next/link";
 import { useEffect, useState } from "react";
 import { TASK_STATUSES, type TaskStatus, type TaskTypeInfo } from "@/lib/contract";
 import { SEARCH_PAGE_SIZE, type TaskSearchFilters, type TaskSummary } from "@/lib/task-search";
-import { fetchJson } from "../dashboard/fetch-json";
-import { useConnection } from "../dashboard/use-connection";
+import { fetchJson } from "@/components/live/fetch-json";
+import { useConnection } from "@/components/live/use-connection";
 import { PageHeader } from "@/components/layout/page-header";
 import { formatDuration, Time } from "@/components/ui/time";
-import { useTaskSearch } from "./use-task-search";
+import { useTaskSearch } from "@/components/live/use-task-search";
 
 /** How long typing pauses before a search runs. */
 const TYPING_DELAY_MS = 300;

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import type { Broadcast, TaskRecord } from "../../lib/contract";
-import { createBatcher } from "../../lib/batcher";
+import { createBatcher } from "../../components/live/batcher";
 import { compareIds, deadLetters, feedAfterFollow, isFollowed, mergeBroadcasts, mergeTasks, offeredChannels, sortTasks, toggleChannel, unconfirmedIds } from "../../lib/live-state";
 
 const task = (id: string, version: number, status: TaskRecord["status"] = "running", createdAt = "2026-01-01T00:00:00.000Z"): TaskRecord => ({

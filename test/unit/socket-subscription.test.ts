@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { BroadcastSubscriptionSchema } from "../../lib/contract";
-import { currentSubscription, noteBroadcastId, setFollowedChannels } from "../../lib/socket-client";
+import { currentSubscription, noteBroadcastId, setFollowedChannels } from "../../components/live/socket-client";
 
 test("the handshake states the followed channels and the highest broadcast id seen, which never moves back", () => {
   assert.deepEqual(currentSubscription(), { channels: null, lastBroadcastId: null });

@@ -2,8 +2,8 @@
 // A list the web node computes once a second for all its tabs (workers, web nodes): loaded over HTTP on
 // every (re)connection, then pushed by the node as a socket event. The tab never polls.
 import { useEffect, useState } from "react";
-import { fetchJson } from "@/components/dashboard/fetch-json";
-import { getSocket } from "@/lib/socket-client";
+import { fetchJson } from "./fetch-json";
+import { getSocket } from "./socket-client";
 import type { ServerToClientEvents } from "@/lib/socket-events";
 
 type PushedEvent = "workers:update" | "web-nodes:update";

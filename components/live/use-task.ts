@@ -2,8 +2,8 @@
 // One task record, loaded on every (re)connection and followed live through `task:update` (the highest version wins).
 import { useEffect, useState } from "react";
 import type { TaskRecord } from "@/lib/contract";
-import { createBatcher } from "@/lib/batcher";
-import { getSocket } from "@/lib/socket-client";
+import { createBatcher } from "./batcher";
+import { getSocket } from "./socket-client";
 
 export type TaskState =
   | { kind: "loading"; record?: undefined }

@@ -2,7 +2,7 @@
 // How many tabs are connected across the cluster and per web node, as the server counts them and pushes them.
 import { useEffect, useState } from "react";
 import type { Presence } from "@/lib/contract";
-import { getSocket } from "@/lib/socket-client";
+import { getSocket } from "./socket-client";
 import { fetchJson } from "./fetch-json";
 
 export function usePresence(): Presence | undefined {

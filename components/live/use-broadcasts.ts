@@ -3,10 +3,10 @@
 // `broadcast` events, coalesced; the channel list; and changing the followed channels.
 import { useCallback, useEffect, useRef, useState } from "react";
 import { ChannelNameSchema, type Broadcast, type BroadcastCatchUp } from "@/lib/contract";
-import { createBatcher } from "@/lib/batcher";
+import { createBatcher } from "./batcher";
 import { describeZodError } from "@/lib/zod-message";
 import { feedAfterFollow, isFollowed, mergeBroadcasts } from "@/lib/live-state";
-import { currentSubscription, getSocket, noteBroadcastId, setFollowedChannels } from "@/lib/socket-client";
+import { currentSubscription, getSocket, noteBroadcastId, setFollowedChannels } from "./socket-client";
 
 export interface BroadcastFeed {
   /** Newest first, only the followed channels, at most MAX_BROADCASTS_IN_TAB. */

@@ -1,10 +1,10 @@
 // The browser's one Socket.IO connection, shared by every live hook in the tab.
 import { io, type Socket } from "socket.io-client";
-import { SIGN_IN_REQUIRED } from "./auth";
-import type { BroadcastSubscription } from "./contract";
-import { compareIds } from "./live-state";
-import { goToSignIn } from "./sign-in";
-import type { ClientToServerEvents, ServerToClientEvents } from "./socket-events";
+import { SIGN_IN_REQUIRED } from "@/lib/auth";
+import type { BroadcastSubscription } from "@/lib/contract";
+import { compareIds } from "@/lib/live-state";
+import { goToSignIn } from "@/lib/sign-in";
+import type { ClientToServerEvents, ServerToClientEvents } from "@/lib/socket-events";
 
 export type ClientSocket = Socket<ServerToClientEvents, ClientToServerEvents>;
 

@@ -4,9 +4,9 @@
 import { useCallback, useEffect, useState } from "react";
 import { appendOlder, type AuditFilters, matchesFilters, mergeNewer, type ShownEntries } from "@/lib/audit-view";
 import type { AuditEntry, AuditPage } from "@/lib/auth";
-import { createBatcher } from "@/lib/batcher";
-import { getSocket } from "@/lib/socket-client";
-import { fetchJson } from "../dashboard/fetch-json";
+import { createBatcher } from "./batcher";
+import { getSocket } from "./socket-client";
+import { fetchJson } from "./fetch-json";
 
 export const AUDIT_PAGE_SIZE = 100;
 

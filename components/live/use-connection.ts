@@ -1,7 +1,7 @@
 "use client";
 // Whether this tab's socket is connected; `epoch` changes on every (re)connection so snapshots reload.
 import { useEffect, useState } from "react";
-import { getSocket } from "@/lib/socket-client";
+import { getSocket } from "./socket-client";
 
 export function useConnection(): { connected: boolean; epoch: number } {
   const [state, setState] = useState({ connected: false, epoch: 0 });

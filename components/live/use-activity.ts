@@ -3,8 +3,8 @@
 // `stats:tick` push with the newest seconds (the series live in Redis, so every tab and web node agrees).
 import { useEffect, useState } from "react";
 import { mergeSeries, STATS_WINDOW_MINUTES, type StatsSeries } from "@/lib/insights";
-import { fetchJson } from "@/components/dashboard/fetch-json";
-import { getSocket } from "@/lib/socket-client";
+import { fetchJson } from "./fetch-json";
+import { getSocket } from "./socket-client";
 
 
 export interface Activity {

@@ -2,9 +2,9 @@
 // Live task records: snapshots on every (re)connection merged with `task:update` events, coalesced.
 import { useEffect, useMemo, useRef, useState } from "react";
 import type { TaskRecord } from "@/lib/contract";
-import { createBatcher } from "@/lib/batcher";
+import { createBatcher } from "./batcher";
 import { mergeTasks, sortTasks, unconfirmedIds } from "@/lib/live-state";
-import { getSocket } from "@/lib/socket-client";
+import { getSocket } from "./socket-client";
 import { fetchJson } from "./fetch-json";
 
 type TaskList = { tasks: TaskRecord[] };

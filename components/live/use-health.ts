@@ -2,7 +2,7 @@
 // Whether the tab's web node reaches RabbitMQ and Redis: loaded on every (re)connection, then pushed as `health`.
 import { useEffect, useState } from "react";
 import type { Health } from "@/lib/contract";
-import { getSocket } from "@/lib/socket-client";
+import { getSocket } from "./socket-client";
 
 export function useHealth(epoch: number): Health | undefined {
   const [health, setHealth] = useState<Health>();

@@ -2,7 +2,7 @@
 // Live queue depth: loaded on every (re)connection, then pushed by the web node when it changes.
 import { useEffect, useState } from "react";
 import type { QueueStats } from "@/lib/contract";
-import { getSocket } from "@/lib/socket-client";
+import { getSocket } from "./socket-client";
 import { fetchJson } from "./fetch-json";
 
 export function useQueueStats(epoch: number): { stats?: QueueStats; error?: string } {

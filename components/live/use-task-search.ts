@@ -2,10 +2,10 @@
 // One page of task search results, reloaded on every (re)connection and kept current by `task:update`, coalesced.
 import { useEffect, useState } from "react";
 import type { TaskRecord } from "@/lib/contract";
-import { createBatcher } from "@/lib/batcher";
-import { getSocket } from "@/lib/socket-client";
+import { createBatcher } from "./batcher";
+import { getSocket } from "./socket-client";
 import { applyTaskUpdates, SEARCH_PAGE_SIZE, type TaskSearchFilters, type TaskSearchResult } from "@/lib/task-search";
-import { fetchJson } from "../dashboard/fetch-json";
+import { fetchJson } from "./fetch-json";
 
 export interface TaskSearchState {
   page?: TaskSearchResult;
