@@ -1,0 +1,196 @@
+// The one owner of a task's status: which (status, event) pairs are legal and what the next record is.
+// Pure: the worker's runner, the web node's operator actions, the stall sweep and the dashboard only ask it.
+import { isFinished, MAX_ATTEMPT_LOG, type TaskAttempt, type TaskRecord, type TaskStatus } from "./contract";
+
+/** The error of a task an operator cancelled. */
+export const CANCELLED_BY_OPERATOR = "Cancelled by an operator.";
+
+/** Statuses an operator may cancel from (a running task is asked to stop; the others stop at once). */
+export const CANCELLABLE_STATUSES: readonly TaskStatus[] = ["queued", "running", "retrying", "stalled"];
+/** Statuses an operator may run again from, with a fresh attempt count. */
+export const RETRYABLE_STATUSES: readonly TaskStatus[] = ["dead", "failed", "cancelled"];
+
+/** A dead task an operator has not discarded yet: its message waits in the dead-letter queue. */
+export const isDeadLetter = (task: TaskRecord) => task.status === "dead" && !task.discardedAt;
+/** Whether the dashboard offers Cancel: cancellable, and no cancel is pending already. */
+export const canCancel = (task: TaskRecord) => CANCELLABLE_STATUSES.includes(task.status) && !task.cancelRequested;
+export const canRetry = (task: TaskRecord) => RETRYABLE_STATUSES.includes(task.status);
+export const canDiscard = isDeadLetter;
+/** A running task whose cancel was asked for and not yet seen by its worker. */
+export const isCancelling = (task: TaskRecord) => task.status === "running" && task.cancelRequested === true;
+/**
+ * Whether the record counts towards finished history (and may be trimmed by retention). A dead letter does
+ * not: it stays until an operator discards or retries it.
+ */
+export const isRetainedHistory = (task: TaskRecord) => isFinished(task.status) && !isDeadLetter(task);
+
+/** One attempt as a worker knows it: who runs it, since when, and how many attempts the task type allows. */
+export interface AttemptRef {
+  worker: string;
+  startedAt: string;
+  maxAttempts: number;
+}
+
+/** Why an attempt ended without a result that settles the task. */
+export type AttemptFailure = "error" | "timeout";
+
+export type TaskEvent =
+  /** A new task, as submitted (HTTP, socket, an operator) or first met in a message another service published. */
+  | { type: "submit"; id: string; taskType: string; payload: unknown; priority: number; at: string }
+  /** A worker starts an attempt. */
+  | { type: "start"; attempt: AttemptRef }
+  /** The previous attempt's worker died or lost its connection mid-run; the task is about to run again. */
+  | { type: "interrupt"; at: string }
+  /** The running attempt reports progress (0..1); a task marked stalled by a cut-off worker runs again. */
+  | { type: "progress"; worker: string; fraction: number }
+  | { type: "succeed"; attempt: AttemptRef; result: unknown; at: string }
+  /** The handler threw a TaskFailure: retrying cannot help. */
+  | { type: "fail"; attempt: AttemptRef; error: string; at: string }
+  /** The running attempt stopped because an operator cancelled it. */
+  | { type: "abort"; attempt: AttemptRef; error: string; at: string }
+  /** The worker shuts down: the task goes back to the queue and the attempt does not count. */
+  | { type: "hand-back"; attempt: AttemptRef; error: string; at: string }
+  /** The attempt failed and another is allowed: RabbitMQ holds the task until `nextAttemptAt`. */
+  | { type: "retry-later"; attempt: AttemptRef; outcome: AttemptFailure; error: string; nextAttemptAt: string; at: string }
+  /** The task goes to the dead-letter queue; `attempt` closes the failed last attempt in the same write. */
+  | { type: "bury"; reason: string; at: string; attempt?: { ref: AttemptRef; outcome: AttemptFailure; error: string } }
+  /** The worker named in a running record stopped beating. */
+  | { type: "stall"; worker: string }
+  /** An operator cancels. */
+  | { type: "cancel"; at: string }
+  /** An operator runs a finished task again, optionally with an edited payload. */
+  | { type: "retry"; payload: unknown; at: string }
+  /** An operator discards a dead letter. */
+  | { type: "discard"; at: string }
+  /** The operator's retry could not be queued: the record goes back to how it was. */
+  | { type: "undo-retry"; before: TaskRecord; retriedAt: string };
+
+export type TaskEventType = TaskEvent["type"];
+
+/**
+ * - `next`: the event applies; store this record.
+ * - `unchanged`: legal, but nothing is to be written (the task is already there, or the event no longer concerns it).
+ * - `refused`: illegal in this status; `reason` says why, in words an operator can act on.
+ */
+export type Transition = { kind: "next"; record: TaskRecord } | { kind: "unchanged" } | { kind: "refused"; reason: string };
+
+const next = (record: TaskRecord): Transition => ({ kind: "next", record });
+const UNCHANGED: Transition = { kind: "unchanged" };
+const refused = (reason: string): Transition => ({ kind: "refused", reason });
+
+/** The record of a new task, queued (version 0: not stored yet). */
+export function newTaskRecord(event: Extract<TaskEvent, { type: "submit" }>): TaskRecord {
+  return { id: event.id, type: event.taskType, payload: event.payload, status: "queued", progress: 0, priority: event.priority, attempts: 0, attemptLog: [], createdAt: event.at, version: 0 };
+}
+
+/** Applies `event` to `current`. Never throws; the caller writes the record with compare-and-set. */
+export function transition(current: TaskRecord, event: TaskEvent): Transition {
+  const cur = current;
+  switch (event.type) {
+    case "submit":
+      return refused(`Task ${cur.id} exists already.`);
+    case "start":
+      return start(cur, event.attempt);
+    case "interrupt":
+      if (cur.status !== "running" && cur.status !== "stalled") return UNCHANGED;
+      return next({ ...cur, status: "queued", attemptLog: closeAttempt(cur.attemptLog, "interrupted", event.at, "the worker stopped mid-run") });
+    case "progress":
+      if ((cur.status !== "running" && cur.status !== "stalled") || cur.worker !== event.worker) return UNCHANGED;
+      return next({ ...cur, status: "running", progress: clamp(event.fraction) });
+    case "succeed":
+      return settleAttempt(cur, event.attempt, (r) => ({ ...r, status: "succeeded", progress: 1, result: event.result ?? null, error: undefined, finishedAt: event.at, attemptLog: closeAttempt(r.attemptLog, "succeeded", event.at) }));
+    case "fail":
+      return settleAttempt(cur, event.attempt, (r) => ({ ...r, status: "failed", error: event.error, finishedAt: event.at, attemptLog: closeAttempt(r.attemptLog, "failed", event.at, event.error) }));
+    case "abort":
+      return settleAttempt(cur, event.attempt, (r) => ({ ...r, status: "cancelled", error: event.error, finishedAt: event.at, attemptLog: closeAttempt(r.attemptLog, "cancelled", event.at, event.error) }));
+    case "hand-back":
+      return settleAttempt(cur, event.attempt, (r) => ({ ...r, status: "queued", attempts: Math.max(0, r.attempts - 1), attemptLog: closeAttempt(r.attemptLog, "requeued", event.at, event.error) }));
+    case "retry-later":
+      return settleAttempt(cur, event.attempt, (r) => ({ ...r, status: "retrying", error: event.error, nextAttemptAt: event.nextAttemptAt, attemptLog: closeAttempt(r.attemptLog, event.outcome, event.at, event.error) }));
+    case "bury": {
+      if (isFinished(cur.status)) return UNCHANGED;
+      const bury = (r: TaskRecord): TaskRecord => ({ ...r, status: "dead", error: event.reason, finishedAt: event.at, nextAttemptAt: undefined });
+      if (!event.attempt) return next(bury(cur));
+      const { ref, outcome, error } = event.attempt;
+      return settleAttempt(cur, ref, (r) => bury({ ...r, attemptLog: closeAttempt(r.attemptLog, outcome, event.at, error) }));
+    }
+    case "stall":
+      if (cur.status !== "running" || cur.worker !== event.worker) return UNCHANGED;
+      return next({ ...cur, status: "stalled" });
+    case "cancel":
+      if (!CANCELLABLE_STATUSES.includes(cur.status)) return refused(`Task ${cur.id} is ${cur.status}; only queued, running, retrying or stalled tasks can be cancelled.`);
+      if (cur.status === "running") return cur.cancelRequested ? UNCHANGED : next({ ...cur, cancelRequested: true });
+      return next({ ...cur, status: "cancelled", error: CANCELLED_BY_OPERATOR, finishedAt: event.at, nextAttemptAt: undefined });
+    case "retry":
+      if (!RETRYABLE_STATUSES.includes(cur.status)) return refused(`Task ${cur.id} is ${cur.status}; only dead, failed or cancelled tasks can be retried.`);
+      return next({
+        ...cur,
+        payload: event.payload,
+        status: "queued",
+        progress: 0,
+        attempts: 0,
+        result: undefined,
+        error: undefined,
+        finishedAt: undefined,
+        nextAttemptAt: undefined,
+        cancelRequested: undefined,
+        discardedAt: undefined,
+        retriedAt: event.at,
+      });
+    case "discard":
+      if (isDeadLetter(cur)) return next({ ...cur, discardedAt: event.at });
+      return refused(cur.status === "dead" ? `Task ${cur.id} was already discarded.` : `Task ${cur.id} is ${cur.status}; only dead tasks can be discarded.`);
+    case "undo-retry":
+      if (cur.status !== "queued" || cur.retriedAt !== event.retriedAt) return UNCHANGED;
+      return next({ ...event.before, version: cur.version });
+  }
+}
+
+/** The record after `event`, or undefined when nothing is to be written (unchanged or refused): a store mutation. */
+export function nextRecord(current: TaskRecord, event: TaskEvent): TaskRecord | undefined {
+  const t = transition(current, event);
+  return t.kind === "next" ? t.record : undefined;
+}
+
+/** Whether `record` is the running state of this very attempt. */
+export const isAttempt = (record: TaskRecord, ref: AttemptRef) => record.status === "running" && record.worker === ref.worker && record.startedAt === ref.startedAt;
+
+function start(cur: TaskRecord, ref: AttemptRef): Transition {
+  if (isFinished(cur.status)) return UNCHANGED;
+  if (isAttempt(cur, ref)) return UNCHANGED;
+  if (cur.cancelRequested) return next({ ...cur, status: "cancelled", error: CANCELLED_BY_OPERATOR, finishedAt: ref.startedAt });
+  const n = cur.attempts + 1;
+  return next({
+    ...cur,
+    status: "running",
+    progress: 0,
+    attempts: n,
+    maxAttempts: ref.maxAttempts,
+    nextAttemptAt: undefined,
+    startedAt: ref.startedAt,
+    worker: ref.worker,
+    attemptLog: [...cur.attemptLog, { attempt: n, worker: ref.worker, startedAt: ref.startedAt, outcome: "running" as const }].slice(-MAX_ATTEMPT_LOG),
+  });
+}
+
+/**
+ * Ends an attempt. A short attempt was never written as running (it is recorded once, when it ends), so an
+ * attempt not yet in the record is started first; if starting it settles the task instead (cancelled
+ * meanwhile), that is the result. A task finished meanwhile is left alone.
+ */
+function settleAttempt(cur: TaskRecord, ref: AttemptRef, settle: (running: TaskRecord) => TaskRecord): Transition {
+  if (isFinished(cur.status)) return UNCHANGED;
+  if (isAttempt(cur, ref)) return next(settle(cur));
+  const started = start(cur, ref);
+  if (started.kind !== "next") return started;
+  return started.record.status === "running" ? next(settle(started.record)) : started;
+}
+
+/** Closes the last attempt, if it is still open, with its outcome. */
+function closeAttempt(log: TaskAttempt[], outcome: TaskAttempt["outcome"], at: string, error?: string): TaskAttempt[] {
+  const last = log.at(-1);
+  if (!last || last.outcome !== "running") return log;
+  return [...log.slice(0, -1), { ...last, outcome, finishedAt: at, ...(error ? { error } : {}) }];
+}
+
+const clamp = (n: number) => (Number.isFinite(n) ? Math.min(1, Math.max(0, n)) : 0);

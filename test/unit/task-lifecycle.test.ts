@@ -1,0 +1,237 @@
+import assert from "node:assert/strict";
+import { describe, test } from "node:test";
+import { TASK_STATUSES, type TaskRecord, type TaskStatus } from "../../lib/contract";
+import {
+  CANCELLED_BY_OPERATOR,
+  canCancel,
+  canDiscard,
+  canRetry,
+  isDeadLetter,
+  isRetainedHistory,
+  newTaskRecord,
+  transition,
+  type AttemptRef,
+  type TaskEvent,
+  type TaskEventType,
+  type Transition,
+} from "../../lib/task-lifecycle";
+
+const T0 = "2026-01-01T00:00:00.000Z";
+const T1 = "2026-01-01T00:00:01.000Z";
+const T2 = "2026-01-01T00:00:02.000Z";
+/** The attempt the running and stalled records below hold. */
+const HELD: AttemptRef = { worker: "w1", startedAt: T0, maxAttempts: 3 };
+/** Another worker's new attempt. */
+const FRESH: AttemptRef = { worker: "w2", startedAt: T1, maxAttempts: 3 };
+
+function record(status: TaskStatus, extra: Partial<TaskRecord> = {}): TaskRecord {
+  const base = newTaskRecord({ type: "submit", id: "t1", taskType: "echo", payload: { a: 1 }, priority: 0, at: T0 });
+  const held = status === "running" || status === "stalled";
+  return {
+    ...base,
+    status,
+    version: 4,
+    attempts: status === "queued" ? 0 : 1,
+    ...(held ? { worker: HELD.worker, startedAt: HELD.startedAt, attemptLog: [{ attempt: 1, worker: HELD.worker, startedAt: HELD.startedAt, outcome: "running" as const }] } : {}),
+    ...(["succeeded", "failed", "dead", "cancelled"].includes(status) ? { finishedAt: T0 } : {}),
+    ...extra,
+  };
+}
+
+const events: Record<TaskEventType, TaskEvent> = {
+  submit: { type: "submit", id: "t1", taskType: "echo", payload: {}, priority: 0, at: T1 },
+  start: { type: "start", attempt: FRESH },
+  interrupt: { type: "interrupt", at: T1 },
+  progress: { type: "progress", worker: "w1", fraction: 0.5 },
+  succeed: { type: "succeed", attempt: HELD, result: { ok: true }, at: T1 },
+  fail: { type: "fail", attempt: HELD, error: "no", at: T1 },
+  abort: { type: "abort", attempt: HELD, error: CANCELLED_BY_OPERATOR, at: T1 },
+  "hand-back": { type: "hand-back", attempt: HELD, error: "the worker shut down", at: T1 },
+  "retry-later": { type: "retry-later", attempt: HELD, outcome: "error", error: "boom", nextAttemptAt: T2, at: T1 },
+  bury: { type: "bury", reason: "Failed 3 of 3 attempts", at: T1 },
+  stall: { type: "stall", worker: "w1" },
+  cancel: { type: "cancel", at: T1 },
+  retry: { type: "retry", payload: { a: 2 }, at: T1 },
+  discard: { type: "discard", at: T1 },
+  "undo-retry": { type: "undo-retry", before: record("failed"), retriedAt: T1 },
+};
+
+// Each cell: the status after the event, "=" (legal, nothing to write) or "!" (refused).
+// Columns follow TASK_STATUSES: queued, running, retrying, stalled, succeeded, failed, dead, cancelled.
+const TABLE: Record<TaskEventType, readonly string[]> = {
+  submit: ["!", "!", "!", "!", "!", "!", "!", "!"],
+  start: ["running", "running", "running", "running", "=", "=", "=", "="],
+  interrupt: ["=", "queued", "=", "queued", "=", "=", "=", "="],
+  progress: ["=", "running", "=", "running", "=", "=", "=", "="],
+  succeed: ["succeeded", "succeeded", "succeeded", "succeeded", "=", "=", "=", "="],
+  fail: ["failed", "failed", "failed", "failed", "=", "=", "=", "="],
+  abort: ["cancelled", "cancelled", "cancelled", "cancelled", "=", "=", "=", "="],
+  "hand-back": ["queued", "queued", "queued", "queued", "=", "=", "=", "="],
+  "retry-later": ["retrying", "retrying", "retrying", "retrying", "=", "=", "=", "="],
+  bury: ["dead", "dead", "dead", "dead", "=", "=", "=", "="],
+  stall: ["=", "stalled", "=", "=", "=", "=", "=", "="],
+  cancel: ["cancelled", "running", "cancelled", "cancelled", "!", "!", "!", "!"],
+  retry: ["!", "!", "!", "!", "!", "queued", "queued", "queued"],
+  discard: ["!", "!", "!", "!", "!", "!", "dead", "!"],
+  "undo-retry": ["=", "=", "=", "=", "=", "=", "=", "="],
+};
+
+const describeResult = (t: Transition) => (t.kind === "next" ? t.record.status : t.kind === "unchanged" ? "=" : "!");
+
+describe("the lifecycle table: every (status, event) pair", () => {
+  for (const [type, row] of Object.entries(TABLE) as Array<[TaskEventType, readonly string[]]>) {
+    test(`${type}`, () => {
+      assert.equal(row.length, TASK_STATUSES.length);
+      const got = TASK_STATUSES.map((status) => describeResult(transition(record(status), events[type])));
+      assert.deepEqual(got, [...row], `${type}: ${TASK_STATUSES.map((s, i) => `${s}→${got[i]}`).join(", ")}`);
+    });
+  }
+  test("covers every event type", () => {
+    assert.deepEqual(Object.keys(TABLE).sort(), Object.keys(events).sort());
+  });
+});
+
+describe("what the transitions write", () => {
+  test("a start counts the attempt, names the worker and opens the attempt log", () => {
+    const t = transition(record("queued"), events.start);
+    assert.equal(t.kind, "next");
+    if (t.kind !== "next") return;
+    assert.equal(t.record.attempts, 1);
+    assert.equal(t.record.worker, "w2");
+    assert.equal(t.record.maxAttempts, 3);
+    assert.deepEqual(t.record.attemptLog.at(-1), { attempt: 1, worker: "w2", startedAt: T1, outcome: "running" });
+  });
+
+  test("starting the attempt that is already recorded writes nothing", () => {
+    assert.equal(transition(record("running"), { type: "start", attempt: HELD }).kind, "unchanged");
+  });
+
+  test("a start after an operator's cancel request cancels instead of running", () => {
+    const t = transition(record("queued", { cancelRequested: true }), events.start);
+    assert.ok(t.kind === "next" && t.record.status === "cancelled" && t.record.error === CANCELLED_BY_OPERATOR && t.record.finishedAt === T1);
+  });
+
+  test("an attempt that ends before it was recorded as running is started and settled in one write", () => {
+    const t = transition(record("queued"), { type: "succeed", attempt: FRESH, result: 7, at: T2 });
+    assert.ok(t.kind === "next");
+    if (t.kind !== "next") return;
+    assert.equal(t.record.status, "succeeded");
+    assert.equal(t.record.attempts, 1);
+    assert.equal(t.record.result, 7);
+    assert.deepEqual(t.record.attemptLog, [{ attempt: 1, worker: "w2", startedAt: T1, outcome: "succeeded", finishedAt: T2 }]);
+  });
+
+  test("a settled attempt with no result records null, and progress 1", () => {
+    const t = transition(record("running"), { type: "succeed", attempt: HELD, result: undefined, at: T1 });
+    assert.ok(t.kind === "next" && t.record.result === null && t.record.progress === 1);
+  });
+
+  test("handing a task back on shutdown does not count the attempt", () => {
+    const t = transition(record("running"), events["hand-back"]);
+    assert.ok(t.kind === "next" && t.record.attempts === 0 && t.record.attemptLog.at(-1)?.outcome === "requeued");
+  });
+
+  test("an interrupted attempt is closed as interrupted and the task waits again", () => {
+    const t = transition(record("stalled"), events.interrupt);
+    assert.ok(t.kind === "next" && t.record.status === "queued" && t.record.attemptLog.at(-1)?.outcome === "interrupted");
+  });
+
+  test("a retry later keeps the error and when the next attempt comes", () => {
+    const t = transition(record("running"), events["retry-later"]);
+    assert.ok(t.kind === "next" && t.record.nextAttemptAt === T2 && t.record.error === "boom" && t.record.attemptLog.at(-1)?.outcome === "error");
+  });
+
+  test("burying with the last attempt closes that attempt and clears the next attempt time", () => {
+    const t = transition(record("running", { nextAttemptAt: T2 }), { type: "bury", reason: "Failed", at: T1, attempt: { ref: HELD, outcome: "timeout", error: "slow" } });
+    assert.ok(t.kind === "next");
+    if (t.kind !== "next") return;
+    assert.equal(t.record.status, "dead");
+    assert.equal(t.record.error, "Failed");
+    assert.equal(t.record.nextAttemptAt, undefined);
+    assert.deepEqual(t.record.attemptLog.at(-1), { attempt: 1, worker: "w1", startedAt: T0, outcome: "timeout", finishedAt: T1, error: "slow" });
+  });
+
+  test("burying a task whose cancel was asked for before its attempt was recorded cancels it instead", () => {
+    const t = transition(record("queued", { cancelRequested: true }), { type: "bury", reason: "Failed", at: T1, attempt: { ref: FRESH, outcome: "error", error: "x" } });
+    assert.ok(t.kind === "next" && t.record.status === "cancelled");
+  });
+
+  test("progress from another worker, or a stall of another worker's task, changes nothing", () => {
+    assert.equal(transition(record("running"), { type: "progress", worker: "w2", fraction: 1 }).kind, "unchanged");
+    assert.equal(transition(record("running"), { type: "stall", worker: "w2" }).kind, "unchanged");
+  });
+
+  test("progress is clamped to 0..1, and a stalled task that reports runs again", () => {
+    const t = transition(record("stalled"), { type: "progress", worker: "w1", fraction: 7 });
+    assert.ok(t.kind === "next" && t.record.status === "running" && t.record.progress === 1);
+    const nan = transition(record("running"), { type: "progress", worker: "w1", fraction: Number.NaN });
+    assert.ok(nan.kind === "next" && nan.record.progress === 0);
+  });
+
+  test("cancelling a running task asks its worker once; asking again writes nothing", () => {
+    const t = transition(record("running"), events.cancel);
+    assert.ok(t.kind === "next" && t.record.status === "running" && t.record.cancelRequested === true);
+    assert.equal(transition(record("running", { cancelRequested: true }), events.cancel).kind, "unchanged");
+  });
+
+  test("cancelling a waiting task finishes it at once and clears its next attempt time", () => {
+    const t = transition(record("retrying", { nextAttemptAt: T2 }), events.cancel);
+    assert.ok(t.kind === "next" && t.record.error === CANCELLED_BY_OPERATOR && t.record.finishedAt === T1 && t.record.nextAttemptAt === undefined);
+  });
+
+  test("a refusal says what the status allows", () => {
+    const cancel = transition(record("succeeded"), events.cancel);
+    assert.ok(cancel.kind === "refused" && /is succeeded; only queued, running, retrying or stalled tasks can be cancelled/.test(cancel.reason));
+    const retry = transition(record("running"), events.retry);
+    assert.ok(retry.kind === "refused" && /is running; only dead, failed or cancelled tasks can be retried/.test(retry.reason));
+    const discard = transition(record("failed"), events.discard);
+    assert.ok(discard.kind === "refused" && /is failed; only dead tasks can be discarded/.test(discard.reason));
+    const again = transition(record("dead", { discardedAt: T0 }), events.discard);
+    assert.ok(again.kind === "refused" && /already discarded/.test(again.reason));
+  });
+
+  test("a retry starts over: fresh attempts, no result or error, the new payload, and not discarded", () => {
+    const t = transition(record("dead", { error: "x", result: 1, discardedAt: T0, cancelRequested: true, nextAttemptAt: T2 }), events.retry);
+    assert.ok(t.kind === "next");
+    if (t.kind !== "next") return;
+    assert.deepEqual(
+      { status: t.record.status, attempts: t.record.attempts, progress: t.record.progress, payload: t.record.payload, retriedAt: t.record.retriedAt },
+      { status: "queued", attempts: 0, progress: 0, payload: { a: 2 }, retriedAt: T1 },
+    );
+    for (const field of ["error", "result", "finishedAt", "nextAttemptAt", "cancelRequested", "discardedAt"] as const) assert.equal(t.record[field], undefined, field);
+  });
+
+  test("undoing a retry restores the record as it was, only while that retry is still what is stored", () => {
+    const before = record("failed", { error: "kept" });
+    const retried = { ...record("queued", { retriedAt: T1 }), version: 9 };
+    const t = transition(retried, { type: "undo-retry", before, retriedAt: T1 });
+    assert.ok(t.kind === "next" && t.record.status === "failed" && t.record.error === "kept" && t.record.version === 9);
+    assert.equal(transition(retried, { type: "undo-retry", before, retriedAt: T2 }).kind, "unchanged");
+  });
+
+  test("discarding keeps the task dead and takes it off the dead-letter list", () => {
+    const t = transition(record("dead"), events.discard);
+    assert.ok(t.kind === "next" && t.record.status === "dead" && t.record.discardedAt === T1 && !isDeadLetter(t.record));
+  });
+
+  test("transitions never change the record they are given", () => {
+    const running = record("running");
+    const copy = structuredClone(running);
+    for (const event of Object.values(events)) transition(running, event);
+    assert.deepEqual(running, copy);
+  });
+});
+
+describe("what a status allows", () => {
+  test("the dashboard's actions follow the same rules as the server", () => {
+    assert.deepEqual(TASK_STATUSES.filter((s) => canCancel(record(s))), ["queued", "running", "retrying", "stalled"]);
+    assert.equal(canCancel(record("running", { cancelRequested: true })), false);
+    assert.deepEqual(TASK_STATUSES.filter((s) => canRetry(record(s))), ["failed", "dead", "cancelled"]);
+    assert.deepEqual(TASK_STATUSES.filter((s) => canDiscard(record(s))), ["dead"]);
+  });
+
+  test("finished records count towards retained history, except dead letters awaiting an operator", () => {
+    assert.deepEqual(TASK_STATUSES.filter((s) => isRetainedHistory(record(s))), ["succeeded", "failed", "cancelled"]);
+    assert.ok(isRetainedHistory(record("dead", { discardedAt: T0 })));
+  });
+});
