@@ -18,10 +18,7 @@ export type TaskStatus = z.infer<typeof TaskStatusSchema>;
 
 export const FINISHED_STATUSES: readonly TaskStatus[] = ["succeeded", "failed", "dead", "cancelled"];
 export const isFinished = (status: TaskStatus) => FINISHED_STATUSES.includes(status);
-/** Statuses an operator may cancel from. */
-export const CANCELLABLE_STATUSES: readonly TaskStatus[] = ["queued", "running", "retrying", "stalled"];
-/** Statuses an operator may run again from, with a fresh attempt count. */
-export const RETRYABLE_STATUSES: readonly TaskStatus[] = ["dead", "failed", "cancelled"];
+// Which status changes are legal, and what they write, is lib/task-lifecycle.ts.
 
 /** RabbitMQ message priority: 0 (default, lowest) to 9. */
 export const MAX_PRIORITY = 9;
@@ -50,6 +47,13 @@ export const MAX_IDEMPOTENCY_KEY_LENGTH = 200;
 /** Body of `POST /api/tasks/:id/retry`: optionally run with an edited payload. */
 export const RetryTaskSchema = z.strictObject({ payload: PayloadSchema.optional() });
 export type RetryTask = z.infer<typeof RetryTaskSchema>;
+
+/**
+ * A web node's request that the worker running a task abort it, published as JSON on the Redis channel
+ * `<KEY_PREFIX>:task:cancel`; every worker hears it and the one running the task aborts its handler.
+ */
+export const TaskCancelRequestSchema = z.object({ v: z.literal(1), taskId: z.string().min(1) });
+export type TaskCancelRequest = z.infer<typeof TaskCancelRequestSchema>;
 
 /** A task message on the AMQP queue, as any service may publish it. */
 export const TaskMessageSchema = z.object({
@@ -251,8 +255,16 @@ export interface Health {
   redis: HealthState;
 }
 
-/** Reply of socket events that submit something. */
-export type SubmitAck = { id: string } | { error: string };
+/** Reply of socket events that submit something; `code` is the HTTP API's error code for the same refusal. */
+export type SubmitAck = { id: string } | { error: string; code?: string };
+
+/**
+ * The `task:submit` socket event's input: the task, and optionally the Idempotency-Key an HTTP client sends
+ * as a header (a socket has no headers).
+ */
+export type SocketSubmitTask = SubmitTask & { idempotencyKey?: string };
+/** Reply of `task:submit`: what `POST /api/tasks` answers (`replayed` for a repeated Idempotency-Key), or an error. */
+export type TaskSubmitAck = (TaskAck & { replayed: boolean }) | { error: string; code?: string };
 
 /** Error body of every failed HTTP request. */
 export interface ApiErrorBody {

@@ -1,13 +1,11 @@
 // Pure merging of live data in the browser: snapshots and events may arrive in any order and more than once.
 import { DEFAULT_BROADCAST_CHANNEL, isFinished, type Broadcast, type BroadcastCatchUp, type TaskRecord } from "./contract";
+import { isDeadLetter } from "./task-lifecycle";
 
 /** Most task records a tab keeps; the oldest finished ones go first, undiscarded dead letters last. */
 export const MAX_TASKS_IN_TAB = 500;
 /** Most broadcasts a tab keeps. */
 export const MAX_BROADCASTS_IN_TAB = 200;
-
-/** A dead task an operator has not discarded yet: it belongs in the dead-letter list. */
-export const isDeadLetter = (task: TaskRecord) => task.status === "dead" && !task.discardedAt;
 
 /** Adds records to the map, keeping for each id the copy with the highest version. Returns a new map. */
 export function mergeTasks(current: ReadonlyMap<string, TaskRecord>, incoming: readonly TaskRecord[], cap = MAX_TASKS_IN_TAB): Map<string, TaskRecord> {

@@ -1,6 +1,7 @@
 // Reads Taskcast's settings from the environment once, with defaults, and fails early on bad values.
 import { readFileSync } from "node:fs";
 import { z } from "zod";
+import { isLoopbackHost } from "./access/origin-policy";
 import { parseTokens, parseUsers, type TokenEntry, type UserEntry } from "./auth/credentials";
 import { describeZodError } from "../lib/zod-message";
 
@@ -105,11 +106,6 @@ function readList(path: string | undefined, variable: string): string {
   }
 }
 
-/** Whether HOST is a loopback address, reachable only from this machine. */
-export function isLoopbackHost(host: string): boolean {
-  return host === "localhost" || host === "::1" || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
-}
-
 /**
  * Refuses to serve on a non-loopback address without users, unless explicitly allowed; returns a warning
  * to log loudly when it is.
@@ -127,15 +123,6 @@ export function checkExposure(config: Config): string | null {
 }
 
 /** A URL with its password masked, safe for logs and error messages. */
-export function maskUrl(raw: string): string {
-  try {
-    const url = new URL(raw);
-    if (url.password) url.password = "***";
-    return url.toString();
-  } catch {
-    return "(invalid URL)";
-  }
-}
 
 /** For entry points: the configuration, or a clear message and exit code 2. */
 export function loadConfigOrExit(): Config {

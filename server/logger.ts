@@ -1,5 +1,6 @@
 // The process logger: JSON lines (pino), credentials redacted.
 import { pino, type Logger, type LoggerOptions } from "pino";
+import { LOG_REDACT_PATHS } from "./redact";
 
 export type { Logger };
 
@@ -9,7 +10,7 @@ export function createLogger(name: string, level: string, pretty = false): Logge
     name,
     level,
     // Secrets never reach a log line, whatever object carries them.
-    redact: { paths: ["password", "*.password", "token", "*.token", "authorization", "*.authorization", "*.headers.authorization", "cookie", "*.cookie", "*.headers.cookie", "SESSION_SECRET", "*.SESSION_SECRET"], censor: "[redacted]" },
+    redact: { paths: [...LOG_REDACT_PATHS], censor: "[redacted]" },
     ...(pretty ? { transport: { target: "pino-pretty", options: { ignore: "pid,hostname", translateTime: "HH:MM:ss.l" } } } : {}),
   };
   return pretty ? pino(options) : pino(options, stdout());

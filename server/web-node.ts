@@ -1,47 +1,56 @@
 // A web node's parts wired together: HTTP server with the JSON API, Next.js pages and Socket.IO.
-import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+// Services say what changed on the live-event bus; the Socket.IO relays and the metrics listen to it.
+import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { hostname } from "node:os";
-import type { AuditEntry } from "../lib/auth";
-import { liveCopy, type Health, type QueueStats, type TaskRecord } from "../lib/contract";
-import { BroadcastIngestor } from "./broadcast/ingestor";
-import { BroadcastLog } from "./broadcast/broadcast-log";
-import { BroadcastService } from "./broadcast/broadcast-service";
+import { RateLimiter } from "./access/token-bucket";
 import { AuditLog } from "./audit/audit-log";
 import { Authenticator } from "./auth/authenticator";
 import { Credentials } from "./auth/credentials";
 import { SessionStore } from "./auth/sessions";
+import { BroadcastLog } from "./broadcast/broadcast-log";
+import { BroadcastService } from "./broadcast/broadcast-service";
+import { BroadcastIngestor } from "./broadcast/ingestor";
 import { checkExposure, type Config } from "./config";
-import { messageOf } from "./errors";
-import { createApi } from "./http/api";
+import { apiRoutes } from "./http/api";
 import { authRoutes } from "./http/auth-routes";
-import { RateLimiter } from "./http/rate-limiter";
+import { createRequestHandler, type PageHandler } from "./http/dispatch";
+import { insightsRoutes } from "./http/insights-routes";
 import { createRequestGuard } from "./http/request-guard";
+import { createRouter } from "./http/router";
 import { taskRoutes } from "./http/task-routes";
+import { CancelRequests } from "./lifecycle/cancel-requests";
+import { startStallDetector } from "./lifecycle/stall-detector";
+import { TaskSubmission } from "./lifecycle/submission";
+import { TaskService } from "./lifecycle/task-service";
+import { LiveEvents } from "./live-events";
 import type { Logger } from "./logger";
-import { insightsRoutes } from "./metrics/insights-routes";
-import { sendMetrics } from "./metrics/metrics-server";
+import { healthCheck } from "./metrics/health";
 import { WebMetrics } from "./metrics/prometheus";
+import { startQueueSampler } from "./metrics/queue-sampler";
 import { RelayLagTracker } from "./metrics/relay-lag";
-import { startStatsTicker, StatsStore } from "./metrics/stats-store";
+import { StatsStore } from "./metrics/stats-store";
 import { WorkersView } from "./metrics/workers-view";
 import { connectAmqp, type AmqpConnection } from "./queue/amqp";
 import { DeadLetterQueue } from "./queue/dead-letters";
 import { ConfirmPublisher } from "./queue/publisher";
 import { QueueStatsReader } from "./queue/stats";
 import { assertTopology, topologyFor } from "./queue/topology";
-import type { WorkerList } from "../lib/insights";
+import { handleBroadcastEvents, relayBroadcasts } from "./realtime/broadcast-events";
+import { checkHandshakes } from "./realtime/handshake";
+import { relayLiveEvents } from "./realtime/live-relay";
 import { PresenceTicker } from "./realtime/presence";
-import { UpdateCoalescer } from "./realtime/update-coalescer";
-import { createSocketServer, relayBroadcasts, relayTaskUpdates, sessionRoom, startHealthTicker, startQueueStatsTicker } from "./realtime/socket-server";
-import { createRedis, waitForRedis, type Redis } from "./redis/connect";
+import { limitEvents } from "./realtime/requests";
+import { createSocketServer } from "./realtime/socket-server";
+import { handleTaskSubmit, relayTaskUpdates } from "./realtime/task-events";
+import { relayQueueStats, startHealthTicker, startStatsTicker } from "./realtime/tickers";
+import { createRedis, waitForRedis } from "./redis/connect";
 import { redisKeys } from "./redis/keys";
 import { withSafePublish } from "./redis/safe-publish";
+import { closeRedis, shutdownInOrder } from "./shutdown";
 import { IdempotencyKeys } from "./store/idempotency";
 import { TaskStore } from "./store/task-store";
 import { WorkerDirectory } from "./store/worker-directory";
-import { startStallDetector } from "./tasks/stall-detector";
-import { TaskService } from "./tasks/task-service";
 
 const QUEUE_STATS_INTERVAL_MS = 1000;
 const STALL_SWEEP_INTERVAL_MS = 2000;
@@ -49,7 +58,7 @@ const PRESENCE_INTERVAL_MS = 1000;
 const HEALTH_INTERVAL_MS = 1000;
 const WORKERS_VIEW_INTERVAL_MS = 1000;
 
-export type PageHandler = (req: IncomingMessage, res: ServerResponse) => Promise<void> | void;
+export type { PageHandler };
 
 export interface WebNode {
   /** The base URL the node listens on, e.g. http://127.0.0.1:3000 */
@@ -72,38 +81,23 @@ export async function startWebNode(config: Config, log: Logger, pages?: PageHand
   const broadcastSub = createRedis(config.REDIS_URL, "taskcast-web-broadcast-sub", log, "subscriber");
   await Promise.all([redis, adapterSub, broadcastSub].map((c) => waitForRedis(c, config.REDIS_URL)));
 
+  // State in Redis, and the services over it; they report changes on the bus.
+  const live = new LiveEvents();
   const sessions = new SessionStore(redis, keys, config.SESSION_TTL_HOURS * 3_600_000, config.SESSION_SECRET);
   await sessions.init();
   const auth = new Authenticator(new Credentials(config.users, config.tokens), sessions, config.TRUST_PROXY);
-  // `io` exists once the HTTP server does; until then no tab is open to show an entry.
-  let pushAudit: (entry: AuditEntry) => void = () => undefined;
-  const audit = new AuditLog(redis, keys, config.AUDIT_LOG_LIMIT, log, (entry) => {
-    metrics.operatorAction(entry.action);
-    pushAudit(entry);
-  });
-  const loopbackOnly = config.users.length === 0 && !config.ALLOW_INSECURE_NO_AUTH;
+  const audit = new AuditLog(redis, keys, config.AUDIT_LOG_LIMIT, log, live);
   const store = new TaskStore(redis, keys, config.TASK_HISTORY_LIMIT);
-  let lastQueueSample: QueueStats | undefined;
-  // `io` exists once the HTTP server does; the gauge reads it only when scraped.
-  let socketCount = () => 0;
-  const metrics = new WebMetrics({ redis, keys, queue: () => lastQueueSample, sockets: () => socketCount() });
   const workers = new WorkerDirectory(redis, keys);
   const stats = new StatsStore(redis, config.KEY_PREFIX);
+  const workersView = new WorkersView(workers, log, live);
   const relayLag = new RelayLagTracker();
-  // `io` exists once the HTTP server does; until then there is no tab to push to.
-  let pushWorkers: (list: WorkerList) => void = () => undefined;
-  const workersView = new WorkersView(workers, log, (list) => pushWorkers(list));
-  const broadcastLog = new BroadcastLog(redis, keys, config.BROADCAST_CHANNEL, config.BROADCAST_HISTORY, (b) => {
-    metrics.broadcastLogged(b.source);
-    return stats.count("broadcasts", Date.parse(b.at));
-  });
-  const broadcasts = new BroadcastService(broadcastLog, config.BROADCAST_MAX_BYTES);
 
-  let amqp: AmqpConnection | undefined;
-  const getAmqp = () => amqp!;
+  // RabbitMQ: the topology, confirmed publishing and queue stats, set up again on every reconnection.
   const topology = topologyFor(config);
-  const publisher = new ConfirmPublisher(getAmqp, topology, log);
-  const queueStats = new QueueStatsReader(getAmqp, topology, workers, log);
+  let amqp: AmqpConnection | undefined;
+  const publisher = new ConfirmPublisher(() => amqp!, topology, log);
+  const queueStats = new QueueStatsReader(() => amqp!, topology, () => workers.inflight(), log);
   amqp = await connectAmqp({
     url: config.RABBITMQ_URL,
     name: "taskcast-web",
@@ -114,156 +108,88 @@ export async function startWebNode(config: Config, log: Logger, pages?: PageHand
       await queueStats.setup(model);
     },
   });
+  const health = healthCheck(amqp, redis);
+  const lifecycle = { store, publisher, amqp: () => amqp!, audit, live, log };
+  const submission = new TaskSubmission({ ...lifecycle, idempotency: new IdempotencyKeys(redis, keys) });
+  const tasks = new TaskService({ ...lifecycle, deadLetters: new DeadLetterQueue(topology, log), cancels: new CancelRequests(redis, keys) });
 
-  const health = async (): Promise<Health> => {
-    const rabbitmq = amqp!.isUp() ? "up" : "down";
-    const redisUp = await ping(redis);
-    return { status: rabbitmq === "up" && redisUp ? "ok" : "degraded", rabbitmq, redis: redisUp ? "up" : "down" };
-  };
-
-  // `io` exists once the HTTP server does; tasks are announced through it to every node's tabs.
-  let announce: (record: TaskRecord) => void = () => undefined;
-  const tasks = new TaskService({
-    store,
-    publisher,
-    deadLetters: new DeadLetterQueue(topology, log),
-    idempotency: new IdempotencyKeys(redis, keys),
-    amqp: getAmqp,
-    topology,
-    redis,
-    keys,
-    announce: (record) => announce(record),
-    submitted: (record) => metrics.taskSubmitted(record),
-    log,
+  // Socket.IO: who may connect, then what flows over it.
+  const loopbackOnly = config.users.length === 0 && !config.ALLOW_INSECURE_NO_AUTH;
+  const io = createSocketServer({ pubClient: withSafePublish(redis, log), subClient: adapterSub, adapterKey: keys.socketIo, allowedOrigins: config.ALLOWED_ORIGINS, loopbackOnly, log });
+  checkHandshakes(io, auth);
+  limitEvents(io, config.API_RATE, config.API_BURST);
+  const metrics = new WebMetrics({ redis, keys, sockets: () => io.engine.clientsCount, live });
+  const broadcastLog = new BroadcastLog(redis, keys, config.BROADCAST_CHANNEL, config.BROADCAST_HISTORY, (b) => {
+    metrics.broadcastLogged(b.source);
+    return stats.count("broadcasts", Date.parse(b.at));
   });
-  const api = createApi({ tasks, store, broadcasts, broadcastLog, queueStats, health, presence: () => presence?.current() ?? { total: 0, nodes: [] }, audit, log }, [
-    ...authRoutes({
-      auth,
-      audit,
-      cookieSecure: config.COOKIE_SECURE,
-      loginAttemptsPerMinute: config.LOGIN_ATTEMPTS_PER_MINUTE,
-      onSignOut: (sessionId) => io.in(sessionRoom(sessionId)).disconnectSockets(true),
-    }),
-    ...taskRoutes({ store }),
-    ...insightsRoutes({ stats, workers: workersView, webNodes: () => presence?.webNodes() ?? { nodes: [] } }),
-  ]);
-
-  const guard = createRequestGuard({ auth, limiter: new RateLimiter(config.API_RATE, config.API_BURST), allowedOrigins: config.ALLOWED_ORIGINS, loopbackOnly, dev: config.NODE_ENV === "development" });
-  const httpServer = createServer((req, res) => {
-    guard(req, res)
-      .then(async (ctx) => {
-        if (!ctx) return;
-        if (req.url?.split("?")[0] === "/metrics" && req.method === "GET") return sendMetrics(metrics.registry, res);
-        if (await api(req, res, ctx)) return;
-        if (pages) return pages(req, res);
-        res.writeHead(404, { "Content-Type": "text/plain" }).end("Not found");
-      })
-      .catch((err: unknown) => {
-        log.error({ err: messageOf(err), url: req.url }, "request failed");
-        if (!res.headersSent) res.writeHead(500, { "Content-Type": "text/plain" });
-        res.end("Internal error");
-      });
+  const broadcasts = new BroadcastService(broadcastLog, config.BROADCAST_MAX_BYTES);
+  const presence = new PresenceTicker(io, redis, keys, broadcastLog, log, () => relayLag.summary());
+  const healthTicker = startHealthTicker(io, health, HEALTH_INTERVAL_MS);
+  io.on("connection", (socket) => {
+    presence.sendSnapshot(socket);
+    const current = healthTicker.current();
+    if (current) socket.emit("health", current);
   });
-
-  let presence: PresenceTicker | undefined;
-  let healthTicker: ReturnType<typeof startHealthTicker> | undefined;
-  const io = createSocketServer({
-    httpServer,
-    pubClient: withSafePublish(redis, log),
-    subClient: adapterSub,
-    adapterKey: keys.socketIo,
-    tasks,
-    broadcasts,
-    broadcastLog,
-    limits: {
-      rate: config.BROADCAST_RATE,
-      burst: config.BROADCAST_BURST,
-      allowedOrigins: config.ALLOWED_ORIGINS,
-      eventRate: config.API_RATE,
-      eventBurst: config.API_BURST,
-      loopbackOnly,
-    },
-    auth,
-    audit,
-    snapshot: (socket) => {
-      presence?.sendSnapshot(socket);
-      const current = healthTicker?.current();
-      if (current) socket.emit("health", current);
-    },
-    log,
-  });
-  // Changes made here (submissions, cancels, retries, stalls) go out like the workers' updates: in 50 ms
-  // batches, one message to the other web nodes, and each record to this node's own tabs.
-  const announcements = new UpdateCoalescer((records) => {
-    const live = records.map(liveCopy);
-    io.serverSideEmit("task:updates", live);
-    for (const record of live) io.local.emit("task:update", record);
-  });
-  announce = (record) => announcements.push(record);
-  relayTaskUpdates(io, log);
-  socketCount = () => io.engine.clientsCount;
-  pushAudit = (entry) => io.emit("audit:entry", entry);
+  handleBroadcastEvents(io, { broadcasts, broadcastLog, auth, audit, rate: config.BROADCAST_RATE, burst: config.BROADCAST_BURST, log });
+  handleTaskSubmit(io, submission, auth, log);
+  const taskUpdates = relayTaskUpdates(io, live, log);
+  relayLiveEvents(io, live);
+  relayQueueStats(io, live);
   await relayBroadcasts(io, broadcastSub, config.BROADCAST_CHANNEL, log, (b) => relayLag.note(b.at));
+
+  // HTTP: the guard, then /metrics, the API and the pages.
+  const api = createRouter(
+    [
+      ...authRoutes({ auth, audit, cookieSecure: config.COOKIE_SECURE, loginAttemptsPerMinute: config.LOGIN_ATTEMPTS_PER_MINUTE, live }),
+      ...taskRoutes({ store }),
+      ...insightsRoutes({ stats, workers: workersView, webNodes: () => presence.webNodes() }),
+      ...apiRoutes({ submission, tasks, store, broadcasts, broadcastLog, queueStats, health, presence, audit }),
+    ],
+    log,
+  );
+  const guard = createRequestGuard({ auth, limiter: new RateLimiter(config.API_RATE, config.API_BURST), allowedOrigins: config.ALLOWED_ORIGINS, loopbackOnly, dev: config.NODE_ENV === "development" });
+  const httpServer = createServer();
+  httpServer.on("request", createRequestHandler({ guard, api, metrics: metrics.registry, pages, log }));
+  io.attach(httpServer);
+
+  // The node's own loops.
   const ingestor = new BroadcastIngestor(redis, broadcastSub, keys, config.BROADCAST_CHANNEL, broadcastLog, config.BROADCAST_MAX_BYTES, log);
   await ingestor.start();
-  healthTicker = startHealthTicker(io, health, HEALTH_INTERVAL_MS);
-  const stopTicker = startQueueStatsTicker(io, () => queueStats.read(), QUEUE_STATS_INTERVAL_MS, log, (sample) => {
-    lastQueueSample = sample;
-    const { ready, unacked } = sample;
-    stats.sample({ ready, unacked }).catch((err: unknown) => log.debug({ err: messageOf(err) }, "queue depth sample not saved"));
-  });
-  pushWorkers = (list) => io.local.emit("workers:update", list);
+  stats.followQueueDepth(live, log);
+  const stopQueueSampler = startQueueSampler(() => queueStats.read(), live, QUEUE_STATS_INTERVAL_MS, log);
   workersView.start(WORKERS_VIEW_INTERVAL_MS);
   const stopStatsTicker = startStatsTicker(io, stats, log);
-  const stopStallDetector = startStallDetector({ store, workers, announce: (record) => announce(record), intervalMs: STALL_SWEEP_INTERVAL_MS, log });
+  const stopStallDetector = startStallDetector({ store, workers, live, intervalMs: STALL_SWEEP_INTERVAL_MS, log });
 
+  const { url, port } = await listen(httpServer, config.PORT, config.HOST);
+  presence.start(`${hostname()}:${port}`, PRESENCE_INTERVAL_MS);
+
+  const close = shutdownInOrder(log, [
+    ["stop queue stats", () => stopQueueSampler()],
+    ["stop health pushes", () => healthTicker.stop()],
+    ["stop the workers list", () => workersView.stop()],
+    ["stop activity pushes", () => stopStatsTicker()],
+    ["stop stalled-task sweeps", () => stopStallDetector()],
+    ["leave presence", () => presence.stop()],
+    ["stop ingesting broadcasts", () => ingestor.stop()],
+    ["send the last task updates", () => taskUpdates.flush()],
+    ["close Socket.IO and HTTP", () => new Promise<void>((resolve) => void io.close(() => resolve()))],
+    ["close RabbitMQ", () => amqp!.close()],
+    ["close Redis", () => closeRedis(redis, adapterSub, broadcastSub)],
+  ]);
+  return { url, port, close };
+}
+
+async function listen(httpServer: ReturnType<typeof createServer>, port: number, host: string): Promise<{ url: string; port: number }> {
   await new Promise<void>((resolve, reject) => {
     httpServer.once("error", reject);
-    httpServer.listen(config.PORT, config.HOST, () => {
+    httpServer.listen(port, host, () => {
       httpServer.off("error", reject);
       resolve();
     });
   });
-  const { port } = httpServer.address() as AddressInfo;
-  const host = config.HOST.includes(":") ? `[${config.HOST}]` : config.HOST;
-  const url = `http://${host === "0.0.0.0" ? "127.0.0.1" : host}:${port}`;
-  presence = new PresenceTicker(() => io, redis, keys, broadcastLog, log, `${hostname()}:${port}`, () => relayLag.summary());
-  presence.start(PRESENCE_INTERVAL_MS);
-
-  let closing: Promise<void> | undefined;
-  const close = () =>
-    (closing ??= (async () => {
-      const steps: Array<[string, () => Promise<unknown>]> = [
-        ["stop queue stats", async () => stopTicker()],
-        ["stop health pushes", async () => healthTicker!.stop()],
-        ["stop the workers list", async () => workersView.stop()],
-        ["stop activity pushes", async () => stopStatsTicker()],
-        ["stop stalled-task sweeps", async () => stopStallDetector()],
-        ["leave presence", () => presence!.stop()],
-        ["stop ingesting broadcasts", () => ingestor.stop()],
-        ["send the last task updates", async () => announcements.flush()],
-        ["close Socket.IO and HTTP", () => new Promise<void>((resolve) => void io.close(() => resolve()))],
-        ["close RabbitMQ", () => amqp!.close()],
-        ["close Redis", () => Promise.all([redis, adapterSub, broadcastSub].map((c) => c.quit().catch(() => c.disconnect())))],
-      ];
-      for (const [name, step] of steps) {
-        try {
-          await step();
-        } catch (err) {
-          log.warn({ step: name, err: messageOf(err) }, "shutdown step failed");
-        }
-      }
-    })());
-
-  return { url, port, close };
-}
-
-async function ping(redis: Redis): Promise<boolean> {
-  if (redis.status !== "ready") return false;
-  try {
-    const timeout = new Promise<never>((_, reject) => setTimeout(() => reject(new Error("timeout")), 1000).unref());
-    return (await Promise.race([redis.ping(), timeout])) === "PONG";
-  } catch {
-    return false;
-  }
+  const bound = (httpServer.address() as AddressInfo).port;
+  const name = host.includes(":") ? `[${host}]` : host;
+  return { url: `http://${name === "0.0.0.0" ? "127.0.0.1" : name}:${bound}`, port: bound };
 }

@@ -1,12 +1,12 @@
 // A worker process's parts wired together: RabbitMQ consumer, task runner, Redis records, browser events.
 import { Emitter } from "@socket.io/redis-emitter";
 import { hostname } from "node:os";
-import { liveCopy } from "../lib/contract";
-import type { InterServerEvents } from "../lib/socket-events";
+import { Credentials } from "./auth/credentials";
 import type { Config } from "./config";
 import { messageOf } from "./errors";
+import { CancelRequests } from "./lifecycle/cancel-requests";
+import { cancelledByOperator, TaskRunner } from "./lifecycle/task-runner";
 import type { Logger } from "./logger";
-import { Credentials } from "./auth/credentials";
 import { startMetricsServer } from "./metrics/metrics-server";
 import { WorkerMetrics } from "./metrics/prometheus";
 import { StatsStore } from "./metrics/stats-store";
@@ -14,13 +14,13 @@ import { ChannelSlot, connectAmqp, type AmqpConnection } from "./queue/amqp";
 import { TaskConsumer } from "./queue/consumer";
 import { ConfirmPublisher } from "./queue/publisher";
 import { assertTopology, topologyFor } from "./queue/topology";
+import { workerTaskUpdates } from "./realtime/task-events";
 import { createRedis, waitForRedis } from "./redis/connect";
 import { redisKeys } from "./redis/keys";
-import { UpdateCoalescer } from "./realtime/update-coalescer";
 import { withSafePublish } from "./redis/safe-publish";
+import { closeRedis, shutdownInOrder } from "./shutdown";
 import { TaskStore } from "./store/task-store";
 import { WorkerDirectory } from "./store/worker-directory";
-import { AttemptAbort, TaskRunner } from "./tasks/task-runner";
 
 const HEARTBEAT_MS = 1000;
 
@@ -38,37 +38,27 @@ export async function startWorkerNode(config: Config, log: Logger): Promise<Work
   const redis = createRedis(config.REDIS_URL, "taskcast-worker", log);
   const cancelSub = createRedis(config.REDIS_URL, "taskcast-worker-cancel-sub", log, "subscriber");
   await Promise.all([redis, cancelSub].map((c) => waitForRedis(c, config.REDIS_URL)));
-  const emitter = new Emitter(withSafePublish(redis, log), { key: keys.socketIo });
-  // The emitter's serverSideEmit is untyped: this holds it to the InterServerEvents contract.
-  const toWebNodes = <E extends keyof InterServerEvents>(event: E, ...args: Parameters<InterServerEvents[E]>) => emitter.serverSideEmit(event, ...args);
   const store = new TaskStore(redis, keys, config.TASK_HISTORY_LIMIT);
   const directory = new WorkerDirectory(redis, keys);
-  const stats = new StatsStore(redis, config.KEY_PREFIX);
+  const counters = new StatsStore(redis, config.KEY_PREFIX).batched(log);
+  const updates = workerTaskUpdates(new Emitter(withSafePublish(redis, log), { key: keys.socketIo }));
   const topology = topologyFor(config);
 
   let amqp: AmqpConnection | undefined;
   const replies = new ChannelSlot(() => amqp!, (model) => model.createChannel(), log);
   const publisher = new ConfirmPublisher(() => amqp!, topology, log);
-  // `consumer` exists below; the gauge reads it only when scraped.
-  let running = () => 0;
-  const metrics = new WorkerMetrics({ running: () => running(), concurrency: config.WORKER_CONCURRENCY });
-  const counters = stats.batched(log);
-  const updates = new UpdateCoalescer((records) => toWebNodes("task:updates", records.map(liveCopy)));
+  const metrics = new WorkerMetrics({ running: () => consumer.inflight, concurrency: config.WORKER_CONCURRENCY });
   const runner = new TaskRunner({
     store,
     publisher,
     workerId: id,
     log,
-    heldElsewhere: async (workerId, taskId) => (await directory.live()).some((w) => w.id === workerId && w.running.includes(taskId)),
+    heldElsewhere: (workerId, taskId) => directory.holds(workerId, taskId),
     publish: (record) => {
       metrics.recorded(record);
       updates.push(record);
     },
-    finished: (record) => {
-      if (record.status === "succeeded" || record.status === "failed" || record.status === "dead") {
-        counters.count(record.status, record.finishedAt ? Date.parse(record.finishedAt) : Date.now());
-      }
-    },
+    finished: (record) => counters.countFinished(record),
     reply: (replyTo, correlationId, record) => {
       // One reply channel per connection, re-opened when it closes; a lost reply is logged, never fatal.
       replies
@@ -79,7 +69,6 @@ export async function startWorkerNode(config: Config, log: Logger): Promise<Work
   });
   const declare = (model: Parameters<typeof assertTopology>[0]) => assertTopology(model, topology, log);
   const consumer = new TaskConsumer(config.TASK_QUEUE, config.WORKER_CONCURRENCY, (msg) => runner.run(msg), declare, log);
-  running = () => consumer.inflight;
   amqp = await connectAmqp({
     url: config.RABBITMQ_URL,
     name: `taskcast-worker ${id}`,
@@ -91,11 +80,10 @@ export async function startWorkerNode(config: Config, log: Logger): Promise<Work
     },
   });
 
-  // Web nodes ask on this channel to cancel a running task; whichever worker runs it aborts its handler.
-  cancelSub.on("message", (channel: string, taskId: string) => {
-    if (channel === keys.taskCancel && runner.abort(taskId, new AttemptAbort("cancelled", "Cancelled by an operator."))) log.info({ taskId }, "cancelling the running task");
+  // Web nodes ask every worker to cancel a running task; whichever runs it aborts its handler.
+  await CancelRequests.listen(cancelSub, keys, log, (taskId) => {
+    if (runner.abort(taskId, cancelledByOperator())) log.info({ taskId }, "cancelling the running task");
   });
-  await cancelSub.subscribe(keys.taskCancel);
 
   const startedAt = new Date().toISOString();
   const beat = () => {
@@ -114,41 +102,28 @@ export async function startWorkerNode(config: Config, log: Logger): Promise<Work
     log,
   });
 
-  let closing: Promise<void> | undefined;
-  const close = () =>
-    (closing ??= (async () => {
-      log.info("worker stopping: no new tasks");
-      const steps: Array<[string, () => Promise<unknown>]> = [
-        ["stop consuming", () => consumer.stop()],
-        [
-          "drain",
-          async () => {
-            const drained = await consumer.drain(config.SHUTDOWN_GRACE_MS);
-            if (!drained) {
-              log.warn({ graceMs: config.SHUTDOWN_GRACE_MS }, "tasks still running after the grace period; aborting them and handing them back to the queue");
-              runner.abortAll();
-              await consumer.drain(5000);
-            }
-          },
-        ],
-        ["send the last task updates", async () => updates.flush()],
-        ["save the last activity counts", () => counters.flush()],
-        ["close RabbitMQ", () => amqp!.close()],
-        ["stop serving metrics", () => metricsServer.close()],
-        ["stop heartbeat", async () => clearInterval(heartbeat)],
-        ["remove heartbeat", () => directory.remove(id)],
-        ["close Redis", () => Promise.all([redis, cancelSub].map((c) => c.quit().catch(() => c.disconnect())))],
-      ];
-      for (const [name, step] of steps) {
-        try {
-          await step();
-        } catch (err) {
-          log.warn({ step: name, err: messageOf(err) }, "shutdown step failed");
+  const close = shutdownInOrder(log, [
+    ["announce", () => log.info("worker stopping: no new tasks")],
+    ["stop consuming", () => consumer.stop()],
+    [
+      "drain",
+      async () => {
+        const drained = await consumer.drain(config.SHUTDOWN_GRACE_MS);
+        if (!drained) {
+          log.warn({ graceMs: config.SHUTDOWN_GRACE_MS }, "tasks still running after the grace period; aborting them and handing them back to the queue");
+          runner.abortAll();
+          await consumer.drain(5000);
         }
-      }
-      log.info("worker stopped");
-    })());
-
+      },
+    ],
+    ["send the last task updates", () => updates.flush()],
+    ["save the last activity counts", () => counters.flush()],
+    ["close RabbitMQ", () => amqp!.close()],
+    ["stop serving metrics", () => metricsServer.close()],
+    ["stop heartbeat", () => clearInterval(heartbeat)],
+    ["remove heartbeat", () => directory.remove(id)],
+    ["close Redis", () => closeRedis(redis, cancelSub)],
+    ["report", () => log.info("worker stopped")],
+  ]);
   return { id, metricsUrl: metricsServer.url, close };
 }
-

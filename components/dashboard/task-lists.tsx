@@ -2,7 +2,8 @@
 // Running (and stalled) tasks with progress, and recent tasks with their status, both views of the same task records.
 import Link from "next/link";
 import { useEffect, useState } from "react";
-import { CANCELLABLE_STATUSES, type TaskRecord } from "@/lib/contract";
+import type { TaskRecord } from "@/lib/contract";
+import { canCancel, isCancelling } from "@/lib/task-lifecycle";
 import { useTaskAction } from "@/components/live/use-task-action";
 
 const RECENT_SHOWN = 30;
@@ -92,13 +93,13 @@ function RecentTask({ task }: { task: TaskRecord }) {
 /** Type, status badge, short id and creation time; a task still under way also gets its Cancel button. */
 function TaskHeader({ task }: { task: TaskRecord }) {
   const cancel = useTaskAction(task);
-  const cancellable = CANCELLABLE_STATUSES.includes(task.status) && !task.cancelRequested;
+  const cancellable = canCancel(task);
   return (
     <>
       <div className="task-head">
         <span className="task-type">{task.type}</span>
         <span className={`status status-${task.status}`}>{task.status}</span>
-        {task.cancelRequested && task.status === "running" && <span className="status status-cancelling">cancelling…</span>}
+        {isCancelling(task) && <span className="status status-cancelling">cancelling…</span>}
         <Link href={`/tasks/${encodeURIComponent(task.id)}`} className="mono small task-link" title={task.id}>
           {task.id.slice(0, 8)}
         </Link>

@@ -3,7 +3,8 @@
 import Link from "next/link";
 import { useMemo, useState } from "react";
 import { ViewerNote } from "@/components/auth/viewer-note";
-import { CANCELLABLE_STATUSES, RETRYABLE_STATUSES, type TaskRecord } from "@/lib/contract";
+import type { TaskRecord } from "@/lib/contract";
+import { canCancel, canDiscard, canRetry, isCancelling } from "@/lib/task-lifecycle";
 import { useConnection } from "@/components/live/use-connection";
 import { useTaskAction } from "@/components/live/use-task-action";
 import { PageHeader } from "@/components/layout/page-header";
@@ -57,7 +58,7 @@ function TaskView({ task }: { task: TaskRecord }) {
           <Fact name="Type">{task.type}</Fact>
           <Fact name="Status">
             <span className={`status status-${task.status}`}>{task.status}</span>
-            {task.cancelRequested && task.status === "running" && <span className="status status-cancelling">cancelling…</span>}
+            {isCancelling(task) && <span className="status status-cancelling">cancelling…</span>}
             {task.discardedAt && <span className="muted small-inline"> discarded from the dead letters</span>}
           </Fact>
           <Fact name="Progress">
@@ -187,9 +188,9 @@ function TaskActions({ task }: { task: TaskRecord }) {
   const action = useTaskAction(task);
   const { draft, setDraft, toggle } = usePayloadDraft(task, action.setError);
   const editorId = `task-payload-editor-${task.id}`;
-  const cancellable = CANCELLABLE_STATUSES.includes(task.status) && !task.cancelRequested;
-  const retryable = RETRYABLE_STATUSES.includes(task.status);
-  const discardable = task.status === "dead" && !task.discardedAt;
+  const cancellable = canCancel(task);
+  const retryable = canRetry(task);
+  const discardable = canDiscard(task);
   if (!cancellable && !retryable && !discardable) return null;
 
   const retry = () => action.retryWithDraft(draft);

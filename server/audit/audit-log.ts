@@ -1,6 +1,7 @@
 // The audit log: every operator action and sign-in, in a capped Redis stream shared by every web node.
 import { AuditEntrySchema, type AuditEntry, type AuditListQuery, type AuditPage, type Principal } from "../../lib/auth";
 import { messageOf } from "../errors";
+import type { LiveEvents } from "../live-events";
 import type { Logger } from "../logger";
 import type { Redis } from "../redis/connect";
 import type { RedisKeys } from "../redis/keys";
@@ -19,8 +20,8 @@ export class AuditLog {
     private readonly keys: RedisKeys,
     private readonly limit: number,
     private readonly log: Logger,
-    /** Called with each entry written, to push it to open tabs. */
-    private readonly onEntry: (entry: AuditEntry) => void = () => undefined,
+    /** Hears each entry written ("audit:recorded"): open tabs and the metrics. */
+    private readonly live?: LiveEvents,
   ) {}
 
   /** Appends an entry. A failure is logged, never thrown: the action itself already happened. */
@@ -38,7 +39,7 @@ export class AuditLog {
     try {
       const id = await this.redis.xadd(this.keys.audit, "MAXLEN", "~", String(this.limit), "*", ...Object.entries(fields).flat());
       const entry = toEntry(id!, fields);
-      if (entry) this.onEntry(entry);
+      if (entry) this.live?.emit("audit:recorded", entry);
       return entry;
     } catch (err) {
       this.log.error({ err: messageOf(err), action: input.action, actor: input.actor.name }, "could not write the audit log");

@@ -7,8 +7,10 @@ import type { Authenticator } from "../auth/authenticator";
 import { SESSION_COOKIE } from "../auth/sessions";
 import { AppError, invalidInput } from "../errors";
 import { readJsonBody } from "./body";
-import { parseQuery, redisCall, type Route } from "./api";
-import { RateLimiter } from "./rate-limiter";
+import { parseQuery, redisCall } from "./respond";
+import type { Route } from "./router";
+import { RateLimiter } from "../access/token-bucket";
+import type { LiveEvents } from "../live-events";
 
 const LOGIN_BODY_MAX = 4096;
 
@@ -17,8 +19,8 @@ export function authRoutes(deps: {
   audit: AuditLog;
   cookieSecure: "auto" | "always" | "never";
   loginAttemptsPerMinute: number;
-  /** Disconnects the sockets opened with a session that just ended. */
-  onSignOut: (sessionId: string) => void;
+  /** Hears "session:ended": the sockets opened with that session close on every node. */
+  live: LiveEvents;
 }): Route[] {
   const { auth, audit } = deps;
   const attempts = new RateLimiter(deps.loginAttemptsPerMinute / 60, deps.loginAttemptsPerMinute);
@@ -69,7 +71,7 @@ export function authRoutes(deps: {
         const session = auth.authRequired ? await redisCall(() => auth.sessions.destroy(value)) : null;
         if (value) res.setHeader("Set-Cookie", cookie("", 0, ctx.https));
         if (session) {
-          deps.onSignOut(session.id);
+          deps.live.emit("session:ended", session.id);
           const principal = auth.credentials.user(session.user) ?? { kind: "anonymous" as const, name: session.user, role: null };
           void audit.record({ action: "auth.logout", actor: principal, target: session.user, detail: null, ip: ctx.ip, via: "http" });
         }

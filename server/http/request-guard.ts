@@ -7,9 +7,9 @@ import { SESSION_HEADER, type Principal, type SessionInfo } from "../../lib/auth
 import type { Authenticator } from "../auth/authenticator";
 import type { Session } from "../auth/sessions";
 import { AppError } from "../errors";
-import { originAllowed } from "../realtime/limits";
-import { sendJson } from "./api";
-import type { RateLimiter } from "./rate-limiter";
+import { loopbackHost, originAllowed } from "../access/origin-policy";
+import type { RateLimiter } from "../access/token-bucket";
+import { sendJson } from "./respond";
 import { API_CSP, newNonce, pageCsp, setSecurityHeaders } from "./security-headers";
 
 /** What the API and pages know about the request once it passed the guard. */
@@ -124,17 +124,4 @@ function refererOrigin(referer: string | undefined): string | undefined {
   } catch {
     return "null";
   }
-}
-
-/** Whether a Host header names this machine (or an origin listed in ALLOWED_ORIGINS). */
-export function loopbackHost(host: string | undefined, allowedOrigins: readonly string[]): boolean {
-  if (!host) return false;
-  let hostname: string;
-  try {
-    hostname = new URL(`http://${host}`).hostname;
-  } catch {
-    return false;
-  }
-  if (hostname === "localhost" || hostname.endsWith(".localhost") || hostname === "[::1]" || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(hostname)) return true;
-  return allowedOrigins.some((o) => o === "*" || new URL(o).host === host);
 }

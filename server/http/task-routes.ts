@@ -1,7 +1,8 @@
 // The tasks page's API: `GET /api/tasks/search`, task summaries (previews, never whole payloads) page by page.
 import { summarize, TaskSearchQuerySchema, type TaskSearchResult } from "../../lib/task-search";
 import type { TaskStore } from "../store/task-store";
-import { parseQuery, redisCall, type Route } from "./api";
+import { parseQuery, redisCall } from "./respond";
+import type { Route } from "./router";
 
 export function taskRoutes(deps: { store: TaskStore }): Route[] {
   return [

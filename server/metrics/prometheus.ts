@@ -1,6 +1,7 @@
 // Prometheus metrics (prom-client) of a web node or a worker: one registry per process part, served at GET /metrics.
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
 import { isFinished, TASK_STATUSES, type QueueStats, type TaskRecord } from "../../lib/contract";
+import type { LiveEvents } from "../live-events";
 import type { Redis } from "../redis/connect";
 import type { RedisKeys } from "../redis/keys";
 
@@ -31,13 +32,17 @@ export class WebMetrics {
   constructor(options: {
     redis: Redis;
     keys: RedisKeys;
-    /** The newest queue sample this node took (its stats ticker), if any. */
-    queue: () => QueueStats | undefined;
     /** Socket.IO connections open on this node. */
     sockets: () => number;
+    /** Submitted tasks, audit entries and queue samples are counted as they happen. */
+    live: LiveEvents;
   }) {
     const { registry } = this;
-    const queue = options.queue;
+    let lastSample: QueueStats | undefined;
+    const queue = () => lastSample;
+    options.live.on("queue:sampled", (stats) => (lastSample = stats));
+    options.live.on("task:submitted", (record) => this.submitted.inc({ type: record.type }));
+    options.live.on("audit:recorded", (entry) => this.operatorActions.inc({ action: entry.action }));
     this.gauges = [
       new Gauge({
         name: "taskcast_queue_messages",
@@ -88,17 +93,10 @@ export class WebMetrics {
     ];
   }
 
-  taskSubmitted(record: TaskRecord): void {
-    this.submitted.inc({ type: record.type });
-  }
-
   broadcastLogged(source: string): void {
     this.broadcasts.inc({ source });
   }
 
-  operatorAction(action: string): void {
-    this.operatorActions.inc({ action });
-  }
 }
 
 export class WorkerMetrics {

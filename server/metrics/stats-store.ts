@@ -1,12 +1,11 @@
 // Per-second activity counters and queue-depth samples in Redis, one hash per series and minute, kept 20 minutes.
+import type { TaskRecord } from "../../lib/contract";
 import { COUNTER_SERIES, GAUGE_SERIES, type CounterSeries, type GaugeSeries, type StatsSeries } from "../../lib/insights";
 import { messageOf } from "../errors";
+import type { LiveEvents } from "../live-events";
 import type { Logger } from "../logger";
 import type { Redis } from "../redis/connect";
-import type { IoServer } from "../realtime/socket-server";
 
-/** Seconds pushed on every tick: counts that land late in a second already shown are corrected. */
-const PUSHED_SECONDS = 5;
 
 /** Buckets outlive the 15-minute window a little, so a window is always complete. */
 const BUCKET_TTL_SECONDS = 20 * 60;
@@ -38,7 +37,7 @@ export class StatsStore {
    * instead of a round trip per event. The chart shows whole seconds, pushed once a second, so the delay does
    * not show. `flush()` writes what is held (call it at shutdown).
    */
-  batched(log: Logger, intervalMs = 250): { count(series: CounterSeries, atMs?: number): void; flush(): Promise<void> } {
+  batched(log: Logger, intervalMs = 250): { count(series: CounterSeries, atMs?: number): void; countFinished(record: TaskRecord): void; flush(): Promise<void> } {
     let held = new Map<string, number>();
     let timer: ReturnType<typeof setTimeout> | undefined;
     const flush = async () => {
@@ -55,17 +54,29 @@ export class StatsStore {
       }
       await multi.exec().catch((err: unknown) => log.warn({ err: messageOf(err), events: batch.size }, "activity counters not saved"));
     };
+    const count = (series: CounterSeries, atMs = Date.now()) => {
+      const field = `${series}:${Math.floor(atMs / 1000)}`;
+      held.set(field, (held.get(field) ?? 0) + 1);
+      timer ??= setTimeout(() => void flush(), intervalMs);
+    };
     return {
-      count: (series, atMs = Date.now()) => {
-        const field = `${series}:${Math.floor(atMs / 1000)}`;
-        held.set(field, (held.get(field) ?? 0) + 1);
-        timer ??= setTimeout(() => void flush(), intervalMs);
+      count,
+      /** A task's final status, in the second it finished (succeeded, failed and dead have series). */
+      countFinished: (record) => {
+        if (record.status === "succeeded" || record.status === "failed" || record.status === "dead") count(record.status, record.finishedAt ? Date.parse(record.finishedAt) : Date.now());
       },
       flush,
     };
   }
 
   /** Records this second's queue depth. */
+  /** Records the queue depth of every sample this node takes (the Insights depth chart). */
+  followQueueDepth(live: LiveEvents, log: Logger): void {
+    live.on("queue:sampled", ({ ready, unacked }) => {
+      this.sample({ ready, unacked }).catch((err: unknown) => log.debug({ err: messageOf(err) }, "queue depth sample not saved"));
+    });
+  }
+
   async sample(values: Record<GaugeSeries, number>, atMs = Date.now()): Promise<void> {
     const second = Math.floor(atMs / 1000);
     const minute = Math.floor(second / 60);
@@ -104,29 +115,4 @@ export class StatsStore {
     }
     return out;
   }
-}
-
-/**
- * Once a second per web node: reads the newest seconds of every series and pushes them to this node's
- * tabs (`stats:tick`), so no tab polls. Skipped while the node has no tabs.
- */
-export function startStatsTicker(io: IoServer, stats: StatsStore, log: Logger, intervalMs = 1000): () => void {
-  let failing = false;
-  let busy = false;
-  const tick = async () => {
-    if (busy || io.of("/").sockets.size === 0) return;
-    busy = true;
-    try {
-      const now = Math.floor(Date.now() / 1000);
-      io.local.emit("stats:tick", await stats.series(now - PUSHED_SECONDS + 1, now));
-      failing = false;
-    } catch (err) {
-      if (!failing) log.warn({ err: messageOf(err) }, "activity series unavailable");
-      failing = true;
-    } finally {
-      busy = false;
-    }
-  };
-  const timer = setInterval(() => void tick(), intervalMs);
-  return () => clearInterval(timer);
 }

@@ -1,6 +1,7 @@
 // The workers list, read from Redis once per interval per web node and served to every tab from memory.
 import type { WorkerList } from "../../lib/insights";
 import { messageOf } from "../errors";
+import type { LiveEvents } from "../live-events";
 import type { Logger } from "../logger";
 import type { WorkerDirectory } from "../store/worker-directory";
 
@@ -12,8 +13,8 @@ export class WorkersView {
   constructor(
     private readonly directory: WorkerDirectory,
     private readonly log: Logger,
-    /** Pushes each tick's list to this node's tabs. */
-    private readonly publish: (list: WorkerList) => void = () => undefined,
+    /** Hears each tick's list ("workers:listed") and pushes it to this node's tabs. */
+    private readonly live?: LiveEvents,
   ) {}
 
   start(intervalMs: number): void {
@@ -30,7 +31,7 @@ export class WorkersView {
       const now = Date.now();
       this.latest = { workers: await this.directory.list(now), at: now };
       this.failing = false;
-      this.publish(this.latest);
+      this.live?.emit("workers:listed", this.latest);
     } catch (err) {
       if (!this.failing) this.log.warn({ err: messageOf(err) }, "workers list unavailable");
       this.failing = true;

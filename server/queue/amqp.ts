@@ -2,7 +2,7 @@
 import { connect, type Channel, type ChannelModel, type RecoveringChannelModel } from "amqplib";
 import type { Writable } from "node:stream";
 import { setTimeout as delay } from "node:timers/promises";
-import { maskUrl } from "../config";
+import { maskUrl } from "../redact";
 import { unavailable } from "../errors";
 import type { Logger } from "../logger";
 

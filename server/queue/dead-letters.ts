@@ -1,6 +1,7 @@
 // Takes one message out of the dead-letter queue, by task id, for an operator's retry or discard.
 import type { ChannelModel, ConfirmChannel, GetMessage } from "amqplib";
 import type { Logger } from "../logger";
+import { carriedProperties } from "./task-message";
 import type { Topology } from "./topology";
 
 /** Most messages looked at in one search; beyond that the message is left where it is. */
@@ -24,6 +25,23 @@ export class DeadLetterQueue {
     const run = this.queue.then(() => this.search(model, id, handle));
     this.queue = run.catch(() => undefined);
     return run;
+  }
+
+  /**
+   * Moves task `id`'s dead letter back to the work queue with a new body (the task as it runs now) and the
+   * given priority, keeping its reply_to and the publisher's headers; resolves once RabbitMQ confirmed the
+   * copy and the dead letter is gone. Resolves false if the message is not in the queue.
+   */
+  requeue(model: ChannelModel, id: string, body: Buffer, priority: number): Promise<boolean> {
+    return this.withdraw(model, id, async (message, channel) => {
+      channel.sendToQueue(this.topology.queue, body, { ...carriedProperties(message.properties, id, { queue: "work" }), persistent: true, priority });
+      await channel.waitForConfirms();
+    });
+  }
+
+  /** Removes task `id`'s dead letter; false if it is not in the queue. */
+  remove(model: ChannelModel, id: string): Promise<boolean> {
+    return this.withdraw(model, id, async () => undefined);
   }
 
   private async search(model: ChannelModel, id: string, handle: (message: GetMessage, channel: ConfirmChannel) => Promise<void>): Promise<boolean> {

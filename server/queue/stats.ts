@@ -3,7 +3,6 @@ import type { Channel, ChannelModel } from "amqplib";
 import type { QueueStats } from "../../lib/contract";
 import { AppError, messageOf, unavailable } from "../errors";
 import type { Logger } from "../logger";
-import type { WorkerDirectory } from "../store/worker-directory";
 import { ChannelSlot, type AmqpConnection } from "./amqp";
 import type { Topology } from "./topology";
 
@@ -13,7 +12,8 @@ export class QueueStatsReader {
   constructor(
     amqp: () => AmqpConnection,
     private readonly topology: Topology,
-    private readonly workers: WorkerDirectory,
+    /** Deliveries the live workers hold (their heartbeats say). */
+    private readonly heldByWorkers: () => Promise<number>,
     log: Logger,
   ) {
     this.slot = new ChannelSlot(amqp, (model) => model.createChannel(), log);
@@ -30,8 +30,7 @@ export class QueueStatsReader {
   async read(): Promise<QueueStats> {
     try {
       const channel = await this.slot.get();
-      const [queue, dead, workers] = await Promise.all([channel.checkQueue(this.topology.queue), channel.checkQueue(this.topology.dead), this.workers.live()]);
-      const unacked = workers.reduce((sum, w) => sum + w.inflight, 0);
+      const [queue, dead, unacked] = await Promise.all([channel.checkQueue(this.topology.queue), channel.checkQueue(this.topology.dead), this.heldByWorkers()]);
       return { queue: this.topology.queue, ready: queue.messageCount, unacked, consumers: queue.consumerCount, dead: dead.messageCount };
     } catch (err) {
       if (err instanceof AppError) throw err;

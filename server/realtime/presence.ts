@@ -23,26 +23,29 @@ export class PresenceTicker {
   private webNodeList: WebNodeList = { nodes: [] };
   private timer?: NodeJS.Timeout;
   private failing = false;
+  /** This node's id in presence (host:port), known once the node listens. */
+  private nodeId = "";
 
   constructor(
-    private readonly io: () => IoServer,
+    private readonly io: IoServer,
     private readonly redis: Redis,
     private readonly keys: RedisKeys,
     private readonly broadcastLog: BroadcastLog,
     private readonly log: Logger,
-    /** This node's id in presence, e.g. host:port. */
-    readonly nodeId: string,
     /** This node's broadcast delivery lag over the last minute, shared in its beat. */
     private readonly lag: () => RelayLag = () => NO_LAG,
   ) {}
 
-  start(intervalMs: number): void {
+  /** Starts reporting this node as `nodeId` (host:port) once per interval. */
+  start(nodeId: string, intervalMs: number): void {
+    this.nodeId = nodeId;
     void this.tick();
     this.timer = setInterval(() => void this.tick(), intervalMs);
   }
 
   async stop(): Promise<void> {
     clearInterval(this.timer);
+    if (!this.nodeId) return;
     await this.redis.hdel(this.keys.presence, this.nodeId).catch(() => undefined);
   }
 
@@ -53,7 +56,7 @@ export class PresenceTicker {
   }
 
   async tick(): Promise<void> {
-    const io = this.io();
+    const io = this.io;
     try {
       const now = Date.now();
       const connections = io.of("/").sockets.size;

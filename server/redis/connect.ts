@@ -1,7 +1,7 @@
 // Creates ioredis clients that log their errors instead of crashing the process.
 import { Redis } from "ioredis";
 import type { Logger } from "../logger";
-import { maskUrl } from "../config";
+import { maskUrl } from "../redact";
 
 export type { Redis };
 

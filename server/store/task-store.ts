@@ -1,5 +1,6 @@
 // Task records in Redis: a hash per task (JSON and a version), sorted-set indexes, and bounded retention.
-import { isFinished, TASK_STATUSES, TaskRecordSchema, type TaskRecord, type TaskStatus } from "../../lib/contract";
+import { TASK_STATUSES, TaskRecordSchema, type TaskRecord, type TaskStatus } from "../../lib/contract";
+import { isDeadLetter, isRetainedHistory } from "../../lib/task-lifecycle";
 import { safeJson } from "../../lib/safe-json";
 import { matchesSearch, parseCursor, type TaskSearchFilters } from "../../lib/task-search";
 import type { Redis } from "../redis/connect";
@@ -180,8 +181,8 @@ export class TaskStore {
 
   private async write(record: TaskRecord, expected: string): Promise<number> {
     const { version: _ignored, ...rest } = record;
-    const finished = isFinished(record.status) && !(record.status === "dead" && !record.discardedAt);
-    const deadLetter = record.status === "dead" && !record.discardedAt;
+    const finished = isRetainedHistory(record);
+    const deadLetter = isDeadLetter(record);
     const result = await (this.redis as unknown as SaveTaskCommand).taskcastSaveTask(
       this.keys.task(record.id),
       this.keys.tasks,

@@ -84,6 +84,16 @@ export class WorkerDirectory {
     return [...live.sort(byId).map((w) => info(w, "live")), ...[...gone.values()].sort(byId).map((w) => info(w, "gone"))];
   }
 
+  /** Whether live worker `workerId` says it is running task `taskId` right now. */
+  async holds(workerId: string, taskId: string): Promise<boolean> {
+    return (await this.live()).some((w) => w.id === workerId && w.running.includes(taskId));
+  }
+
+  /** Deliveries the live workers hold between them (AMQP cannot count a queue's unacknowledged messages). */
+  async inflight(): Promise<number> {
+    return (await this.live()).reduce((sum, w) => sum + w.inflight, 0);
+  }
+
   async live(now = Date.now()): Promise<WorkerBeat[]> {
     const all = await this.redis.hgetall(this.keys.workers);
     const live: WorkerBeat[] = [];

@@ -3,7 +3,9 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
-import { checkExposure, ConfigError, isLoopbackHost, loadConfig, maskUrl } from "../../server/config";
+import { isLoopbackHost } from "../../server/access/origin-policy";
+import { checkExposure, ConfigError, loadConfig } from "../../server/config";
+import { maskUrl } from "../../server/redact";
 
 test("defaults match the documented contract", () => {
   const c = loadConfig({});

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { originAllowed, takeToken } from "../../server/realtime/limits";
+import { originAllowed } from "../../server/access/origin-policy";
+import { takeToken } from "../../server/access/token-bucket";
 
 test("the token bucket allows a burst, then the steady rate", () => {
   const bucket = { tokens: 20, refilledAt: 0 };

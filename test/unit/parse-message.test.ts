@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { parseMessage } from "../../server/tasks/task-runner";
+import { parseMessage } from "../../server/queue/task-message";
 import { readExternalMessage, resumePoint } from "../../server/broadcast/ingestor";
 
 const msg = (body: string, messageId?: string) => ({ content: Buffer.from(body), properties: { messageId } as never });

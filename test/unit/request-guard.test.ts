@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { RateLimiter } from "../../server/http/rate-limiter";
-import { loopbackHost } from "../../server/http/request-guard";
+import { loopbackHost } from "../../server/access/origin-policy";
+import { RateLimiter } from "../../server/access/token-bucket";
 import { API_CSP, newNonce, pageCsp } from "../../server/http/security-headers";
 
 test("the rate limiter allows a burst per client, then refuses with the seconds until the next token", () => {

@@ -1,9 +1,10 @@
 // Marks running tasks whose worker stopped beating as `stalled`, until RabbitMQ redelivers them.
+import { nextRecord } from "../../lib/task-lifecycle";
 import { messageOf } from "../errors";
+import type { LiveEvents } from "../live-events";
 import type { Logger } from "../logger";
 import type { TaskStore } from "../store/task-store";
 import type { WorkerDirectory } from "../store/worker-directory";
-import type { TaskRecord } from "../../lib/contract";
 
 /** Running tasks looked at per sweep. */
 const SWEEP_LIMIT = 1000;
@@ -12,7 +13,7 @@ const SWEEP_LIMIT = 1000;
  * Every web node sweeps; the store's compare-and-set makes concurrent sweeps harmless. A task is
  * stalled when the worker named in its record is not among the live workers (no beat for 5 s).
  */
-export function startStallDetector(options: { store: TaskStore; workers: WorkerDirectory; announce: (record: TaskRecord) => void; intervalMs: number; log: Logger }): () => void {
+export function startStallDetector(options: { store: TaskStore; workers: WorkerDirectory; live: LiveEvents; intervalMs: number; log: Logger }): () => void {
   const { store, workers, log } = options;
   let busy = false;
   let failing = false;
@@ -25,10 +26,11 @@ export function startStallDetector(options: { store: TaskStore; workers: WorkerD
       const live = new Set((await workers.live()).map((w) => w.id));
       for (const task of running) {
         if (!task.worker || live.has(task.worker)) continue;
-        const stalled = await store.update(task.id, (cur) => (cur.status === "running" && cur.worker === task.worker ? { ...cur, status: "stalled" } : undefined));
+        const worker = task.worker;
+        const stalled = await store.update(task.id, (cur) => nextRecord(cur, { type: "stall", worker }));
         if (stalled?.status === "stalled") {
-          log.warn({ taskId: task.id, worker: task.worker }, "task stalled: its worker stopped beating; RabbitMQ will redeliver it");
-          options.announce(stalled);
+          log.warn({ taskId: task.id, worker }, "task stalled: its worker stopped beating; RabbitMQ will redeliver it");
+          options.live.emit("task:changed", stalled);
         }
       }
       failing = false;

@@ -1,8 +1,9 @@
 // API routes of the insights view: activity series, workers and web nodes.
 import { STATS_WINDOW_MINUTES, StatsQuerySchema, type WebNodeList } from "../../lib/insights";
-import { parseQuery, redisCall, type Route } from "../http/api";
-import type { StatsStore } from "./stats-store";
-import type { WorkersView } from "./workers-view";
+import { parseQuery, redisCall } from "./respond";
+import type { Route } from "./router";
+import type { StatsStore } from "../metrics/stats-store";
+import type { WorkersView } from "../metrics/workers-view";
 
 export function insightsRoutes(deps: { stats: StatsStore; workers: WorkersView; webNodes: () => WebNodeList }): Route[] {
   return [

@@ -1,5 +1,14 @@
-// Per-client token buckets on one web node: how many requests a client may make a second, with bursts.
-import { takeToken } from "../realtime/limits";
+// Token buckets: how many requests (HTTP calls, socket events, broadcasts) a client may make a second, with bursts.
+
+/** Takes one token if the bucket has one, refilling `rate` a second up to `burst`. */
+export function takeToken(bucket: { tokens: number; refilledAt: number }, now: number, rate: number, burst: number): boolean {
+  bucket.tokens = Math.min(burst, bucket.tokens + ((now - bucket.refilledAt) / 1000) * rate);
+  bucket.refilledAt = now;
+  if (bucket.tokens < 1) return false;
+  bucket.tokens -= 1;
+  return true;
+}
+
 
 /** Buckets idle this long are full again and can be forgotten. */
 const SWEEP_EVERY = 1000;

@@ -1,0 +1,32 @@
+// How the JSON API answers: JSON bodies, query parsing with clear 400s, and Redis failures as 503s.
+import type { ServerResponse } from "node:http";
+import type { z } from "zod";
+import type { ApiErrorBody } from "../../lib/contract";
+import { describeZodError } from "../../lib/zod-message";
+import { AppError, invalidInput, messageOf, unavailable } from "../errors";
+
+export function sendJson(res: ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { "Content-Type": "application/json; charset=utf-8", "Cache-Control": "no-store", "Content-Length": Buffer.byteLength(text) });
+  res.end(text);
+}
+
+/** An AppError as the API's error body. */
+export function sendError(res: ServerResponse, err: AppError): void {
+  sendJson(res, err.status, { error: err.message, code: err.code } satisfies ApiErrorBody);
+}
+
+export function parseQuery<S extends z.ZodType>(schema: S, url: URL): z.output<S> {
+  const parsed = schema.safeParse(Object.fromEntries(url.searchParams));
+  if (!parsed.success) throw invalidInput(`Invalid query: ${describeZodError(parsed.error)}.`);
+  return parsed.data;
+}
+
+export async function redisCall<T>(fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    if (err instanceof AppError) throw err; // already a clear answer (a bad query, a missing task)
+    throw unavailable(`Redis is not reachable (${messageOf(err)}); try again shortly.`);
+  }
+}

@@ -1,0 +1,260 @@
+// Turns one AMQP delivery into a task attempt: record it, run its handler, then settle it as succeeded,
+// failed, cancelled, retrying (parked in a TTL retry queue) or dead (moved to the dead-letter queue).
+// Every status change is an event of lib/task-lifecycle.ts; this module only orders the steps.
+import type { ConsumeMessage } from "amqplib";
+import { isFinished, type TaskRecord } from "../../lib/contract";
+import { CANCELLED_BY_OPERATOR, isAttempt, newTaskRecord, nextRecord, type AttemptRef, type TaskEvent } from "../../lib/task-lifecycle";
+import { messageOf } from "../errors";
+import type { Logger } from "../logger";
+import type { Outcome } from "../queue/consumer";
+import type { ConfirmPublisher } from "../queue/publisher";
+import { carriedProperties, messagePriority, parseMessage, type ParsedMessage } from "../queue/task-message";
+import type { TaskStore } from "../store/task-store";
+import { backoffDelay, retryPolicy, TaskFailure } from "../tasks/define-task";
+import { checkTask } from "../tasks/registry";
+
+/** A task still running after this long is recorded as running; shorter ones are recorded once, when they end. */
+const RUNNING_WRITE_DELAY_MS = 100;
+
+/** Progress is written to Redis and pushed to browsers at most this often per task. */
+const PROGRESS_INTERVAL_MS = 250;
+
+/** Why an attempt's signal was aborted. */
+export class AttemptAbort extends Error {
+  constructor(readonly kind: "cancelled" | "timeout" | "shutdown", message: string) {
+    super(message);
+  }
+}
+
+/** The abort of an attempt an operator cancelled. */
+export const cancelledByOperator = () => new AttemptAbort("cancelled", CANCELLED_BY_OPERATOR);
+
+export interface TaskRunnerDeps {
+  store: TaskStore;
+  /** Confirmed publishing to the retry and dead-letter queues. */
+  publisher: ConfirmPublisher;
+  /** Pushes a task record to every browser. */
+  publish: (record: TaskRecord) => void;
+  /** Sends the final record to an AMQP reply_to queue. */
+  reply: (replyTo: string, correlationId: string | undefined, record: TaskRecord) => void;
+  /** Whether another live worker says it is running this task right now. */
+  heldElsewhere: (workerId: string, taskId: string) => Promise<boolean>;
+  workerId: string;
+  log: Logger;
+  /** Called once when this worker records a task's final status (the activity counters). */
+  finished?: (record: TaskRecord) => void;
+}
+
+export class TaskRunner {
+  /** Attempts running in this worker, by task id. */
+  private readonly active = new Map<string, AbortController>();
+
+  constructor(private readonly deps: TaskRunnerDeps) {}
+
+  /** Ids of the tasks this worker is running. */
+  runningIds(): string[] {
+    return [...this.active.keys()];
+  }
+
+  /** Aborts a running attempt here; true if this worker was running it. */
+  abort(taskId: string, reason: AttemptAbort): boolean {
+    const controller = this.active.get(taskId);
+    if (!controller) return false;
+    controller.abort(reason);
+    return true;
+  }
+
+  /** Aborts every running attempt (shutdown past the grace period): each goes back to the queue. */
+  abortAll(): void {
+    for (const id of this.active.keys()) this.abort(id, new AttemptAbort("shutdown", "the worker shut down"));
+  }
+
+  async run(message: ConsumeMessage): Promise<Outcome> {
+    const { log, workerId } = this.deps;
+    const parsed = parseMessage(message);
+    const id = parsed.id;
+    // A message another service published has no record yet: it is written with the attempt's first change
+    // (version 0 means "create"), which saves a round trip to Redis per task.
+    let record = (await this.deps.store.get(id)) ?? recordFromMessage(parsed, message);
+
+    if (isFinished(record.status)) {
+      // A cancelled task met for the first time still owes its submitter the one reply.
+      if (record.status === "cancelled" && !message.fields.redelivered) this.sendReply(message, record);
+      log.info({ taskId: id, status: record.status }, "task already settled; dropping the delivery");
+      return "ack";
+    }
+    if (parsed.error !== undefined) return this.bury(message, record, { type: "bury", reason: parsed.error, at: now() });
+    const check = checkTask(record.type, record.payload);
+    if (!check.ok) return this.bury(message, record, { type: "bury", reason: check.error, at: now() });
+    if (this.active.has(id) || (record.status === "running" && record.worker && record.worker !== workerId && (await this.deps.heldElsewhere(record.worker, id)))) {
+      // A duplicate delivery of a task still being run (its first channel closed, the worker lives on).
+      log.info({ taskId: id, worker: record.worker }, "task is running elsewhere; requeueing the duplicate");
+      return "requeue";
+    }
+    const policy = retryPolicy(check.definition);
+
+    if (record.status === "running" || record.status === "stalled") {
+      // The previous attempt's worker died or lost its connection mid-run: the attempt counts as interrupted.
+      const interrupted = await this.apply(id, { type: "interrupt", at: now() });
+      if (!interrupted) return "ack";
+      record = interrupted;
+      log.warn({ taskId: id, attempt: record.attempts }, "previous attempt was interrupted");
+      if (record.attempts >= policy.maxAttempts) {
+        return this.bury(message, record, { type: "bury", reason: `Attempt ${record.attempts} of ${policy.maxAttempts} was interrupted (its worker stopped) and no attempts are left.`, at: now() });
+      }
+    }
+
+    const ref: AttemptRef = { worker: workerId, startedAt: now(), maxAttempts: policy.maxAttempts };
+    const preview = nextRecord(record, { type: "start", attempt: ref });
+    if (!preview || preview.status !== "running") {
+      // Finished, or cancelled while it waited: nothing to run.
+      const settled = await this.apply(id, { type: "start", attempt: ref }, record);
+      if (settled?.status === "cancelled") this.sendReply(message, settled);
+      return "ack";
+    }
+    const attempt = preview.attempts;
+    const startedMs = Date.now();
+    const controller = new AbortController();
+    this.active.set(id, controller);
+    const timer = setTimeout(() => controller.abort(new AttemptAbort("timeout", `Attempt timed out after ${policy.timeoutMs} ms.`)), policy.timeoutMs);
+    let writes: Promise<unknown> = Promise.resolve();
+    // Most tasks finish in a few milliseconds: they are recorded once, when they end. A task still running
+    // after RUNNING_WRITE_DELAY_MS is recorded as running (with its worker, for stall detection) at that point.
+    const markRunning = setTimeout(() => {
+      writes = writes
+        .then(() => this.apply(id, { type: "start", attempt: ref }, record))
+        .then((saved) => {
+          if (saved) record = saved;
+          // Cancelled or settled while it waited to be recorded as running: stop the handler.
+          if (!saved || !isAttempt(saved, ref)) controller.abort(cancelledByOperator());
+          // Like the record, the log has a line for the start of an attempt that lasts; every attempt's end has one.
+          else log.info({ taskId: id, type: record.type, attempt }, "task running");
+        })
+        .catch((err: unknown) => log.warn({ taskId: id, err: messageOf(err) }, "running state not saved"));
+    }, RUNNING_WRITE_DELAY_MS);
+    let lastProgressAt = 0;
+    const progress = (fraction: number) => {
+      const at = Date.now();
+      if (at - lastProgressAt < PROGRESS_INTERVAL_MS || controller.signal.aborted) return;
+      lastProgressAt = at;
+      writes = writes
+        .then(() => this.apply(id, { type: "progress", worker: workerId, fraction }))
+        .then((saved) => {
+          if (saved) record = saved;
+          if (saved?.cancelRequested) controller.abort(cancelledByOperator());
+        })
+        .catch((err: unknown) => log.warn({ taskId: id, err: messageOf(err) }, "progress not saved"));
+    };
+
+    let result: unknown;
+    let failure: unknown;
+    try {
+      result = await Promise.race([
+        check.definition.run(check.payload, { progress, signal: controller.signal, attempt, taskId: id }),
+        abortedPromise(controller.signal),
+      ]);
+    } catch (err) {
+      failure = controller.signal.aborted ? controller.signal.reason : err;
+    } finally {
+      clearTimeout(timer);
+      clearTimeout(markRunning);
+      this.active.delete(id);
+    }
+    await writes;
+    const at = now();
+
+    if (failure === undefined) {
+      log.info({ taskId: id, type: record.type, attempt, ms: Date.now() - startedMs }, "task succeeded");
+      return this.settle(message, id, { type: "succeed", attempt: ref, result, at }, record);
+    }
+    const error = messageOf(failure);
+    if (failure instanceof AttemptAbort && failure.kind === "cancelled") {
+      log.info({ taskId: id }, "task cancelled while running");
+      return this.settle(message, id, { type: "abort", attempt: ref, error, at }, record);
+    }
+    if (failure instanceof AttemptAbort && failure.kind === "shutdown") {
+      // The worker is stopping: hand the task back without counting the attempt.
+      await this.apply(id, { type: "hand-back", attempt: ref, error, at }, record);
+      log.info({ taskId: id }, "task handed back to the queue: worker shutting down");
+      return "release";
+    }
+    if (failure instanceof TaskFailure) {
+      log.info({ taskId: id, err: error }, "task failed");
+      return this.settle(message, id, { type: "fail", attempt: ref, error, at }, record);
+    }
+    const outcome = failure instanceof AttemptAbort && failure.kind === "timeout" ? "timeout" : "error";
+    if (attempt >= policy.maxAttempts) {
+      return this.bury(message, record, { type: "bury", reason: `Failed ${attempt} of ${policy.maxAttempts} attempts; last error: ${error}`, at, attempt: { ref, outcome, error } });
+    }
+    const delayMs = backoffDelay(policy, attempt);
+    const nextAttemptAt = new Date(Date.now() + delayMs).toISOString();
+    // Record first, then park the message: if the worker dies between the two, the original is simply redelivered.
+    await this.apply(id, { type: "retry-later", attempt: ref, outcome, error, nextAttemptAt, at }, record);
+    await this.deps.publisher.publishRetry(message.content, carriedProperties(message.properties, id, { queue: "retry" }), delayMs);
+    log.info({ taskId: id, attempt, delayMs, err: error }, "attempt failed; retrying later");
+    return "ack";
+  }
+
+  /** Moves a task to the dead-letter queue with its reason, records it dead and replies. */
+  private async bury(message: ConsumeMessage, record: TaskRecord, event: Extract<TaskEvent, { type: "bury" }>): Promise<Outcome> {
+    let buried = false;
+    const dead = await this.apply(record.id, event, record, () => (buried = true));
+    // Settled meanwhile (an operator cancelled it, or a duplicate delivery got here first): nothing to bury.
+    if (!buried || dead?.status !== "dead") return "ack";
+    await this.deps.publisher.publishDead(message.content, carriedProperties(message.properties, record.id, { queue: "dead", reason: event.reason }));
+    this.deps.log.warn({ taskId: record.id, reason: event.reason }, "task is dead: moved to the dead-letter queue");
+    this.sendReply(message, dead);
+    return "ack";
+  }
+
+  /** Writes a final outcome (unless the task was settled meanwhile) and replies. */
+  private async settle(message: ConsumeMessage, id: string, event: TaskEvent, known: TaskRecord): Promise<Outcome> {
+    const saved = await this.apply(id, event, known);
+    if (saved) this.sendReply(message, saved);
+    return "ack";
+  }
+
+  /**
+   * Applies a lifecycle event to the stored record (compare-and-set) and pushes a changed record to browsers.
+   * Resolves with the stored record, changed or not (undefined: there is none).
+   */
+  private async apply(id: string, event: TaskEvent, known?: TaskRecord, onChange?: () => void): Promise<TaskRecord | undefined> {
+    let changed = false;
+    let finishing = false;
+    const saved = await this.deps.store.update(
+      id,
+      (cur) => {
+        const next = nextRecord(cur, event);
+        changed = next !== undefined;
+        finishing = next !== undefined && !isFinished(cur.status) && isFinished(next.status);
+        return next;
+      },
+      known,
+    );
+    if (saved && changed) {
+      this.deps.publish(saved);
+      onChange?.();
+    }
+    if (saved && changed && finishing) this.deps.finished?.(saved);
+    return saved;
+  }
+
+  private sendReply(message: ConsumeMessage, record: TaskRecord): void {
+    const { replyTo, correlationId } = message.properties;
+    if (typeof replyTo === "string" && replyTo) this.deps.reply(replyTo, correlationId as string | undefined, record);
+  }
+}
+
+/** A new record (not yet stored) for a message published by another service, or whose record was lost. */
+function recordFromMessage(parsed: ParsedMessage, message: ConsumeMessage): TaskRecord {
+  return newTaskRecord({ type: "submit", id: parsed.id, taskType: parsed.type, payload: parsed.payload, priority: messagePriority(message.properties), at: now() });
+}
+
+function abortedPromise(signal: AbortSignal): Promise<never> {
+  return new Promise((_, reject) => {
+    if (signal.aborted) reject(signal.reason);
+    signal.addEventListener("abort", () => reject(signal.reason), { once: true });
+  });
+}
+
+const now = () => new Date().toISOString();

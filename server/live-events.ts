@@ -1,0 +1,23 @@
+// The web node's live-event bus: services say what changed; the Socket.IO relays and the metrics listen.
+// Services never hold the Socket.IO server, so they can be built (and tested) before it exists.
+import { EventEmitter } from "node:events";
+import type { AuditEntry } from "../lib/auth";
+import type { QueueStats, TaskRecord } from "../lib/contract";
+import type { WorkerList } from "../lib/insights";
+
+export interface LiveEventMap {
+  /** A task record this node changed (submitted, cancelled, retried, discarded, stalled): every tab on every node sees it. */
+  "task:changed": [record: TaskRecord];
+  /** A task this node queued (not an idempotent replay). */
+  "task:submitted": [record: TaskRecord];
+  /** An audit entry this node wrote. */
+  "audit:recorded": [entry: AuditEntry];
+  /** The task queue's depth, read by this node once a second. */
+  "queue:sampled": [stats: QueueStats];
+  /** This node's workers list, computed once a second. */
+  "workers:listed": [list: WorkerList];
+  /** A sign-in session ended (signed out): its sockets close on every node. */
+  "session:ended": [sessionId: string];
+}
+
+export class LiveEvents extends EventEmitter<LiveEventMap> {}

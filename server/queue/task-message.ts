@@ -1,0 +1,71 @@
+// A task message on the wire: reading a delivery's body, and the properties every copy of it carries
+// (to a retry queue, to the dead-letter queue, back to the work queue).
+import type { MessageProperties, Options } from "amqplib";
+import { randomUUID } from "node:crypto";
+import { MAX_PRIORITY, TaskMessageSchema } from "../../lib/contract";
+import { describeZodError } from "../../lib/zod-message";
+import { messageOf } from "../errors";
+import { REASON_HEADER } from "./topology";
+
+export interface ParsedMessage {
+  id: string;
+  type: string;
+  payload: unknown;
+  /** Set when the message itself is unusable. */
+  error?: string;
+}
+
+/** Reads a delivery's body; never throws, so a bad message goes dead instead of crashing the worker. */
+export function parseMessage(message: { content: Buffer; properties: Pick<MessageProperties, "messageId"> }): ParsedMessage {
+  const messageId = typeof message.properties.messageId === "string" && message.properties.messageId ? message.properties.messageId.slice(0, 200) : undefined;
+  const fallbackId = messageId ?? randomUUID();
+  const text = message.content.toString("utf8");
+  let body: unknown;
+  try {
+    body = JSON.parse(text);
+  } catch (err) {
+    return { id: fallbackId, type: "(invalid)", payload: null, error: `Message body is not valid JSON (${messageOf(err)}); it starts with: ${JSON.stringify(text.slice(0, 80))}` };
+  }
+  const result = TaskMessageSchema.safeParse(body);
+  if (!result.success) {
+    const loose = (typeof body === "object" && body !== null ? body : {}) as Record<string, unknown>;
+    return {
+      id: typeof loose.id === "string" && loose.id ? loose.id.slice(0, 200) : fallbackId,
+      type: typeof loose.type === "string" && loose.type ? loose.type : "(invalid)",
+      payload: loose.payload ?? null,
+      error: `Message is not a task: expected JSON {"type": string, "payload"?: object, "id"?: string} (${describeZodError(result.error)})`,
+    };
+  }
+  return { id: result.data.id ?? fallbackId, type: result.data.type, payload: result.data.payload ?? {} };
+}
+
+/** A message's priority property as a task priority (0 when absent). */
+export function messagePriority(properties: Pick<MessageProperties, "priority">): number {
+  return typeof properties.priority === "number" ? Math.min(MAX_PRIORITY, Math.max(0, properties.priority)) : 0;
+}
+
+/** Headers RabbitMQ adds when it dead-letters a message: a copy that kept them would only grow with every retry. */
+const BROKER_HEADERS = ["x-death", "x-first-death-exchange", "x-first-death-queue", "x-first-death-reason", "x-last-death-exchange", "x-last-death-queue", "x-last-death-reason", "x-delivery-count"];
+
+/**
+ * The properties a copy of a task message keeps, with the task id as message id: reply_to and correlation_id
+ * (so the submitter still gets its reply), content type, type, priority, timestamp, app id, and the publisher's
+ * own headers. RabbitMQ's dead-lettering headers never travel; Taskcast's dead-letter reason travels only
+ * with a copy that stays dead (`to: "dead"` sets it), never back to the work queue.
+ */
+export function carriedProperties(properties: MessageProperties, id: string, to: { queue: "retry" | "work" } | { queue: "dead"; reason: string }): Options.Publish {
+  const headers: Record<string, unknown> = { ...properties.headers };
+  for (const header of BROKER_HEADERS) delete headers[header];
+  delete headers[REASON_HEADER];
+  if (to.queue === "dead") headers[REASON_HEADER] = to.reason.slice(0, 1000);
+  const keep: Options.Publish = { messageId: id, headers };
+  if (properties.replyTo) keep.replyTo = properties.replyTo;
+  if (properties.correlationId) keep.correlationId = properties.correlationId;
+  if (properties.contentType) keep.contentType = properties.contentType;
+  if (properties.contentEncoding) keep.contentEncoding = properties.contentEncoding;
+  if (properties.type) keep.type = properties.type;
+  if (typeof properties.priority === "number") keep.priority = properties.priority;
+  if (properties.timestamp !== undefined && properties.timestamp !== null) keep.timestamp = properties.timestamp;
+  if (properties.appId) keep.appId = properties.appId;
+  return keep;
+}

@@ -1,0 +1,94 @@
+// Broadcasts over the socket: the channels a tab follows (rooms), what it missed, `broadcast:send` and
+// `broadcast:follow`, and the relay of every node's broadcasts from the Redis fan-out channel to this node's tabs.
+import { BroadcastSchema, BroadcastSubscriptionSchema, type Broadcast } from "../../lib/contract";
+import { safeJson } from "../../lib/safe-json";
+import { describeZodError } from "../../lib/zod-message";
+import { takeToken } from "../access/token-bucket";
+import type { AuditLog } from "../audit/audit-log";
+import type { Authenticator } from "../auth/authenticator";
+import { fanoutChannel, type BroadcastLog } from "../broadcast/broadcast-log";
+import type { BroadcastService } from "../broadcast/broadcast-service";
+import { AppError, messageOf } from "../errors";
+import type { Logger } from "../logger";
+import type { Redis } from "../redis/connect";
+import { actorOf, mayOperate, reply } from "./requests";
+import type { IoServer, IoSocket } from "./socket-server";
+
+/** Room of the tabs that follow every channel, and of the tabs that follow one. */
+const ALL_CHANNELS_ROOM = "broadcast:all";
+const channelRoom = (channel: string) => `broadcast:channel:${channel}`;
+
+export function handleBroadcastEvents(
+  io: IoServer,
+  options: {
+    broadcasts: BroadcastService;
+    broadcastLog: BroadcastLog;
+    auth: Authenticator;
+    audit: AuditLog;
+    /** Broadcasts one connection may send a second, and in a burst. */
+    rate: number;
+    burst: number;
+    log: Logger;
+  },
+): void {
+  const { broadcastLog, rate, burst, log } = options;
+  io.on("connection", (socket) => {
+    socket.data.broadcastTokens = burst;
+    socket.data.broadcastRefilledAt = Date.now();
+    const { channels = null, lastBroadcastId = null } = socket.data.subscription;
+    follow(socket, channels);
+    // Joined first, then read: a broadcast in between arrives both ways, and the tab keeps one copy by id.
+    broadcastLog.catchUp(lastBroadcastId, channels).then(
+      (catchUp) => socket.emit("broadcast:catchup", catchUp),
+      (err: unknown) => log.warn({ err: messageOf(err) }, "could not send a tab the broadcasts it missed"),
+    );
+    socket.on("broadcast:send", (input, ack) =>
+      reply(
+        ack,
+        async () => {
+          await mayOperate(socket, options.auth, "broadcast");
+          const bucket = { tokens: socket.data.broadcastTokens, refilledAt: socket.data.broadcastRefilledAt };
+          const allowed = takeToken(bucket, Date.now(), rate, burst);
+          socket.data.broadcastTokens = bucket.tokens;
+          socket.data.broadcastRefilledAt = bucket.refilledAt;
+          if (!allowed) {
+            throw new AppError(429, "rate_limited", `Too many broadcasts: at most ${rate} a second (bursts of ${burst}) per connection. Nothing was sent; wait a moment and try again.`);
+          }
+          const broadcast = await options.broadcasts.send(input, "dashboard");
+          const { principal, ip, via } = actorOf(socket);
+          void options.audit.record({ action: "broadcast.send", actor: principal, target: broadcast.id, detail: `#${broadcast.channel}: ${broadcast.message}`, ip, via });
+          return { id: broadcast.id };
+        },
+        log,
+      ),
+    );
+    socket.on("broadcast:follow", (input, ack) => {
+      const respond = typeof ack === "function" ? ack : () => undefined;
+      const parsed = BroadcastSubscriptionSchema.shape.channels.safeParse(input);
+      if (!parsed.success) return respond({ error: `Invalid channels: ${describeZodError(parsed.error)}. Send an array of channel names, or null for all.` });
+      const followed = parsed.data ?? null;
+      follow(socket, followed);
+      broadcastLog.catchUp(null, followed).then(respond, (err: unknown) => respond({ error: `Now following, but the history could not be read (${messageOf(err)}).` }));
+    });
+  });
+}
+
+function follow(socket: IoSocket, channels: string[] | null): void {
+  for (const room of socket.rooms) if (room.startsWith("broadcast:")) void socket.leave(room);
+  void socket.join(channels === null ? ALL_CHANNELS_ROOM : channels.map(channelRoom));
+  socket.data.subscription = { ...socket.data.subscription, channels };
+}
+
+/** Delivers stamped broadcasts from the Redis fan-out channel to this node's own tabs that follow their channel, once each. */
+export async function relayBroadcasts(io: IoServer, subscriber: Redis, channel: string, log: Logger, onRelayed?: (broadcast: Broadcast) => void): Promise<void> {
+  const fanout = fanoutChannel(channel);
+  subscriber.on("message", (ch: string, raw: string) => {
+    if (ch !== fanout) return;
+    const parsed = BroadcastSchema.safeParse(safeJson(raw));
+    if (!parsed.success) return log.warn("ignored a malformed message on the fan-out channel");
+    // A socket in both rooms still gets it once: Socket.IO sends to the union of the rooms.
+    io.local.to([ALL_CHANNELS_ROOM, channelRoom(parsed.data.channel)]).emit("broadcast", parsed.data);
+    onRelayed?.(parsed.data);
+  });
+  await subscriber.subscribe(fanout);
+}
