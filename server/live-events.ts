@@ -2,7 +2,7 @@
 // Services never hold the Socket.IO server, so they can be built (and tested) before it exists.
 import { EventEmitter } from "node:events";
 import type { AuditEntry } from "../lib/auth";
-import type { QueueStats, TaskRecord } from "../lib/contract";
+import type { Broadcast, QueueStats, TaskRecord } from "../lib/contract";
 import type { WorkerList } from "../lib/insights";
 
 export interface LiveEventMap {
@@ -12,6 +12,8 @@ export interface LiveEventMap {
   "task:submitted": [record: TaskRecord];
   /** An audit entry this node wrote. */
   "audit:recorded": [entry: AuditEntry];
+  /** A broadcast this node recorded (from the dashboard, the API or an outside PUBLISH it ingested). */
+  "broadcast:logged": [broadcast: Broadcast];
   /** The task queue's depth, read by this node once a second. */
   "queue:sampled": [stats: QueueStats];
   /** This node's workers list, computed once a second. */

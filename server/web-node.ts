@@ -1,7 +1,6 @@
 // A web node's parts wired together: HTTP server with the JSON API, Next.js pages and Socket.IO.
 // Services say what changed on the live-event bus; the Socket.IO relays and the metrics listen to it.
 import { createServer } from "node:http";
-import type { AddressInfo } from "node:net";
 import { hostname } from "node:os";
 import { RateLimiter } from "./access/token-bucket";
 import { AuditLog } from "./audit/audit-log";
@@ -14,7 +13,7 @@ import { BroadcastIngestor } from "./broadcast/ingestor";
 import { checkExposure, type Config } from "./config";
 import { apiRoutes } from "./http/api";
 import { authRoutes } from "./http/auth-routes";
-import { createRequestHandler, type PageHandler } from "./http/dispatch";
+import { createRequestHandler, listen, type PageHandler } from "./http/dispatch";
 import { insightsRoutes } from "./http/insights-routes";
 import { createRequestGuard } from "./http/request-guard";
 import { createRouter } from "./http/router";
@@ -43,7 +42,7 @@ import { PresenceTicker } from "./realtime/presence";
 import { limitEvents } from "./realtime/requests";
 import { createSocketServer } from "./realtime/socket-server";
 import { handleTaskSubmit, relayTaskUpdates } from "./realtime/task-events";
-import { relayQueueStats, startHealthTicker, startStatsTicker } from "./realtime/tickers";
+import { relayQueueStats, sendSnapshotsOnConnect, startHealthTicker, startStatsTicker } from "./realtime/tickers";
 import { createRedis, waitForRedis } from "./redis/connect";
 import { redisKeys } from "./redis/keys";
 import { withSafePublish } from "./redis/safe-publish";
@@ -119,18 +118,11 @@ export async function startWebNode(config: Config, log: Logger, pages?: PageHand
   checkHandshakes(io, auth);
   limitEvents(io, config.API_RATE, config.API_BURST);
   const metrics = new WebMetrics({ redis, keys, sockets: () => io.engine.clientsCount, live });
-  const broadcastLog = new BroadcastLog(redis, keys, config.BROADCAST_CHANNEL, config.BROADCAST_HISTORY, (b) => {
-    metrics.broadcastLogged(b.source);
-    return stats.count("broadcasts", Date.parse(b.at));
-  });
+  const broadcastLog = new BroadcastLog(redis, keys, config.BROADCAST_CHANNEL, config.BROADCAST_HISTORY, live, stats.countBroadcast);
   const broadcasts = new BroadcastService(broadcastLog, config.BROADCAST_MAX_BYTES);
   const presence = new PresenceTicker(io, redis, keys, broadcastLog, log, () => relayLag.summary());
   const healthTicker = startHealthTicker(io, health, HEALTH_INTERVAL_MS);
-  io.on("connection", (socket) => {
-    presence.sendSnapshot(socket);
-    const current = healthTicker.current();
-    if (current) socket.emit("health", current);
-  });
+  sendSnapshotsOnConnect(io, [presence, healthTicker]);
   handleBroadcastEvents(io, { broadcasts, broadcastLog, auth, audit, rate: config.BROADCAST_RATE, burst: config.BROADCAST_BURST, log });
   handleTaskSubmit(io, submission, auth, log);
   const taskUpdates = relayTaskUpdates(io, live, log);
@@ -179,17 +171,4 @@ export async function startWebNode(config: Config, log: Logger, pages?: PageHand
     ["close Redis", () => closeRedis(redis, adapterSub, broadcastSub)],
   ]);
   return { url, port, close };
-}
-
-async function listen(httpServer: ReturnType<typeof createServer>, port: number, host: string): Promise<{ url: string; port: number }> {
-  await new Promise<void>((resolve, reject) => {
-    httpServer.once("error", reject);
-    httpServer.listen(port, host, () => {
-      httpServer.off("error", reject);
-      resolve();
-    });
-  });
-  const bound = (httpServer.address() as AddressInfo).port;
-  const name = host.includes(":") ? `[${host}]` : host;
-  return { url: `http://${name === "0.0.0.0" ? "127.0.0.1" : name}:${bound}`, port: bound };
 }

@@ -10,9 +10,10 @@ import type { Logger } from "./logger";
 import { startMetricsServer } from "./metrics/metrics-server";
 import { WorkerMetrics } from "./metrics/prometheus";
 import { StatsStore } from "./metrics/stats-store";
-import { ChannelSlot, connectAmqp, type AmqpConnection } from "./queue/amqp";
+import { connectAmqp, type AmqpConnection } from "./queue/amqp";
 import { TaskConsumer } from "./queue/consumer";
 import { ConfirmPublisher } from "./queue/publisher";
+import { ReplySender } from "./queue/replies";
 import { assertTopology, topologyFor } from "./queue/topology";
 import { workerTaskUpdates } from "./realtime/task-events";
 import { createRedis, waitForRedis } from "./redis/connect";
@@ -45,7 +46,7 @@ export async function startWorkerNode(config: Config, log: Logger): Promise<Work
   const topology = topologyFor(config);
 
   let amqp: AmqpConnection | undefined;
-  const replies = new ChannelSlot(() => amqp!, (model) => model.createChannel(), log);
+  const replies = new ReplySender(() => amqp!, log);
   const publisher = new ConfirmPublisher(() => amqp!, topology, log);
   const metrics = new WorkerMetrics({ running: () => consumer.inflight, concurrency: config.WORKER_CONCURRENCY });
   const runner = new TaskRunner({
@@ -59,13 +60,7 @@ export async function startWorkerNode(config: Config, log: Logger): Promise<Work
       updates.push(record);
     },
     finished: (record) => counters.countFinished(record),
-    reply: (replyTo, correlationId, record) => {
-      // One reply channel per connection, re-opened when it closes; a lost reply is logged, never fatal.
-      replies
-        .get()
-        .then((channel) => channel.sendToQueue(replyTo, Buffer.from(JSON.stringify(record)), { correlationId, contentType: "application/json" }))
-        .catch((err: unknown) => log.warn({ taskId: record.id, replyTo, err: messageOf(err) }, "could not send the reply"));
-    },
+    reply: (replyTo, correlationId, record) => replies.send(replyTo, correlationId, record),
   });
   const declare = (model: Parameters<typeof assertTopology>[0]) => assertTopology(model, topology, log);
   const consumer = new TaskConsumer(config.TASK_QUEUE, config.WORKER_CONCURRENCY, (msg) => runner.run(msg), declare, log);
@@ -85,14 +80,12 @@ export async function startWorkerNode(config: Config, log: Logger): Promise<Work
     if (runner.abort(taskId, cancelledByOperator())) log.info({ taskId }, "cancelling the running task");
   });
 
-  const startedAt = new Date().toISOString();
-  const beat = () => {
-    directory
-      .beat({ id, host: hostname(), pid: process.pid, concurrency: config.WORKER_CONCURRENCY, inflight: consumer.inflight, processed: consumer.settled, running: runner.runningIds(), startedAt, beatAt: Date.now() })
-      .catch((err: unknown) => log.warn({ err: messageOf(err) }, "heartbeat not saved"));
-  };
-  beat();
-  const heartbeat = setInterval(beat, HEARTBEAT_MS);
+  const stopBeating = directory.startBeating(
+    { id, host: hostname(), pid: process.pid, concurrency: config.WORKER_CONCURRENCY, startedAt: new Date().toISOString() },
+    () => ({ inflight: consumer.inflight, processed: consumer.settled, running: runner.runningIds() }),
+    HEARTBEAT_MS,
+    log,
+  );
   const metricsServer = await startMetricsServer({
     registry: metrics.registry,
     host: config.HOST,
@@ -120,7 +113,7 @@ export async function startWorkerNode(config: Config, log: Logger): Promise<Work
     ["save the last activity counts", () => counters.flush()],
     ["close RabbitMQ", () => amqp!.close()],
     ["stop serving metrics", () => metricsServer.close()],
-    ["stop heartbeat", () => clearInterval(heartbeat)],
+    ["stop heartbeat", () => stopBeating()],
     ["remove heartbeat", () => directory.remove(id)],
     ["close Redis", () => closeRedis(redis, cancelSub)],
     ["report", () => log.info("worker stopped")],

@@ -1,6 +1,7 @@
 // The broadcast log: every broadcast gets the next id, lands in the bounded history and is fanned out, in one atomic step.
 import { BroadcastSchema, type Broadcast, type BroadcastCatchUp, type BroadcastSource } from "../../lib/contract";
 import { safeJson } from "../../lib/safe-json";
+import type { LiveEvents } from "../live-events";
 import type { Redis } from "../redis/connect";
 import type { RedisKeys } from "../redis/keys";
 
@@ -44,7 +45,9 @@ export class BroadcastLog {
     private readonly keys: RedisKeys,
     private readonly channel: string,
     private readonly historySize: number,
-    /** Called right after each broadcast is recorded (the activity counters); its failure never fails the broadcast. */
+    /** Hears each broadcast recorded here ("broadcast:logged"): the metrics. */
+    private readonly live?: LiveEvents,
+    /** Awaited right after each broadcast is recorded (the activity counters); its failure never fails the broadcast. */
     private readonly onRecorded: (broadcast: Broadcast) => Promise<void> = async () => undefined,
   ) {}
 
@@ -55,6 +58,7 @@ export class BroadcastLog {
 
   private async recorded(broadcast: Broadcast): Promise<Broadcast> {
     await this.onRecorded(broadcast).catch(() => undefined);
+    this.live?.emit("broadcast:logged", broadcast);
     return broadcast;
   }
 

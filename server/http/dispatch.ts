@@ -1,5 +1,6 @@
 // Where each HTTP request goes: the guard first, then /metrics, the JSON API, and the pages (Next.js).
-import type { IncomingMessage, ServerResponse } from "node:http";
+import type { IncomingMessage, Server, ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
 import type { Registry } from "prom-client";
 import { messageOf } from "../errors";
 import type { Logger } from "../logger";
@@ -32,4 +33,18 @@ export function createRequestHandler(options: {
         res.end("Internal error");
       });
   };
+}
+
+/** Listens on `host:port` (0: any free port) and resolves with the URL to reach it. */
+export async function listen(httpServer: Server, port: number, host: string): Promise<{ url: string; port: number }> {
+  await new Promise<void>((resolve, reject) => {
+    httpServer.once("error", reject);
+    httpServer.listen(port, host, () => {
+      httpServer.off("error", reject);
+      resolve();
+    });
+  });
+  const bound = (httpServer.address() as AddressInfo).port;
+  const name = host.includes(":") ? `[${host}]` : host;
+  return { url: `http://${name === "0.0.0.0" ? "127.0.0.1" : name}:${bound}`, port: bound };
 }

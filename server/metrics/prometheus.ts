@@ -43,6 +43,7 @@ export class WebMetrics {
     options.live.on("queue:sampled", (stats) => (lastSample = stats));
     options.live.on("task:submitted", (record) => this.submitted.inc({ type: record.type }));
     options.live.on("audit:recorded", (entry) => this.operatorActions.inc({ action: entry.action }));
+    options.live.on("broadcast:logged", (broadcast) => this.broadcasts.inc({ source: broadcast.source }));
     this.gauges = [
       new Gauge({
         name: "taskcast_queue_messages",
@@ -91,10 +92,6 @@ export class WebMetrics {
         },
       }),
     ];
-  }
-
-  broadcastLogged(source: string): void {
-    this.broadcasts.inc({ source });
   }
 
 }

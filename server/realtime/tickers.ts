@@ -4,7 +4,7 @@ import { messageOf } from "../errors";
 import type { LiveEvents } from "../live-events";
 import type { Logger } from "../logger";
 import type { StatsStore } from "../metrics/stats-store";
-import type { IoServer } from "./socket-server";
+import type { IoServer, IoSocket } from "./socket-server";
 
 /** Seconds of activity pushed on every tick: counts that land late in a second already shown are corrected. */
 const PUSHED_SECONDS = 5;
@@ -21,7 +21,7 @@ export function relayQueueStats(io: IoServer, live: LiveEvents): void {
 }
 
 /** Checks this node's RabbitMQ and Redis once per interval and pushes the result to its tabs when it changes. */
-export function startHealthTicker(io: IoServer, check: () => Promise<Health>, intervalMs: number): { stop(): void; current(): Health | undefined } {
+export function startHealthTicker(io: IoServer, check: () => Promise<Health>, intervalMs: number): { stop(): void; current(): Health | undefined; sendSnapshot(socket: IoSocket): void } {
   let last: Health | undefined;
   let busy = false;
   const tick = async () => {
@@ -37,7 +37,13 @@ export function startHealthTicker(io: IoServer, check: () => Promise<Health>, in
   };
   const timer = setInterval(() => void tick(), intervalMs);
   void tick();
-  return { stop: () => clearInterval(timer), current: () => last };
+  return {
+    stop: () => clearInterval(timer),
+    current: () => last,
+    sendSnapshot: (socket) => {
+      if (last) socket.emit("health", last);
+    },
+  };
 }
 
 /**
@@ -63,4 +69,11 @@ export function startStatsTicker(io: IoServer, stats: StatsStore, log: Logger, i
   };
   const timer = setInterval(() => void tick(), intervalMs);
   return () => clearInterval(timer);
+}
+
+/** A new connection gets at once what these push only when it changes (presence, channels, health). */
+export function sendSnapshotsOnConnect(io: IoServer, sources: ReadonlyArray<{ sendSnapshot(socket: IoSocket): void }>): void {
+  io.on("connection", (socket) => {
+    for (const source of sources) source.sendSnapshot(socket);
+  });
 }

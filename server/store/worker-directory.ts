@@ -2,6 +2,8 @@
 import { z } from "zod";
 import type { WorkerInfo } from "../../lib/insights";
 import { safeJson } from "../../lib/safe-json";
+import { messageOf } from "../errors";
+import type { Logger } from "../logger";
 import type { Redis } from "../redis/connect";
 import type { RedisKeys } from "../redis/keys";
 
@@ -35,6 +37,17 @@ export class WorkerDirectory {
 
   async beat(beat: WorkerBeat): Promise<void> {
     await this.redis.hset(this.keys.workers, beat.id, JSON.stringify(beat));
+  }
+
+  /**
+   * Beats for a worker now and every `intervalMs`: its fixed identity with its current state. A beat that
+   * cannot be saved is logged; the next one tries again. Returns the stop.
+   */
+  startBeating(identity: Pick<WorkerBeat, "id" | "host" | "pid" | "concurrency" | "startedAt">, state: () => Pick<WorkerBeat, "inflight" | "processed" | "running">, intervalMs: number, log: Logger): () => void {
+    const beat = () => void this.beat({ ...identity, ...state(), beatAt: Date.now() }).catch((err: unknown) => log.warn({ err: messageOf(err) }, "heartbeat not saved"));
+    beat();
+    const timer = setInterval(beat, intervalMs);
+    return () => clearInterval(timer);
   }
 
   /** Hash of worker id → last heartbeat JSON of workers that stopped cleanly, for the workers list. */
