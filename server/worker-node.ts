@@ -3,7 +3,6 @@ import { Emitter } from "@socket.io/redis-emitter";
 import { hostname } from "node:os";
 import { Credentials } from "./auth/credentials";
 import type { Config } from "./config";
-import { messageOf } from "./errors";
 import { CancelRequests } from "./lifecycle/cancel-requests";
 import { cancelledByOperator, TaskRunner } from "./lifecycle/task-runner";
 import type { Logger } from "./logger";

@@ -10,8 +10,8 @@ import type { Outcome } from "../queue/consumer";
 import type { ConfirmPublisher } from "../queue/publisher";
 import { carriedProperties, messagePriority, parseMessage, type ParsedMessage } from "../queue/task-message";
 import type { TaskStore } from "../store/task-store";
-import { backoffDelay, retryPolicy, TaskFailure } from "../tasks/define-task";
-import { checkTask } from "../tasks/registry";
+import { backoffDelay, retryPolicy, TaskFailure, type RetryPolicy } from "../tasks/define-task";
+import { checkTask, type PayloadCheck } from "../tasks/registry";
 
 /** A task still running after this long is recorded as running; shorter ones are recorded once, when they end. */
 const RUNNING_WRITE_DELAY_MS = 100;
@@ -28,6 +28,18 @@ export class AttemptAbort extends Error {
 
 /** The abort of an attempt an operator cancelled. */
 export const cancelledByOperator = () => new AttemptAbort("cancelled", CANCELLED_BY_OPERATOR);
+
+/** A delivery admitted to run: its record, its handler with the checked payload, and its retry policy. */
+interface Admitted {
+  record: TaskRecord;
+  check: Extract<PayloadCheck, { ok: true }>;
+  policy: RetryPolicy;
+}
+
+/** How a handler ended. */
+type HandlerEnd = { ok: true; result: unknown } | { ok: false; failure: unknown };
+/** How a handler ended, the newest record this attempt wrote, and how long it ran. */
+type Ended = HandlerEnd & { record: TaskRecord; ms: number };
 
 export interface TaskRunnerDeps {
   store: TaskStore;
@@ -69,7 +81,29 @@ export class TaskRunner {
     for (const id of this.active.keys()) this.abort(id, new AttemptAbort("shutdown", "the worker shut down"));
   }
 
+  /** One delivery: admit it, run the attempt, then record and settle its outcome. */
   async run(message: ConsumeMessage): Promise<Outcome> {
+    const admitted = await this.admit(message);
+    if (typeof admitted === "string") return admitted;
+    const ref: AttemptRef = { worker: this.deps.workerId, startedAt: now(), maxAttempts: admitted.policy.maxAttempts };
+    const preview = nextRecord(admitted.record, { type: "start", attempt: ref });
+    if (!preview || preview.status !== "running") {
+      // Finished, or cancelled while it waited: nothing to run.
+      const settled = await this.apply(admitted.record.id, { type: "start", attempt: ref }, admitted.record);
+      if (settled?.status === "cancelled") this.sendReply(message, settled);
+      return "ack";
+    }
+    const ended = await this.execute(admitted, ref, preview.attempts);
+    return this.conclude(message, admitted.policy, ref, preview.attempts, ended);
+  }
+
+  /**
+   * Whether a delivery is to run: its record (created from the message if another service published it),
+   * the handler and retry policy. Otherwise the outcome for the delivery: a finished task is dropped, an
+   * unusable one buried, a duplicate of a task running elsewhere requeued. A task whose previous attempt was
+   * interrupted (its worker died) counts that attempt, and is buried if none are left.
+   */
+  private async admit(message: ConsumeMessage): Promise<Admitted | Outcome> {
     const { log, workerId } = this.deps;
     const parsed = parseMessage(message);
     const id = parsed.id;
@@ -92,7 +126,6 @@ export class TaskRunner {
       return "requeue";
     }
     const policy = retryPolicy(check.definition);
-
     if (record.status === "running" || record.status === "stalled") {
       // The previous attempt's worker died or lost its connection mid-run: the attempt counts as interrupted.
       const interrupted = await this.apply(id, { type: "interrupt", at: now() });
@@ -103,23 +136,24 @@ export class TaskRunner {
         return this.bury(message, record, { type: "bury", reason: `Attempt ${record.attempts} of ${policy.maxAttempts} was interrupted (its worker stopped) and no attempts are left.`, at: now() });
       }
     }
+    return { record, check, policy };
+  }
 
-    const ref: AttemptRef = { worker: workerId, startedAt: now(), maxAttempts: policy.maxAttempts };
-    const preview = nextRecord(record, { type: "start", attempt: ref });
-    if (!preview || preview.status !== "running") {
-      // Finished, or cancelled while it waited: nothing to run.
-      const settled = await this.apply(id, { type: "start", attempt: ref }, record);
-      if (settled?.status === "cancelled") this.sendReply(message, settled);
-      return "ack";
-    }
-    const attempt = preview.attempts;
+  /**
+   * Runs the handler under a timeout and the attempt's abort signal. Most tasks finish in a few milliseconds
+   * and are recorded once, when they end; one still running after RUNNING_WRITE_DELAY_MS is recorded as
+   * running (with its worker, for stall detection) at that point. Progress is written at most every
+   * PROGRESS_INTERVAL_MS; a cancel seen in either write aborts the handler.
+   */
+  private async execute({ record: admitted, check, policy }: Admitted, ref: AttemptRef, attempt: number): Promise<Ended> {
+    const { log, workerId } = this.deps;
+    const id = admitted.id;
+    let record = admitted;
     const startedMs = Date.now();
     const controller = new AbortController();
     this.active.set(id, controller);
     const timer = setTimeout(() => controller.abort(new AttemptAbort("timeout", `Attempt timed out after ${policy.timeoutMs} ms.`)), policy.timeoutMs);
     let writes: Promise<unknown> = Promise.resolve();
-    // Most tasks finish in a few milliseconds: they are recorded once, when they end. A task still running
-    // after RUNNING_WRITE_DELAY_MS is recorded as running (with its worker, for stall detection) at that point.
     const markRunning = setTimeout(() => {
       writes = writes
         .then(() => this.apply(id, { type: "start", attempt: ref }, record))
@@ -146,27 +180,31 @@ export class TaskRunner {
         .catch((err: unknown) => log.warn({ taskId: id, err: messageOf(err) }, "progress not saved"));
     };
 
-    let result: unknown;
-    let failure: unknown;
+    let ended: HandlerEnd;
     try {
-      result = await Promise.race([
-        check.definition.run(check.payload, { progress, signal: controller.signal, attempt, taskId: id }),
-        abortedPromise(controller.signal),
-      ]);
+      ended = { ok: true, result: await Promise.race([check.definition.run(check.payload, { progress, signal: controller.signal, attempt, taskId: id }), abortedPromise(controller.signal)]) };
     } catch (err) {
-      failure = controller.signal.aborted ? controller.signal.reason : err;
+      ended = { ok: false, failure: controller.signal.aborted ? controller.signal.reason : err };
     } finally {
       clearTimeout(timer);
       clearTimeout(markRunning);
       this.active.delete(id);
     }
     await writes;
-    const at = now();
+    return { ...ended, record, ms: Date.now() - startedMs };
+  }
 
-    if (failure === undefined) {
-      log.info({ taskId: id, type: record.type, attempt, ms: Date.now() - startedMs }, "task succeeded");
-      return this.settle(message, id, { type: "succeed", attempt: ref, result, at }, record);
+  /** Records how the attempt ended (succeeded, failed, cancelled, handed back, retrying or dead) and settles the delivery. */
+  private async conclude(message: ConsumeMessage, policy: RetryPolicy, ref: AttemptRef, attempt: number, ended: Ended): Promise<Outcome> {
+    const { log } = this.deps;
+    const { record } = ended;
+    const id = record.id;
+    const at = now();
+    if (ended.ok) {
+      log.info({ taskId: id, type: record.type, attempt, ms: ended.ms }, "task succeeded");
+      return this.settle(message, id, { type: "succeed", attempt: ref, result: ended.result, at }, record);
     }
+    const { failure } = ended;
     const error = messageOf(failure);
     if (failure instanceof AttemptAbort && failure.kind === "cancelled") {
       log.info({ taskId: id }, "task cancelled while running");
