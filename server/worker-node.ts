@@ -11,6 +11,7 @@ import { WorkerMetrics } from "./metrics/prometheus";
 import { StatsStore } from "./metrics/stats-store";
 import { connectAmqp, type AmqpConnection } from "./queue/amqp";
 import { TaskConsumer } from "./queue/consumer";
+import { DeadLetterQueue } from "./queue/dead-letters";
 import { ConfirmPublisher } from "./queue/publisher";
 import { ReplySender } from "./queue/replies";
 import { assertTopology, topologyFor } from "./queue/topology";
@@ -47,6 +48,7 @@ export async function startWorkerNode(config: Config, log: Logger): Promise<Work
   let amqp: AmqpConnection | undefined;
   const replies = new ReplySender(() => amqp!, log);
   const publisher = new ConfirmPublisher(() => amqp!, topology, log);
+  const deadLetters = new DeadLetterQueue(topology, log);
   const metrics = new WorkerMetrics({ running: () => consumer.inflight, concurrency: config.WORKER_CONCURRENCY });
   const runner = new TaskRunner({
     store,
@@ -54,6 +56,7 @@ export async function startWorkerNode(config: Config, log: Logger): Promise<Work
     workerId: id,
     log,
     heldElsewhere: (workerId, taskId) => directory.holds(workerId, taskId),
+    removeDeadCopy: (taskId) => deadLetters.remove(amqp!.current(), taskId, { oneCopy: true }),
     publish: (record) => {
       metrics.recorded(record);
       updates.push(record);

@@ -44,11 +44,13 @@ type Ended = HandlerEnd & { record: TaskRecord; ms: number };
 export interface TaskRunnerDeps {
   store: TaskStore;
   /** Confirmed publishing to the retry and dead-letter queues. */
-  publisher: ConfirmPublisher;
+  publisher: Pick<ConfirmPublisher, "publishRetry" | "publishDead">;
   /** Pushes a task record to every browser. */
   publish: (record: TaskRecord) => void;
   /** Sends the final record to an AMQP reply_to queue. */
   reply: (replyTo: string, correlationId: string | undefined, record: TaskRecord) => void;
+  /** Removes one dead-letter copy of a task that was settled while the copy was being published. */
+  removeDeadCopy: (taskId: string) => Promise<unknown>;
   /** Whether another live worker says it is running this task right now. */
   heldElsewhere: (workerId: string, taskId: string) => Promise<boolean>;
   workerId: string;
@@ -233,13 +235,22 @@ export class TaskRunner {
     return "ack";
   }
 
-  /** Moves a task to the dead-letter queue with its reason, records it dead and replies. */
+  /**
+   * Moves a task to the dead-letter queue with its reason, records it dead and replies. The copy comes first:
+   * a record says dead only once RabbitMQ has confirmed its message in the dead-letter queue, so a blip or a
+   * crash in between leaves the delivery to be redelivered and buried again.
+   */
   private async bury(message: ConsumeMessage, record: TaskRecord, event: Extract<TaskEvent, { type: "bury" }>): Promise<Outcome> {
+    // Settled already (an operator cancelled it, or a duplicate delivery got here first): nothing to bury.
+    if (nextRecord(record, event)?.status !== "dead") return "ack";
+    await this.deps.publisher.publishDead(message.content, carriedProperties(message.properties, record.id, { queue: "dead", reason: event.reason }));
     let buried = false;
     const dead = await this.apply(record.id, event, record, () => (buried = true));
-    // Settled meanwhile (an operator cancelled it, or a duplicate delivery got here first): nothing to bury.
-    if (!buried || dead?.status !== "dead") return "ack";
-    await this.deps.publisher.publishDead(message.content, carriedProperties(message.properties, record.id, { queue: "dead", reason: event.reason }));
+    if (!buried || dead?.status !== "dead") {
+      // Settled while the copy was published: that copy is one too many.
+      await this.deps.removeDeadCopy(record.id).catch((err: unknown) => this.deps.log.warn({ taskId: record.id, err: messageOf(err) }, "a surplus dead-letter copy could not be removed"));
+      return "ack";
+    }
     this.deps.log.warn({ taskId: record.id, reason: event.reason }, "task is dead: moved to the dead-letter queue");
     this.sendReply(message, dead);
     return "ack";

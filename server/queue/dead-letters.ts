@@ -18,11 +18,12 @@ export class DeadLetterQueue {
 
   /**
    * Finds the message of task `id` and hands it to `handle` on a confirm channel (to publish a copy
-   * elsewhere); once `handle` resolves the message is removed. Every other message goes back in order.
-   * Resolves false if the message is not in the queue.
+   * elsewhere); once `handle` resolves the message is removed, and with `allCopies` every further copy of
+   * it too (a worker that died between publishing a dead-letter copy and recording it publishes a second
+   * one on redelivery). Every other message goes back in order. Resolves false if the message is not there.
    */
-  withdraw(model: ChannelModel, id: string, handle: (message: GetMessage, channel: ConfirmChannel) => Promise<void>): Promise<boolean> {
-    const run = this.queue.then(() => this.search(model, id, handle));
+  withdraw(model: ChannelModel, id: string, handle: (message: GetMessage, channel: ConfirmChannel) => Promise<void>, allCopies = true): Promise<boolean> {
+    const run = this.queue.then(() => this.search(model, id, handle, allCopies));
     this.queue = run.catch(() => undefined);
     return run;
   }
@@ -39,25 +40,27 @@ export class DeadLetterQueue {
     });
   }
 
-  /** Removes task `id`'s dead letter; false if it is not in the queue. */
-  remove(model: ChannelModel, id: string): Promise<boolean> {
-    return this.withdraw(model, id, async () => undefined);
+  /** Removes task `id`'s dead letter (every copy, or with `oneCopy` just one); false if it is not in the queue. */
+  remove(model: ChannelModel, id: string, options: { oneCopy?: boolean } = {}): Promise<boolean> {
+    return this.withdraw(model, id, async () => undefined, !options.oneCopy);
   }
 
-  private async search(model: ChannelModel, id: string, handle: (message: GetMessage, channel: ConfirmChannel) => Promise<void>): Promise<boolean> {
+  private async search(model: ChannelModel, id: string, handle: (message: GetMessage, channel: ConfirmChannel) => Promise<void>, allCopies: boolean): Promise<boolean> {
     const channel = await model.createConfirmChannel();
     channel.on("error", (err: Error) => this.log.warn({ err: err.message }, "dead-letter channel error"));
+    let found = false;
     try {
       for (let seen = 0; seen < MAX_SCAN; seen++) {
         const message = await channel.get(this.topology.dead, { noAck: false });
-        if (message === false) return false;
+        if (message === false) return found;
         if (message.properties.messageId !== id) continue;
-        await handle(message, channel);
+        if (!found) await handle(message, channel);
         channel.ack(message);
-        return true;
+        found = true;
+        if (!allCopies) return true;
       }
-      this.log.warn({ taskId: id, scanned: MAX_SCAN }, "dead-letter message not found within the scan limit; left in the queue");
-      return false;
+      if (!found) this.log.warn({ taskId: id, scanned: MAX_SCAN }, "dead-letter message not found within the scan limit; left in the queue");
+      return found;
     } finally {
       // Closing the channel returns every message it still holds to the queue, in their original order.
       await channel.close().catch(() => undefined);
