@@ -105,6 +105,11 @@ export const TaskRecordSchema = z.object({
   attemptLog: z.array(TaskAttemptSchema).default([]),
   /** Set when an operator cancels a running task; the worker aborts its handler. */
   cancelRequested: z.boolean().optional(),
+  /**
+   * Set on a task cancelled while its message waited in a queue, until a worker meets and drops that message:
+   * until then history retention keeps the record, so the delivery still finds it cancelled.
+   */
+  awaitingDelivery: z.boolean().optional(),
   /** Set when an operator discards a dead task: it leaves the dead-letter list and queue, and stays dead. */
   discardedAt: isoDate.optional(),
   /** Set when an operator ran a finished task again. */

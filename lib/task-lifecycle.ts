@@ -20,9 +20,10 @@ export const canDiscard = isDeadLetter;
 export const isCancelling = (task: TaskRecord) => task.status === "running" && task.cancelRequested === true;
 /**
  * Whether the record counts towards finished history (and may be trimmed by retention). A dead letter does
- * not: it stays until an operator discards or retries it.
+ * not: it stays until an operator discards or retries it. Nor does a cancelled task whose message still waits:
+ * if its record went, the delivery would recreate it from the message and run it.
  */
-export const isRetainedHistory = (task: TaskRecord) => isFinished(task.status) && !isDeadLetter(task);
+export const isRetainedHistory = (task: TaskRecord) => isFinished(task.status) && !isDeadLetter(task) && !task.awaitingDelivery;
 
 /** One attempt as a worker knows it: who runs it, since when, and how many attempts the task type allows. */
 export interface AttemptRef {
@@ -58,6 +59,8 @@ export type TaskEvent =
   | { type: "stall"; worker: string }
   /** An operator cancels. */
   | { type: "cancel"; at: string }
+  /** A worker met the message of a finished task and dropped it. */
+  | { type: "drop-delivery" }
   /** An operator runs a finished task again, optionally with an edited payload. */
   | { type: "retry"; payload: unknown; at: string }
   /** An operator discards a dead letter. */
@@ -120,7 +123,10 @@ export function transition(current: TaskRecord, event: TaskEvent): Transition {
     case "cancel":
       if (!CANCELLABLE_STATUSES.includes(cur.status)) return refused(`Task ${cur.id} is ${cur.status}; only queued, running, retrying or stalled tasks can be cancelled.`);
       if (cur.status === "running") return cur.cancelRequested ? UNCHANGED : next({ ...cur, cancelRequested: true });
-      return next({ ...cur, status: "cancelled", error: CANCELLED_BY_OPERATOR, finishedAt: event.at, nextAttemptAt: undefined });
+      // Its message still waits in a queue: the record stays until a worker drops it.
+      return next({ ...cur, status: "cancelled", error: CANCELLED_BY_OPERATOR, finishedAt: event.at, nextAttemptAt: undefined, awaitingDelivery: true });
+    case "drop-delivery":
+      return cur.awaitingDelivery ? next({ ...cur, awaitingDelivery: undefined }) : UNCHANGED;
     case "retry":
       if (!RETRYABLE_STATUSES.includes(cur.status)) return refused(`Task ${cur.id} is ${cur.status}; only dead, failed or cancelled tasks can be retried.`);
       return next({
@@ -134,6 +140,7 @@ export function transition(current: TaskRecord, event: TaskEvent): Transition {
         finishedAt: undefined,
         nextAttemptAt: undefined,
         cancelRequested: undefined,
+        awaitingDelivery: undefined,
         discardedAt: undefined,
         retriedAt: event.at,
       });

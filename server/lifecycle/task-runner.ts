@@ -114,6 +114,8 @@ export class TaskRunner {
     let record = (await this.deps.store.get(id)) ?? recordFromMessage(parsed, message);
 
     if (isFinished(record.status)) {
+      // Its record was kept for this delivery (cancelled while waiting); from now on retention may trim it.
+      if (record.awaitingDelivery) record = (await this.apply(id, { type: "drop-delivery" }, record)) ?? record;
       // A cancelled task met for the first time still owes its submitter the one reply.
       if (record.status === "cancelled" && !message.fields.redelivered) this.sendReply(message, record);
       log.info({ taskId: id, status: record.status }, "task already settled; dropping the delivery");

@@ -15,7 +15,8 @@ import { topologyFor } from "../../server/queue/topology";
 import { redisKeys } from "../../server/redis/keys";
 import { TaskStore } from "../../server/store/task-store";
 import { unavailable } from "../../server/errors";
-import { startStack, type Stack } from "../helpers/stack";
+import { postJson, startStack, type Stack } from "../helpers/stack";
+import { submit, taskOf, waitForStatus } from "../helpers/tasks";
 
 const log = pino({ level: "silent" });
 
@@ -118,5 +119,35 @@ describe("a dead task's message is in the dead-letter queue whenever its record 
     const left = await deadLetters();
     assert.deepEqual(left.map((m) => m.properties.messageId).filter((m) => m === id || m === other), [other], "every copy of the discarded task went, the other task's stayed");
     assert.equal(await queue.remove(amqp.current(), id), false);
+  });
+});
+
+describe("a cancelled task never runs, however much history turns over while its message waits", () => {
+  let stack: Stack;
+  before(async () => {
+    // Two finished records kept: cancelling four waiting tasks would trim the first one's record.
+    stack = await startStack({ workers: 0, env: { TASK_HISTORY_LIMIT: "2" } });
+  });
+  after(() => stack.close());
+
+  test("four queued tasks cancelled past the history limit, then a worker: none of them runs", async () => {
+    const seen = new Map<string, string[]>();
+    await stack.connectSocket(stack.nodes[0], {}, (socket) => socket.on("task:update", (t) => seen.set(t.id, [...(seen.get(t.id) ?? []), t.status])));
+    const cancelled: string[] = [];
+    for (let i = 0; i < 4; i++) {
+      const id = await submit(stack, { type: "echo", payload: { i } });
+      assert.equal((await postJson(stack.nodes[0], `/api/tasks/${id}/cancel`, {})).status, 202);
+      cancelled.push(id);
+    }
+    const last = await submit(stack, { type: "echo", payload: { last: true } });
+    // One delivery at a time, in order: once the last task succeeded, every cancelled one was delivered before it.
+    await stack.addWorker({ WORKER_CONCURRENCY: "1" });
+    await waitForStatus(stack, last, ["succeeded"]);
+    for (const id of cancelled) {
+      const statuses = seen.get(id) ?? [];
+      assert.ok(!statuses.includes("running") && !statuses.includes("succeeded"), `cancelled task ${id} ran: ${statuses.join(" → ")}`);
+      const record = await taskOf(stack, id);
+      assert.ok(record === undefined || (record.status === "cancelled" && record.attempts === 0), `task ${id}: ${JSON.stringify(record)}`);
+    }
   });
 });

@@ -51,6 +51,7 @@ const events: Record<TaskEventType, TaskEvent> = {
   bury: { type: "bury", reason: "Failed 3 of 3 attempts", at: T1 },
   stall: { type: "stall", worker: "w1" },
   cancel: { type: "cancel", at: T1 },
+  "drop-delivery": { type: "drop-delivery" },
   retry: { type: "retry", payload: { a: 2 }, at: T1 },
   discard: { type: "discard", at: T1 },
   "undo-retry": { type: "undo-retry", before: record("failed"), retriedAt: T1 },
@@ -71,6 +72,7 @@ const TABLE: Record<TaskEventType, readonly string[]> = {
   bury: ["dead", "dead", "dead", "dead", "=", "=", "=", "="],
   stall: ["=", "stalled", "=", "=", "=", "=", "=", "="],
   cancel: ["cancelled", "running", "cancelled", "cancelled", "!", "!", "!", "!"],
+  "drop-delivery": ["=", "=", "=", "=", "=", "=", "=", "="],
   retry: ["!", "!", "!", "!", "!", "queued", "queued", "queued"],
   discard: ["!", "!", "!", "!", "!", "!", "dead", "!"],
   "undo-retry": ["=", "=", "=", "=", "=", "=", "=", "="],
@@ -177,6 +179,16 @@ describe("what the transitions write", () => {
   test("cancelling a waiting task finishes it at once and clears its next attempt time", () => {
     const t = transition(record("retrying", { nextAttemptAt: T2 }), events.cancel);
     assert.ok(t.kind === "next" && t.record.error === CANCELLED_BY_OPERATOR && t.record.finishedAt === T1 && t.record.nextAttemptAt === undefined);
+  });
+
+  test("a task cancelled while its message waits is kept from retention until a worker drops that message", () => {
+    const t = transition(record("queued"), events.cancel);
+    assert.ok(t.kind === "next" && t.record.awaitingDelivery === true && !isRetainedHistory(t.record));
+    if (t.kind !== "next") return;
+    const dropped = transition(t.record, events["drop-delivery"]);
+    assert.ok(dropped.kind === "next" && dropped.record.awaitingDelivery === undefined && isRetainedHistory(dropped.record));
+    const retried = transition(t.record, events.retry);
+    assert.ok(retried.kind === "next" && retried.record.awaitingDelivery === undefined);
   });
 
   test("a refusal says what the status allows", () => {
