@@ -5,7 +5,7 @@ import { MAX_BODY_BYTES, MAX_IDEMPOTENCY_KEY_LENGTH, SubmitTaskSchema, type Task
 import { newTaskRecord } from "../../lib/task-lifecycle";
 import { describeZodError } from "../../lib/zod-message";
 import type { AuditLog } from "../audit/audit-log";
-import { AppError, invalidInput, tooLarge } from "../errors";
+import { AppError, invalidInput, messageOf, tooLarge } from "../errors";
 import type { LiveEvents } from "../live-events";
 import type { Logger } from "../logger";
 import type { AmqpConnection } from "../queue/amqp";
@@ -15,6 +15,10 @@ import type { TaskStore } from "../store/task-store";
 import { checkTask } from "../tasks/registry";
 import { assertOperator, type Actor } from "./actor";
 import { conflict, redisCall } from "./redis-call";
+
+/** How often, and how many times, a refused submission's writes are undone while Redis does not answer. */
+const UNDO_EVERY_MS = 1000;
+const UNDO_TRIES = 60;
 
 export interface SubmissionDeps {
   store: TaskStore;
@@ -62,7 +66,11 @@ export class TaskSubmission {
     const id = randomUUID();
     if (key !== undefined) {
       const fingerprint = hash(JSON.stringify([type, payload, priority]));
-      const claim = await redisCall(() => this.deps.idempotency.reserve(key, fingerprint, id));
+      // A claim that timed out may still land: its undo is queued behind it.
+      const claim = await redisCall(() => this.deps.idempotency.reserve(key, fingerprint, id)).catch((err: unknown) => {
+        this.undo(() => this.deps.idempotency.release(key, id));
+        throw err;
+      });
       if (!claim.reserved) {
         if (!claim.sameRequest) throw new AppError(422, "idempotency_key_reused", "This Idempotency-Key was already used for a different task in the last 24 hours; use a new key for a new task.");
         return { record: await this.awaitRecord(claim.taskId), replayed: true };
@@ -71,16 +79,21 @@ export class TaskSubmission {
 
     let record = newTaskRecord({ type: "submit", id, taskType: type, payload, priority, at: new Date().toISOString() });
     try {
-      // The record exists before the message, so a worker always finds it.
-      record = (await redisCall(() => this.deps.store.create(record))) ?? record;
+      // The record exists before the message, so a worker always finds it. A create that timed out may still
+      // run when Redis answers again: the removal, queued behind it on the same connection, undoes it.
+      record =
+        (await redisCall(() => this.deps.store.create(record)).catch((err: unknown) => {
+          this.undo(() => this.deps.store.remove(id));
+          throw err;
+        })) ?? record;
       try {
         await this.deps.publisher.publishTask({ id, type, payload }, priority);
       } catch (err) {
-        await this.deps.store.remove(id).catch(() => undefined);
+        this.undo(() => this.deps.store.remove(id));
         throw err;
       }
     } catch (err) {
-      if (key !== undefined) await this.deps.idempotency.release(key).catch(() => undefined);
+      if (key !== undefined) this.undo(() => this.deps.idempotency.release(key, id));
       throw err;
     }
     this.deps.log.info({ taskId: id, type, priority }, "task queued");
@@ -91,6 +104,18 @@ export class TaskSubmission {
       void this.deps.audit.record({ action: "task.submit", actor: actor.principal, target: id, detail: `type ${type}, priority ${priority}`, ip: actor.ip, via: actor.via });
     }
     return { record, replayed: false };
+  }
+
+  /**
+   * Undoes what a refused submission may have written (its record, its Idempotency-Key). Redis may not be
+   * answering right now, and a write that timed out may still land: the undo is tried until it succeeds, once a
+   * second for a minute at most, without holding up the 503.
+   */
+  private undo(step: () => Promise<unknown>, tries = UNDO_TRIES): void {
+    step().catch((err: unknown) => {
+      if (tries > 1) setTimeout(() => this.undo(step, tries - 1), UNDO_EVERY_MS).unref();
+      else this.deps.log.warn({ err: messageOf(err) }, "could not undo a refused submission's writes in Redis");
+    });
   }
 
   /** The record a concurrent request with the same Idempotency-Key is creating. */

@@ -6,9 +6,31 @@ import { maskUrl } from "../redact";
 export type { Redis };
 
 /**
+ * A command without an answer this long fails (the caller answers 503). Without it a Redis that stops
+ * answering without closing the connection (a dropped network path) holds every request until TCP gives up.
+ */
+export const REDIS_COMMAND_TIMEOUT_MS = 1000;
+
+/**
+ * The longest a request waits for the Redis work it needs (which may be several commands: a script's first
+ * use on a connection checks that Redis has it) before it answers 503.
+ */
+export const REDIS_REQUEST_DEADLINE_MS = 1500;
+
+/** `work`, or a rejection once `ms` have passed without its answer. The work itself goes on; callers undo what they can. */
+export function withinDeadline<T>(work: Promise<T>, ms = REDIS_REQUEST_DEADLINE_MS): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`Redis did not answer within ${ms} ms`)), ms);
+  });
+  return Promise.race([work, deadline]).finally(() => clearTimeout(timer));
+}
+
+/**
  * `subscriber`: a client that only subscribes; it keeps the offline queue so that ioredis can
  * subscribe again after a reconnection. Command clients have none: while Redis is down their
- * commands fail at once and callers answer 503, instead of waiting through reconnection attempts.
+ * commands fail at once and callers answer 503, instead of waiting through reconnection attempts;
+ * while it does not answer, they fail after REDIS_COMMAND_TIMEOUT_MS.
  */
 export function createRedis(url: string, name: string, log: Logger, role: "commands" | "subscriber" = "commands"): Redis {
   const client = new Redis(url, {
@@ -17,6 +39,7 @@ export function createRedis(url: string, name: string, log: Logger, role: "comma
     // Commands issued in the same tick go out in one write: under load that saves a system call per command.
     enableAutoPipelining: role === "commands",
     maxRetriesPerRequest: 2,
+    ...(role === "commands" ? { commandTimeout: REDIS_COMMAND_TIMEOUT_MS } : {}),
     retryStrategy: (times) => Math.min(200 * 2 ** Math.min(times, 6), 5000),
   });
   let lastError = "";

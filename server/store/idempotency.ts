@@ -8,6 +8,13 @@ export const IDEMPOTENCY_TTL_SECONDS = 24 * 60 * 60;
 
 export type Reservation = { reserved: true } | { reserved: false; taskId: string; sameRequest: boolean };
 
+// Deletes the claim only if it names this task (the value ends with " <taskId>").
+const RELEASE = `
+local v = redis.call('GET', KEYS[1])
+if v and string.sub(v, -#ARGV[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+`;
+
 export class IdempotencyKeys {
   constructor(
     private readonly redis: Redis,
@@ -29,9 +36,12 @@ export class IdempotencyKeys {
     return { reserved: false, taskId: storedId, sameRequest: storedFingerprint === fingerprint };
   }
 
-  /** Forgets a claim whose task was not accepted, so the client can try again with the same key. */
-  async release(key: string): Promise<void> {
-    await this.redis.del(this.keys.idempotency(hash(key)));
+  /**
+   * Forgets the claim task `taskId` made on `key` (its task was not accepted), so the client can try again
+   * with the same key; a claim another request holds is left alone.
+   */
+  async release(key: string, taskId: string): Promise<void> {
+    await this.redis.eval(RELEASE, 1, this.keys.idempotency(hash(key)), ` ${taskId}`);
   }
 }
 
