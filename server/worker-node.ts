@@ -17,6 +17,7 @@ import { ReplySender } from "./queue/replies";
 import { assertTopology, topologyFor } from "./queue/topology";
 import { workerTaskUpdates } from "./realtime/task-events";
 import { createRedis, waitForRedis } from "./redis/connect";
+import { RedisOutageGate } from "./redis/outage-gate";
 import { redisKeys } from "./redis/keys";
 import { withSafePublish } from "./redis/safe-publish";
 import { closeRedis, shutdownInOrder } from "./shutdown";
@@ -65,7 +66,8 @@ export async function startWorkerNode(config: Config, log: Logger): Promise<Work
     reply: (replyTo, correlationId, record) => replies.send(replyTo, correlationId, record),
   });
   const declare = (model: Parameters<typeof assertTopology>[0]) => assertTopology(model, topology, log);
-  const consumer = new TaskConsumer(config.TASK_QUEUE, config.WORKER_CONCURRENCY, (msg) => runner.run(msg), declare, log);
+  const outages = new RedisOutageGate(redis, log);
+  const consumer = new TaskConsumer(config.TASK_QUEUE, config.WORKER_CONCURRENCY, (msg) => outages.run(() => runner.run(msg)), declare, log);
   amqp = await connectAmqp({
     url: config.RABBITMQ_URL,
     name: `taskcast-worker ${id}`,
@@ -100,6 +102,7 @@ export async function startWorkerNode(config: Config, log: Logger): Promise<Work
   const close = shutdownInOrder(log, [
     ["announce", () => log.info("worker stopping: no new tasks")],
     ["stop consuming", () => consumer.stop()],
+    ["stop holding deliveries for Redis", () => outages.stop()],
     [
       "drain",
       async () => {
