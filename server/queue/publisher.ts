@@ -1,12 +1,20 @@
 // Publishes persistent messages on a confirm channel and waits for RabbitMQ's confirm.
 import type { ChannelModel, ConfirmChannel, Options } from "amqplib";
 import type { TaskMessage } from "../../lib/contract";
-import { unavailable, messageOf } from "../errors";
+import { AppError, unavailable, messageOf } from "../errors";
 import type { Logger } from "../logger";
 import { ChannelSlot, type AmqpConnection } from "./amqp";
 import { assertRetryQueue, retryQueueName, type Topology } from "./topology";
 
-const CONFIRM_TIMEOUT_MS = 5000;
+/** How long a publish waits for RabbitMQ's confirm before it answers 503. */
+export const CONFIRM_TIMEOUT_MS = 5000;
+
+/** No confirm within CONFIRM_TIMEOUT_MS: RabbitMQ may still queue the message later. */
+export class ConfirmTimeout extends AppError {
+  constructor(message = "RabbitMQ did not confirm the message in time; it was not accepted. Try again.") {
+    super(503, "unavailable", message);
+  }
+}
 
 export class ConfirmPublisher {
   private readonly slot: ChannelSlot<ConfirmChannel>;
@@ -26,7 +34,15 @@ export class ConfirmPublisher {
 
   /** Publishes a new task to the work queue; resolves once RabbitMQ has confirmed it, else rejects with a 503 error. */
   async publishTask(message: TaskMessage & { id: string }, priority: number): Promise<void> {
-    await this.send(this.topology.queue, Buffer.from(JSON.stringify(message)), {
+    await withConfirmTimeout(this.sendTask(message, priority));
+  }
+
+  /**
+   * Publishes a new task; resolves with RabbitMQ's confirm however long it takes, rejects (503) when RabbitMQ
+   * refuses the message or its channel closes first. For callers that answer in time but keep tracking the task.
+   */
+  async sendTask(message: TaskMessage & { id: string }, priority: number): Promise<void> {
+    await this.confirm(this.topology.queue, Buffer.from(JSON.stringify(message)), {
       contentType: "application/json",
       messageId: message.id,
       type: message.type,
@@ -48,20 +64,33 @@ export class ConfirmPublisher {
     await this.send(this.topology.dead, content, properties);
   }
 
-  private async send(queue: string, content: Buffer, properties: Options.Publish): Promise<void> {
+  private send(queue: string, content: Buffer, properties: Options.Publish): Promise<void> {
+    return withConfirmTimeout(this.confirm(queue, content, properties));
+  }
+
+  /** Publishes persistently; settles with RabbitMQ's confirm (or refusal), however long it takes. */
+  private async confirm(queue: string, content: Buffer, properties: Options.Publish): Promise<void> {
     const channel = await this.slot.get();
     await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(unavailable("RabbitMQ did not confirm the message in time; it was not accepted. Try again.")), CONFIRM_TIMEOUT_MS);
       try {
         channel.sendToQueue(queue, content, { ...properties, persistent: true }, (err) => {
-          clearTimeout(timer);
           if (err) reject(unavailable(`RabbitMQ refused the message (${messageOf(err)}); it was not accepted. Try again.`));
           else resolve();
         });
       } catch (err) {
-        clearTimeout(timer);
         reject(unavailable(`RabbitMQ channel is not usable (${messageOf(err)}); try again.`));
       }
     });
   }
+}
+
+/** `confirmed`, or a ConfirmTimeout once CONFIRM_TIMEOUT_MS pass without it (the confirm itself may still come). */
+export function withConfirmTimeout(confirmed: Promise<void>, timeout: () => AppError = () => new ConfirmTimeout()): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([
+    confirmed,
+    new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(timeout()), CONFIRM_TIMEOUT_MS);
+    }),
+  ]).finally(() => clearTimeout(timer));
 }

@@ -13,9 +13,11 @@ import { DeadLetterQueue } from "../../server/queue/dead-letters";
 import { ConfirmPublisher } from "../../server/queue/publisher";
 import { topologyFor } from "../../server/queue/topology";
 import { redisKeys } from "../../server/redis/keys";
+import { hash, IdempotencyKeys, PENDING_TTL_SECONDS } from "../../server/store/idempotency";
 import { TaskStore } from "../../server/store/task-store";
 import { unavailable } from "../../server/errors";
-import { postJson, startStack, type Stack } from "../helpers/stack";
+import { FaultProxy } from "../helpers/fault-proxy";
+import { api, eventually, postJson, startStack, type Stack } from "../helpers/stack";
 import { submit, taskOf, waitForStatus } from "../helpers/tasks";
 
 const log = pino({ level: "silent" });
@@ -149,5 +151,74 @@ describe("a cancelled task never runs, however much history turns over while its
       const record = await taskOf(stack, id);
       assert.ok(record === undefined || (record.status === "cancelled" && record.attempts === 0), `task ${id}: ${JSON.stringify(record)}`);
     }
+  });
+});
+
+describe("an Idempotency-Key replays only a task RabbitMQ confirmed, and a 503 after the confirm timeout keeps the task tracked", () => {
+  let stack: Stack;
+  let proxy: FaultProxy;
+  const rabbitmq = process.env.RABBITMQ_URL ?? "amqp://guest:guest@127.0.0.1:5672";
+
+  before(async () => {
+    proxy = await FaultProxy.start(rabbitmq);
+    // The web node reaches RabbitMQ through the proxy; the worker directly.
+    stack = await startStack({ workers: 0, env: { RABBITMQ_URL: proxy.via(rabbitmq), API_RATE: "0" } });
+    await stack.addWorker({ RABBITMQ_URL: rabbitmq });
+  });
+  after(async () => {
+    proxy.restore();
+    await stack.close();
+    await proxy.close();
+  });
+
+  const post = (body: object, key: string) => api(stack.nodes[0], "/api/tasks", { method: "POST", headers: { "Content-Type": "application/json", "Idempotency-Key": key }, body: JSON.stringify(body) });
+
+  test("a replay while the first request waits for its confirm answers 409; a late confirm makes the key replay that task, which runs once", async () => {
+    const key = `late-confirm-${randomUUID()}`;
+    const marker = randomUUID();
+    const body = { type: "echo", payload: { marker } };
+    proxy.blackhole(); // RabbitMQ's confirms stop reaching the web node
+    const first = post(body, key);
+    const record = await eventually(async () => {
+      const { body: list } = await api(stack.nodes[0], "/api/tasks?limit=50");
+      return (list.tasks as TaskRecord[]).find((t) => (t.payload as { marker?: string }).marker === marker);
+    }, "the first request's record");
+
+    const replay = await post(body, key);
+    assert.equal(replay.status, 409, `a replay before the confirm: ${JSON.stringify(replay.body)}`);
+    assert.match(replay.body.error, /still waiting for RabbitMQ's confirm/);
+
+    const refused = await first;
+    assert.equal(refused.status, 503);
+    assert.match(refused.body.error, /may still be queued/);
+    assert.equal((await taskOf(stack, record.id))?.status, "queued", "the task stays tracked");
+
+    proxy.restore(); // the held publish reaches RabbitMQ, which confirms it
+    const ran = await waitForStatus(stack, record.id, ["succeeded"]);
+    assert.deepEqual(ran.result, { marker });
+    const again = await eventually(async () => {
+      const res = await post(body, key);
+      return res.status === 200 ? res : undefined;
+    }, "the key to replay the confirmed task");
+    assert.equal(again.body.id, record.id);
+    const { body: list } = await api(stack.nodes[0], "/api/tasks?limit=100");
+    assert.equal((list.tasks as TaskRecord[]).filter((t) => (t.payload as { marker?: string }).marker === marker).length, 1, "one task, run once");
+  });
+
+  test("a key whose web node died before the confirm frees itself within a minute, not a day", async () => {
+    const keys = new IdempotencyKeys(stack.redis, redisKeys(stack.config.KEY_PREFIX));
+    const key = `crashed-${randomUUID()}`;
+    const taskId = randomUUID();
+    assert.deepEqual(await keys.reserve(key, "fingerprint", taskId), { reserved: true });
+    // The node dies here: nobody confirms or releases the claim.
+    const ttl = await stack.redis.ttl(redisKeys(stack.config.KEY_PREFIX).idempotency(hash(key)));
+    assert.ok(ttl > 0 && ttl <= PENDING_TTL_SECONDS, `the pending claim lives ${ttl} s`);
+    assert.equal(await keys.state(key, taskId), "pending");
+    await keys.confirm(key, taskId);
+    assert.ok((await stack.redis.ttl(redisKeys(stack.config.KEY_PREFIX).idempotency(hash(key)))) > PENDING_TTL_SECONDS, "a confirmed claim lives a day");
+    await keys.extend(key, taskId);
+    assert.equal(await keys.state(key, taskId), "confirmed", "a late extend does not undo a confirm");
+    await keys.release(key, "someone-else");
+    assert.equal(await keys.state(key, taskId), "confirmed", "only the claim's own task releases it");
   });
 });
