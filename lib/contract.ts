@@ -110,6 +110,11 @@ export const TaskRecordSchema = z.object({
    * until then history retention keeps the record, so the delivery still finds it cancelled.
    */
   awaitingDelivery: z.boolean().optional(),
+  /**
+   * The reply to the message's reply_to, for a task that has one: `sending` while a worker publishes it (a
+   * claim, so concurrent deliveries send one reply), `sent` once RabbitMQ confirmed it.
+   */
+  reply: z.object({ state: z.enum(["sending", "sent"]), at: isoDate }).optional(),
   /** Set when an operator discards a dead task: it leaves the dead-letter list and queue, and stays dead. */
   discardedAt: isoDate.optional(),
   /** Set when an operator ran a finished task again. */

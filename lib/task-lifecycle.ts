@@ -61,6 +61,15 @@ export type TaskEvent =
   | { type: "cancel"; at: string }
   /** A worker met the message of a finished task and dropped it. */
   | { type: "drop-delivery" }
+  /**
+   * A worker is about to publish the final record to the message's reply_to: it claims the reply, unless it
+   * was sent already or another worker claimed it after `staleBefore` (a claim older than that was abandoned).
+   */
+  | { type: "reply-claim"; at: string; staleBefore: string }
+  /** RabbitMQ confirmed the reply claimed at `claimedAt`. */
+  | { type: "reply-sent"; claimedAt: string; at: string }
+  /** The reply claimed at `claimedAt` could not be published: another delivery may try. */
+  | { type: "reply-release"; claimedAt: string }
   /** An operator runs a finished task again, optionally with an edited payload. */
   | { type: "retry"; payload: unknown; at: string }
   /** An operator discards a dead letter. */
@@ -127,6 +136,14 @@ export function transition(current: TaskRecord, event: TaskEvent): Transition {
       return next({ ...cur, status: "cancelled", error: CANCELLED_BY_OPERATOR, finishedAt: event.at, nextAttemptAt: undefined, awaitingDelivery: true });
     case "drop-delivery":
       return cur.awaitingDelivery ? next({ ...cur, awaitingDelivery: undefined }) : UNCHANGED;
+    case "reply-claim":
+      if (!isFinished(cur.status)) return refused(`Task ${cur.id} is ${cur.status}; only a finished task has its reply sent.`);
+      if (cur.reply?.state === "sent" || (cur.reply?.state === "sending" && cur.reply.at > event.staleBefore)) return UNCHANGED;
+      return next({ ...cur, reply: { state: "sending", at: event.at } });
+    case "reply-sent":
+      return cur.reply?.state === "sending" && cur.reply.at === event.claimedAt ? next({ ...cur, reply: { state: "sent", at: event.at } }) : UNCHANGED;
+    case "reply-release":
+      return cur.reply?.state === "sending" && cur.reply.at === event.claimedAt ? next({ ...cur, reply: undefined }) : UNCHANGED;
     case "retry":
       if (!RETRYABLE_STATUSES.includes(cur.status)) return refused(`Task ${cur.id} is ${cur.status}; only dead, failed or cancelled tasks can be retried.`);
       return next({
@@ -141,6 +158,8 @@ export function transition(current: TaskRecord, event: TaskEvent): Transition {
         nextAttemptAt: undefined,
         cancelRequested: undefined,
         awaitingDelivery: undefined,
+        // The new run owes its own reply.
+        reply: undefined,
         discardedAt: undefined,
         retriedAt: event.at,
       });

@@ -2,6 +2,7 @@
 // failed, cancelled, retrying (parked in a TTL retry queue) or dead (moved to the dead-letter queue).
 // Every status change is an event of lib/task-lifecycle.ts; this module only orders the steps.
 import type { ConsumeMessage } from "amqplib";
+import { setTimeout as delay } from "node:timers/promises";
 import { isFinished, type TaskRecord } from "../../lib/contract";
 import { CANCELLED_BY_OPERATOR, isAttempt, newTaskRecord, nextRecord, type AttemptRef, type TaskEvent } from "../../lib/task-lifecycle";
 import { messageOf } from "../errors";
@@ -15,6 +16,11 @@ import { checkTask, type PayloadCheck } from "../tasks/registry";
 
 /** A task still running after this long is recorded as running; shorter ones are recorded once, when they end. */
 const RUNNING_WRITE_DELAY_MS = 100;
+
+/** A reply claimed this long ago without being sent was abandoned (its worker died): another delivery sends it. */
+const REPLY_CLAIM_STALE_MS = 30_000;
+/** How often a delivery looks again while another one sends the reply. */
+const REPLY_WAIT_MS = 250;
 
 /** Progress is written to Redis and pushed to browsers at most this often per task. */
 const PROGRESS_INTERVAL_MS = 250;
@@ -47,8 +53,8 @@ export interface TaskRunnerDeps {
   publisher: Pick<ConfirmPublisher, "publishRetry" | "publishDead">;
   /** Pushes a task record to every browser. */
   publish: (record: TaskRecord) => void;
-  /** Sends the final record to an AMQP reply_to queue. */
-  reply: (replyTo: string, correlationId: string | undefined, record: TaskRecord) => void;
+  /** Sends the final record to an AMQP reply_to queue; resolves once RabbitMQ confirmed it. */
+  reply: (replyTo: string, correlationId: string | undefined, record: TaskRecord) => Promise<void>;
   /** Removes one dead-letter copy of a task that was settled while the copy was being published. */
   removeDeadCopy: (taskId: string) => Promise<unknown>;
   /** Whether another live worker says it is running this task right now. */
@@ -92,8 +98,7 @@ export class TaskRunner {
     if (!preview || preview.status !== "running") {
       // Finished, or cancelled while it waited: nothing to run.
       const settled = await this.apply(admitted.record.id, { type: "start", attempt: ref }, admitted.record);
-      if (settled?.status === "cancelled") this.sendReply(message, settled);
-      return "ack";
+      return settled && isFinished(settled.status) ? this.replyOnce(message, settled) : "ack";
     }
     const ended = await this.execute(admitted, ref, preview.attempts);
     return this.conclude(message, admitted.policy, ref, preview.attempts, ended);
@@ -116,10 +121,9 @@ export class TaskRunner {
     if (isFinished(record.status)) {
       // Its record was kept for this delivery (cancelled while waiting); from now on retention may trim it.
       if (record.awaitingDelivery) record = (await this.apply(id, { type: "drop-delivery" }, record)) ?? record;
-      // A cancelled task met for the first time still owes its submitter the one reply.
-      if (record.status === "cancelled" && !message.fields.redelivered) this.sendReply(message, record);
       log.info({ taskId: id, status: record.status }, "task already settled; dropping the delivery");
-      return "ack";
+      // A task cancelled while it waited, or one whose reply was lost in a crash, still owes its one reply.
+      return this.replyOnce(message, record);
     }
     if (parsed.error !== undefined) return this.bury(message, record, { type: "bury", reason: parsed.error, at: now() });
     const check = checkTask(record.type, record.payload);
@@ -254,15 +258,13 @@ export class TaskRunner {
       return "ack";
     }
     this.deps.log.warn({ taskId: record.id, reason: event.reason }, "task is dead: moved to the dead-letter queue");
-    this.sendReply(message, dead);
-    return "ack";
+    return this.replyOnce(message, dead);
   }
 
   /** Writes a final outcome (unless the task was settled meanwhile) and replies. */
   private async settle(message: ConsumeMessage, id: string, event: TaskEvent, known: TaskRecord): Promise<Outcome> {
     const saved = await this.apply(id, event, known);
-    if (saved) this.sendReply(message, saved);
-    return "ack";
+    return saved && isFinished(saved.status) ? this.replyOnce(message, saved) : "ack";
   }
 
   /**
@@ -290,10 +292,38 @@ export class TaskRunner {
     return saved;
   }
 
-  private sendReply(message: ConsumeMessage, record: TaskRecord): void {
+  /**
+   * Sends a finished task's record to the message's reply_to exactly once, whatever the deliveries: the reply is
+   * claimed in the record (compare-and-set), published with a confirm, then marked sent; only then is the
+   * delivery acknowledged. A delivery that finds another's fresh claim waits for it to be sent (or abandoned);
+   * a claim whose publish failed is released and the delivery requeued, so a later one sends the reply.
+   */
+  private async replyOnce(message: ConsumeMessage, finished: TaskRecord): Promise<Outcome> {
     const { replyTo, correlationId } = message.properties;
-    if (typeof replyTo === "string" && replyTo) this.deps.reply(replyTo, correlationId as string | undefined, record);
+    if (typeof replyTo !== "string" || !replyTo) return "ack";
+    const id = finished.id;
+    let known = finished;
+    for (let waited = 0; waited <= REPLY_CLAIM_STALE_MS; waited += REPLY_WAIT_MS) {
+      const at = now();
+      const claimed = await this.apply(id, { type: "reply-claim", at, staleBefore: new Date(Date.now() - REPLY_CLAIM_STALE_MS).toISOString() }, known);
+      if (!claimed || !isFinished(claimed.status) || claimed.reply?.state === "sent") return "ack";
+      if (claimed.reply?.state === "sending" && claimed.reply.at === at) {
+        try {
+          await this.deps.reply(replyTo, correlationId as string | undefined, { ...claimed, reply: undefined });
+        } catch (err) {
+          await this.apply(id, { type: "reply-release", claimedAt: at }, claimed);
+          throw err;
+        }
+        await this.apply(id, { type: "reply-sent", claimedAt: at, at: now() }, claimed);
+        return "ack";
+      }
+      // Another delivery is sending it now: wait for that one, holding this delivery (a requeue would count on a quorum queue).
+      known = claimed;
+      await delay(REPLY_WAIT_MS);
+    }
+    return "requeue";
   }
+
 }
 
 /** A new record (not yet stored) for a message published by another service, or whose record was lost. */

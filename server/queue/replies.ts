@@ -1,26 +1,32 @@
-// Replies to a task's submitter: the final record, sent to the AMQP reply_to queue with its correlation_id.
-import type { Channel } from "amqplib";
+// Replies to a task's submitter: the final record, sent to the AMQP reply_to queue with its correlation_id,
+// on a confirm channel, so the sender knows RabbitMQ took it.
+import type { ConfirmChannel } from "amqplib";
 import type { TaskRecord } from "../../lib/contract";
-import { messageOf } from "../errors";
+import { unavailable, messageOf } from "../errors";
 import type { Logger } from "../logger";
 import { ChannelSlot, type AmqpConnection } from "./amqp";
+import { withConfirmTimeout } from "./publisher";
 
 export class ReplySender {
   /** One reply channel per connection, re-opened when it closes. */
-  private readonly slot: ChannelSlot<Channel>;
+  private readonly slot: ChannelSlot<ConfirmChannel>;
 
-  constructor(
-    amqp: () => AmqpConnection,
-    private readonly log: Logger,
-  ) {
-    this.slot = new ChannelSlot(amqp, (model) => model.createChannel(), log);
+  constructor(amqp: () => AmqpConnection, log: Logger) {
+    this.slot = new ChannelSlot(amqp, (model) => model.createConfirmChannel(), log);
   }
 
-  /** Sends the record; a lost reply is logged, never fatal. */
-  send(replyTo: string, correlationId: string | undefined, record: TaskRecord): void {
-    this.slot
-      .get()
-      .then((channel) => channel.sendToQueue(replyTo, Buffer.from(JSON.stringify(record)), { correlationId, contentType: "application/json" }))
-      .catch((err: unknown) => this.log.warn({ taskId: record.id, replyTo, err: messageOf(err) }, "could not send the reply"));
+  /** Sends the record; resolves once RabbitMQ confirmed it, rejects (503) when it refused or did not answer in time. */
+  async send(replyTo: string, correlationId: string | undefined, record: TaskRecord): Promise<void> {
+    const channel = await this.slot.get();
+    const confirmed = new Promise<void>((resolve, reject) => {
+      try {
+        channel.sendToQueue(replyTo, Buffer.from(JSON.stringify(record)), { correlationId, contentType: "application/json" }, (err) =>
+          err ? reject(unavailable(`RabbitMQ refused the reply (${messageOf(err)})`)) : resolve(),
+        );
+      } catch (err) {
+        reject(unavailable(`RabbitMQ reply channel is not usable (${messageOf(err)})`));
+      }
+    });
+    await withConfirmTimeout(confirmed);
   }
 }

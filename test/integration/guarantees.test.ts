@@ -6,7 +6,7 @@ import { randomUUID } from "node:crypto";
 import { after, before, describe, test } from "node:test";
 import { pino } from "pino";
 import type { TaskRecord } from "../../lib/contract";
-import { isDeadLetter } from "../../lib/task-lifecycle";
+import { isDeadLetter, newTaskRecord, nextRecord } from "../../lib/task-lifecycle";
 import { TaskRunner } from "../../server/lifecycle/task-runner";
 import { connectAmqp, type AmqpConnection } from "../../server/queue/amqp";
 import { DeadLetterQueue } from "../../server/queue/dead-letters";
@@ -23,11 +23,11 @@ import { submit, taskOf, waitForStatus } from "../helpers/tasks";
 const log = pino({ level: "silent" });
 
 /** A delivery as amqplib hands it to a consumer. */
-function delivery(content: string, messageId: string, redelivered = false): ConsumeMessage {
+function delivery(content: string, messageId: string, redelivered = false, rpc: { replyTo?: string; correlationId?: string } = {}): ConsumeMessage {
   return {
     content: Buffer.from(content),
     fields: { deliveryTag: 1, redelivered, exchange: "", routingKey: "", consumerTag: "test" },
-    properties: { messageId, headers: {}, contentType: undefined, contentEncoding: undefined, deliveryMode: 2, priority: undefined, correlationId: undefined, replyTo: undefined, expiration: undefined, timestamp: undefined, type: undefined, userId: undefined, appId: undefined, clusterId: undefined },
+    properties: { messageId, headers: {}, contentType: undefined, contentEncoding: undefined, deliveryMode: 2, priority: undefined, correlationId: rpc.correlationId, replyTo: rpc.replyTo, expiration: undefined, timestamp: undefined, type: undefined, userId: undefined, appId: undefined, clusterId: undefined },
   } as ConsumeMessage;
 }
 
@@ -89,7 +89,7 @@ describe("a dead task's message is in the dead-letter queue whenever its record 
         },
       },
       publish: () => undefined,
-      reply: () => undefined,
+      reply: async () => undefined,
       heldElsewhere: async () => false,
       removeDeadCopy: async () => assert.fail("no copy is surplus here"),
       workerId: "test-worker",
@@ -220,5 +220,66 @@ describe("an Idempotency-Key replays only a task RabbitMQ confirmed, and a 503 a
     assert.equal(await keys.state(key, taskId), "confirmed", "a late extend does not undo a confirm");
     await keys.release(key, "someone-else");
     assert.equal(await keys.state(key, taskId), "confirmed", "only the claim's own task releases it");
+  });
+});
+
+describe("a task with a reply_to gets exactly one reply", () => {
+  let stack: Stack;
+  let store: TaskStore;
+  before(async () => {
+    stack = await startStack({ workers: 0 });
+    store = new TaskStore(stack.redis, redisKeys(stack.config.KEY_PREFIX), 1000);
+  });
+  after(() => stack.close());
+
+  /** A runner whose replies the test counts; `failures` replies fail first (RabbitMQ did not confirm them). */
+  function runner(workerId: string, replies: TaskRecord[], failures = 0): TaskRunner {
+    return new TaskRunner({
+      store,
+      publisher: { publishRetry: async () => assert.fail("no retry here"), publishDead: async () => assert.fail("no dead letter here") },
+      publish: () => undefined,
+      reply: async (_replyTo, _correlationId, record) => {
+        if (failures-- > 0) throw unavailable("RabbitMQ did not confirm the reply (injected by the test)");
+        replies.push(record);
+      },
+      heldElsewhere: async () => false,
+      removeDeadCopy: async () => undefined,
+      workerId,
+      log,
+    });
+  }
+  const rpc = { replyTo: "amq.rabbitmq.reply-to", correlationId: "c-1" };
+
+  test("a reply that could not be published is sent by the redelivery, once", async () => {
+    const id = `reply-lost-${randomUUID()}`;
+    const replies: TaskRecord[] = [];
+    const worker = runner("w1", replies, 1);
+    const body = JSON.stringify({ type: "echo", payload: { n: 1 }, id });
+    await assert.rejects(worker.run(delivery(body, id, false, rpc)), /injected by the test/);
+    assert.equal((await store.get(id))?.status, "succeeded");
+    assert.equal(await worker.run(delivery(body, id, true, rpc)), "ack");
+    assert.equal(await worker.run(delivery(body, id, true, rpc)), "ack");
+    assert.deepEqual(replies.map((r) => [r.id, r.status]), [[id, "succeeded"]]);
+    assert.equal(replies[0].reply, undefined, "the reply carries the record, not the reply bookkeeping");
+  });
+
+  test("two deliveries of one task running at once send one reply between them", async () => {
+    const id = `reply-twice-${randomUUID()}`;
+    const replies: TaskRecord[] = [];
+    const body = JSON.stringify({ type: "sleep", payload: { ms: 150 }, id });
+    const outcomes = await Promise.all([runner("w1", replies).run(delivery(body, id, false, rpc)), runner("w2", replies).run(delivery(body, id, true, rpc))]);
+    assert.deepEqual(outcomes, ["ack", "ack"]);
+    assert.equal(replies.length, 1, `replies: ${replies.map((r) => r.status).join(", ")}`);
+  });
+
+  test("a stalled task cancelled by an operator still replies when its message comes back redelivered", async () => {
+    const id = `reply-stalled-${randomUUID()}`;
+    const replies: TaskRecord[] = [];
+    const created = await store.create({ ...newTaskRecord({ type: "submit", id, taskType: "sleep", payload: { ms: 10 }, priority: 0, at: new Date().toISOString() }), status: "stalled", worker: "gone", attempts: 1 });
+    assert.ok(created);
+    const cancelled = await store.update(id, (cur) => nextRecord(cur, { type: "cancel", at: new Date().toISOString() }));
+    assert.equal(cancelled?.status, "cancelled");
+    assert.equal(await runner("w1", replies).run(delivery(JSON.stringify({ type: "sleep", payload: { ms: 10 }, id }), id, true, rpc)), "ack");
+    assert.deepEqual(replies.map((r) => r.status), ["cancelled"]);
   });
 });

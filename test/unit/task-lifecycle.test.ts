@@ -52,6 +52,9 @@ const events: Record<TaskEventType, TaskEvent> = {
   stall: { type: "stall", worker: "w1" },
   cancel: { type: "cancel", at: T1 },
   "drop-delivery": { type: "drop-delivery" },
+  "reply-claim": { type: "reply-claim", at: T2, staleBefore: T1 },
+  "reply-sent": { type: "reply-sent", claimedAt: T2, at: T2 },
+  "reply-release": { type: "reply-release", claimedAt: T2 },
   retry: { type: "retry", payload: { a: 2 }, at: T1 },
   discard: { type: "discard", at: T1 },
   "undo-retry": { type: "undo-retry", before: record("failed"), retriedAt: T1 },
@@ -73,6 +76,9 @@ const TABLE: Record<TaskEventType, readonly string[]> = {
   stall: ["=", "stalled", "=", "=", "=", "=", "=", "="],
   cancel: ["cancelled", "running", "cancelled", "cancelled", "!", "!", "!", "!"],
   "drop-delivery": ["=", "=", "=", "=", "=", "=", "=", "="],
+  "reply-claim": ["!", "!", "!", "!", "succeeded", "failed", "dead", "cancelled"],
+  "reply-sent": ["=", "=", "=", "=", "=", "=", "=", "="],
+  "reply-release": ["=", "=", "=", "=", "=", "=", "=", "="],
   retry: ["!", "!", "!", "!", "!", "queued", "queued", "queued"],
   discard: ["!", "!", "!", "!", "!", "!", "dead", "!"],
   "undo-retry": ["=", "=", "=", "=", "=", "=", "=", "="],
@@ -189,6 +195,24 @@ describe("what the transitions write", () => {
     assert.ok(dropped.kind === "next" && dropped.record.awaitingDelivery === undefined && isRetainedHistory(dropped.record));
     const retried = transition(t.record, events.retry);
     assert.ok(retried.kind === "next" && retried.record.awaitingDelivery === undefined);
+  });
+
+  test("a reply is claimed once: sent or freshly claimed elsewhere means no second claim; a stale claim is taken over", () => {
+    const claim = transition(record("failed"), events["reply-claim"]);
+    assert.ok(claim.kind === "next" && claim.record.reply?.state === "sending" && claim.record.reply.at === T2);
+    if (claim.kind !== "next") return;
+    assert.equal(transition(claim.record, { type: "reply-claim", at: T2, staleBefore: T1 }).kind, "unchanged", "a fresh claim by another delivery");
+    const takeover = transition(claim.record, { type: "reply-claim", at: "2026-01-01T00:01:00.000Z", staleBefore: "2026-01-01T00:00:30.000Z" });
+    assert.ok(takeover.kind === "next" && takeover.record.reply?.at === "2026-01-01T00:01:00.000Z", "an abandoned claim");
+    const sent = transition(claim.record, events["reply-sent"]);
+    assert.ok(sent.kind === "next" && sent.record.reply?.state === "sent");
+    if (sent.kind !== "next") return;
+    assert.equal(transition(sent.record, { type: "reply-claim", at: "2026-01-02T00:00:00.000Z", staleBefore: "2026-01-02T00:00:00.000Z" }).kind, "unchanged", "sent is final");
+    assert.equal(transition(claim.record, { type: "reply-sent", claimedAt: T1, at: T2 }).kind, "unchanged", "only the claimer confirms");
+    const released = transition(claim.record, events["reply-release"]);
+    assert.ok(released.kind === "next" && released.record.reply === undefined);
+    const retried = transition(sent.record, events.retry);
+    assert.ok(retried.kind === "next" && retried.record.reply === undefined, "a retried task owes a new reply");
   });
 
   test("a refusal says what the status allows", () => {
