@@ -88,6 +88,11 @@ export const TaskRecordSchema = z.object({
   /** 0..1 */
   progress: z.number().min(0).max(1),
   priority: z.number().int().min(0).max(MAX_PRIORITY).default(0),
+  /**
+   * Which run of the task this is: 1 (absent), then one more for each operator retry. Messages carry it (header
+   * `x-taskcast-run`), so a message or an attempt of an earlier run changes nothing.
+   */
+  run: z.number().int().min(1).optional(),
   /** Attempts started since submission (or since an operator's retry). */
   attempts: z.number().int().min(0),
   /** Attempts allowed before the task goes dead; from its task type. */

@@ -25,11 +25,15 @@ export const isCancelling = (task: TaskRecord) => task.status === "running" && t
  */
 export const isRetainedHistory = (task: TaskRecord) => isFinished(task.status) && !isDeadLetter(task) && !task.awaitingDelivery;
 
-/** One attempt as a worker knows it: who runs it, since when, and how many attempts the task type allows. */
+/** Which run of a task a record is (1, then one more for each operator retry). */
+export const runOf = (task: Pick<TaskRecord, "run">) => task.run ?? 1;
+
+/** One attempt as a worker knows it: who runs it, since when, of which run, and how many attempts the task type allows. */
 export interface AttemptRef {
   worker: string;
   startedAt: string;
   maxAttempts: number;
+  run: number;
 }
 
 /** Why an attempt ended without a result that settles the task. */
@@ -43,7 +47,7 @@ export type TaskEvent =
   /** The previous attempt's worker died or lost its connection mid-run; the task is about to run again. */
   | { type: "interrupt"; at: string }
   /** The running attempt reports progress (0..1); a task marked stalled by a cut-off worker runs again. */
-  | { type: "progress"; worker: string; fraction: number }
+  | { type: "progress"; worker: string; run: number; fraction: number }
   | { type: "succeed"; attempt: AttemptRef; result: unknown; at: string }
   /** The handler threw a TaskFailure: retrying cannot help. */
   | { type: "fail"; attempt: AttemptRef; error: string; at: string }
@@ -107,7 +111,7 @@ export function transition(current: TaskRecord, event: TaskEvent): Transition {
       if (cur.status !== "running" && cur.status !== "stalled") return UNCHANGED;
       return next({ ...cur, status: "queued", attemptLog: closeAttempt(cur.attemptLog, "interrupted", event.at, "the worker stopped mid-run") });
     case "progress":
-      if ((cur.status !== "running" && cur.status !== "stalled") || cur.worker !== event.worker) return UNCHANGED;
+      if ((cur.status !== "running" && cur.status !== "stalled") || cur.worker !== event.worker || runOf(cur) !== event.run) return UNCHANGED;
       return next({ ...cur, status: "running", progress: clamp(event.fraction) });
     case "succeed":
       return settleAttempt(cur, event.attempt, (r) => ({ ...r, status: "succeeded", progress: 1, result: event.result ?? null, error: undefined, finishedAt: event.at, attemptLog: closeAttempt(r.attemptLog, "succeeded", event.at) }));
@@ -158,7 +162,8 @@ export function transition(current: TaskRecord, event: TaskEvent): Transition {
         nextAttemptAt: undefined,
         cancelRequested: undefined,
         awaitingDelivery: undefined,
-        // The new run owes its own reply.
+        // A new run: messages and attempts of the earlier one no longer apply, and it owes its own reply.
+        run: runOf(cur) + 1,
         reply: undefined,
         discardedAt: undefined,
         retriedAt: event.at,
@@ -182,7 +187,7 @@ export function nextRecord(current: TaskRecord, event: TaskEvent): TaskRecord | 
 export const isAttempt = (record: TaskRecord, ref: AttemptRef) => record.status === "running" && record.worker === ref.worker && record.startedAt === ref.startedAt;
 
 function start(cur: TaskRecord, ref: AttemptRef): Transition {
-  if (isFinished(cur.status)) return UNCHANGED;
+  if (isFinished(cur.status) || runOf(cur) !== ref.run) return UNCHANGED;
   if (isAttempt(cur, ref)) return UNCHANGED;
   if (cur.cancelRequested) return next({ ...cur, status: "cancelled", error: CANCELLED_BY_OPERATOR, finishedAt: ref.startedAt });
   const n = cur.attempts + 1;
@@ -202,10 +207,10 @@ function start(cur: TaskRecord, ref: AttemptRef): Transition {
 /**
  * Ends an attempt. A short attempt was never written as running (it is recorded once, when it ends), so an
  * attempt not yet in the record is started first; if starting it settles the task instead (cancelled
- * meanwhile), that is the result. A task finished meanwhile is left alone.
+ * meanwhile), that is the result. A task finished meanwhile, or retried as a new run, is left alone.
  */
 function settleAttempt(cur: TaskRecord, ref: AttemptRef, settle: (running: TaskRecord) => TaskRecord): Transition {
-  if (isFinished(cur.status)) return UNCHANGED;
+  if (isFinished(cur.status) || runOf(cur) !== ref.run) return UNCHANGED;
   if (isAttempt(cur, ref)) return next(settle(cur));
   const started = start(cur, ref);
   if (started.kind !== "next") return started;

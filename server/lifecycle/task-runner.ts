@@ -4,7 +4,7 @@
 import type { ConsumeMessage } from "amqplib";
 import { setTimeout as delay } from "node:timers/promises";
 import { isFinished, type TaskRecord } from "../../lib/contract";
-import { CANCELLED_BY_OPERATOR, isAttempt, newTaskRecord, nextRecord, type AttemptRef, type TaskEvent } from "../../lib/task-lifecycle";
+import { CANCELLED_BY_OPERATOR, isAttempt, newTaskRecord, nextRecord, runOf, type AttemptRef, type TaskEvent } from "../../lib/task-lifecycle";
 import { messageOf } from "../errors";
 import type { Logger } from "../logger";
 import type { Outcome } from "../queue/consumer";
@@ -93,7 +93,7 @@ export class TaskRunner {
   async run(message: ConsumeMessage): Promise<Outcome> {
     const admitted = await this.admit(message);
     if (typeof admitted === "string") return admitted;
-    const ref: AttemptRef = { worker: this.deps.workerId, startedAt: now(), maxAttempts: admitted.policy.maxAttempts };
+    const ref: AttemptRef = { worker: this.deps.workerId, startedAt: now(), maxAttempts: admitted.policy.maxAttempts, run: runOf(admitted.record) };
     const preview = nextRecord(admitted.record, { type: "start", attempt: ref });
     if (!preview || preview.status !== "running") {
       // Finished, or cancelled while it waited: nothing to run.
@@ -117,6 +117,11 @@ export class TaskRunner {
     // A message another service published has no record yet: it is written with the attempt's first change
     // (version 0 means "create"), which saves a round trip to Redis per task.
     let record = (await this.deps.store.get(id)) ?? recordFromMessage(parsed, message);
+    if (parsed.run !== runOf(record)) {
+      // An operator retried the task since this message was published: the current run has a message of its own.
+      log.info({ taskId: id, run: parsed.run, current: runOf(record) }, "message of an earlier run of the task; dropping it");
+      return "ack";
+    }
 
     if (isFinished(record.status)) {
       // Its record was kept for this delivery (cancelled while waiting); from now on retention may trim it.
@@ -180,7 +185,7 @@ export class TaskRunner {
       if (at - lastProgressAt < PROGRESS_INTERVAL_MS || controller.signal.aborted) return;
       lastProgressAt = at;
       writes = writes
-        .then(() => this.apply(id, { type: "progress", worker: workerId, fraction }))
+        .then(() => this.apply(id, { type: "progress", worker: workerId, run: ref.run, fraction }))
         .then((saved) => {
           if (saved) record = saved;
           if (saved?.cancelRequested) controller.abort(cancelledByOperator());
@@ -328,7 +333,8 @@ export class TaskRunner {
 
 /** A new record (not yet stored) for a message published by another service, or whose record was lost. */
 function recordFromMessage(parsed: ParsedMessage, message: ConsumeMessage): TaskRecord {
-  return newTaskRecord({ type: "submit", id: parsed.id, taskType: parsed.type, payload: parsed.payload, priority: messagePriority(message.properties), at: now() });
+  const record = newTaskRecord({ type: "submit", id: parsed.id, taskType: parsed.type, payload: parsed.payload, priority: messagePriority(message.properties), at: now() });
+  return parsed.run > 1 ? { ...record, run: parsed.run } : record;
 }
 
 function abortedPromise(signal: AbortSignal): Promise<never> {

@@ -1,7 +1,7 @@
 // What operators do with tasks from a web node: cancel, retry and discard. Each is a lifecycle event
 // (lib/task-lifecycle.ts) written with compare-and-set, then the queue side, then the announcement and audit.
 import { RetryTaskSchema, type TaskRecord } from "../../lib/contract";
-import { transition, type TaskEvent } from "../../lib/task-lifecycle";
+import { runOf, transition, type TaskEvent } from "../../lib/task-lifecycle";
 import { describeZodError } from "../../lib/zod-message";
 import type { AuditLog } from "../audit/audit-log";
 import { AppError, invalidInput, messageOf, notFound, unavailable } from "../errors";
@@ -62,8 +62,9 @@ export class TaskService {
     const queued = await this.change(id, { type: "retry", payload: check.payload, at: retriedAt });
     const message = { id, type: before.type, payload: check.payload };
     try {
-      const moved = await this.deps.deadLetters.requeue(model, id, Buffer.from(JSON.stringify(message)), before.priority);
-      if (!moved) await this.deps.publisher.publishTask(message, before.priority);
+      const run = runOf(queued);
+      const moved = await this.deps.deadLetters.requeue(model, id, Buffer.from(JSON.stringify(message)), before.priority, run);
+      if (!moved) await this.deps.publisher.publishTask(message, before.priority, run);
     } catch (err) {
       // Not queued: put the record back as it was, so nothing claims to be queued that is not.
       await this.change(id, { type: "undo-retry", before, retriedAt }).catch(() => undefined);

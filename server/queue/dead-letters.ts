@@ -1,7 +1,7 @@
 // Takes one message out of the dead-letter queue, by task id, for an operator's retry or discard.
 import type { ChannelModel, ConfirmChannel, GetMessage } from "amqplib";
 import type { Logger } from "../logger";
-import { carriedProperties } from "./task-message";
+import { carriedProperties, RUN_HEADER } from "./task-message";
 import type { Topology } from "./topology";
 
 /** Most messages looked at in one search; beyond that the message is left where it is. */
@@ -29,13 +29,15 @@ export class DeadLetterQueue {
   }
 
   /**
-   * Moves task `id`'s dead letter back to the work queue with a new body (the task as it runs now) and the
-   * given priority, keeping its reply_to and the publisher's headers; resolves once RabbitMQ confirmed the
+   * Moves task `id`'s dead letter back to the work queue with a new body (the task as it runs now), the
+   * given priority and run, keeping its reply_to and the publisher's headers; resolves once RabbitMQ confirmed the
    * copy and the dead letter is gone. Resolves false if the message is not in the queue.
    */
-  requeue(model: ChannelModel, id: string, body: Buffer, priority: number): Promise<boolean> {
+  requeue(model: ChannelModel, id: string, body: Buffer, priority: number, run: number): Promise<boolean> {
     return this.withdraw(model, id, async (message, channel) => {
-      channel.sendToQueue(this.topology.queue, body, { ...carriedProperties(message.properties, id, { queue: "work" }), persistent: true, priority });
+      const properties = carriedProperties(message.properties, id, { queue: "work" });
+      properties.headers = { ...properties.headers, [RUN_HEADER]: run };
+      channel.sendToQueue(this.topology.queue, body, { ...properties, persistent: true, priority });
       await channel.waitForConfirms();
     });
   }

@@ -4,6 +4,7 @@ import type { TaskMessage } from "../../lib/contract";
 import { AppError, unavailable, messageOf } from "../errors";
 import type { Logger } from "../logger";
 import { ChannelSlot, type AmqpConnection } from "./amqp";
+import { RUN_HEADER } from "./task-message";
 import { assertRetryQueue, retryQueueName, type Topology } from "./topology";
 
 /** How long a publish waits for RabbitMQ's confirm before it answers 503. */
@@ -33,21 +34,23 @@ export class ConfirmPublisher {
   }
 
   /** Publishes a new task to the work queue; resolves once RabbitMQ has confirmed it, else rejects with a 503 error. */
-  async publishTask(message: TaskMessage & { id: string }, priority: number): Promise<void> {
-    await withConfirmTimeout(this.sendTask(message, priority));
+  async publishTask(message: TaskMessage & { id: string }, priority: number, run = 1): Promise<void> {
+    await withConfirmTimeout(this.sendTask(message, priority, run));
   }
 
   /**
    * Publishes a new task; resolves with RabbitMQ's confirm however long it takes, rejects (503) when RabbitMQ
    * refuses the message or its channel closes first. For callers that answer in time but keep tracking the task.
    */
-  async sendTask(message: TaskMessage & { id: string }, priority: number): Promise<void> {
+  async sendTask(message: TaskMessage & { id: string }, priority: number, run = 1): Promise<void> {
     await this.confirm(this.topology.queue, Buffer.from(JSON.stringify(message)), {
       contentType: "application/json",
       messageId: message.id,
       type: message.type,
       priority,
       timestamp: Math.floor(Date.now() / 1000),
+      // Run 1 needs no header: a message without one is run 1, as other services publish it.
+      ...(run > 1 ? { headers: { [RUN_HEADER]: run } } : {}),
     });
   }
 

@@ -7,16 +7,23 @@ import { describeZodError } from "../../lib/zod-message";
 import { messageOf } from "../errors";
 import { REASON_HEADER } from "./topology";
 
+/** The header carrying which run of a task a message belongs to (1, then one more for each operator retry). */
+export const RUN_HEADER = "x-taskcast-run";
+
 export interface ParsedMessage {
   id: string;
   type: string;
   payload: unknown;
+  /** Which run of the task the message belongs to (RUN_HEADER; 1 without it, as other services publish). */
+  run: number;
   /** Set when the message itself is unusable. */
   error?: string;
 }
 
 /** Reads a delivery's body; never throws, so a bad message goes dead instead of crashing the worker. */
-export function parseMessage(message: { content: Buffer; properties: Pick<MessageProperties, "messageId"> }): ParsedMessage {
+export function parseMessage(message: { content: Buffer; properties: Pick<MessageProperties, "messageId" | "headers"> }): ParsedMessage {
+  const header = message.properties.headers?.[RUN_HEADER];
+  const run = typeof header === "number" && Number.isInteger(header) && header >= 1 ? header : 1;
   const messageId = typeof message.properties.messageId === "string" && message.properties.messageId ? message.properties.messageId.slice(0, 200) : undefined;
   const fallbackId = messageId ?? randomUUID();
   const text = message.content.toString("utf8");
@@ -24,7 +31,7 @@ export function parseMessage(message: { content: Buffer; properties: Pick<Messag
   try {
     body = JSON.parse(text);
   } catch (err) {
-    return { id: fallbackId, type: "(invalid)", payload: null, error: `Message body is not valid JSON (${messageOf(err)}); it starts with: ${JSON.stringify(text.slice(0, 80))}` };
+    return { id: fallbackId, type: "(invalid)", payload: null, run, error: `Message body is not valid JSON (${messageOf(err)}); it starts with: ${JSON.stringify(text.slice(0, 80))}` };
   }
   const result = TaskMessageSchema.safeParse(body);
   if (!result.success) {
@@ -33,10 +40,11 @@ export function parseMessage(message: { content: Buffer; properties: Pick<Messag
       id: typeof loose.id === "string" && loose.id ? loose.id.slice(0, 200) : fallbackId,
       type: typeof loose.type === "string" && loose.type ? loose.type : "(invalid)",
       payload: loose.payload ?? null,
+      run,
       error: `Message is not a task: expected JSON {"type": string, "payload"?: object, "id"?: string} (${describeZodError(result.error)})`,
     };
   }
-  return { id: result.data.id ?? fallbackId, type: result.data.type, payload: result.data.payload ?? {} };
+  return { id: result.data.id ?? fallbackId, type: result.data.type, payload: result.data.payload ?? {}, run };
 }
 
 /** A message's priority property as a task priority (0 when absent). */

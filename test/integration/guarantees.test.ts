@@ -6,11 +6,12 @@ import { randomUUID } from "node:crypto";
 import { after, before, describe, test } from "node:test";
 import { pino } from "pino";
 import type { TaskRecord } from "../../lib/contract";
-import { isDeadLetter, newTaskRecord, nextRecord } from "../../lib/task-lifecycle";
+import { isDeadLetter, newTaskRecord, nextRecord, type TaskEvent } from "../../lib/task-lifecycle";
 import { TaskRunner } from "../../server/lifecycle/task-runner";
 import { connectAmqp, type AmqpConnection } from "../../server/queue/amqp";
 import { DeadLetterQueue } from "../../server/queue/dead-letters";
 import { ConfirmPublisher } from "../../server/queue/publisher";
+import { RUN_HEADER } from "../../server/queue/task-message";
 import { topologyFor } from "../../server/queue/topology";
 import { redisKeys } from "../../server/redis/keys";
 import { hash, IdempotencyKeys, PENDING_TTL_SECONDS } from "../../server/store/idempotency";
@@ -281,5 +282,66 @@ describe("a task with a reply_to gets exactly one reply", () => {
     assert.equal(cancelled?.status, "cancelled");
     assert.equal(await runner("w1", replies).run(delivery(JSON.stringify({ type: "sleep", payload: { ms: 10 }, id }), id, true, rpc)), "ack");
     assert.deepEqual(replies.map((r) => r.status), ["cancelled"]);
+  });
+});
+
+describe("each run of a task has its generation: messages and attempts of an earlier run change nothing", () => {
+  let stack: Stack;
+  let store: TaskStore;
+  before(async () => {
+    stack = await startStack({ workers: 0 });
+    store = new TaskStore(stack.redis, redisKeys(stack.config.KEY_PREFIX), 1000);
+  });
+  after(() => stack.close());
+
+  const runner = (workerId: string) =>
+    new TaskRunner({
+      store,
+      publisher: { publishRetry: async () => assert.fail("no retry here"), publishDead: async () => assert.fail("no dead letter here") },
+      publish: () => undefined,
+      reply: async () => undefined,
+      heldElsewhere: async () => false,
+      removeDeadCopy: async () => undefined,
+      workerId,
+      log,
+    });
+  /** A message as Taskcast publishes it for run `run` of the task (no header: run 1, as another service publishes it). */
+  const message = (id: string, ms: number, run?: number) => {
+    const m = delivery(JSON.stringify({ type: "sleep", payload: { ms }, id }), id);
+    if (run !== undefined) m.properties.headers = { [RUN_HEADER]: run };
+    return m;
+  };
+  const queued = async (id: string, ms: number) => {
+    assert.ok(await store.create(newTaskRecord({ type: "submit", id, taskType: "sleep", payload: { ms }, priority: 0, at: new Date().toISOString() })));
+  };
+  const change = (id: string, event: TaskEvent) => store.update(id, (cur) => nextRecord(cur, event));
+
+  test("cancel, then retry a queued task: its first message is dropped, and the two messages run it once", async () => {
+    const id = `generation-${randomUUID()}`;
+    await queued(id, 300);
+    await change(id, { type: "cancel", at: new Date().toISOString() });
+    const retried = await change(id, { type: "retry", payload: { ms: 300 }, at: new Date().toISOString() });
+    assert.equal(retried?.status, "queued");
+    // The first run's message (no header) and the retry's, delivered to two workers at once.
+    const outcomes = await Promise.all([runner("w1").run(message(id, 300)), runner("w2").run(message(id, 300, 2))]);
+    assert.deepEqual(outcomes, ["ack", "ack"]);
+    const record = await store.get(id);
+    assert.equal(record?.status, "succeeded");
+    assert.equal(record?.attemptLog.length, 1, `attempts: ${JSON.stringify(record?.attemptLog)}`);
+  });
+
+  test("an attempt of an earlier run that ends after an operator's retry leaves the new run alone", async () => {
+    const id = `generation-late-${randomUUID()}`;
+    await queued(id, 400);
+    const first = runner("w1").run(message(id, 400));
+    // The first attempt is recorded running; its worker is cut off, the task stalls, an operator cancels and retries it.
+    await eventually(async () => ((await store.get(id))?.status === "running" ? true : undefined), "the first attempt to be recorded running");
+    await change(id, { type: "stall", worker: "w1" });
+    await change(id, { type: "cancel", at: new Date().toISOString() });
+    await change(id, { type: "retry", payload: { ms: 10 }, at: new Date().toISOString() });
+    assert.equal(await first, "ack");
+    const record = await store.get(id);
+    assert.equal(record?.status, "queued", `the retried run waits for its own message: ${JSON.stringify(record)}`);
+    assert.equal(record?.result, undefined);
   });
 });

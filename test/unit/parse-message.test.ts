@@ -6,7 +6,7 @@ import { readExternalMessage, resumePoint } from "../../server/broadcast/ingesto
 const msg = (body: string, messageId?: string) => ({ content: Buffer.from(body), properties: { messageId } as never });
 
 test("a well-formed message keeps its id, type and payload", () => {
-  assert.deepEqual(parseMessage(msg(JSON.stringify({ type: "echo", payload: { a: 1 }, id: "t1" }))), { id: "t1", type: "echo", payload: { a: 1 } });
+  assert.deepEqual(parseMessage(msg(JSON.stringify({ type: "echo", payload: { a: 1 }, id: "t1" }))), { id: "t1", type: "echo", payload: { a: 1 }, run: 1 });
 });
 
 test("the id falls back to the messageId property, then to a fresh uuid", () => {
@@ -57,4 +57,11 @@ test("a new ingest lease holder resumes right after the last message the previou
   // No one ever recorded anything.
   assert.equal(resumePoint(buffer, [], 16), 10);
   assert.equal(resumePoint([], ["a"], 16), 16);
+});
+
+test("the run comes from the x-taskcast-run header; without a valid one the message is run 1", () => {
+  const withHeader = (headers: Record<string, unknown>) => ({ content: Buffer.from(JSON.stringify({ type: "echo" })), properties: { messageId: "m", headers } as never });
+  assert.equal(parseMessage(withHeader({ "x-taskcast-run": 3 })).run, 3);
+  for (const bad of [0, -1, 1.5, "2", null]) assert.equal(parseMessage(withHeader({ "x-taskcast-run": bad })).run, 1, String(bad));
+  assert.equal(parseMessage(withHeader({})).run, 1);
 });

@@ -20,9 +20,9 @@ const T0 = "2026-01-01T00:00:00.000Z";
 const T1 = "2026-01-01T00:00:01.000Z";
 const T2 = "2026-01-01T00:00:02.000Z";
 /** The attempt the running and stalled records below hold. */
-const HELD: AttemptRef = { worker: "w1", startedAt: T0, maxAttempts: 3 };
+const HELD: AttemptRef = { worker: "w1", startedAt: T0, maxAttempts: 3, run: 1 };
 /** Another worker's new attempt. */
-const FRESH: AttemptRef = { worker: "w2", startedAt: T1, maxAttempts: 3 };
+const FRESH: AttemptRef = { worker: "w2", startedAt: T1, maxAttempts: 3, run: 1 };
 
 function record(status: TaskStatus, extra: Partial<TaskRecord> = {}): TaskRecord {
   const base = newTaskRecord({ type: "submit", id: "t1", taskType: "echo", payload: { a: 1 }, priority: 0, at: T0 });
@@ -42,7 +42,7 @@ const events: Record<TaskEventType, TaskEvent> = {
   submit: { type: "submit", id: "t1", taskType: "echo", payload: {}, priority: 0, at: T1 },
   start: { type: "start", attempt: FRESH },
   interrupt: { type: "interrupt", at: T1 },
-  progress: { type: "progress", worker: "w1", fraction: 0.5 },
+  progress: { type: "progress", worker: "w1", run: 1, fraction: 0.5 },
   succeed: { type: "succeed", attempt: HELD, result: { ok: true }, at: T1 },
   fail: { type: "fail", attempt: HELD, error: "no", at: T1 },
   abort: { type: "abort", attempt: HELD, error: CANCELLED_BY_OPERATOR, at: T1 },
@@ -165,14 +165,14 @@ describe("what the transitions write", () => {
   });
 
   test("progress from another worker, or a stall of another worker's task, changes nothing", () => {
-    assert.equal(transition(record("running"), { type: "progress", worker: "w2", fraction: 1 }).kind, "unchanged");
+    assert.equal(transition(record("running"), { type: "progress", worker: "w2", run: 1, fraction: 1 }).kind, "unchanged");
     assert.equal(transition(record("running"), { type: "stall", worker: "w2" }).kind, "unchanged");
   });
 
   test("progress is clamped to 0..1, and a stalled task that reports runs again", () => {
-    const t = transition(record("stalled"), { type: "progress", worker: "w1", fraction: 7 });
+    const t = transition(record("stalled"), { type: "progress", worker: "w1", run: 1, fraction: 7 });
     assert.ok(t.kind === "next" && t.record.status === "running" && t.record.progress === 1);
-    const nan = transition(record("running"), { type: "progress", worker: "w1", fraction: Number.NaN });
+    const nan = transition(record("running"), { type: "progress", worker: "w1", run: 1, fraction: Number.NaN });
     assert.ok(nan.kind === "next" && nan.record.progress === 0);
   });
 
@@ -213,6 +213,19 @@ describe("what the transitions write", () => {
     assert.ok(released.kind === "next" && released.record.reply === undefined);
     const retried = transition(sent.record, events.retry);
     assert.ok(retried.kind === "next" && retried.record.reply === undefined, "a retried task owes a new reply");
+  });
+
+  test("a retry starts the next run; attempts and progress of the earlier run change nothing", () => {
+    const retried = transition(record("cancelled"), events.retry);
+    assert.ok(retried.kind === "next" && retried.record.run === 2);
+    if (retried.kind !== "next") return;
+    for (const event of [events.start, events.succeed, events.fail, events["retry-later"], { type: "progress", worker: "w1", run: 1, fraction: 1 } as TaskEvent]) {
+      assert.equal(transition(retried.record, event).kind, "unchanged", event.type);
+    }
+    const started = transition(retried.record, { type: "start", attempt: { ...FRESH, run: 2 } });
+    assert.ok(started.kind === "next" && started.record.status === "running");
+    const again = transition({ ...retried.record, status: "dead" }, events.retry);
+    assert.ok(again.kind === "next" && again.record.run === 3);
   });
 
   test("a refusal says what the status allows", () => {
