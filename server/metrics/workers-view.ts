@@ -29,7 +29,7 @@ export class WorkersView {
   async tick(): Promise<WorkerList | undefined> {
     try {
       const now = Date.now();
-      this.latest = { workers: await this.directory.list(now), at: now };
+      this.latest = { workers: await this.directory.list(), at: now };
       this.failing = false;
       this.live?.emit("workers:listed", this.latest);
     } catch (err) {
@@ -43,6 +43,6 @@ export class WorkersView {
   async current(): Promise<WorkerList> {
     if (this.latest && !this.failing) return this.latest;
     const now = Date.now();
-    return { workers: await this.directory.list(now), at: now };
+    return { workers: await this.directory.list(), at: now };
   }
 }

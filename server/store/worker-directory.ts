@@ -29,14 +29,31 @@ const WORKER_FORGET_MS = 60 * 60 * 1000;
 /** Gone workers stay in the workers list this long, marked "gone". */
 export const WORKER_GONE_LISTED_MS = 5 * 60 * 1000;
 
+// Stores a beat stamped with Redis's clock, not the worker's: machines' clocks may disagree by seconds, and
+// liveness compares beat times with "now". ARGV: worker id, the beat's JSON without beatAt.
+const BEAT = `
+local t = redis.call('TIME')
+local ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('HSET', KEYS[1], ARGV[1], string.sub(ARGV[2], 1, -2) .. ',"beatAt":' .. ms .. '}')
+return ms
+`;
+
 export class WorkerDirectory {
   constructor(
     private readonly redis: Redis,
     private readonly keys: RedisKeys,
   ) {}
 
+  /** Stores a worker's beat; its time is Redis's (the `beatAt` given is ignored). */
   async beat(beat: WorkerBeat): Promise<void> {
-    await this.redis.hset(this.keys.workers, beat.id, JSON.stringify(beat));
+    const { beatAt: _ignored, ...rest } = beat;
+    await this.redis.eval(BEAT, 1, this.keys.workers, beat.id, JSON.stringify(rest));
+  }
+
+  /** Redis's clock, in milliseconds: the one clock every process agrees on. */
+  private async now(): Promise<number> {
+    const [seconds, micros] = await this.redis.time();
+    return Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
   }
 
   /**
@@ -44,7 +61,7 @@ export class WorkerDirectory {
    * cannot be saved is logged; the next one tries again. Returns the stop.
    */
   startBeating(identity: Pick<WorkerBeat, "id" | "host" | "pid" | "concurrency" | "startedAt">, state: () => Pick<WorkerBeat, "inflight" | "processed" | "running">, intervalMs: number, log: Logger): () => void {
-    const beat = () => void this.beat({ ...identity, ...state(), beatAt: Date.now() }).catch((err: unknown) => log.warn({ err: messageOf(err) }, "heartbeat not saved"));
+    const beat = () => void this.beat({ ...identity, ...state(), beatAt: 0 }).catch((err: unknown) => log.warn({ err: messageOf(err) }, "heartbeat not saved"));
     beat();
     const timer = setInterval(beat, intervalMs);
     return () => clearInterval(timer);
@@ -56,8 +73,8 @@ export class WorkerDirectory {
   }
 
   /** A worker stopping cleanly leaves the live set at once; its last beat stays listed as gone for a while. */
-  async remove(id: string, now = Date.now()): Promise<void> {
-    const raw = await this.redis.hget(this.keys.workers, id);
+  async remove(id: string): Promise<void> {
+    const [raw, now] = await Promise.all([this.redis.hget(this.keys.workers, id), this.now()]);
     const parsed = WorkerBeatSchema.safeParse(safeJson(raw ?? ""));
     const multi = this.redis.multi().hdel(this.keys.workers, id);
     if (parsed.success) multi.hset(this.goneKey, id, JSON.stringify({ ...parsed.data, beatAt: Math.min(parsed.data.beatAt, now), inflight: 0, running: [] }));
@@ -65,7 +82,8 @@ export class WorkerDirectory {
   }
 
   /** Every live worker, then those gone (silent, or stopped) within the last few minutes; each sorted by id. */
-  async list(now = Date.now()): Promise<WorkerInfo[]> {
+  async list(): Promise<WorkerInfo[]> {
+    const now = await this.now();
     const [live, all, stopped] = await Promise.all([this.live(now), this.redis.hgetall(this.keys.workers), this.redis.hgetall(this.goneKey)]);
     const liveIds = new Set(live.map((w) => w.id));
     const gone = new Map<string, WorkerBeat>();
@@ -107,8 +125,9 @@ export class WorkerDirectory {
     return (await this.live()).reduce((sum, w) => sum + w.inflight, 0);
   }
 
-  async live(now = Date.now()): Promise<WorkerBeat[]> {
-    const all = await this.redis.hgetall(this.keys.workers);
+  /** Workers that beat within WORKER_STALE_MS, by Redis's clock. */
+  async live(at?: number): Promise<WorkerBeat[]> {
+    const [all, now] = await Promise.all([this.redis.hgetall(this.keys.workers), at ?? this.now()]);
     const live: WorkerBeat[] = [];
     const forgotten: string[] = [];
     for (const [id, raw] of Object.entries(all)) {

@@ -16,6 +16,7 @@ import { topologyFor } from "../../server/queue/topology";
 import { redisKeys } from "../../server/redis/keys";
 import { hash, IdempotencyKeys, PENDING_TTL_SECONDS } from "../../server/store/idempotency";
 import { TaskStore } from "../../server/store/task-store";
+import { WorkerDirectory } from "../../server/store/worker-directory";
 import { unavailable } from "../../server/errors";
 import { FaultProxy } from "../helpers/fault-proxy";
 import { api, eventually, postJson, startStack, type Stack } from "../helpers/stack";
@@ -343,5 +344,28 @@ describe("each run of a task has its generation: messages and attempts of an ear
     const record = await store.get(id);
     assert.equal(record?.status, "queued", `the retried run waits for its own message: ${JSON.stringify(record)}`);
     assert.equal(record?.result, undefined);
+  });
+});
+
+describe("worker liveness does not depend on the machines' clocks agreeing", () => {
+  let stack: Stack;
+  let directory: WorkerDirectory;
+  before(async () => {
+    stack = await startStack({ workers: 0 });
+    directory = new WorkerDirectory(stack.redis, redisKeys(stack.config.KEY_PREFIX));
+  });
+  after(() => stack.close());
+
+  const beat = (id: string, clockOffsetMs: number) =>
+    directory.beat({ id, host: "skewed", pid: 1, concurrency: 1, inflight: 1, processed: 0, running: [`task-of-${id}`], startedAt: new Date().toISOString(), beatAt: Date.now() + clockOffsetMs });
+
+  test("a worker whose clock is 10 s behind, or ahead, is live while it beats, and its task is held by it", async () => {
+    await beat("behind", -10_000);
+    await beat("ahead", 10_000);
+    const live = (await directory.live()).map((w) => w.id).sort();
+    assert.deepEqual(live, ["ahead", "behind"]);
+    assert.equal(await directory.holds("behind", "task-of-behind"), true, "a duplicate delivery of its task is not run beside it");
+    const listed = await directory.list();
+    for (const w of listed) assert.ok(w.heartbeatAgeMs < 5000, `${w.id}'s heartbeat age ${w.heartbeatAgeMs} ms`);
   });
 });
