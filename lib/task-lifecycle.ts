@@ -16,6 +16,8 @@ export const isDeadLetter = (task: TaskRecord) => task.status === "dead" && !tas
 export const canCancel = (task: TaskRecord) => CANCELLABLE_STATUSES.includes(task.status) && !task.cancelRequested;
 export const canRetry = (task: TaskRecord) => RETRYABLE_STATUSES.includes(task.status);
 export const canDiscard = isDeadLetter;
+/** Whether the worker named in the record is to be told to abort its handler (a running task, or a stalled one it may still run). */
+export const mustAbortWorker = (task: TaskRecord) => task.cancelRequested === true && (task.status === "running" || task.status === "cancelled");
 /** A running task whose cancel was asked for and not yet seen by its worker. */
 export const isCancelling = (task: TaskRecord) => task.status === "running" && task.cancelRequested === true;
 /**
@@ -136,8 +138,9 @@ export function transition(current: TaskRecord, event: TaskEvent): Transition {
     case "cancel":
       if (!CANCELLABLE_STATUSES.includes(cur.status)) return refused(`Task ${cur.id} is ${cur.status}; only queued, running, retrying or stalled tasks can be cancelled.`);
       if (cur.status === "running") return cur.cancelRequested ? UNCHANGED : next({ ...cur, cancelRequested: true });
-      // Its message still waits in a queue: the record stays until a worker drops it.
-      return next({ ...cur, status: "cancelled", error: CANCELLED_BY_OPERATOR, finishedAt: event.at, nextAttemptAt: undefined, awaitingDelivery: true });
+      // Its message still waits in a queue: the record stays until a worker drops it. A stalled task's worker may
+      // in fact still run it (only its beats were missed): it is asked to stop too.
+      return next({ ...cur, status: "cancelled", error: CANCELLED_BY_OPERATOR, finishedAt: event.at, nextAttemptAt: undefined, awaitingDelivery: true, ...(cur.status === "stalled" ? { cancelRequested: true } : {}) });
     case "drop-delivery":
       return cur.awaitingDelivery ? next({ ...cur, awaitingDelivery: undefined }) : UNCHANGED;
     case "reply-claim":
@@ -183,8 +186,12 @@ export function nextRecord(current: TaskRecord, event: TaskEvent): TaskRecord | 
   return t.kind === "next" ? t.record : undefined;
 }
 
-/** Whether `record` is the running state of this very attempt. */
-export const isAttempt = (record: TaskRecord, ref: AttemptRef) => record.status === "running" && record.worker === ref.worker && record.startedAt === ref.startedAt;
+/**
+ * Whether `record` is this very attempt under way: running, or marked stalled while its worker was only cut off
+ * from Redis (the attempt goes on; when it ends it is the same attempt, not a second one).
+ */
+export const isAttempt = (record: TaskRecord, ref: AttemptRef) =>
+  (record.status === "running" || record.status === "stalled") && record.worker === ref.worker && record.startedAt === ref.startedAt && runOf(record) === ref.run;
 
 function start(cur: TaskRecord, ref: AttemptRef): Transition {
   if (isFinished(cur.status) || runOf(cur) !== ref.run) return UNCHANGED;

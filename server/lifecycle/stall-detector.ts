@@ -6,8 +6,8 @@ import type { Logger } from "../logger";
 import type { TaskStore } from "../store/task-store";
 import type { WorkerDirectory } from "../store/worker-directory";
 
-/** Running tasks looked at per sweep. */
-const SWEEP_LIMIT = 1000;
+/** Running tasks read per round trip; a sweep reads them all. */
+const SWEEP_PAGE = 500;
 
 /**
  * Every web node sweeps; the store's compare-and-set makes concurrent sweeps harmless. A task is
@@ -21,17 +21,21 @@ export function startStallDetector(options: { store: TaskStore; workers: WorkerD
     if (busy) return;
     busy = true;
     try {
-      const running = await store.list({ status: "running", limit: SWEEP_LIMIT });
-      if (running.length === 0) return;
       const live = new Set((await workers.live()).map((w) => w.id));
-      for (const task of running) {
-        if (!task.worker || live.has(task.worker)) continue;
-        const worker = task.worker;
-        const stalled = await store.update(task.id, (cur) => nextRecord(cur, { type: "stall", worker }));
-        if (stalled?.status === "stalled") {
-          log.warn({ taskId: task.id, worker }, "task stalled: its worker stopped beating; RabbitMQ will redeliver it");
-          options.live.emit("task:changed", stalled);
+      // Every running task, a page at a time (a task that stalls leaves the index, so a later one may be
+      // missed this sweep and is met by the next).
+      for (let offset = 0; ; offset += SWEEP_PAGE) {
+        const running = await store.list({ status: "running", limit: SWEEP_PAGE, offset });
+        for (const task of running) {
+          if (!task.worker || live.has(task.worker)) continue;
+          const worker = task.worker;
+          const stalled = await store.update(task.id, (cur) => nextRecord(cur, { type: "stall", worker }));
+          if (stalled?.status === "stalled") {
+            log.warn({ taskId: task.id, worker }, "task stalled: its worker stopped beating; RabbitMQ will redeliver it");
+            options.live.emit("task:changed", stalled);
+          }
         }
+        if (running.length < SWEEP_PAGE) break;
       }
       failing = false;
     } catch (err) {

@@ -1,7 +1,7 @@
 // What operators do with tasks from a web node: cancel, retry and discard. Each is a lifecycle event
 // (lib/task-lifecycle.ts) written with compare-and-set, then the queue side, then the announcement and audit.
 import { RetryTaskSchema, type TaskRecord } from "../../lib/contract";
-import { runOf, transition, type TaskEvent } from "../../lib/task-lifecycle";
+import { mustAbortWorker, runOf, transition, type TaskEvent } from "../../lib/task-lifecycle";
 import { describeZodError } from "../../lib/zod-message";
 import type { AuditLog } from "../audit/audit-log";
 import { AppError, invalidInput, messageOf, notFound, unavailable } from "../errors";
@@ -38,7 +38,7 @@ export class TaskService {
   async cancel(id: string, actor: Actor): Promise<TaskRecord> {
     assertOperator(actor, "cancel tasks");
     const saved = await this.change(id, { type: "cancel", at: new Date().toISOString() });
-    if (saved.status === "running") await redisCall(() => this.deps.cancels.request(id));
+    if (mustAbortWorker(saved)) await redisCall(() => this.deps.cancels.request(id));
     this.deps.log.info({ taskId: id, status: saved.status }, "task cancel requested");
     this.done(saved, actor, "task.cancel", `type ${saved.type}`);
     return saved;

@@ -93,10 +93,11 @@ export class TaskStore {
     await tx.exec();
   }
 
-  /** Newest first. */
-  async list(options: { status?: TaskStatus; limit: number }): Promise<TaskRecord[]> {
+  /** Newest first, skipping the newest `offset`. */
+  async list(options: { status?: TaskStatus; limit: number; offset?: number }): Promise<TaskRecord[]> {
     const index = options.status ? this.keys.tasksByStatus(options.status) : this.keys.tasks;
-    return this.read(await this.redis.zrevrange(index, 0, options.limit - 1));
+    const offset = options.offset ?? 0;
+    return this.read(await this.redis.zrevrange(index, offset, offset + options.limit - 1));
   }
 
   /**

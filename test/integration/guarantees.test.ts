@@ -369,3 +369,61 @@ describe("worker liveness does not depend on the machines' clocks agreeing", () 
     for (const w of listed) assert.ok(w.heartbeatAgeMs < 5000, `${w.id}'s heartbeat age ${w.heartbeatAgeMs} ms`);
   });
 });
+
+describe("the stall sweep looks at every running task", () => {
+  let stack: Stack;
+  before(async () => {
+    stack = await startStack({ workers: 0 });
+  });
+  after(() => stack.close());
+
+  test("tasks of a worker that stopped beating stall even behind 1,000 newer tasks of a live worker", async () => {
+    const keys = redisKeys(stack.config.KEY_PREFIX);
+    const store = new TaskStore(stack.redis, keys, 10_000);
+    const directory = new WorkerDirectory(stack.redis, keys);
+    const stopBeating = directory.startBeating({ id: "alive", host: "h", pid: 1, concurrency: 2000, startedAt: new Date().toISOString() }, () => ({ inflight: 0, processed: 0, running: [] }), 1000, log);
+    try {
+      const running = (id: string, worker: string, at: string): TaskRecord => ({ ...newTaskRecord({ type: "submit", id, taskType: "sleep", payload: {}, priority: 0, at }), status: "running", worker, startedAt: at, attempts: 1 });
+      const hourAgo = new Date(Date.now() - 3_600_000).toISOString();
+      const orphans = Array.from({ length: 3 }, (_, i) => `orphan-${i}-${randomUUID()}`);
+      await Promise.all(orphans.map((id) => store.create(running(id, "gone-worker", hourAgo))));
+      await Promise.all(Array.from({ length: 1000 }, (_, i) => store.create(running(`busy-${i}-${randomUUID()}`, "alive", new Date().toISOString()))));
+      for (const id of orphans) {
+        await eventually(async () => ((await store.get(id))?.status === "stalled" ? true : undefined), `orphan ${id} to stall`, 15_000);
+      }
+      assert.equal((await store.counts()).running, 1000, "the live worker's tasks are left running");
+    } finally {
+      stopBeating();
+    }
+  });
+});
+
+describe("a cancel reaches a worker that runs a task marked stalled", () => {
+  let stack: Stack;
+  let proxy: FaultProxy;
+  const rabbitmq = process.env.RABBITMQ_URL ?? "amqp://guest:guest@127.0.0.1:5672";
+  let workerId: string;
+  before(async () => {
+    proxy = await FaultProxy.start(rabbitmq);
+    stack = await startStack({ workers: 0, env: { API_RATE: "0" } });
+    workerId = (await stack.addWorker({ RABBITMQ_URL: proxy.via(rabbitmq), WORKER_CONCURRENCY: "2" })).id;
+  });
+  after(async () => {
+    await stack.close();
+    await proxy.close();
+  });
+
+  const directory = () => new WorkerDirectory(stack.redis, redisKeys(stack.config.KEY_PREFIX));
+  const runningOnWorker = async () => (await directory().live()).find((w) => w.id === workerId)?.running ?? [];
+
+  test("cancelling a task marked stalled while its worker in fact still runs it aborts that worker's handler", async () => {
+    const id = await submit(stack, { type: "sleep", payload: { ms: 30_000 } });
+    await eventually(async () => ((await runningOnWorker()).includes(id) && (await taskOf(stack, id))?.status === "running" ? true : undefined), "the task to run");
+    // A false stall: the sweep saw no beat (a clock, a slow Redis), the worker goes on.
+    const store = new TaskStore(stack.redis, redisKeys(stack.config.KEY_PREFIX), 1000);
+    assert.equal((await store.update(id, (cur) => nextRecord(cur, { type: "stall", worker: cur.worker! })))?.status, "stalled");
+    assert.equal((await postJson(stack.nodes[0], `/api/tasks/${id}/cancel`, {})).status, 202);
+    await eventually(async () => (!(await runningOnWorker()).includes(id) ? true : undefined), "the worker to stop running the cancelled task", 8000);
+    assert.equal((await taskOf(stack, id))?.status, "cancelled");
+  });
+});

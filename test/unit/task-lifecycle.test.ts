@@ -8,6 +8,7 @@ import {
   canRetry,
   isDeadLetter,
   isRetainedHistory,
+  mustAbortWorker,
   newTaskRecord,
   transition,
   type AttemptRef,
@@ -134,6 +135,15 @@ describe("what the transitions write", () => {
     assert.ok(t.kind === "next" && t.record.result === null && t.record.progress === 1);
   });
 
+  test("an attempt marked stalled (its worker only cut off) that then ends is the same attempt, not a second one", () => {
+    const t = transition(record("stalled"), events.succeed);
+    assert.ok(t.kind === "next");
+    if (t.kind !== "next") return;
+    assert.equal(t.record.attempts, 1);
+    assert.deepEqual(t.record.attemptLog.map((a) => a.outcome), ["succeeded"]);
+    assert.equal(transition(record("stalled"), { type: "start", attempt: HELD }).kind, "unchanged", "nor does recording it running start another");
+  });
+
   test("handing a task back on shutdown does not count the attempt", () => {
     const t = transition(record("running"), events["hand-back"]);
     assert.ok(t.kind === "next" && t.record.attempts === 0 && t.record.attemptLog.at(-1)?.outcome === "requeued");
@@ -180,6 +190,13 @@ describe("what the transitions write", () => {
     const t = transition(record("running"), events.cancel);
     assert.ok(t.kind === "next" && t.record.status === "running" && t.record.cancelRequested === true);
     assert.equal(transition(record("running", { cancelRequested: true }), events.cancel).kind, "unchanged");
+  });
+
+  test("cancelling a stalled task finishes it and asks its worker, which may still run it, to stop", () => {
+    const t = transition(record("stalled"), events.cancel);
+    assert.ok(t.kind === "next" && t.record.status === "cancelled" && mustAbortWorker(t.record));
+    const queued = transition(record("queued"), events.cancel);
+    assert.ok(queued.kind === "next" && !mustAbortWorker(queued.record));
   });
 
   test("cancelling a waiting task finishes it at once and clears its next attempt time", () => {
