@@ -9,6 +9,7 @@ import { AppError, invalidInput, messageOf, notFound, tooLarge } from "../errors
 import type { LiveEvents } from "../live-events";
 import type { Logger } from "../logger";
 import type { AmqpConnection } from "../queue/amqp";
+import { withinDeadline } from "../redis/connect";
 import { CONFIRM_TIMEOUT_MS, ConfirmTimeout, withConfirmTimeout, type ConfirmPublisher } from "../queue/publisher";
 import { hash, type ClaimState, type IdempotencyKeys } from "../store/idempotency";
 import type { TaskStore } from "../store/task-store";
@@ -172,7 +173,8 @@ export class TaskSubmission {
    * second for a minute at most, without holding up the 503.
    */
   private undo(step: () => Promise<unknown>, tries = UNDO_TRIES): void {
-    step().catch((err: unknown) => {
+    // A step can hang while the client reconnects (a MULTI waits for the connection): give each try a deadline.
+    Promise.resolve().then(() => withinDeadline(step())).catch((err: unknown) => {
       if (tries > 1) setTimeout(() => this.undo(step, tries - 1), UNDO_EVERY_MS).unref();
       else this.deps.log.warn({ err: messageOf(err) }, "could not undo a refused submission's writes in Redis");
     });

@@ -39,7 +39,9 @@ export function createRedis(url: string, name: string, log: Logger, role: "comma
     // Commands issued in the same tick go out in one write: under load that saves a system call per command.
     enableAutoPipelining: role === "commands",
     maxRetriesPerRequest: 2,
-    ...(role === "commands" ? { commandTimeout: REDIS_COMMAND_TIMEOUT_MS } : {}),
+    // A command whose connection dropped fails (its caller has answered 503 and undone what it could) rather
+    // than being sent again, behind the caller's back, once Redis is back.
+    ...(role === "commands" ? { commandTimeout: REDIS_COMMAND_TIMEOUT_MS, autoResendUnfulfilledCommands: false } : {}),
     retryStrategy: (times) => Math.min(200 * 2 ** Math.min(times, 6), 5000),
   });
   let lastError = "";
