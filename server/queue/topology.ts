@@ -1,6 +1,7 @@
 // The task queue's RabbitMQ topology: the work queue, its dead-letter queue, and TTL retry queues.
 import type { Channel, ChannelModel } from "amqplib";
 import { MAX_PRIORITY } from "../../lib/contract";
+import { setTimeout as delay } from "node:timers/promises";
 import type { Logger } from "../logger";
 
 export interface Topology {
@@ -32,66 +33,144 @@ export function workQueueArguments(t: Topology): Record<string, unknown> {
     : { "x-max-priority": MAX_PRIORITY, ...deadLettering };
 }
 
-/** Where messages wait while the work queue is re-declared with other arguments. */
+/** The dead-letter queue's arguments: quorum when the work queue is. */
+export function deadQueueArguments(t: Topology): Record<string, unknown> {
+  return t.type === "quorum" ? { "x-queue-type": "quorum" } : {};
+}
+
+/** Where messages wait while a queue is re-declared with other arguments. */
 export const migrationQueueName = (queue: string) => `${queue}.migrating`;
+/** An exclusive queue held by the one process that migrates `queue`. */
+const migrationLockName = (queue: string) => `${queue}.migration-lock`;
+
+/** How long a process waits for another one's migration of the same queue. */
+const MIGRATION_LOCK_WAIT_MS = 120_000;
+const MIGRATION_LOCK_POLL_MS = 200;
 
 /**
- * Declares the dead-letter and work queues on channels of their own. RabbitMQ refuses to change the
- * arguments of an existing queue, so a work queue left by an older Taskcast (or declared with another
- * TASK_QUEUE_TYPE) is migrated: its messages move to `TASK_QUEUE.migrating`, it is deleted and declared
- * again, and they move back, each move confirmed before the original is acknowledged. A migration cut
- * short is finished by the next start. A queue that still has consumers (old workers) is left alone,
- * with an error that says to stop them.
+ * Declares the dead-letter and work queues. RabbitMQ refuses to change the arguments of an existing queue, so
+ * a queue left by an older Taskcast (or declared with another TASK_QUEUE_TYPE) is migrated: its messages move
+ * to `<queue>.migrating`, it is deleted and declared again, and they move back, each move confirmed (and
+ * published mandatory, so a message with nowhere to go comes back) before the original is acknowledged. One
+ * process migrates a queue at a time (it holds an exclusive lock queue; the others wait, then find the work
+ * done). A migration cut short is finished by the next start. A queue that still has consumers (old workers)
+ * is left alone, with an error that says to stop them.
  */
 export async function assertTopology(model: ChannelModel, t: Topology, log: Logger): Promise<void> {
-  await withChannel(model, (ch) => ch.assertQueue(t.dead, { durable: true, arguments: t.type === "quorum" ? { "x-queue-type": "quorum" } : {} }));
-  const declared = await withChannel(model, (ch) => ch.assertQueue(t.queue, { durable: true, arguments: workQueueArguments(t) })).then(
+  await declareOrMigrate(model, t.dead, deadQueueArguments(t), log);
+  await declareOrMigrate(model, t.queue, workQueueArguments(t), log);
+}
+
+async function declareOrMigrate(model: ChannelModel, queue: string, args: Record<string, unknown>, log: Logger): Promise<void> {
+  const temp = migrationQueueName(queue);
+  if ((await declare(model, queue, args)) && !(await exists(model, temp))) return;
+  await withMigrationLock(model, queue, async () => {
+    if (await declare(model, queue, args)) {
+      // Finish a migration that an earlier process began (or that another one finished just now).
+      if (!(await exists(model, temp))) return;
+      const moved = await moveAll(model, temp, queue);
+      await withChannel(model, (ch) => ch.deleteQueue(temp, { ifEmpty: true }));
+      log.warn({ queue, moved }, "finished moving messages back into the re-declared queue");
+      return;
+    }
+    const existing = await withChannel(model, (ch) => ch.checkQueue(queue));
+    if (existing.consumerCount > 0) {
+      throw new Error(
+        `RabbitMQ queue "${queue}" exists with other arguments (made by an older Taskcast or with another TASK_QUEUE_TYPE) and ` +
+          `${existing.consumerCount} consumers are still attached. Stop the old workers; Taskcast then moves its ${existing.messageCount} messages ` +
+          `into a queue with the current arguments by itself. Or set TASK_QUEUE to a new name.`,
+      );
+    }
+    await withChannel(model, (ch) => ch.assertQueue(temp, { durable: true }));
+    let moved = 0;
+    for (;;) {
+      moved += await moveAll(model, queue, temp);
+      if (await deleteIfEmpty(model, queue, args["x-queue-type"] !== "quorum")) break;
+    }
+    await withChannel(model, (ch) => ch.assertQueue(queue, { durable: true, arguments: args }));
+    await moveAll(model, temp, queue);
+    await withChannel(model, (ch) => ch.deleteQueue(temp, { ifEmpty: true }));
+    log.warn({ queue, moved, arguments: args }, "migrated the queue to Taskcast's current arguments");
+  });
+}
+
+/**
+ * Deletes an emptied queue; false if a message arrived meanwhile (an old publisher), to be moved next round.
+ * RabbitMQ cannot delete a quorum queue "if empty" (and closes the connection for asking), so when the old
+ * queue may be a quorum queue its depth is checked first instead.
+ */
+async function deleteIfEmpty(model: ChannelModel, queue: string, mayBeQuorum: boolean): Promise<boolean> {
+  if (!mayBeQuorum) {
+    return withChannel(model, (ch) => ch.deleteQueue(queue, { ifEmpty: true })).then(
+      () => true,
+      () => false,
+    );
+  }
+  const { messageCount } = await withChannel(model, (ch) => ch.checkQueue(queue));
+  if (messageCount > 0) return false;
+  await withChannel(model, (ch) => ch.deleteQueue(queue));
+  return true;
+}
+
+/** Declares the queue; false if it exists with other arguments. */
+async function declare(model: ChannelModel, queue: string, args: Record<string, unknown>): Promise<boolean> {
+  return withChannel(model, (ch) => ch.assertQueue(queue, { durable: true, arguments: args })).then(
     () => true,
     (err: { code?: number }) => {
       if (err.code !== 406) throw err;
       return false;
     },
   );
-  const temp = migrationQueueName(t.queue);
-  if (declared) {
-    // Finish a migration that an earlier process began.
-    const left = await withChannel(model, (ch) => ch.checkQueue(temp)).catch(() => undefined);
-    if (left) {
-      const moved = await moveAll(model, temp, t.queue);
-      await withChannel(model, (ch) => ch.deleteQueue(temp, { ifEmpty: true }));
-      log.warn({ queue: t.queue, moved }, "finished moving tasks back into the re-declared task queue");
-    }
-    return;
-  }
-  const existing = await withChannel(model, (ch) => ch.checkQueue(t.queue));
-  if (existing.consumerCount > 0) {
-    throw new Error(
-      `RabbitMQ queue "${t.queue}" exists with other arguments (made by an older Taskcast or with another TASK_QUEUE_TYPE) and ` +
-        `${existing.consumerCount} consumers are still attached. Stop the old workers; Taskcast then moves its ${existing.messageCount} messages ` +
-        `into a queue with the current arguments by itself. Or set TASK_QUEUE to a new name.`,
-    );
-  }
-  await withChannel(model, (ch) => ch.assertQueue(temp, { durable: true }));
-  let moved = 0;
-  for (;;) {
-    moved += await moveAll(model, t.queue, temp);
-    // ifEmpty: a message published meanwhile by an old publisher is moved on the next round.
-    const deleted = await withChannel(model, (ch) => ch.deleteQueue(t.queue, { ifEmpty: true })).then(
-      () => true,
-      () => false,
-    );
-    if (deleted) break;
-  }
-  await withChannel(model, (ch) => ch.assertQueue(t.queue, { durable: true, arguments: workQueueArguments(t) }));
-  await moveAll(model, temp, t.queue);
-  await withChannel(model, (ch) => ch.deleteQueue(temp, { ifEmpty: true }));
-  log.warn({ queue: t.queue, moved, arguments: workQueueArguments(t) }, "migrated the task queue to Taskcast's current arguments");
 }
 
-/** Moves every message from one queue to another; each is acknowledged only after its copy is confirmed. */
+const exists = (model: ChannelModel, queue: string) =>
+  withChannel(model, (ch) => ch.checkQueue(queue)).then(
+    () => true,
+    () => false,
+  );
+
+/**
+ * Runs `work` while this connection holds an exclusive queue named for `queue`: RabbitMQ lets one connection
+ * declare it, and removes it when that connection closes, so a process that dies mid-migration frees it.
+ */
+async function withMigrationLock(model: ChannelModel, queue: string, work: () => Promise<void>): Promise<void> {
+  const name = migrationLockName(queue);
+  const deadline = Date.now() + MIGRATION_LOCK_WAIT_MS;
+  for (;;) {
+    const channel = await model.createChannel();
+    channel.on("error", () => undefined);
+    const held = await channel.assertQueue(name, { exclusive: true, durable: false, autoDelete: false }).then(
+      () => true,
+      (err: { code?: number }) => {
+        if (err.code !== 405) throw err; // RESOURCE_LOCKED: another connection holds it
+        return false;
+      },
+    );
+    if (held) {
+      try {
+        return await work();
+      } finally {
+        await channel.deleteQueue(name).catch(() => undefined);
+        await channel.close().catch(() => undefined);
+      }
+    }
+    if (Date.now() > deadline) throw new Error(`Another process has been migrating RabbitMQ queue "${queue}" for ${MIGRATION_LOCK_WAIT_MS / 1000} s; if none is, delete the queue "${name}".`);
+    await delay(MIGRATION_LOCK_POLL_MS);
+  }
+}
+
+/**
+ * Moves every message from one queue to another; each is acknowledged only after its copy is confirmed. Copies
+ * are published mandatory: one that RabbitMQ cannot route (the target vanished) comes back, and the move stops
+ * with the original still in place.
+ */
 async function moveAll(model: ChannelModel, from: string, to: string): Promise<number> {
   const channel = await model.createConfirmChannel();
   channel.on("error", () => undefined);
+  let returned = false;
+  channel.on("return", () => {
+    returned = true;
+  });
   let moved = 0;
   try {
     for (;;) {
@@ -99,8 +178,12 @@ async function moveAll(model: ChannelModel, from: string, to: string): Promise<n
       if (message === false) return moved;
       const { headers, ...properties } = message.properties;
       const kept = Object.fromEntries(Object.entries(properties).filter(([, v]) => v !== undefined && v !== null));
-      channel.sendToQueue(to, message.content, { ...kept, headers, persistent: true });
+      channel.sendToQueue(to, message.content, { ...kept, headers, persistent: true, mandatory: true });
       await channel.waitForConfirms();
+      if (returned) {
+        channel.nack(message, false, true);
+        throw new Error(`RabbitMQ could not route a message from "${from}" to "${to}" (the queue is gone); it stays in "${from}". Start again to finish.`);
+      }
       channel.ack(message);
       moved++;
     }

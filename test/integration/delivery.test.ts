@@ -353,6 +353,49 @@ describe("queue topology", () => {
     assert.deepEqual((await drain(name)).map((m) => m.properties.messageId), ["left-behind"]);
   });
 
+  const quorum = (name: string) => topologyFor({ TASK_QUEUE: name, TASK_QUEUE_TYPE: "quorum", TASK_DELIVERY_LIMIT: 10 });
+  const fill = async (queue: string, count: number, prefix: string) => {
+    const ch = await conn.createConfirmChannel();
+    for (let i = 0; i < count; i++) ch.sendToQueue(queue, Buffer.from("{}"), { persistent: true, messageId: `${prefix}${i}` });
+    await ch.waitForConfirms();
+    await ch.close();
+  };
+
+  test("a classic to quorum switch migrates the dead-letter queue too, with its messages", async () => {
+    const name = fresh();
+    await assertTopology(conn, topology(name), log);
+    await fill(deadQueueName(name), 3, "dead-");
+    await fill(name, 2, "work-");
+    await assertTopology(conn, quorum(name), log);
+    assert.deepEqual((await drain(deadQueueName(name))).map((m) => m.properties.messageId), ["dead-0", "dead-1", "dead-2"]);
+    assert.deepEqual((await drain(name)).map((m) => m.properties.messageId).sort(), ["work-0", "work-1"]);
+  });
+
+  test("a quorum to classic switch back migrates both queues too", async () => {
+    const name = fresh();
+    await assertTopology(conn, quorum(name), log);
+    await fill(deadQueueName(name), 2, "dead-");
+    await fill(name, 2, "work-");
+    await assertTopology(conn, topology(name), log);
+    assert.ok(await hasCurrentArguments(name));
+    assert.deepEqual((await drain(deadQueueName(name))).map((m) => m.properties.messageId), ["dead-0", "dead-1"]);
+    assert.deepEqual((await drain(name)).map((m) => m.properties.messageId).sort(), ["work-0", "work-1"]);
+  });
+
+  test("several processes starting at once after a queue type change migrate once, and lose nothing", async () => {
+    const name = fresh();
+    await assertTopology(conn, topology(name), log);
+    await fill(name, 300, "m");
+    const others = await Promise.all([connect(url), connect(url), connect(url)]);
+    try {
+      await Promise.all(others.map((c) => assertTopology(c, quorum(name), log)));
+    } finally {
+      await Promise.all(others.map((c) => c.close()));
+    }
+    const left = (await drain(name)).map((m) => m.properties.messageId);
+    assert.equal(new Set(left).size, 300, `${left.length} messages, ${new Set(left).size} distinct`);
+  });
+
   test("an old queue that still has consumers is left alone, and the error says to stop the old workers", async () => {
     const name = fresh();
     const ch = await conn.createChannel();
