@@ -38,7 +38,12 @@ const EnvSchema = z.object({
   LOGIN_ATTEMPTS_PER_MINUTE: positiveInt.max(1000).default(10),
   /** Audit log entries kept in Redis (the oldest go first). */
   AUDIT_LOG_LIMIT: positiveInt.default(10_000),
-  RABBITMQ_URL: z.url({ protocol: /^amqps?$/, error: "must be an amqp:// or amqps:// URL" }).default("amqp://guest:guest@127.0.0.1:5672"),
+  /** One URL, or the nodes of a cluster, comma-separated: a lost connection goes to the next one. */
+  RABBITMQ_URL: z
+    .string()
+    .default("amqp://guest:guest@127.0.0.1:5672")
+    .transform((v) => v.split(",").map((u) => u.trim()).filter(Boolean))
+    .refine((urls) => urls.length > 0 && urls.every(isAmqpUrl), "must be an amqp:// or amqps:// URL, or several comma-separated"),
   REDIS_URL: z.url({ protocol: /^rediss?$/, error: "must be a redis:// or rediss:// URL" }).default("redis://127.0.0.1:6379"),
   TASK_QUEUE: z.string().min(1).max(200).default("tasks"),
   /** classic (single node, message priorities) or quorum (replicated across a RabbitMQ cluster, broker-side delivery limit). */
@@ -72,7 +77,19 @@ const EnvSchema = z.object({
   LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
 });
 
-export type Config = z.infer<typeof EnvSchema> & {
+function isAmqpUrl(raw: string): boolean {
+  try {
+    return /^amqps?:$/.test(new URL(raw).protocol);
+  } catch {
+    return false;
+  }
+}
+
+export type Config = Omit<z.infer<typeof EnvSchema>, "RABBITMQ_URL"> & {
+  /** The first of RABBITMQ_URL's nodes. */
+  RABBITMQ_URL: string;
+  /** Every node RABBITMQ_URL names, in order. */
+  rabbitmqUrls: string[];
   /** From TASKCAST_USERS and TASKCAST_USERS_FILE. */
   users: UserEntry[];
   /** From TASKCAST_TOKENS and TASKCAST_TOKENS_FILE. */
@@ -91,7 +108,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   try {
     const users = [...parseUsers(c.TASKCAST_USERS ?? ""), ...parseUsers(readList(c.TASKCAST_USERS_FILE, "TASKCAST_USERS_FILE"), "TASKCAST_USERS_FILE")];
     const tokens = [...parseTokens(c.TASKCAST_TOKENS ?? ""), ...parseTokens(readList(c.TASKCAST_TOKENS_FILE, "TASKCAST_TOKENS_FILE"), "TASKCAST_TOKENS_FILE")];
-    return { ...c, users, tokens };
+    return { ...c, RABBITMQ_URL: c.RABBITMQ_URL[0], rabbitmqUrls: c.RABBITMQ_URL, users, tokens };
   } catch (err) {
     throw new ConfigError(`Invalid configuration: ${err instanceof Error ? err.message : String(err)}`);
   }

@@ -98,7 +98,7 @@ export async function startWebNode(config: Config, log: Logger, pages?: PageHand
   const publisher = new ConfirmPublisher(() => amqp!, topology, log);
   const queueStats = new QueueStatsReader(() => amqp!, topology, () => workers.inflight(), log);
   amqp = await connectAmqp({
-    url: config.RABBITMQ_URL,
+    url: config.rabbitmqUrls,
     name: "taskcast-web",
     log,
     setup: async (model) => {

@@ -69,7 +69,7 @@ export async function startWorkerNode(config: Config, log: Logger): Promise<Work
   const outages = new RedisOutageGate(redis, log);
   const consumer = new TaskConsumer(config.TASK_QUEUE, config.WORKER_CONCURRENCY, (msg) => outages.run(() => runner.run(msg)), declare, log);
   amqp = await connectAmqp({
-    url: config.RABBITMQ_URL,
+    url: config.rabbitmqUrls,
     name: `taskcast-worker ${id}`,
     log,
     setup: async (model) => {

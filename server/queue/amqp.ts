@@ -18,16 +18,27 @@ export interface AmqpConnection {
 }
 
 export async function connectAmqp(options: {
-  url: string;
+  /** One URL, or a cluster's nodes: each (re)connection tries the next after one that failed or was lost. */
+  url: string | readonly string[];
   name: string;
   log: Logger;
   /** Runs after every (re)connection, before the connection counts as up: declare topology, start consumers. */
   setup: (model: ChannelModel) => Promise<void>;
 }): Promise<AmqpConnection> {
-  const { url, log } = options;
+  const { log } = options;
+  const urls = typeof options.url === "string" ? [options.url] : [...options.url];
+  // amqplib reads the endpoint's fields on every connection attempt: moving it to the next node is a failover.
+  let index = 0;
+  const target = endpoint(urls[0]);
+  const next = () => {
+    if (urls.length < 2) return;
+    index = (index + 1) % urls.length;
+    Object.assign(target, endpoint(urls[index]));
+  };
+  const url = urls.map(maskUrl).join(", ");
   let current: ChannelModel | undefined;
   let closing: Promise<void> | undefined;
-  const model = await connect(withHeartbeat(url), {
+  const model = await connect(target, {
     clientProperties: { connection_name: options.name },
     // Without it Nagle's algorithm holds small frames (a publish, its confirm, an ack) for the peer's delayed
     // ACK: tens of milliseconds on every request that waits for a confirm.
@@ -44,28 +55,30 @@ export async function connectAmqp(options: {
       },
     },
   });
-  model.on("connect", () => log.info({ rabbitmq: maskUrl(url) }, "RabbitMQ connected"));
+  model.on("connect", () => log.info({ rabbitmq: maskUrl(urls[index]) }, "RabbitMQ connected"));
   model.on("disconnect", (err: Error) => {
     current = undefined;
-    log.warn({ err: err.message }, "RabbitMQ connection lost; reconnecting");
+    next();
+    log.warn({ err: err.message, next: maskUrl(urls[index]) }, "RabbitMQ connection lost; reconnecting");
   });
   let lastFailure = "";
   model.on("connect-failed", (err: Error) => {
-    if (err.message !== lastFailure) log.warn({ rabbitmq: maskUrl(url), err: err.message }, "RabbitMQ connection attempt failed; retrying");
+    if (err.message !== lastFailure) log.warn({ rabbitmq: maskUrl(urls[index]), err: err.message }, "RabbitMQ connection attempt failed; retrying");
     lastFailure = err.message;
+    next();
   });
   model.on("error", (err: Error) => log.warn({ err: err.message }, "RabbitMQ connection error"));
   model.on("blocked", (reason: string) => log.warn({ reason }, "RabbitMQ blocked the connection"));
 
   // Wait a while for the first connection so a wrong URL is reported at start, then keep trying in the background.
   const first = await Promise.race([model.waitForConnect().then(() => true), delay(FIRST_CONNECT_WAIT_MS, false, { ref: false })]);
-  if (!first) log.error(`RabbitMQ is not reachable at ${maskUrl(url)} — start it with \`npm start\` or set RABBITMQ_URL. Still retrying.`);
+  if (!first) log.error(`RabbitMQ is not reachable at ${url} — start it with \`npm start\` or set RABBITMQ_URL. Still retrying.`);
 
   return {
     model,
     isUp: () => current !== undefined,
     current() {
-      if (!current) throw unavailable(`RabbitMQ is not reachable at ${maskUrl(url)} — start it with \`npm start\` or set RABBITMQ_URL; Taskcast reconnects by itself.`);
+      if (!current) throw unavailable(`RabbitMQ is not reachable at ${url} — start it with \`npm start\` or set RABBITMQ_URL; Taskcast reconnects by itself.`);
       return current;
     },
     close() {
@@ -101,10 +114,22 @@ function autoCork(stream: Writable): void {
  * AMQP heartbeats every 15 s unless the URL sets `heartbeat`: RabbitMQ then notices a frozen or cut-off
  * worker within about 30 s and redelivers its unacknowledged tasks (its own default is 60 s).
  */
-function withHeartbeat(raw: string): string {
+/** amqplib's connection fields for a URL, with a 15 s heartbeat unless the URL sets one. */
+function endpoint(raw: string) {
   const url = new URL(raw);
-  if (!url.searchParams.has("heartbeat")) url.searchParams.set("heartbeat", "15");
-  return url.toString();
+  const query = (name: string) => (url.searchParams.has(name) ? Number(url.searchParams.get(name)) : undefined);
+  return {
+    protocol: url.protocol.replace(/:$/, ""),
+    hostname: url.hostname.replace(/^\[|\]$/g, ""),
+    port: url.port ? Number(url.port) : undefined,
+    username: url.username ? decodeURIComponent(url.username) : undefined,
+    password: url.password ? decodeURIComponent(url.password) : undefined,
+    vhost: url.pathname.length > 1 ? decodeURIComponent(url.pathname.slice(1)) : "/",
+    heartbeat: query("heartbeat") ?? 15,
+    frameMax: query("frameMax"),
+    channelMax: query("channelMax"),
+    locale: url.searchParams.get("locale") ?? undefined,
+  };
 }
 
 /**

@@ -17,7 +17,13 @@ function retryQueues(queue: string): string[] {
 }
 
 export async function removeRunData(config: Config): Promise<void> {
-  const conn = await connect(config.RABBITMQ_URL);
+  // The first of the nodes that answers (a test may have taken one away).
+  let conn: Awaited<ReturnType<typeof connect>> | undefined;
+  for (const url of config.rabbitmqUrls) {
+    conn = await connect(url).catch(() => undefined);
+    if (conn) break;
+  }
+  if (!conn) throw new Error(`no RabbitMQ node answers of ${config.rabbitmqUrls.length}`);
   // A failed delete closes the channel, so each queue gets a channel of its own.
   for (const queue of [config.TASK_QUEUE, deadQueueName(config.TASK_QUEUE), ...retryQueues(config.TASK_QUEUE)]) {
       const ch = await conn.createChannel();

@@ -427,3 +427,31 @@ describe("a cancel reaches a worker that runs a task marked stalled", () => {
     assert.equal((await taskOf(stack, id))?.status, "cancelled");
   });
 });
+
+describe("with RABBITMQ_URL naming several nodes, a lost node's clients move to the next", () => {
+  let stack: Stack;
+  let first: FaultProxy;
+  let second: FaultProxy;
+  const rabbitmq = process.env.RABBITMQ_URL ?? "amqp://guest:guest@127.0.0.1:5672";
+  before(async () => {
+    // Two "nodes": two proxies to the one broker; the first goes away.
+    [first, second] = await Promise.all([FaultProxy.start(rabbitmq), FaultProxy.start(rabbitmq)]);
+    stack = await startStack({ workers: 1, env: { RABBITMQ_URL: `${first.via(rabbitmq)},${second.via(rabbitmq)}`, API_RATE: "0" } });
+  });
+  after(async () => {
+    await stack.close();
+    await Promise.all([first.close().catch(() => undefined), second.close()]);
+  });
+
+  test("the web node and the worker reconnect through the second node and tasks run again", async () => {
+    await waitForStatus(stack, await submit(stack, { type: "echo", payload: { before: true } }), ["succeeded"]);
+    assert.ok(second.connections === 0, "everyone starts on the first node");
+    await first.close(); // the node is gone: its connections drop and it refuses new ones
+    const id = await eventually(async () => {
+      const res = await postJson(stack.nodes[0], "/api/tasks", { type: "echo", payload: { after: true } });
+      return res.status === 202 ? (res.body.id as string) : undefined;
+    }, "a submission to be accepted through the second node", 30_000);
+    await waitForStatus(stack, id, ["succeeded"], 30_000);
+    assert.ok(second.connections >= 2, `${second.connections} connections on the second node`);
+  });
+});

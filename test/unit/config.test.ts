@@ -12,6 +12,7 @@ test("defaults match the documented contract", () => {
   assert.equal(c.PORT, 3000);
   assert.equal(c.HOST, "127.0.0.1");
   assert.equal(c.RABBITMQ_URL, "amqp://guest:guest@127.0.0.1:5672");
+  assert.deepEqual(c.rabbitmqUrls, ["amqp://guest:guest@127.0.0.1:5672"]);
   assert.equal(c.REDIS_URL, "redis://127.0.0.1:6379");
   assert.equal(c.TASK_QUEUE, "tasks");
   assert.equal(c.BROADCAST_CHANNEL, "broadcast");
@@ -31,6 +32,13 @@ test("bad values fail with a message naming each variable", () => {
     () => loadConfig({ PORT: "eighty", WORKER_CONCURRENCY: "0", RABBITMQ_URL: "http://x" }),
     (err: unknown) => err instanceof ConfigError && /PORT/.test(err.message) && /WORKER_CONCURRENCY/.test(err.message) && /RABBITMQ_URL: must be an amqp/.test(err.message),
   );
+});
+
+test("RABBITMQ_URL may name a cluster's nodes, comma-separated; RABBITMQ_URL is then the first", () => {
+  const c = loadConfig({ RABBITMQ_URL: "amqp://a:5672, amqp://b:5673,amqps://c" });
+  assert.deepEqual(c.rabbitmqUrls, ["amqp://a:5672", "amqp://b:5673", "amqps://c"]);
+  assert.equal(c.RABBITMQ_URL, "amqp://a:5672");
+  assert.throws(() => loadConfig({ RABBITMQ_URL: "amqp://a, redis://b" }), /RABBITMQ_URL: must be an amqp/);
 });
 
 test("maskUrl hides passwords", () => {
