@@ -1,18 +1,18 @@
 #!/usr/bin/env bash
 # `npm test`: set up everything a fresh machine lacks, then type-check and run every suite:
-# unit, integration (real RabbitMQ and Redis) and end-to-end (Playwright in Debian's chromium, then the
-# benchmarks' smoke run, which needs the same build and browser).
-# `bash scripts/test.sh unit|integration|e2e` runs one suite.
+# unit, integration (real RabbitMQ and Redis), cluster (a real 3-node RabbitMQ cluster; as root) and end-to-end
+# (Playwright in Debian's chromium, then the benchmarks' smoke run, which needs the same build and browser).
+# `bash scripts/test.sh unit|integration|cluster|e2e` runs one suite.
 source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
 
 suite="${1:-all}"
-case "$suite" in all|unit|integration|e2e) ;; *) die "unknown suite '$suite': use unit, integration or e2e";; esac
+case "$suite" in all|unit|integration|cluster|e2e) ;; *) die "unknown suite '$suite': use unit, integration, cluster or e2e";; esac
 
 bash scripts/ensure-deps.sh
 case "$suite" in
   all|e2e) bash scripts/ensure-services.sh --test-tools ;;
-  integration) bash scripts/ensure-services.sh ;;
+  integration|cluster) bash scripts/ensure-services.sh ;;
 esac
 
 run() { log "$1"; shift; "$@"; }
@@ -25,6 +25,16 @@ fi
 if [ "$suite" = all ] || [ "$suite" = integration ]; then
   # Files run one after another: they share the brokers (each with its own queue and keys).
   run "integration tests (real RabbitMQ and Redis)" node --import tsx --test --test-concurrency=1 test/integration/*.test.ts
+fi
+if [ "$suite" = all ] || [ "$suite" = cluster ]; then
+  # Three RabbitMQ nodes beside the default one (scripts/rabbitmq-cluster.sh), which needs root.
+  if [ "$(id -u)" = 0 ]; then
+    run "cluster test (a real 3-node RabbitMQ cluster, a node killed and restarted)" node --import tsx --test test/cluster/*.test.ts
+  elif [ "$suite" = cluster ]; then
+    die "the cluster test starts RabbitMQ nodes as the rabbitmq user: run it as root"
+  else
+    log "cluster test NOT run: it starts RabbitMQ nodes as the rabbitmq user and needs root (npm run test:cluster as root)"
+  fi
 fi
 if [ "$suite" = all ] || [ "$suite" = e2e ]; then
   run "building the dashboard (next build)" node_modules/.bin/next build >/tmp/taskcast-test-build.log 2>&1 || { cat /tmp/taskcast-test-build.log >&2; die "next build failed (output above)"; }

@@ -5,7 +5,7 @@ import { Redis } from "ioredis";
 import { io as ioClient, type ManagerOptions, type Socket, type SocketOptions } from "socket.io-client";
 import type { ClientToServerEvents, ServerToClientEvents } from "../../lib/socket-events";
 import { loadConfig, type Config } from "../../server/config";
-import { createLogger } from "../../server/logger";
+import { createLogger, type Logger } from "../../server/logger";
 import { startWebNode, type WebNode } from "../../server/web-node";
 import { startWorkerNode, type WorkerNode } from "../../server/worker-node";
 import { removeRunData } from "./cleanup";
@@ -27,11 +27,11 @@ export interface Stack {
   close(): Promise<void>;
 }
 
-export async function startStack(options: { webNodes?: number; workers?: number; env?: Record<string, string> } = {}): Promise<Stack> {
+export async function startStack(options: { webNodes?: number; workers?: number; env?: Record<string, string>; log?: Logger } = {}): Promise<Stack> {
   const name = `test-${randomUUID().slice(0, 8)}`;
   const env = { ...process.env, PORT: "0", WORKER_METRICS_PORT: "0", TASK_QUEUE: name, BROADCAST_CHANNEL: name, KEY_PREFIX: name, LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? "silent", SHUTDOWN_GRACE_MS: "2000", ...options.env };
   const config = loadConfig(env);
-  const log = createLogger("test", config.LOG_LEVEL);
+  const log = options.log ?? createLogger("test", config.LOG_LEVEL);
   const nodes: WebNode[] = [];
   const workers: WorkerNode[] = [];
   const sockets: TestSocket[] = [];

@@ -1,0 +1,96 @@
+// Taskcast on a real 3-node RabbitMQ cluster (scripts/rabbitmq-cluster.sh) with quorum queues: 2,000 tasks run
+// while one broker node is killed and later restarted. Every accepted task finishes exactly once, none goes
+// dead, and the dashboard answers throughout.
+import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
+import { after, before, describe, test } from "node:test";
+import { promisify } from "node:util";
+import { pino } from "pino";
+import type { TaskRecord } from "../../lib/contract";
+import { api, eventually, startStack, type Stack } from "../helpers/stack";
+
+const run = promisify(execFile);
+const TASKS = 2000;
+const cluster = (...args: string[]) => run("bash", ["scripts/rabbitmq-cluster.sh", ...args], { timeout: 180_000 });
+
+describe("on a 3-node RabbitMQ cluster, with quorum queues", () => {
+  let stack: Stack;
+  /** Handler runs per task id, from each worker's "task succeeded" log line (one per handler run that returned). */
+  const runs = new Map<string, number>();
+
+  before(async () => {
+    const { stdout } = await cluster("start");
+    const urls = stdout.trim().split("\n").at(-1)!;
+    const log = pino({ level: "info" }, {
+      write(line: string) {
+        if (!line.includes('"task succeeded"')) return;
+        const id = /"taskId":"([^"]+)"/.exec(line)?.[1];
+        if (id) runs.set(id, (runs.get(id) ?? 0) + 1);
+      },
+    });
+    stack = await startStack({ workers: 2, log, env: { RABBITMQ_URL: urls, TASK_QUEUE_TYPE: "quorum", API_RATE: "0", WORKER_CONCURRENCY: "16" } });
+  });
+  after(async () => {
+    await stack?.close();
+    await cluster("stop"); // frees the nodes' memory for the suites after this one
+  });
+
+  test("2,000 tasks through a broker node's crash and restart: each runs once, none dead, the dashboard answers", async (t) => {
+    // The dashboard is asked for the queue every 200 ms throughout; every request must be answered.
+    let polling = true;
+    const answers: number[] = [];
+    const poller = (async () => {
+      while (polling) {
+        const res = await fetch(`${stack.nodes[0].url}/api/queue`, { signal: AbortSignal.timeout(5000) });
+        answers.push(res.status);
+        await res.arrayBuffer();
+        await new Promise((resolve) => setTimeout(resolve, 200));
+      }
+    })();
+
+    // A client that retries a refused submission with its Idempotency-Key, as a service should (for 30 s at most).
+    const accepted: string[] = [];
+    let refusals = 0;
+    const submitSome = async (from: number, count: number) => {
+      for (let i = from; i < from + count; i++) {
+        const key = `cluster-${stack.config.TASK_QUEUE}-${i}`;
+        const id = await eventually(
+          async () => {
+            const res = await api(stack.nodes[0], "/api/tasks", { method: "POST", headers: { "Content-Type": "application/json", "Idempotency-Key": key }, body: JSON.stringify({ type: "sleep", payload: { ms: 20 } }) });
+            if (res.status === 200 || res.status === 202) return res.body.id as string;
+            refusals++;
+            return undefined;
+          },
+          `task ${i} to be accepted`,
+          30_000,
+          200,
+        );
+        accepted.push(id);
+      }
+    };
+    await submitSome(0, TASKS / 2);
+    // Node 1 is the one every process connected to first: its connections drop and they fail over.
+    await cluster("kill", "1");
+    await submitSome(TASKS / 2, TASKS / 2);
+    await cluster("restart", "1");
+
+    const records = await eventually(
+      async () => {
+        const all = await Promise.all(accepted.map(async (id) => (await api(stack.nodes[0], `/api/tasks/${id}`)).body as TaskRecord));
+        return all.every((r) => r.status === "succeeded" || r.status === "dead" || r.status === "failed") ? all : undefined;
+      },
+      "every accepted task to finish",
+      120_000,
+      1000,
+    );
+    polling = false;
+    await poller;
+
+    t.diagnostic(`${accepted.length} accepted of ${TASKS} (${refusals} refusals retried); ${answers.length} dashboard answers, ${answers.filter((s) => s !== 200).length} not 200`);
+    assert.equal(new Set(accepted).size, TASKS, "every submission accepted once, under its own id");
+    assert.deepEqual(records.filter((r) => r.status !== "succeeded").map((r) => `${r.id}: ${r.status} ${r.error ?? ""}`), [], "none dead or failed");
+    const twice = accepted.filter((id) => (runs.get(id) ?? 0) !== 1).map((id) => `${id}: ${runs.get(id) ?? 0} runs`);
+    assert.deepEqual(twice, [], "every task's handler ran exactly once");
+    assert.ok(answers.length > 0);
+  });
+});
