@@ -7,7 +7,7 @@ import { after, before, describe, test } from "node:test";
 import { pino } from "pino";
 import type { TaskRecord } from "../../lib/contract";
 import { isDeadLetter, newTaskRecord, nextRecord, type TaskEvent } from "../../lib/task-lifecycle";
-import { TaskRunner } from "../../server/lifecycle/task-runner";
+import { TaskRunner, type TaskRunnerDeps } from "../../server/lifecycle/task-runner";
 import { connectAmqp, type AmqpConnection } from "../../server/queue/amqp";
 import { DeadLetterQueue } from "../../server/queue/dead-letters";
 import { ConfirmPublisher } from "../../server/queue/publisher";
@@ -31,6 +31,21 @@ function delivery(content: string, messageId: string, redelivered = false, rpc: 
     fields: { deliveryTag: 1, redelivered, exchange: "", routingKey: "", consumerTag: "test" },
     properties: { messageId, headers: {}, contentType: undefined, contentEncoding: undefined, deliveryMode: 2, priority: undefined, correlationId: rpc.correlationId, replyTo: rpc.replyTo, expiration: undefined, timestamp: undefined, type: undefined, userId: undefined, appId: undefined, clusterId: undefined },
   } as ConsumeMessage;
+}
+
+/** A runner over the real task store; no retry, dead letter or reply unless a test gives one. */
+function testRunner(store: TaskStore, workerId: string, deps: Partial<TaskRunnerDeps> = {}): TaskRunner {
+  return new TaskRunner({
+    store,
+    publisher: { publishRetry: async () => assert.fail("no retry here"), publishDead: async () => assert.fail("no dead letter here") },
+    publish: () => undefined,
+    reply: async () => undefined,
+    heldElsewhere: async () => false,
+    removeDeadCopy: async () => undefined,
+    workerId,
+    log,
+    ...deps,
+  });
 }
 
 describe("a dead task's message is in the dead-letter queue whenever its record says dead", () => {
@@ -81,8 +96,7 @@ describe("a dead task's message is in the dead-letter queue whenever its record 
   test("a RabbitMQ blip while the dead-letter copy is published leaves the task undead; its redelivery buries it, once", async () => {
     const id = `blip-${randomUUID()}`;
     let blips = 1;
-    const runner = new TaskRunner({
-      store,
+    const runner = testRunner(store, "test-worker", {
       publisher: {
         publishRetry: (...args) => publisher.publishRetry(...args),
         publishDead: async (...args) => {
@@ -90,12 +104,7 @@ describe("a dead task's message is in the dead-letter queue whenever its record 
           return publisher.publishDead(...args);
         },
       },
-      publish: () => undefined,
-      reply: async () => undefined,
-      heldElsewhere: async () => false,
       removeDeadCopy: async () => assert.fail("no copy is surplus here"),
-      workerId: "test-worker",
-      log,
     });
 
     // Not JSON: the body exists nowhere but in this message; losing the dead-letter copy loses it for good.
@@ -236,18 +245,11 @@ describe("a task with a reply_to gets exactly one reply", () => {
 
   /** A runner whose replies the test counts; `failures` replies fail first (RabbitMQ did not confirm them). */
   function runner(workerId: string, replies: TaskRecord[], failures = 0): TaskRunner {
-    return new TaskRunner({
-      store,
-      publisher: { publishRetry: async () => assert.fail("no retry here"), publishDead: async () => assert.fail("no dead letter here") },
-      publish: () => undefined,
+    return testRunner(store, workerId, {
       reply: async (_replyTo, _correlationId, record) => {
         if (failures-- > 0) throw unavailable("RabbitMQ did not confirm the reply (injected by the test)");
         replies.push(record);
       },
-      heldElsewhere: async () => false,
-      removeDeadCopy: async () => undefined,
-      workerId,
-      log,
     });
   }
   const rpc = { replyTo: "amq.rabbitmq.reply-to", correlationId: "c-1" };
@@ -295,17 +297,7 @@ describe("each run of a task has its generation: messages and attempts of an ear
   });
   after(() => stack.close());
 
-  const runner = (workerId: string) =>
-    new TaskRunner({
-      store,
-      publisher: { publishRetry: async () => assert.fail("no retry here"), publishDead: async () => assert.fail("no dead letter here") },
-      publish: () => undefined,
-      reply: async () => undefined,
-      heldElsewhere: async () => false,
-      removeDeadCopy: async () => undefined,
-      workerId,
-      log,
-    });
+  const runner = (workerId: string) => testRunner(store, workerId);
   /** A message as Taskcast publishes it for run `run` of the task (no header: run 1, as another service publishes it). */
   const message = (id: string, ms: number, run?: number) => {
     const m = delivery(JSON.stringify({ type: "sleep", payload: { ms }, id }), id);
