@@ -68,6 +68,14 @@ export type TaskEvent =
   /** A worker met the message of a finished task and dropped it. */
   | { type: "drop-delivery" }
   /**
+   * A task still `retrying` although its next attempt was due before `overdueBefore`: its retry message was lost
+   * (a retry queue on a node that died). It is queued again as a new run, so the lost message, should it come
+   * back, changes nothing.
+   */
+  | { type: "recover-overdue"; overdueBefore: string }
+  /** The recovered run's message could not be published: back to retrying (still overdue), for the next sweep. */
+  | { type: "recover-failed"; run: number; nextAttemptAt: string }
+  /**
    * A worker is about to publish the final record to the message's reply_to: it claims the reply, unless it
    * was sent already or another worker claimed it after `staleBefore` (a claim older than that was abandoned).
    */
@@ -141,6 +149,12 @@ export function transition(current: TaskRecord, event: TaskEvent): Transition {
       // Its message still waits in a queue: the record stays until a worker drops it. A stalled task's worker may
       // in fact still run it (only its beats were missed): it is asked to stop too.
       return next({ ...cur, status: "cancelled", error: CANCELLED_BY_OPERATOR, finishedAt: event.at, nextAttemptAt: undefined, awaitingDelivery: true, ...(cur.status === "stalled" ? { cancelRequested: true } : {}) });
+    case "recover-overdue":
+      if (cur.status !== "retrying" || !cur.nextAttemptAt || cur.nextAttemptAt >= event.overdueBefore) return UNCHANGED;
+      return next({ ...cur, status: "queued", run: runOf(cur) + 1, nextAttemptAt: undefined });
+    case "recover-failed":
+      if (cur.status !== "queued" || runOf(cur) !== event.run || event.run < 2) return UNCHANGED;
+      return next({ ...cur, status: "retrying", run: event.run - 1, nextAttemptAt: event.nextAttemptAt });
     case "drop-delivery":
       return cur.awaitingDelivery ? next({ ...cur, awaitingDelivery: undefined }) : UNCHANGED;
     case "reply-claim":

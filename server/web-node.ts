@@ -152,7 +152,7 @@ export async function startWebNode(config: Config, log: Logger, pages?: PageHand
   const stopQueueSampler = startQueueSampler(() => queueStats.read(), live, QUEUE_STATS_INTERVAL_MS, log);
   workersView.start(WORKERS_VIEW_INTERVAL_MS);
   const stopStatsTicker = startStatsTicker(io, stats, log);
-  const stopStallDetector = startStallDetector({ store, workers, live, intervalMs: STALL_SWEEP_INTERVAL_MS, log });
+  const stopStallDetector = startStallDetector({ store, workers, publisher, live, intervalMs: STALL_SWEEP_INTERVAL_MS, log });
 
   const { url, port } = await listen(httpServer, config.PORT, config.HOST);
   presence.start(`${hostname()}:${port}`, PRESENCE_INTERVAL_MS);

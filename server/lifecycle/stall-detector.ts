@@ -1,19 +1,35 @@
-// Marks running tasks whose worker stopped beating as `stalled`, until RabbitMQ redelivers them.
-import { nextRecord } from "../../lib/task-lifecycle";
+// Sweeps for tasks that would otherwise wait forever: running tasks whose worker stopped beating are marked
+// `stalled` (RabbitMQ redelivers them), and retrying tasks whose retry message was lost are queued again.
+import type { Payload } from "../../lib/contract";
+import { nextRecord, runOf } from "../../lib/task-lifecycle";
 import { messageOf } from "../errors";
 import type { LiveEvents } from "../live-events";
 import type { Logger } from "../logger";
+import type { ConfirmPublisher } from "../queue/publisher";
 import type { TaskStore } from "../store/task-store";
 import type { WorkerDirectory } from "../store/worker-directory";
 
 /** Running tasks read per round trip; a sweep reads them all. */
 const SWEEP_PAGE = 500;
+/**
+ * A retrying task this long past its next attempt lost its retry message (RabbitMQ moves it back to the work
+ * queue at that time; a long backlog can hold it a while longer, hence the margin).
+ */
+export const RETRY_OVERDUE_MS = 10 * 60 * 1000;
 
 /**
  * Every web node sweeps; the store's compare-and-set makes concurrent sweeps harmless. A task is
  * stalled when the worker named in its record is not among the live workers (no beat for 5 s).
  */
-export function startStallDetector(options: { store: TaskStore; workers: WorkerDirectory; live: LiveEvents; intervalMs: number; log: Logger }): () => void {
+export function startStallDetector(options: {
+  store: TaskStore;
+  workers: WorkerDirectory;
+  /** Queues an overdue retry again. */
+  publisher: Pick<ConfirmPublisher, "publishTask">;
+  live: LiveEvents;
+  intervalMs: number;
+  log: Logger;
+}): () => void {
   const { store, workers, log } = options;
   let busy = false;
   let failing = false;
@@ -37,12 +53,44 @@ export function startStallDetector(options: { store: TaskStore; workers: WorkerD
         }
         if (running.length < SWEEP_PAGE) break;
       }
+      await recoverOverdueRetries();
       failing = false;
     } catch (err) {
       if (!failing) log.warn({ err: messageOf(err) }, "stalled-task sweep failed");
       failing = true;
     } finally {
       busy = false;
+    }
+  };
+  /**
+   * The record moves to the new run first (compare-and-set, so of several web nodes sweeping only one does),
+   * then that node publishes the new run's message; if the publish fails the record goes back to retrying,
+   * still overdue, for the next sweep. The lost message, should it come back, names the earlier run: dropped.
+   */
+  const recoverOverdueRetries = async () => {
+    const overdueBefore = new Date(Date.now() - RETRY_OVERDUE_MS).toISOString();
+    for (let offset = 0; ; offset += SWEEP_PAGE) {
+      const retrying = await store.list({ status: "retrying", limit: SWEEP_PAGE, offset });
+      for (const task of retrying) {
+        if (!task.nextAttemptAt || task.nextAttemptAt >= overdueBefore) continue;
+        const run = runOf(task) + 1;
+        let moved = false;
+        const queued = await store.update(task.id, (cur) => {
+          const next = runOf(cur) === run - 1 ? nextRecord(cur, { type: "recover-overdue", overdueBefore }) : undefined;
+          moved = next !== undefined;
+          return next;
+        });
+        if (!moved || !queued) continue;
+        try {
+          await options.publisher.publishTask({ id: task.id, type: task.type, payload: task.payload as Payload }, task.priority, run);
+        } catch (err) {
+          await store.update(task.id, (cur) => nextRecord(cur, { type: "recover-failed", run, nextAttemptAt: task.nextAttemptAt! }));
+          throw err;
+        }
+        log.warn({ taskId: task.id, nextAttemptAt: task.nextAttemptAt, run }, "retry overdue: its message was lost; queued again as a new run");
+        options.live.emit("task:changed", queued);
+      }
+      if (retrying.length < SWEEP_PAGE) break;
     }
   };
   const timer = setInterval(() => void sweep(), options.intervalMs);

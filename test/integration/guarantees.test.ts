@@ -447,3 +447,29 @@ describe("with RABBITMQ_URL naming several nodes, a lost node's clients move to 
     assert.ok(second.connections >= 2, `${second.connections} connections on the second node`);
   });
 });
+
+describe("a retrying task whose retry message was lost runs again", () => {
+  let stack: Stack;
+  before(async () => {
+    stack = await startStack({ workers: 1 });
+  });
+  after(() => stack.close());
+
+  test("a task left retrying long past its next attempt, with no message anywhere, is queued again as a new run and runs", async () => {
+    const store = new TaskStore(stack.redis, redisKeys(stack.config.KEY_PREFIX), 1000);
+    const id = `overdue-${randomUUID()}`;
+    const longAgo = new Date(Date.now() - 3_600_000).toISOString();
+    // What a worker leaves after an attempt failed, when RabbitMQ then lost the retry queue's message (a node died).
+    await store.create({
+      ...newTaskRecord({ type: "submit", id, taskType: "echo", payload: { lost: true }, priority: 0, at: longAgo }),
+      status: "retrying",
+      attempts: 1,
+      maxAttempts: 3,
+      error: "boom",
+      nextAttemptAt: longAgo,
+    });
+    const record = await waitForStatus(stack, id, ["succeeded"], 20_000);
+    assert.deepEqual(record.result, { lost: true });
+    assert.equal(record.run, 2, "a new run: the lost message, should it come back, is dropped");
+  });
+});

@@ -53,6 +53,8 @@ const events: Record<TaskEventType, TaskEvent> = {
   stall: { type: "stall", worker: "w1" },
   cancel: { type: "cancel", at: T1 },
   "drop-delivery": { type: "drop-delivery" },
+  "recover-overdue": { type: "recover-overdue", overdueBefore: T2 },
+  "recover-failed": { type: "recover-failed", run: 2, nextAttemptAt: T0 },
   "reply-claim": { type: "reply-claim", at: T2, staleBefore: T1 },
   "reply-sent": { type: "reply-sent", claimedAt: T2, at: T2 },
   "reply-release": { type: "reply-release", claimedAt: T2 },
@@ -77,6 +79,8 @@ const TABLE: Record<TaskEventType, readonly string[]> = {
   stall: ["=", "stalled", "=", "=", "=", "=", "=", "="],
   cancel: ["cancelled", "running", "cancelled", "cancelled", "!", "!", "!", "!"],
   "drop-delivery": ["=", "=", "=", "=", "=", "=", "=", "="],
+  "recover-overdue": ["=", "=", "=", "=", "=", "=", "=", "="],
+  "recover-failed": ["=", "=", "=", "=", "=", "=", "=", "="],
   "reply-claim": ["!", "!", "!", "!", "succeeded", "failed", "dead", "cancelled"],
   "reply-sent": ["=", "=", "=", "=", "=", "=", "=", "="],
   "reply-release": ["=", "=", "=", "=", "=", "=", "=", "="],
@@ -243,6 +247,15 @@ describe("what the transitions write", () => {
     assert.ok(started.kind === "next" && started.record.status === "running");
     const again = transition({ ...retried.record, status: "dead" }, events.retry);
     assert.ok(again.kind === "next" && again.record.run === 3);
+  });
+
+  test("a retrying task long past its next attempt is queued again as a new run; one not yet due is left alone", () => {
+    const overdue = transition(record("retrying", { nextAttemptAt: T0 }), events["recover-overdue"]);
+    assert.ok(overdue.kind === "next" && overdue.record.status === "queued" && overdue.record.run === 2 && overdue.record.nextAttemptAt === undefined && overdue.record.attempts === 1);
+    assert.equal(transition(record("retrying", { nextAttemptAt: T2 }), events["recover-overdue"]).kind, "unchanged");
+    if (overdue.kind !== "next") return;
+    const failed = transition(overdue.record, { type: "recover-failed", run: 2, nextAttemptAt: T0 });
+    assert.ok(failed.kind === "next" && failed.record.status === "retrying" && failed.record.run === 1 && failed.record.nextAttemptAt === T0);
   });
 
   test("a refusal says what the status allows", () => {
