@@ -58,6 +58,8 @@ case "${1:-}" in
         rabbitmqctl -q -n "$(node_name "$n")" start_app
       fi
     done
+    # Every node sees all three running before anyone declares a quorum queue (else it gets fewer members).
+    for n in 1 2 3; do rabbitmqctl -q -n "$(node_name "$n")" await_online_nodes 3 --timeout 60 >/dev/null; done
     log "3-node cluster up: RABBITMQ_URL=$(urls)"
     urls
     ;;
@@ -74,6 +76,7 @@ case "${1:-}" in
     [ -n "${2:-}" ] || die "usage: $0 restart N"
     start_node "$2"
     wait_node "$2"
+    for n in 1 2 3; do rabbitmqctl -q -n "$(node_name "$n")" await_online_nodes 3 --timeout 60 >/dev/null; done
     log "$(node_name "$2") is back"
     ;;
   stop)

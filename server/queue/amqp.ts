@@ -17,6 +17,15 @@ export interface AmqpConnection {
   close(): Promise<void>;
 }
 
+/** How long a connection attempt may take to open, and then to set up, before the next node is tried. */
+const CONNECT_TIMEOUT_MS = 10_000;
+const SETUP_TIMEOUT_MS = 30_000;
+
+function withDeadline<T>(work: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([work, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what} within ${ms / 1000} s`)), ms)))]).finally(() => clearTimeout(timer));
+}
+
 export async function connectAmqp(options: {
   /** One URL, or a cluster's nodes: each (re)connection tries the next after one that failed or was lost. */
   url: string | readonly string[];
@@ -44,13 +53,17 @@ export async function connectAmqp(options: {
     // ACK: tens of milliseconds on every request that waits for a confirm.
     noDelay: true,
     keepAlive: true,
+    // A node that accepts the TCP connection but never finishes the handshake (busy, or half gone) is given
+    // up on, so recovery moves to the next node instead of waiting forever.
+    timeout: CONNECT_TIMEOUT_MS,
     recovery: {
       initialDelay: 200,
       maxDelay: 5000,
       waitForConnect: false,
       setup: async (m: ChannelModel) => {
         autoCork((m as unknown as { connection: { stream: Writable } }).connection.stream);
-        await options.setup(m);
+        // The same for declaring queues and consumers on a node that does not answer (a quorum queue without a leader).
+        await withDeadline(options.setup(m), SETUP_TIMEOUT_MS, "RabbitMQ did not finish setting up the connection");
         current = m;
       },
     },

@@ -17,12 +17,18 @@ describe("on a 3-node RabbitMQ cluster, with quorum queues", () => {
   let stack: Stack;
   /** Handler runs per task id, from each worker's "task succeeded" log line (one per handler run that returned). */
   const runs = new Map<string, number>();
+  /** Warnings and errors of the processes, shown when the test fails. */
+  const warnings: string[] = [];
 
   before(async () => {
+    // A fresh cluster: one whose node was just killed and restarted (by an earlier run) nacked publishes to new
+    // quorum queues for over 30 s after the next kill, in about a third of the runs here (an open question).
+    await cluster("stop");
     const { stdout } = await cluster("start");
     const urls = stdout.trim().split("\n").at(-1)!;
     const log = pino({ level: "info" }, {
       write(line: string) {
+        if (/"level":(40|50|60)/.test(line) || line.includes("RabbitMQ") || line.includes("consuming")) warnings.push(line.slice(0, 400));
         if (!line.includes('"task succeeded"')) return;
         const id = /"taskId":"([^"]+)"/.exec(line)?.[1];
         if (id) runs.set(id, (runs.get(id) ?? 0) + 1);
@@ -42,9 +48,12 @@ describe("on a 3-node RabbitMQ cluster, with quorum queues", () => {
     const poller = (async () => {
       // Bounded: at most 3,000 requests (10 minutes at 5 a second).
       for (let i = 0; i < 3000 && !done.signal.aborted; i++) {
-        const res = await fetch(`${stack.nodes[0].url}/api/queue`, { signal: AbortSignal.timeout(5000) });
-        answers.push(res.status);
-        await res.arrayBuffer();
+        // No answer within 5 s counts as 0.
+        const status = await fetch(`${stack.nodes[0].url}/api/queue`, { signal: AbortSignal.timeout(5000) }).then(
+          async (res) => (await res.arrayBuffer(), res.status),
+          () => 0,
+        );
+        answers.push(status);
         await new Promise((resolve) => setTimeout(resolve, 200));
       }
     })();
@@ -52,6 +61,7 @@ describe("on a 3-node RabbitMQ cluster, with quorum queues", () => {
     // A client that retries a refused submission with its Idempotency-Key, as a service should (for 30 s at most).
     const accepted: string[] = [];
     let refusals = 0;
+    let lastRefusal = "";
     const submitSome = async (from: number, count: number) => {
       for (let i = from; i < from + count; i++) {
         const key = `cluster-${stack.config.TASK_QUEUE}-${i}`;
@@ -60,6 +70,7 @@ describe("on a 3-node RabbitMQ cluster, with quorum queues", () => {
             const res = await api(stack.nodes[0], "/api/tasks", { method: "POST", headers: { "Content-Type": "application/json", "Idempotency-Key": key }, body: JSON.stringify({ type: "sleep", payload: { ms: 20 } }) });
             if (res.status === 200 || res.status === 202) return res.body.id as string;
             refusals++;
+            lastRefusal = `${res.status} ${JSON.stringify(res.body)}`;
             return undefined;
           },
           `task ${i} to be accepted`,
@@ -69,29 +80,36 @@ describe("on a 3-node RabbitMQ cluster, with quorum queues", () => {
         accepted.push(id);
       }
     };
-    await submitSome(0, TASKS / 2);
-    // Node 1 is the one every process connected to first: its connections drop and they fail over.
-    await cluster("kill", "1");
-    await submitSome(TASKS / 2, TASKS / 2);
-    await cluster("restart", "1");
-
-    const records = await eventually(
-      async () => {
-        const all = await Promise.all(accepted.map(async (id) => (await api(stack.nodes[0], `/api/tasks/${id}`)).body as TaskRecord));
-        return all.every((r) => r.status === "succeeded" || r.status === "dead" || r.status === "failed") ? all : undefined;
-      },
-      "every accepted task to finish",
-      120_000,
-      1000,
-    );
-    done.abort();
-    await poller;
+    let records: TaskRecord[];
+    try {
+      await submitSome(0, TASKS / 2);
+      // Node 1 is the one every process connected to first: its connections drop and they fail over.
+      await cluster("kill", "1");
+      await submitSome(TASKS / 2, TASKS / 2);
+      await cluster("restart", "1");
+      records = await eventually(
+        async () => {
+          const all = await Promise.all(accepted.map(async (id) => (await api(stack.nodes[0], `/api/tasks/${id}`)).body as TaskRecord));
+          return all.every((r) => r.status === "succeeded" || r.status === "dead" || r.status === "failed") ? all : undefined;
+        },
+        "every accepted task to finish",
+        120_000,
+        1000,
+      );
+    } catch (err) {
+      t.diagnostic(`last refusal: ${lastRefusal}`);
+      for (const line of warnings.slice(-40)) t.diagnostic(line.trim());
+      throw err;
+    } finally {
+      done.abort();
+      await poller;
+    }
 
     t.diagnostic(`${accepted.length} accepted of ${TASKS} (${refusals} refusals retried); ${answers.length} dashboard answers, ${answers.filter((s) => s !== 200).length} not 200`);
     assert.equal(new Set(accepted).size, TASKS, "every submission accepted once, under its own id");
     assert.deepEqual(records.filter((r) => r.status !== "succeeded").map((r) => `${r.id}: ${r.status} ${r.error ?? ""}`), [], "none dead or failed");
     const twice = accepted.filter((id) => (runs.get(id) ?? 0) !== 1).map((id) => `${id}: ${runs.get(id) ?? 0} runs`);
     assert.deepEqual(twice, [], "every task's handler ran exactly once");
-    assert.ok(answers.length > 0);
+    assert.deepEqual(answers.filter((status) => status === 0), [], "every dashboard request got an answer within 5 s");
   });
 });
