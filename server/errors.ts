@@ -13,6 +13,7 @@ export const invalidInput = (message: string) => new AppError(400, "invalid_inpu
 export const notFound = (message: string) => new AppError(404, "not_found", message);
 export const tooLarge = (message: string) => new AppError(413, "too_large", message);
 export const unavailable = (message: string) => new AppError(503, "unavailable", message);
+export const conflict = (message: string) => new AppError(409, "conflict", message);
 
 /** The message of any thrown value. */
 export const messageOf = (err: unknown) => (err instanceof Error ? err.message : String(err));

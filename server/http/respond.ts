@@ -3,8 +3,7 @@ import type { ServerResponse } from "node:http";
 import type { z } from "zod";
 import type { ApiErrorBody } from "../../lib/contract";
 import { describeZodError } from "../../lib/zod-message";
-import { AppError, invalidInput, messageOf, unavailable } from "../errors";
-import { withinDeadline } from "../redis/connect";
+import { AppError, invalidInput } from "../errors";
 
 export function sendJson(res: ServerResponse, status: number, body: unknown): void {
   const text = JSON.stringify(body);
@@ -23,11 +22,4 @@ export function parseQuery<S extends z.ZodType>(schema: S, url: URL): z.output<S
   return parsed.data;
 }
 
-export async function redisCall<T>(fn: () => Promise<T>): Promise<T> {
-  try {
-    return await withinDeadline(fn());
-  } catch (err) {
-    if (err instanceof AppError) throw err; // already a clear answer (a bad query, a missing task)
-    throw unavailable(`Redis is not reachable (${messageOf(err)}); try again shortly.`);
-  }
-}
+export { redisCall } from "../redis/connect";

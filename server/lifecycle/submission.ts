@@ -5,17 +5,19 @@ import { MAX_BODY_BYTES, MAX_IDEMPOTENCY_KEY_LENGTH, SubmitTaskSchema, type Payl
 import { newTaskRecord } from "../../lib/task-lifecycle";
 import { describeZodError } from "../../lib/zod-message";
 import type { AuditLog } from "../audit/audit-log";
-import { AppError, invalidInput, messageOf, notFound, tooLarge } from "../errors";
+import { AppError, conflict, invalidInput, messageOf, notFound, tooLarge } from "../errors";
 import type { LiveEvents } from "../live-events";
 import type { Logger } from "../logger";
 import type { AmqpConnection } from "../queue/amqp";
-import { withinDeadline } from "../redis/connect";
+import { redisCall, withinDeadline } from "../redis/connect";
 import { CONFIRM_TIMEOUT_MS, ConfirmTimeout, withConfirmTimeout, type ConfirmPublisher } from "../queue/publisher";
 import { hash, type ClaimState, type IdempotencyKeys } from "../store/idempotency";
 import type { TaskStore } from "../store/task-store";
 import { checkTask } from "../tasks/registry";
 import { assertOperator, type Actor } from "./actor";
-import { conflict, redisCall } from "./redis-call";
+
+/** What a refused submission tells the client when Redis does not answer. */
+const NOTHING_CHANGED = "nothing was queued, try again";
 
 /** A replay of a key whose first request still waits for its confirm waits this long (rounds × ms) before 409. */
 const REPLAY_WAIT_ROUNDS = 30;
@@ -71,7 +73,7 @@ export class TaskSubmission {
     if (key !== undefined) {
       const fingerprint = hash(JSON.stringify([type, payload, priority]));
       // A claim that timed out may still land: its undo is queued behind it.
-      const claim = await redisCall(() => this.deps.idempotency.reserve(key, fingerprint, id)).catch((err: unknown) => {
+      const claim = await redisCall(() => this.deps.idempotency.reserve(key, fingerprint, id), NOTHING_CHANGED).catch((err: unknown) => {
         this.undo(() => this.deps.idempotency.release(key, id));
         throw err;
       });
@@ -86,7 +88,7 @@ export class TaskSubmission {
       // The record exists before the message, so a worker always finds it. A create that timed out may still
       // run when Redis answers again: the removal, queued behind it on the same connection, undoes it.
       record =
-        (await redisCall(() => this.deps.store.create(record)).catch((err: unknown) => {
+        (await redisCall(() => this.deps.store.create(record), NOTHING_CHANGED).catch((err: unknown) => {
           this.undo(() => this.deps.store.remove(id));
           throw err;
         })) ?? record;

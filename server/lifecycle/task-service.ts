@@ -4,8 +4,9 @@ import { RetryTaskSchema, type TaskRecord } from "../../lib/contract";
 import { mustAbortWorker, runOf, transition, type TaskEvent } from "../../lib/task-lifecycle";
 import { describeZodError } from "../../lib/zod-message";
 import type { AuditLog } from "../audit/audit-log";
-import { AppError, invalidInput, messageOf, notFound, unavailable } from "../errors";
+import { AppError, conflict, invalidInput, messageOf, notFound, unavailable } from "../errors";
 import type { LiveEvents } from "../live-events";
+import { redisCall } from "../redis/connect";
 import type { Logger } from "../logger";
 import type { AmqpConnection } from "../queue/amqp";
 import type { DeadLetterQueue } from "../queue/dead-letters";
@@ -14,7 +15,6 @@ import type { TaskStore } from "../store/task-store";
 import { checkTask } from "../tasks/registry";
 import { assertOperator, type Actor } from "./actor";
 import type { CancelRequests } from "./cancel-requests";
-import { conflict, redisCall } from "./redis-call";
 
 export interface TaskServiceDeps {
   store: TaskStore;
@@ -38,7 +38,7 @@ export class TaskService {
   async cancel(id: string, actor: Actor): Promise<TaskRecord> {
     assertOperator(actor, "cancel tasks");
     const saved = await this.change(id, { type: "cancel", at: new Date().toISOString() });
-    if (mustAbortWorker(saved)) await redisCall(() => this.deps.cancels.request(id));
+    if (mustAbortWorker(saved)) await redisCall(() => this.deps.cancels.request(id), "the worker was not told to stop; cancel again");
     this.deps.log.info({ taskId: id, status: saved.status }, "task cancel requested");
     this.done(saved, actor, "task.cancel", `type ${saved.type}`);
     return saved;
@@ -98,6 +98,7 @@ export class TaskService {
         refusal = t.kind === "refused" ? t.reason : undefined;
         return t.kind === "next" ? t.record : undefined;
       }),
+      "nothing was changed, try again",
     );
     if (!saved) throw notFound(`No task with id "${id}".`);
     if (refusal) throw conflict(refusal);

@@ -1,5 +1,6 @@
 // Creates ioredis clients that log their errors instead of crashing the process.
 import { Redis } from "ioredis";
+import { AppError, messageOf, unavailable } from "../errors";
 import type { Logger } from "../logger";
 import { maskUrl } from "../redact";
 
@@ -72,4 +73,17 @@ export async function waitForRedis(client: Redis, url: string, timeoutMs = 15_00
     };
     client.once("ready", onReady);
   });
+}
+
+/**
+ * Runs a request's Redis work within REDIS_REQUEST_DEADLINE_MS; a failure answers 503 and says what it means
+ * for the caller (`consequence`, e.g. "nothing was changed"). An AppError (a clear answer already) passes.
+ */
+export async function redisCall<T>(fn: () => Promise<T>, consequence = "try again shortly"): Promise<T> {
+  try {
+    return await withinDeadline(fn());
+  } catch (err) {
+    if (err instanceof AppError) throw err;
+    throw unavailable(`Redis is not reachable (${messageOf(err)}); ${consequence}.`);
+  }
 }
