@@ -1,5 +1,6 @@
 // Whether this process reaches RabbitMQ and Redis: the body of GET /healthz and the `health` socket event.
 import type { Health } from "../../lib/contract";
+import { withDeadline } from "../deadline";
 import type { AmqpConnection } from "../queue/amqp";
 import type { Redis } from "../redis/connect";
 
@@ -16,8 +17,7 @@ export function healthCheck(amqp: AmqpConnection, redis: Redis): () => Promise<H
 async function ping(redis: Redis): Promise<boolean> {
   if (redis.status !== "ready") return false;
   try {
-    const timeout = new Promise<never>((_, reject) => setTimeout(() => reject(new Error("timeout")), PING_TIMEOUT_MS).unref());
-    return (await Promise.race([redis.ping(), timeout])) === "PONG";
+    return (await withDeadline(redis.ping(), PING_TIMEOUT_MS, () => new Error("timeout"))) === "PONG";
   } catch {
     return false;
   }

@@ -2,6 +2,7 @@
 import { connect, type Channel, type ChannelModel, type RecoveringChannelModel } from "amqplib";
 import type { Writable } from "node:stream";
 import { setTimeout as delay } from "node:timers/promises";
+import { withDeadline } from "../deadline";
 import { maskUrl } from "../redact";
 import { unavailable } from "../errors";
 import type { Logger } from "../logger";
@@ -21,10 +22,6 @@ export interface AmqpConnection {
 const CONNECT_TIMEOUT_MS = 10_000;
 const SETUP_TIMEOUT_MS = 30_000;
 
-function withDeadline<T>(work: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  return Promise.race([work, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what} within ${ms / 1000} s`)), ms)))]).finally(() => clearTimeout(timer));
-}
 
 export async function connectAmqp(options: {
   /** One URL, or a cluster's nodes: each (re)connection tries the next after one that failed or was lost. */
@@ -63,7 +60,7 @@ export async function connectAmqp(options: {
       setup: async (m: ChannelModel) => {
         autoCork((m as unknown as { connection: { stream: Writable } }).connection.stream);
         // The same for declaring queues and consumers on a node that does not answer (a quorum queue without a leader).
-        await withDeadline(options.setup(m), SETUP_TIMEOUT_MS, "RabbitMQ did not finish setting up the connection");
+        await withDeadline(options.setup(m), SETUP_TIMEOUT_MS, () => new Error(`RabbitMQ did not finish setting up the connection within ${SETUP_TIMEOUT_MS / 1000} s`));
         current = m;
       },
     },

@@ -1,6 +1,7 @@
 // Publishes persistent messages on a confirm channel and waits for RabbitMQ's confirm.
 import type { ChannelModel, ConfirmChannel, Options } from "amqplib";
 import type { TaskMessage } from "../../lib/contract";
+import { withDeadline } from "../deadline";
 import { AppError, unavailable, messageOf } from "../errors";
 import type { Logger } from "../logger";
 import { ChannelSlot, type AmqpConnection } from "./amqp";
@@ -88,12 +89,4 @@ export class ConfirmPublisher {
 }
 
 /** `confirmed`, or a ConfirmTimeout once CONFIRM_TIMEOUT_MS pass without it (the confirm itself may still come). */
-export function withConfirmTimeout(confirmed: Promise<void>, timeout: () => AppError = () => new ConfirmTimeout()): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  return Promise.race([
-    confirmed,
-    new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(timeout()), CONFIRM_TIMEOUT_MS);
-    }),
-  ]).finally(() => clearTimeout(timer));
-}
+export const withConfirmTimeout = (confirmed: Promise<void>, timeout: () => AppError = () => new ConfirmTimeout()): Promise<void> => withDeadline(confirmed, CONFIRM_TIMEOUT_MS, timeout);

@@ -1,5 +1,6 @@
 // Creates ioredis clients that log their errors instead of crashing the process.
 import { Redis } from "ioredis";
+import { withDeadline } from "../deadline";
 import { AppError, messageOf, unavailable } from "../errors";
 import type { Logger } from "../logger";
 import { maskUrl } from "../redact";
@@ -19,13 +20,7 @@ export const REDIS_COMMAND_TIMEOUT_MS = 1000;
 export const REDIS_REQUEST_DEADLINE_MS = 1500;
 
 /** `work`, or a rejection once `ms` have passed without its answer. The work itself goes on; callers undo what they can. */
-export function withinDeadline<T>(work: Promise<T>, ms = REDIS_REQUEST_DEADLINE_MS): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`Redis did not answer within ${ms} ms`)), ms);
-  });
-  return Promise.race([work, deadline]).finally(() => clearTimeout(timer));
-}
+export const withinDeadline = <T>(work: Promise<T>, ms = REDIS_REQUEST_DEADLINE_MS): Promise<T> => withDeadline(work, ms, () => new Error(`Redis did not answer within ${ms} ms`));
 
 /**
  * `subscriber`: a client that only subscribes; it keeps the offline queue so that ioredis can

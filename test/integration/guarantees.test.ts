@@ -33,6 +33,9 @@ function delivery(content: string, messageId: string, redelivered = false, rpc: 
   } as ConsumeMessage;
 }
 
+/** The task store of a test stack (its own key prefix). */
+const storeOf = (stack: Stack) => new TaskStore(stack.redis, redisKeys(stack.config.KEY_PREFIX), 1000);
+
 /** A runner over the real task store; no retry, dead letter or reply unless a test gives one. */
 function testRunner(store: TaskStore, workerId: string, deps: Partial<TaskRunnerDeps> = {}): TaskRunner {
   return new TaskRunner({
@@ -61,7 +64,7 @@ describe("a dead task's message is in the dead-letter queue whenever its record 
     publisher = new ConfirmPublisher(() => amqp, topology, log);
     amqp = await connectAmqp({ url: stack.config.RABBITMQ_URL, name: "guarantees-test", log, setup: (model) => publisher.setup(model) });
     inspect = await connect(stack.config.RABBITMQ_URL);
-    store = new TaskStore(stack.redis, redisKeys(stack.config.KEY_PREFIX), 1000);
+    store = storeOf(stack);
   });
   after(async () => {
     await inspect.close();
@@ -239,7 +242,7 @@ describe("a task with a reply_to gets exactly one reply", () => {
   let store: TaskStore;
   before(async () => {
     stack = await startStack({ workers: 0 });
-    store = new TaskStore(stack.redis, redisKeys(stack.config.KEY_PREFIX), 1000);
+    store = storeOf(stack);
   });
   after(() => stack.close());
 
@@ -293,7 +296,7 @@ describe("each run of a task has its generation: messages and attempts of an ear
   let store: TaskStore;
   before(async () => {
     stack = await startStack({ workers: 0 });
-    store = new TaskStore(stack.redis, redisKeys(stack.config.KEY_PREFIX), 1000);
+    store = storeOf(stack);
   });
   after(() => stack.close());
 
@@ -412,7 +415,7 @@ describe("a cancel reaches a worker that runs a task marked stalled", () => {
     const id = await submit(stack, { type: "sleep", payload: { ms: 30_000 } });
     await eventually(async () => ((await runningOnWorker()).includes(id) && (await taskOf(stack, id))?.status === "running" ? true : undefined), "the task to run");
     // A false stall: the sweep saw no beat (a clock, a slow Redis), the worker goes on.
-    const store = new TaskStore(stack.redis, redisKeys(stack.config.KEY_PREFIX), 1000);
+    const store = storeOf(stack);
     assert.equal((await store.update(id, (cur) => nextRecord(cur, { type: "stall", worker: cur.worker! })))?.status, "stalled");
     assert.equal((await postJson(stack.nodes[0], `/api/tasks/${id}/cancel`, {})).status, 202);
     await eventually(async () => (!(await runningOnWorker()).includes(id) ? true : undefined), "the worker to stop running the cancelled task", 8000);
@@ -456,7 +459,7 @@ describe("a retrying task whose retry message was lost runs again", () => {
   after(() => stack.close());
 
   test("a task left retrying long past its next attempt, with no message anywhere, is queued again as a new run and runs", async () => {
-    const store = new TaskStore(stack.redis, redisKeys(stack.config.KEY_PREFIX), 1000);
+    const store = storeOf(stack);
     const id = `overdue-${randomUUID()}`;
     const longAgo = new Date(Date.now() - 3_600_000).toISOString();
     // What a worker leaves after an attempt failed, when RabbitMQ then lost the retry queue's message (a node died).

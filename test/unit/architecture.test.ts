@@ -13,7 +13,7 @@ const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..")
  * Top-level files are their own "folder".
  */
 const SERVER_LAYERS: ReadonlyArray<readonly string[]> = [
-  ["errors.ts", "redact.ts", "live-events.ts", "access"], // no server imports: errors, redaction, the bus, origin policy and token buckets
+  ["errors.ts", "redact.ts", "deadline.ts", "live-events.ts", "access"], // no server imports: errors, redaction, the bus, origin policy and token buckets
   ["logger.ts"],
   ["process.ts", "shutdown.ts", "redis", "queue", "tasks"], // broker adapters, and the task handlers with their registry
   ["store", "auth", "audit", "broadcast"], // state kept in Redis
