@@ -10,11 +10,46 @@ import type { Logger } from "../logger";
  */
 export type Outcome = "ack" | "requeue" | "release";
 
+/**
+ * At most `size` holders at once; the rest wait in arrival order. `cancelWaiting` lets every waiter go without
+ * a slot (shutdown).
+ */
+class Slots {
+  private taken = 0;
+  private readonly waiting: Array<(granted: boolean) => void> = [];
+
+  constructor(private readonly size: number) {}
+
+  /** Resolves true once a slot is held (give it back with `release`), false if waiting was cancelled. */
+  acquire(): Promise<boolean> {
+    if (this.taken < this.size) {
+      this.taken++;
+      return Promise.resolve(true);
+    }
+    return new Promise((resolve) => this.waiting.push(resolve));
+  }
+
+  release(): void {
+    const next = this.waiting.shift();
+    if (next) next(true); // the slot passes straight to the next waiter
+    else this.taken--;
+  }
+
+  cancelWaiting(): void {
+    for (const waiter of this.waiting.splice(0)) waiter(false);
+  }
+}
+
 export class TaskConsumer {
   private channel?: Channel;
   private consumerTag?: string;
   private stopped = false;
   private readonly running = new Set<Promise<void>>();
+  /**
+   * Handlers running at once. The prefetch alone does not bound them: when a channel dies its handlers run on,
+   * and the next channel gets a full prefetch of new deliveries. Those wait here for the old handlers' slots.
+   */
+  private readonly slots: Slots;
   /** Deliveries settled (acknowledged or requeued) since start. */
   settled = 0;
 
@@ -30,7 +65,9 @@ export class TaskConsumer {
     /** Declares the queues; runs before consuming again after the broker cancelled the consumer. */
     private readonly declare: (model: ChannelModel) => Promise<void>,
     private readonly log: Logger,
-  ) {}
+  ) {
+    this.slots = new Slots(prefetch);
+  }
 
   /** For the connection's setup hook: runs after every (re)connection. */
   async setup(model: ChannelModel): Promise<void> {
@@ -53,6 +90,7 @@ export class TaskConsumer {
   /** Stops new deliveries; in-flight ones still finish and are acknowledged. */
   async stop(): Promise<void> {
     this.stopped = true;
+    this.slots.cancelWaiting();
     const { channel, consumerTag } = this;
     if (channel && consumerTag) await channel.cancel(consumerTag).catch(() => undefined);
   }
@@ -80,26 +118,41 @@ export class TaskConsumer {
     }
     // Log lines about a delivery carry its task id (the message id Taskcast and well-behaved publishers set).
     const taskId = typeof message.properties.messageId === "string" ? message.properties.messageId : undefined;
-    const done: Promise<void> = this.handle(message)
-      .catch((err: unknown): Outcome => {
-        this.log.error({ taskId, err: messageOf(err) }, "task handling failed; requeueing the message");
-        return "requeue";
-      })
-      .then(async (outcome) => {
-        if (outcome === "requeue") await delay(1000); // do not spin on a message that cannot be handled right now
-        try {
-          if (outcome === "ack") channel.ack(message);
-          else channel.nack(message, false, true);
-        } catch (err) {
-          // The channel died: RabbitMQ redelivers the message to another consumer.
-          this.log.warn({ taskId, err: messageOf(err) }, "could not acknowledge; the broker will redeliver");
-        }
-      })
-      .finally(() => {
-        this.running.delete(done);
-        this.settled++;
-      });
+    const done: Promise<void> = this.process(channel, message, taskId).finally(() => {
+      this.running.delete(done);
+      this.settled++;
+    });
     this.running.add(done);
+  }
+
+  /** Handles a delivery once a slot is free, then acknowledges or requeues it. */
+  private async process(channel: Channel, message: ConsumeMessage, taskId: string | undefined): Promise<void> {
+    let outcome: Outcome;
+    if (!(await this.slots.acquire())) {
+      outcome = "release"; // stopping: a delivery that never started goes back to the queue at once
+    } else if (this.channel !== channel) {
+      // Its channel closed while it waited: RabbitMQ has requeued it already, and the ack could not be sent.
+      this.slots.release();
+      this.log.info({ taskId }, "delivery's channel closed before a slot was free; RabbitMQ redelivers it");
+      return;
+    } else {
+      try {
+        outcome = await this.handle(message).catch((err: unknown): Outcome => {
+          this.log.error({ taskId, err: messageOf(err) }, "task handling failed; requeueing the message");
+          return "requeue";
+        });
+      } finally {
+        this.slots.release();
+      }
+    }
+    if (outcome === "requeue") await delay(1000); // do not spin on a message that cannot be handled right now
+    try {
+      if (outcome === "ack") channel.ack(message);
+      else channel.nack(message, false, true);
+    } catch (err) {
+      // The channel died: RabbitMQ redelivers the message to another consumer.
+      this.log.warn({ taskId, err: messageOf(err) }, "could not acknowledge; the broker will redeliver");
+    }
   }
 
   /** Resolves when every in-flight delivery is settled, or after `timeoutMs`; true if all settled. */

@@ -476,3 +476,40 @@ describe("a retrying task whose retry message was lost runs again", () => {
     assert.equal(record.run, 2, "a new run: the lost message, should it come back, is dropped");
   });
 });
+
+describe("a worker runs at most WORKER_CONCURRENCY tasks, even across a lost RabbitMQ connection", () => {
+  let stack: Stack;
+  let proxy: FaultProxy;
+  const rabbitmq = process.env.RABBITMQ_URL ?? "amqp://guest:guest@127.0.0.1:5672";
+  let workerId: string;
+  before(async () => {
+    proxy = await FaultProxy.start(rabbitmq);
+    stack = await startStack({ workers: 0, env: { API_RATE: "0" } });
+    workerId = (await stack.addWorker({ RABBITMQ_URL: proxy.via(rabbitmq), WORKER_CONCURRENCY: "2" })).id;
+  });
+  after(async () => {
+    await stack.close();
+    await proxy.close();
+  });
+
+  const directory = () => new WorkerDirectory(stack.redis, redisKeys(stack.config.KEY_PREFIX));
+  const runningOn = async (id: string) => (await directory().live()).find((w) => w.id === id)?.running ?? [];
+
+  test("handlers still running when the channel died hold their slots: new deliveries wait for them", async () => {
+    const first = [await submit(stack, { type: "sleep", payload: { ms: 5000 } }), await submit(stack, { type: "sleep", payload: { ms: 5000 } })];
+    await eventually(async () => ((await runningOn(workerId)).length === 2 ? true : undefined), "the worker to run both tasks");
+    // A second worker takes the redeliveries of the first two (and requeues them: they run elsewhere) once the connection drops.
+    await stack.addWorker({ WORKER_CONCURRENCY: "2" });
+    proxy.cut();
+    await eventually(async () => (proxy.connections > 0 ? true : undefined), "the worker to reconnect", 15_000);
+    const later = [await submit(stack, { type: "sleep", payload: { ms: 1000 } }), await submit(stack, { type: "sleep", payload: { ms: 1000 } })];
+    let most = 0;
+    const until = Date.now() + 5000;
+    while (Date.now() < until) {
+      most = Math.max(most, (await runningOn(workerId)).length);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    assert.ok(most <= 2, `the worker ran ${most} tasks at once with WORKER_CONCURRENCY=2`);
+    for (const id of [...first, ...later]) assert.equal((await waitForStatus(stack, id, ["succeeded"], 20_000)).status, "succeeded");
+  });
+});
