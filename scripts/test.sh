@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # `npm test`: set up everything a fresh machine lacks, then type-check and run every suite:
-# unit, integration (real RabbitMQ and Redis) and end-to-end (Playwright in Debian's chromium, then the
-# benchmarks' smoke run, which needs the same build and browser). The cluster suite (a real 3-node RabbitMQ
-# cluster; as root) runs only on its own, `npm run test:cluster`, for now.
+# unit, integration (real RabbitMQ and Redis), cluster (a real 3-node RabbitMQ cluster; needs root) and
+# end-to-end (Playwright in Debian's chromium, then the benchmarks' smoke run, which needs the same build and
+# browser).
 # `bash scripts/test.sh unit|integration|cluster|e2e` runs one suite.
 source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
@@ -27,14 +27,15 @@ if [ "$suite" = all ] || [ "$suite" = integration ]; then
   # Files run one after another: they share the brokers (each with its own queue and keys).
   run "integration tests (real RabbitMQ and Redis)" node --import tsx --test --test-concurrency=1 test/integration/*.test.ts
 fi
-if [ "$suite" = cluster ]; then
-  # Three RabbitMQ nodes beside the default one (scripts/rabbitmq-cluster.sh), which needs root.
-  [ "$(id -u)" = 0 ] || die "the cluster test starts RabbitMQ nodes as the rabbitmq user: run it as root"
-  run "cluster test (a real 3-node RabbitMQ cluster, a node killed and restarted)" node --import tsx --test test/cluster/*.test.ts
-elif [ "$suite" = all ]; then
-  # Not part of npm test yet: in some runs RabbitMQ nacks every publish to the quorum queue for over 30 s after
-  # the node everyone was connected to is killed (open work, issue 13).
-  log "cluster test NOT run by npm test (it fails intermittently; see issue 13): npm run test:cluster, as root"
+if [ "$suite" = all ] || [ "$suite" = cluster ]; then
+  # Three RabbitMQ nodes beside the default one (scripts/rabbitmq-cluster.sh), run as the rabbitmq user: needs root.
+  if [ "$(id -u)" = 0 ]; then
+    run "cluster test (a real 3-node RabbitMQ cluster, a node killed and restarted)" node --import tsx --test test/cluster/*.test.ts
+  elif [ "$suite" = cluster ]; then
+    die "the cluster test starts RabbitMQ nodes as the rabbitmq user: run it as root"
+  else
+    log "cluster test NOT run: it starts RabbitMQ nodes as the rabbitmq user, which needs root (sudo npm run test:cluster)"
+  fi
 fi
 if [ "$suite" = all ] || [ "$suite" = e2e ]; then
   run "building the dashboard (next build)" node_modules/.bin/next build >/tmp/taskcast-test-build.log 2>&1 || { cat /tmp/taskcast-test-build.log >&2; die "next build failed (output above)"; }

@@ -142,12 +142,17 @@ function endpoint(raw: string) {
   };
 }
 
+/** A channel that refused a message is replaced at most this often. */
+const REPLACE_AT_MOST_EVERY_MS = 1000;
+/** A replaced channel closes this long after, once the confirms it still waits for have come or timed out. */
+const CLOSE_REPLACED_AFTER_MS = 15_000;
+
 /**
  * Holds one channel on the current connection and opens a fresh one when it closes
- * (a channel error, or a new connection after recovery).
+ * (a channel error, or a new connection after recovery), or when it refused a message (`replace`).
  */
 export class ChannelSlot<C extends Channel> {
-  private channel?: { model: ChannelModel; promise: Promise<C> };
+  private channel?: { model: ChannelModel; promise: Promise<C>; openedAt: number; opened?: C; refused?: boolean };
 
   constructor(
     private readonly amqp: () => AmqpConnection,
@@ -157,18 +162,35 @@ export class ChannelSlot<C extends Channel> {
 
   /** The channel on `model` (default: the current connection), opening it if needed. */
   get(model: ChannelModel = this.amqp().current()): Promise<C> {
-    if (this.channel?.model === model) return this.channel.promise;
+    const held = this.channel;
+    if (held?.model === model) {
+      if (!held.refused || Date.now() - held.openedAt < REPLACE_AT_MOST_EVERY_MS) return held.promise;
+      this.log.info("RabbitMQ refused a message on this channel: publishing on a fresh one from now on");
+      // Closed later, so the confirms still due on it can come.
+      setTimeout(() => held.opened?.close().catch(() => undefined), CLOSE_REPLACED_AFTER_MS).unref();
+    }
     const promise = this.open(model).then((ch) => {
       ch.on("error", (err: Error) => this.log.warn({ err: err.message }, "RabbitMQ channel error"));
       ch.on("close", () => {
         if (this.channel?.promise === promise) this.channel = undefined;
       });
+      if (this.channel?.promise === promise) this.channel.opened = ch;
       return ch;
     });
     promise.catch(() => {
       if (this.channel?.promise === promise) this.channel = undefined;
     });
-    this.channel = { model, promise };
+    this.channel = { model, promise, openedAt: Date.now() };
     return promise;
+  }
+
+  /**
+   * Marks `channel` as one RabbitMQ refused a message on: `get` replaces it with a fresh one (at most once a
+   * second). On RabbitMQ 3.10 a channel that published to a quorum queue while the queue had no leader (its
+   * leader's node had just died) has every later message to that queue refused, even once a new leader is
+   * elected, while a new channel publishes at once.
+   */
+  refused(channel: C): void {
+    if (this.channel?.opened === channel) this.channel.refused = true;
   }
 }

@@ -78,8 +78,9 @@ export class ConfirmPublisher {
     await new Promise<void>((resolve, reject) => {
       try {
         channel.sendToQueue(queue, content, { ...properties, persistent: true }, (err) => {
-          if (err) reject(unavailable(`RabbitMQ refused the message (${messageOf(err)}); it was not accepted. Try again.`));
-          else resolve();
+          if (!err) return resolve();
+          this.slot.refused(channel);
+          reject(unavailable(`RabbitMQ refused the message (${messageOf(err)}); it was not accepted. Try again.`));
         });
       } catch (err) {
         reject(unavailable(`RabbitMQ channel is not usable (${messageOf(err)}); try again.`));

@@ -20,9 +20,11 @@ export class ReplySender {
     const channel = await this.slot.get();
     const confirmed = new Promise<void>((resolve, reject) => {
       try {
-        channel.sendToQueue(replyTo, Buffer.from(JSON.stringify(record)), { correlationId, contentType: "application/json" }, (err) =>
-          err ? reject(unavailable(`RabbitMQ refused the reply (${messageOf(err)})`)) : resolve(),
-        );
+        channel.sendToQueue(replyTo, Buffer.from(JSON.stringify(record)), { correlationId, contentType: "application/json" }, (err) => {
+          if (!err) return resolve();
+          this.slot.refused(channel);
+          reject(unavailable(`RabbitMQ refused the reply (${messageOf(err)})`));
+        });
       } catch (err) {
         reject(unavailable(`RabbitMQ reply channel is not usable (${messageOf(err)})`));
       }

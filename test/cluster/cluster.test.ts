@@ -7,6 +7,10 @@ import { after, before, describe, test } from "node:test";
 import { promisify } from "node:util";
 import { pino } from "pino";
 import type { TaskRecord } from "../../lib/contract";
+import { connect } from "amqplib";
+import { ConfirmPublisher } from "../../server/queue/publisher";
+import { connectAmqp } from "../../server/queue/amqp";
+import { topologyFor } from "../../server/queue/topology";
 import { api, eventually, startStack, type Stack } from "../helpers/stack";
 
 const run = promisify(execFile);
@@ -15,6 +19,8 @@ const cluster = (...args: string[]) => run("bash", ["scripts/rabbitmq-cluster.sh
 
 describe("on a 3-node RabbitMQ cluster, with quorum queues", () => {
   let stack: Stack;
+  /** The nodes' AMQP URLs, node 1 first. */
+  let urls: string[];
   /** Handler runs per task id, from each worker's "task succeeded" log line (one per handler run that returned). */
   const runs = new Map<string, number>();
   /** Warnings and errors of the processes, shown when the test fails. */
@@ -25,7 +31,7 @@ describe("on a 3-node RabbitMQ cluster, with quorum queues", () => {
     // quorum queues for over 30 s after the next kill, in about a third of the runs here (an open question).
     await cluster("stop");
     const { stdout } = await cluster("start");
-    const urls = stdout.trim().split("\n").at(-1)!;
+    urls = stdout.trim().split("\n").at(-1)!.split(",");
     const log = pino({ level: "info" }, {
       write(line: string) {
         if (/"level":(40|50|60)/.test(line) || line.includes("RabbitMQ") || line.includes("consuming")) warnings.push(line.slice(0, 400));
@@ -34,7 +40,7 @@ describe("on a 3-node RabbitMQ cluster, with quorum queues", () => {
         if (id) runs.set(id, (runs.get(id) ?? 0) + 1);
       },
     });
-    stack = await startStack({ workers: 2, log, env: { RABBITMQ_URL: urls, TASK_QUEUE_TYPE: "quorum", API_RATE: "0", WORKER_CONCURRENCY: "16" } });
+    stack = await startStack({ workers: 2, log, env: { RABBITMQ_URL: urls.join(","), TASK_QUEUE_TYPE: "quorum", API_RATE: "0", WORKER_CONCURRENCY: "16" } });
   });
   after(async () => {
     await stack?.close();
@@ -111,5 +117,33 @@ describe("on a 3-node RabbitMQ cluster, with quorum queues", () => {
     const twice = accepted.filter((id) => (runs.get(id) ?? 0) !== 1).map((id) => `${id}: ${runs.get(id) ?? 0} runs`);
     assert.deepEqual(twice, [], "every task's handler ran exactly once");
     assert.deepEqual(answers.filter((status) => status === 0), [], "every dashboard request got an answer within 5 s");
+  });
+
+  test("a publisher refused while a queue had no leader (its node just died) publishes again once a new one is elected", async (t) => {
+    // A quorum queue declared through node 1 has its leader there.
+    const queue = `${stack.config.TASK_QUEUE}-leaderless`;
+    const declarer = await connect(urls[0]);
+    await (await declarer.createChannel()).assertQueue(queue, { durable: true, arguments: { "x-queue-type": "quorum" } });
+    await declarer.close();
+    const log = pino({ level: "silent" });
+    const topology = topologyFor({ TASK_QUEUE: queue, TASK_QUEUE_TYPE: "quorum", TASK_DELIVERY_LIMIT: 10 });
+    const publisher = new ConfirmPublisher(() => amqp, topology, log);
+    // Connected to node 2, which outlives node 1.
+    const amqp = await connectAmqp({ url: urls[1], name: "leaderless-test", log, setup: (model) => publisher.setup(model) });
+    try {
+      await cluster("kill", "1");
+      // Published at once, some of these reach the queue before a new leader is elected, and are refused.
+      const outcomes: string[] = [];
+      const started = Date.now();
+      for (let i = 0; i < 120 && outcomes.slice(-3).join() !== "ok,ok,ok"; i++) {
+        outcomes.push(await publisher.publishTask({ id: `leaderless-${i}`, type: "echo", payload: {} }, 0).then(() => "ok", () => "refused"));
+        await new Promise((resolve) => setTimeout(resolve, 250));
+      }
+      t.diagnostic(`after the kill: ${outcomes.join(" ")} (${Date.now() - started} ms)`);
+      assert.equal(outcomes.slice(-3).join(), "ok,ok,ok", "publishes are confirmed again within 30 s of the leader's node dying");
+    } finally {
+      await amqp.close();
+      await cluster("restart", "1");
+    }
   });
 });
