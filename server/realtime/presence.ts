@@ -6,11 +6,11 @@ import { safeJson } from "../../lib/safe-json";
 import type { BroadcastLog } from "../broadcast/broadcast-log";
 import { messageOf } from "../errors";
 import type { Logger } from "../logger";
-import type { Redis } from "../redis/connect";
+import { redisTime, type Redis } from "../redis/connect";
 import type { RedisKeys } from "../redis/keys";
 import type { IoServer, IoSocket } from "./socket-server";
 
-/** A web node that has not reported for this long is gone. */
+/** A web node that has not reported for this long (by Redis's clock) is gone. */
 const NODE_STALE_MS = 5000;
 const NODE_FORGET_MS = 60 * 60 * 1000;
 
@@ -58,7 +58,8 @@ export class PresenceTicker {
   async tick(): Promise<void> {
     const io = this.io;
     try {
-      const now = Date.now();
+      // Beats are stamped and aged with Redis's clock: web nodes on machines whose clocks disagree still see each other.
+      const now = await redisTime(this.redis);
       const connections = io.of("/").sockets.size;
       const lagMs = this.lag();
       const [, beats, channels] = await Promise.all([

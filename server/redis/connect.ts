@@ -82,3 +82,12 @@ export async function redisCall<T>(fn: () => Promise<T>, consequence = "try agai
     throw unavailable(`Redis is not reachable (${messageOf(err)}); ${consequence}.`);
   }
 }
+
+/**
+ * Redis's clock, in milliseconds: the one clock every process agrees on. Liveness (a worker's or web node's
+ * last beat against "now") is measured with it, since machines' clocks may disagree by seconds.
+ */
+export async function redisTime(redis: Redis): Promise<number> {
+  const [seconds, micros] = await redis.time();
+  return Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
+}

@@ -4,7 +4,7 @@ import type { WorkerInfo } from "../../lib/insights";
 import { safeJson } from "../../lib/safe-json";
 import { messageOf } from "../errors";
 import type { Logger } from "../logger";
-import type { Redis } from "../redis/connect";
+import { redisTime, type Redis } from "../redis/connect";
 import type { RedisKeys } from "../redis/keys";
 
 export const WorkerBeatSchema = z.object({
@@ -50,12 +50,6 @@ export class WorkerDirectory {
     await this.redis.eval(BEAT, 1, this.keys.workers, beat.id, JSON.stringify(rest));
   }
 
-  /** Redis's clock, in milliseconds: the one clock every process agrees on. */
-  private async now(): Promise<number> {
-    const [seconds, micros] = await this.redis.time();
-    return Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
-  }
-
   /**
    * Beats for a worker now and every `intervalMs`: its fixed identity with its current state. A beat that
    * cannot be saved is logged; the next one tries again. Returns the stop.
@@ -74,7 +68,7 @@ export class WorkerDirectory {
 
   /** A worker stopping cleanly leaves the live set at once; its last beat stays listed as gone for a while. */
   async remove(id: string): Promise<void> {
-    const [raw, now] = await Promise.all([this.redis.hget(this.keys.workers, id), this.now()]);
+    const [raw, now] = await Promise.all([this.redis.hget(this.keys.workers, id), redisTime(this.redis)]);
     const parsed = WorkerBeatSchema.safeParse(safeJson(raw ?? ""));
     const multi = this.redis.multi().hdel(this.keys.workers, id);
     if (parsed.success) multi.hset(this.goneKey, id, JSON.stringify({ ...parsed.data, beatAt: Math.min(parsed.data.beatAt, now), inflight: 0, running: [] }));
@@ -83,7 +77,7 @@ export class WorkerDirectory {
 
   /** Every live worker, then those gone (silent, or stopped) within the last few minutes; each sorted by id. */
   async list(): Promise<WorkerInfo[]> {
-    const now = await this.now();
+    const now = await redisTime(this.redis);
     const [live, all, stopped] = await Promise.all([this.live(now), this.redis.hgetall(this.keys.workers), this.redis.hgetall(this.goneKey)]);
     const liveIds = new Set(live.map((w) => w.id));
     const gone = new Map<string, WorkerBeat>();
@@ -127,7 +121,7 @@ export class WorkerDirectory {
 
   /** Workers that beat within WORKER_STALE_MS, by Redis's clock. */
   async live(at?: number): Promise<WorkerBeat[]> {
-    const [all, now] = await Promise.all([this.redis.hgetall(this.keys.workers), at ?? this.now()]);
+    const [all, now] = await Promise.all([this.redis.hgetall(this.keys.workers), at ?? redisTime(this.redis)]);
     const live: WorkerBeat[] = [];
     const forgotten: string[] = [];
     for (const [id, raw] of Object.entries(all)) {

@@ -102,11 +102,15 @@ export interface ChildWebNode extends ChildWorker {
   url: string;
 }
 
-/** Starts a web node (API and Socket.IO, no pages) as its own process with the stack's settings. */
-export async function spawnWebNode(stack: Stack, overrides: Record<string, string> = {}): Promise<ChildWebNode> {
-  const child = spawn(process.execPath, ["--import", "tsx", "test/helpers/api-node.ts"], {
+/**
+ * Starts a web node (API and Socket.IO, no pages) as its own process with the stack's settings; with
+ * `clockOffsetMs`, its Date.now() runs that far off this machine's, as on a machine whose clock is wrong.
+ */
+export async function spawnWebNode(stack: Stack, overrides: Record<string, string> = {}, clockOffsetMs = 0): Promise<ChildWebNode> {
+  const skew = clockOffsetMs === 0 ? [] : ["--import", "./test/helpers/skewed-clock.ts"];
+  const child = spawn(process.execPath, ["--import", "tsx", ...skew, "test/helpers/api-node.ts"], {
     cwd: ROOT,
-    env: { ...stack.env, PORT: "0", LOG_LEVEL: "info", NODE_ENV: "production", ...overrides },
+    env: { ...stack.env, PORT: "0", LOG_LEVEL: "info", NODE_ENV: "production", TEST_CLOCK_OFFSET_MS: String(clockOffsetMs), ...overrides },
     stdio: ["ignore", "pipe", "pipe"],
   });
   let output = "";

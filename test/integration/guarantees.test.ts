@@ -18,7 +18,9 @@ import { hash, IdempotencyKeys, PENDING_TTL_SECONDS } from "../../server/store/i
 import { TaskStore } from "../../server/store/task-store";
 import { WorkerDirectory } from "../../server/store/worker-directory";
 import { unavailable } from "../../server/errors";
+import type { WebNodeList } from "../../lib/insights";
 import { FaultProxy } from "../helpers/fault-proxy";
+import { spawnWebNode, type ChildWebNode } from "../helpers/processes";
 import { api, eventually, postJson, startStack, type Stack } from "../helpers/stack";
 import { submit, taskOf, waitForStatus } from "../helpers/tasks";
 
@@ -362,6 +364,31 @@ describe("worker liveness does not depend on the machines' clocks agreeing", () 
     assert.equal(await directory.holds("behind", "task-of-behind"), true, "a duplicate delivery of its task is not run beside it");
     const listed = await directory.list();
     for (const w of listed) assert.ok(w.heartbeatAgeMs < 5000, `${w.id}'s heartbeat age ${w.heartbeatAgeMs} ms`);
+  });
+});
+
+describe("web nodes see each other live whatever their machines' clocks say", () => {
+  let stack: Stack;
+  let skewed: ChildWebNode;
+  before(async () => {
+    stack = await startStack({ workers: 0 });
+    // Another "machine" whose clock is 10 s ahead of this one's.
+    skewed = await spawnWebNode(stack, {}, 10_000);
+  });
+  after(async () => {
+    skewed.process.kill("SIGTERM");
+    await skewed.exited;
+    await stack.close();
+  });
+
+  const listedBy = async (url: string) => ((await (await fetch(`${url}/api/web-nodes`)).json()) as WebNodeList).nodes.map((n) => n.id);
+
+  test("each node lists both: the one 10 s behind it and the one 10 s ahead", async () => {
+    await eventually(async () => ((await listedBy(stack.nodes[0].url)).length === 2 ? true : undefined), "the node on this machine's clock to list both", 10_000);
+    // Several ticks, so a beat that looks stale has had time to be dropped.
+    await new Promise((resolve) => setTimeout(resolve, 2500));
+    assert.equal((await listedBy(skewed.url)).length, 2, "the node whose clock is ahead lists the other one");
+    assert.equal((await listedBy(stack.nodes[0].url)).length, 2, "the node on this machine's clock lists the other one");
   });
 });
 
