@@ -2,10 +2,17 @@
 // on a confirm channel, so the sender knows RabbitMQ took it.
 import type { ConfirmChannel } from "amqplib";
 import type { TaskRecord } from "../../lib/contract";
+import { runOf } from "../../lib/task-lifecycle";
 import { unavailable, messageOf } from "../errors";
 import type { Logger } from "../logger";
 import { ChannelSlot, type AmqpConnection } from "./amqp";
 import { withConfirmTimeout } from "./publisher";
+
+/**
+ * A reply's message_id: its task and run (`<id>:<run>`). One reply per run is the rule; should a reply be sent
+ * twice (its worker died between RabbitMQ's confirm and recording it), the repeat has the same message_id.
+ */
+export const replyMessageId = (record: TaskRecord) => `${record.id}:${runOf(record)}`;
 
 export class ReplySender {
   /** One reply channel per connection, re-opened when it closes. */
@@ -20,7 +27,7 @@ export class ReplySender {
     const channel = await this.slot.get();
     const confirmed = new Promise<void>((resolve, reject) => {
       try {
-        channel.sendToQueue(replyTo, Buffer.from(JSON.stringify(record)), { correlationId, contentType: "application/json" }, (err) => {
+        channel.sendToQueue(replyTo, Buffer.from(JSON.stringify(record)), { correlationId, messageId: replyMessageId(record), contentType: "application/json" }, (err) => {
           if (!err) return resolve();
           this.slot.refused(channel);
           reject(unavailable(`RabbitMQ refused the reply (${messageOf(err)})`));

@@ -49,6 +49,7 @@ describe("AMQP contract", () => {
     assert.deepEqual(record.result, { from: "php" });
     const msg = await reply(correlationId);
     assert.equal(msg.properties.correlationId, correlationId);
+    assert.equal(msg.properties.messageId, `${id}:1`, "a reply's message_id names its task and run, so a repeat can be dropped");
     const replied = TaskRecordSchema.parse(JSON.parse(msg.content.toString()));
     assert.equal(replied.id, id);
     assert.equal(replied.status, "succeeded");
