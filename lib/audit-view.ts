@@ -3,6 +3,7 @@ import type { AuditAction, AuditEntry } from "./auth";
 
 export const ACTION_LABELS: Record<AuditAction, string> = {
   "task.submit": "Submitted a task",
+  "task.submit_batch": "Submitted a batch",
   "broadcast.send": "Broadcast",
   "task.cancel": "Cancelled",
   "task.retry": "Retried",

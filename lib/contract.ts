@@ -41,6 +41,20 @@ export const SubmitTaskSchema = z.strictObject({
 });
 export type SubmitTask = z.infer<typeof SubmitTaskSchema>;
 
+/** Most tasks in one `POST /api/tasks/batch` or `task:submitBatch`. */
+export const MAX_BATCH_TASKS = 1000;
+/** Largest batch, as a JSON body or socket event; bigger gets 413. Each task in it is also held to MAX_BODY_BYTES. */
+export const MAX_BATCH_BODY_BYTES = 1024 * 1024;
+
+/** Body of `POST /api/tasks/batch` and of the `task:submitBatch` socket event: 1 to MAX_BATCH_TASKS tasks. */
+export const SubmitBatchSchema = z.strictObject({
+  tasks: z
+    .array(SubmitTaskSchema, { error: "tasks must be an array of tasks" })
+    .min(1, "tasks must hold at least one task")
+    .max(MAX_BATCH_TASKS, `tasks may hold at most ${MAX_BATCH_TASKS} tasks`),
+});
+export type SubmitBatch = z.infer<typeof SubmitBatchSchema>;
+
 /** Longest accepted `Idempotency-Key` header. */
 export const MAX_IDEMPOTENCY_KEY_LENGTH = 200;
 
@@ -280,6 +294,15 @@ export type SubmitAck = { id: string } | { error: string; code?: string };
 export type SocketSubmitTask = SubmitTask & { idempotencyKey?: string };
 /** Reply of `task:submit`: what `POST /api/tasks` answers (`replayed` for a repeated Idempotency-Key), or an error. */
 export type TaskSubmitAck = (TaskAck & { replayed: boolean }) | { error: string; code?: string };
+
+/** Reply of `POST /api/tasks/batch` (202, or 200 for a repeated Idempotency-Key): one entry per task, in the order sent. */
+export interface BatchAck {
+  tasks: TaskAck[];
+}
+/** The `task:submitBatch` socket event's input: the batch, and optionally its Idempotency-Key. */
+export type SocketSubmitBatch = SubmitBatch & { idempotencyKey?: string };
+/** Reply of `task:submitBatch`: what `POST /api/tasks/batch` answers, or an error. */
+export type BatchSubmitAck = (BatchAck & { replayed: boolean }) | { error: string; code?: string };
 
 /** Error body of every failed HTTP request. */
 export interface ApiErrorBody {

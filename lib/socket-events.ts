@@ -1,7 +1,7 @@
 // Socket.IO event maps, typed once for the web node, the worker's emitter and the browser.
 import type { AuditEntry, Principal } from "./auth";
 import type { StatsSeries, WebNodeList, WorkerList } from "./insights";
-import type { Health, Broadcast, BroadcastCatchUp, BroadcastSubscription, ChannelList, Presence, QueueStats, SendBroadcast, SocketSubmitTask, SubmitAck, TaskRecord, TaskSubmitAck } from "./contract";
+import type { BatchSubmitAck, Health, Broadcast, BroadcastCatchUp, BroadcastSubscription, ChannelList, Presence, QueueStats, SendBroadcast, SocketSubmitBatch, SocketSubmitTask, SubmitAck, TaskRecord, TaskSubmitAck } from "./contract";
 
 export interface ServerToClientEvents {
   "queue:stats": (stats: QueueStats) => void;
@@ -29,6 +29,8 @@ export type FollowAck = BroadcastCatchUp | { error: string };
 export interface ClientToServerEvents {
   /** The same rules and answers as `POST /api/tasks` (one submission function serves both). */
   "task:submit": (input: SocketSubmitTask, ack: (reply: TaskSubmitAck) => void) => void;
+  /** The same rules and answers as `POST /api/tasks/batch`: 1 to 1,000 tasks, all queued or none. */
+  "task:submitBatch": (input: SocketSubmitBatch, ack: (reply: BatchSubmitAck) => void) => void;
   "broadcast:send": (input: SendBroadcast, ack: (reply: SubmitAck) => void) => void;
   /** Follow only these channels from now on (null: all). */
   "broadcast:follow": (channels: string[] | null, ack: (reply: FollowAck) => void) => void;

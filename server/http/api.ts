@@ -1,6 +1,6 @@
 // The JSON API's core routes and /healthz: thin handlers over the web node's services.
 import type { IncomingMessage } from "node:http";
-import { BroadcastListQuerySchema, liveCopy, ListQuerySchema, MAX_BODY_BYTES, TaskListQuerySchema, type Health, type Presence, type TaskAck } from "../../lib/contract";
+import { BroadcastListQuerySchema, liveCopy, ListQuerySchema, MAX_BATCH_BODY_BYTES, MAX_BODY_BYTES, TaskListQuerySchema, type BatchAck, type Health, type Presence, type TaskAck } from "../../lib/contract";
 import type { AuditLog } from "../audit/audit-log";
 import type { BroadcastLog } from "../broadcast/broadcast-log";
 import type { BroadcastService } from "../broadcast/broadcast-service";
@@ -52,6 +52,18 @@ export function apiRoutes(deps: ApiDeps): Route[] {
         const { record, replayed } = await deps.submission.submit({ input: await readJsonBody(req, MAX_BODY_BYTES), idempotencyKey, actor: actorOf(ctx) });
         if (replayed) res.setHeader("Idempotent-Replayed", "true");
         return [replayed ? 200 : 202, { id: record.id, status: record.status } satisfies TaskAck];
+      },
+    },
+    {
+      // One request, so one token of the API rate limit: its size is bounded by MAX_BATCH_TASKS and the body limit.
+      method: "POST",
+      pattern: /^\/api\/tasks\/batch$/,
+      handler: async (req, _url, _params, res, ctx) => {
+        const header = req.headers["idempotency-key"];
+        const idempotencyKey = Array.isArray(header) ? header[0] : header;
+        const { records, replayed } = await deps.submission.submitBatch({ input: await readJsonBody(req, MAX_BATCH_BODY_BYTES), idempotencyKey, actor: actorOf(ctx) });
+        if (replayed) res.setHeader("Idempotent-Replayed", "true");
+        return [replayed ? 200 : 202, { tasks: records } satisfies BatchAck];
       },
     },
     {

@@ -1,11 +1,12 @@
 // The one way a task enters the queue from a web node, whatever the transport (HTTP or Socket.IO): one
 // set of rules for who may submit, how big a task may be, what it must look like, idempotency and audit.
-import { randomUUID } from "node:crypto";
-import { MAX_BODY_BYTES, MAX_IDEMPOTENCY_KEY_LENGTH, SubmitTaskSchema, type Payload, type TaskRecord } from "../../lib/contract";
+import { createHash, randomUUID } from "node:crypto";
+import { MAX_BATCH_BODY_BYTES, MAX_BATCH_TASKS, MAX_BODY_BYTES, MAX_IDEMPOTENCY_KEY_LENGTH, SubmitBatchSchema, SubmitTaskSchema, type Payload, type TaskRecord } from "../../lib/contract";
 import { newTaskRecord } from "../../lib/task-lifecycle";
 import { describeZodError } from "../../lib/zod-message";
 import type { AuditLog } from "../audit/audit-log";
-import { AppError, conflict, invalidInput, messageOf, notFound, tooLarge } from "../errors";
+import { withDeadline } from "../deadline";
+import { AppError, conflict, invalidInput, messageOf, notFound, tooLarge, unavailable } from "../errors";
 import type { LiveEvents } from "../live-events";
 import type { Logger } from "../logger";
 import type { AmqpConnection } from "../queue/amqp";
@@ -50,6 +51,20 @@ export interface Submitted {
   replayed: boolean;
 }
 
+export interface SubmittedBatch {
+  /** The batch's tasks, in the order sent. */
+  records: Array<Pick<TaskRecord, "id" | "status">>;
+  /** True when an earlier request with the same Idempotency-Key made this batch. */
+  replayed: boolean;
+}
+
+/** A task of a batch, checked: what its record and message are made from. */
+interface BatchTask {
+  type: string;
+  payload: Record<string, unknown>;
+  priority: number;
+}
+
 export class TaskSubmission {
   constructor(private readonly deps: SubmissionDeps) {}
 
@@ -63,9 +78,7 @@ export class TaskSubmission {
     const { type, payload = {}, priority = 0 } = parsed.data;
     const check = checkTask(type, payload);
     if (!check.ok) throw invalidInput(check.error);
-    if (key !== undefined && (key.length === 0 || key.length > MAX_IDEMPOTENCY_KEY_LENGTH)) {
-      throw invalidInput(`Idempotency-Key must be 1 to ${MAX_IDEMPOTENCY_KEY_LENGTH} characters.`);
-    }
+    checkKey(key);
     // Refuse at once while RabbitMQ is down rather than record a task that cannot be queued.
     this.deps.amqp().current();
 
@@ -150,16 +163,127 @@ export class TaskSubmission {
    * request still waits for its confirm, this one waits a moment too, then answers 409.
    */
   private async replay(key: string, taskId: string, state: ClaimState): Promise<TaskRecord> {
-    for (let i = 0; state === "pending" && i < REPLAY_WAIT_ROUNDS; i++) {
-      await new Promise((r) => setTimeout(r, REPLAY_WAIT_MS));
-      const now = await redisCall(() => this.deps.idempotency.state(key, taskId));
-      if (now === undefined) throw conflict("The first request with this Idempotency-Key was not accepted; send the task again with the same key.");
-      state = now;
-    }
-    if (state === "pending") throw conflict("A request with this Idempotency-Key is still waiting for RabbitMQ's confirm; try again shortly.");
+    await this.untilConfirmed(key, taskId, state, "task");
     const record = await redisCall(() => this.deps.store.get(taskId));
     if (!record) throw notFound(`The task this Idempotency-Key made (${taskId}) is no longer in the history.`);
     return record;
+  }
+
+  /** Waits (a moment at most) for a pending claim on `key` to be confirmed; 409 if it is not. */
+  private async untilConfirmed(key: string, taskId: string, state: ClaimState, what: "task" | "batch"): Promise<void> {
+    for (let i = 0; state === "pending" && i < REPLAY_WAIT_ROUNDS; i++) {
+      await new Promise((r) => setTimeout(r, REPLAY_WAIT_MS));
+      const now = await redisCall(() => this.deps.idempotency.state(key, taskId));
+      if (now === undefined) throw conflict(`The first request with this Idempotency-Key was not accepted; send the ${what} again with the same key.`);
+      state = now;
+    }
+    if (state === "pending") throw conflict("A request with this Idempotency-Key is still waiting for RabbitMQ's confirm; try again shortly.");
+  }
+
+  /**
+   * A batch of 1 to MAX_BATCH_TASKS tasks: checked as a whole (nothing is queued if any task is invalid), the
+   * records written in one pipeline, every message published before waiting once for all of RabbitMQ's
+   * confirms. One Idempotency-Key covers the batch, and a person's batch is one audit entry. Resolves with the
+   * tasks in the order sent once RabbitMQ confirmed every message.
+   */
+  async submitBatch({ input, idempotencyKey: key, actor }: SubmitRequest): Promise<SubmittedBatch> {
+    assertOperator(actor, "submit tasks");
+    const bytes = Buffer.byteLength(JSON.stringify(input) ?? "");
+    if (bytes > MAX_BATCH_BODY_BYTES) throw tooLarge(`The batch is ${bytes} bytes as JSON; the limit is ${MAX_BATCH_BODY_BYTES} bytes. Nothing was queued; split it.`);
+    const tasks = checkBatch(input);
+    checkKey(key);
+    this.deps.amqp().current();
+
+    // The tasks' ids derive from the batch's: a replayed key gives back the same ids without storing them.
+    const batchId = randomUUID();
+    if (key !== undefined) {
+      const fingerprint = hash(JSON.stringify(["batch", tasks.map((t) => [t.type, t.payload, t.priority])]));
+      const claim = await redisCall(() => this.deps.idempotency.reserve(key, fingerprint, batchId), NOTHING_CHANGED).catch((err: unknown) => {
+        this.undo(() => this.deps.idempotency.release(key, batchId));
+        throw err;
+      });
+      if (!claim.reserved) {
+        if (!claim.sameRequest) throw new AppError(422, "idempotency_key_reused", "This Idempotency-Key was already used for a different request in the last 24 hours; use a new key for a new batch.");
+        await this.untilConfirmed(key, claim.taskId, claim.state, "batch");
+        return { records: tasks.map((_, i) => ({ id: batchTaskId(claim.taskId, i), status: "queued" })), replayed: true };
+      }
+    }
+
+    const at = new Date().toISOString();
+    const records = tasks.map(({ type, payload, priority }, i) => newTaskRecord({ type: "submit", id: batchTaskId(batchId, i), taskType: type, payload, priority, at }));
+    const ids = records.map((r) => r.id);
+    const removeAll = () => Promise.all(ids.map((id) => this.deps.store.remove(id)));
+    try {
+      // Issued in one tick, the creates leave in one pipeline (the command client auto-pipelines): one round trip.
+      const created = await redisCall(() => Promise.all(records.map((r) => this.deps.store.create(r))), NOTHING_CHANGED).catch((err: unknown) => {
+        this.undo(removeAll);
+        throw err;
+      });
+      created.forEach((stored, i) => (records[i] = stored ?? records[i]));
+    } catch (err) {
+      if (key !== undefined) this.undo(() => this.deps.idempotency.release(key, batchId));
+      throw err;
+    }
+    await this.publishBatch(records, key, batchId);
+    for (const record of records) this.announce(record, "task queued");
+    if (actor.principal.kind === "user") {
+      void this.deps.audit.record({ action: "task.submit_batch", actor: actor.principal, target: ids[0], detail: batchDetail(tasks, ids), ip: actor.ip, via: actor.via });
+    }
+    return { records: records.map(({ id, status }) => ({ id, status })), replayed: false };
+  }
+
+  /**
+   * Publishes every message of a batch, then waits once, at most CONFIRM_TIMEOUT_MS, for all the confirms. As
+   * for one task: past the timeout every task stays tracked (503, key pending, settled when RabbitMQ answers);
+   * a refused message's record is removed. If RabbitMQ refuses some messages and confirms others, the
+   * confirmed tasks run and stay tracked, and the key stays pending for 24 hours, so they are never queued twice.
+   */
+  private async publishBatch(records: TaskRecord[], key: string | undefined, batchId: string): Promise<void> {
+    const outcomes = Promise.allSettled(records.map(({ id, type, payload, priority }) => this.deps.publisher.sendTask({ id, type, payload: payload as Payload }, priority)));
+    let results: Array<PromiseSettledResult<void>>;
+    try {
+      results = await withDeadline(
+        outcomes,
+        CONFIRM_TIMEOUT_MS,
+        () =>
+          new ConfirmTimeout(
+            `RabbitMQ did not confirm all ${records.length} tasks in ${CONFIRM_TIMEOUT_MS / 1000} s, so the batch is not accepted yet; its tasks may still be queued and stay tracked (ids ${records[0].id} to ${records.at(-1)!.id}): ${key === undefined ? "look them up before submitting again" : "retry with the same Idempotency-Key to learn their fate"}.`,
+          ),
+      );
+    } catch (err) {
+      if (key !== undefined) this.undo(() => this.deps.idempotency.extend(key, batchId));
+      void outcomes.then(async (late) => {
+        const refused = await this.settleBatch(records, late, key, batchId);
+        for (const [i, record] of records.entries()) if (late[i].status === "fulfilled") this.announce(record, "task confirmed after its request timed out");
+        this.deps.log[refused > 0 ? "warn" : "info"]({ batch: batchId, tasks: records.length, refused }, "batch settled by RabbitMQ after its request timed out");
+      });
+      throw err;
+    }
+    const refused = await this.settleBatch(records, results, key, batchId);
+    if (refused === 0) return;
+    for (const [i, record] of records.entries()) if (results[i].status === "fulfilled") this.announce(record, "task queued");
+    const firstReason = results.find((r): r is PromiseRejectedResult => r.status === "rejected")?.reason;
+    const indexes = results.flatMap((r, i) => (r.status === "rejected" ? [i] : []));
+    if (refused === records.length) throw unavailable(`RabbitMQ refused the batch (${messageOf(firstReason)}); nothing was queued. Try again.`);
+    throw unavailable(
+      `RabbitMQ refused ${refused} of ${records.length} tasks (indexes ${indexes.join(", ")}): those were not queued and their records are removed. The other ${records.length - refused} were queued and will run.${key === undefined ? "" : " This Idempotency-Key stays pending for 24 hours so they are never queued twice; send the refused tasks again under a new key."}`,
+    );
+  }
+
+  /**
+   * Settles a batch once RabbitMQ answered for every message: refused tasks' records go; the key is confirmed
+   * (all taken), released (none taken), or kept pending (some taken). Returns how many were refused.
+   */
+  private async settleBatch(records: TaskRecord[], results: Array<PromiseSettledResult<void>>, key: string | undefined, batchId: string): Promise<number> {
+    const refusedIds = records.filter((_, i) => results[i].status === "rejected").map((r) => r.id);
+    if (refusedIds.length > 0) this.undo(() => Promise.all(refusedIds.map((id) => this.deps.store.remove(id))));
+    if (key === undefined) return refusedIds.length;
+    if (refusedIds.length === 0) {
+      const confirmKey = () => this.deps.idempotency.confirm(key, batchId);
+      await redisCall(confirmKey).catch(() => this.undo(confirmKey));
+    } else if (refusedIds.length === records.length) this.undo(() => this.deps.idempotency.release(key, batchId));
+    else this.undo(() => this.deps.idempotency.extend(key, batchId));
+    return refusedIds.length;
   }
 
   /** A task RabbitMQ confirmed: every tab sees it, the metrics count it. */
@@ -182,4 +306,64 @@ export class TaskSubmission {
     });
   }
 
+}
+
+function checkKey(key: string | undefined): void {
+  if (key !== undefined && (key.length === 0 || key.length > MAX_IDEMPOTENCY_KEY_LENGTH)) {
+    throw invalidInput(`Idempotency-Key must be 1 to ${MAX_IDEMPOTENCY_KEY_LENGTH} characters.`);
+  }
+}
+
+/** Checks a whole batch: every invalid task is named by its index and problem in one 400, or none is. */
+function checkBatch(input: unknown): BatchTask[] {
+  const usage = `Send {"tasks": [{"type": string, "payload"?: object, "priority"?: 0-9}, ...]} with 1 to ${MAX_BATCH_TASKS} tasks.`;
+  const parsed = SubmitBatchSchema.safeParse(input);
+  const problems = new Map<number, string[]>();
+  const note = (index: number, problem: string) => problems.set(index, [...(problems.get(index) ?? []), problem]);
+  if (!parsed.success) {
+    const general: string[] = [];
+    for (const issue of parsed.error.issues) {
+      const [field, index, ...rest] = issue.path;
+      if (field === "tasks" && typeof index === "number") note(index, rest.length > 0 ? `${rest.join(".")}: ${issue.message}` : issue.message);
+      else general.push(issue.path.length > 0 ? `${issue.path.join(".")}: ${issue.message}` : issue.message);
+    }
+    if (general.length > 0) throw invalidInput(`Invalid batch: ${general.join("; ")}. ${usage} Nothing was queued.`);
+  }
+  // The envelope is right, so `tasks` is an array; a task the schema passed still faces its type's checks.
+  const raw = (input as { tasks: unknown[] }).tasks;
+  const tasks: BatchTask[] = [];
+  raw.forEach((item, index) => {
+    if (problems.has(index)) return;
+    const { type, payload = {}, priority = 0 } = SubmitTaskSchema.parse(item);
+    const bytes = Buffer.byteLength(JSON.stringify(item));
+    if (bytes > MAX_BODY_BYTES) return note(index, `the task is ${bytes} bytes as JSON; the limit for one task is ${MAX_BODY_BYTES} bytes`);
+    const check = checkTask(type, payload);
+    if (!check.ok) return note(index, check.error);
+    tasks.push({ type, payload, priority });
+  });
+  if (problems.size > 0) {
+    const list = [...problems].sort(([a], [b]) => a - b).map(([index, found]) => `tasks[${index}]: ${found.join("; ")}`);
+    throw invalidInput(`${problems.size} of ${raw.length} tasks are invalid, so nothing was queued. ${list.join(" | ")}`);
+  }
+  return tasks;
+}
+
+/**
+ * The id of a batch's `index`th task: a UUID (version 8, RFC 9562) hashed from the batch's random id, so a
+ * replayed Idempotency-Key, which remembers only the batch, answers the same ids.
+ */
+function batchTaskId(batchId: string, index: number): string {
+  const hex = createHash("sha256").update(`${batchId}:${index}`).digest("hex").slice(0, 32).split("");
+  hex[12] = "8";
+  hex[16] = ((parseInt(hex[16], 16) & 0x3) | 0x8).toString(16);
+  const h = hex.join("");
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+}
+
+/** The audit entry's summary: how many tasks of which types, and their ids' range. */
+function batchDetail(tasks: BatchTask[], ids: string[]): string {
+  const byType = new Map<string, number>();
+  for (const { type } of tasks) byType.set(type, (byType.get(type) ?? 0) + 1);
+  const types = [...byType].map(([type, count]) => `${type} ×${count}`).join(", ");
+  return `${tasks.length} tasks: ${types}; ids ${ids[0]} to ${ids.at(-1)}`;
 }

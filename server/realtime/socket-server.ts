@@ -2,6 +2,7 @@
 // socket (Host and Origin checks, then the handshake's sign-in). What flows over it is in the sibling modules.
 import { createAdapter } from "@socket.io/redis-adapter";
 import { Server, type Socket } from "socket.io";
+import { MAX_BATCH_BODY_BYTES } from "../../lib/contract";
 import type { ClientToServerEvents, InterServerEvents, ServerToClientEvents, SocketData } from "../../lib/socket-events";
 import { loopbackHost, originAllowed } from "../access/origin-policy";
 import type { Logger } from "../logger";
@@ -30,7 +31,8 @@ export function createSocketServer(options: {
   return new Server({
     adapter: createAdapter(options.pubClient, options.subClient, { key: options.adapterKey }),
     serveClient: false,
-    maxHttpBufferSize: 128 * 1024,
+    // Room for the largest batch (task:submitBatch) and its framing; anything bigger closes the connection.
+    maxHttpBufferSize: MAX_BATCH_BODY_BYTES + 64 * 1024,
     // Browsers on other sites may not open a socket in the user's name (cross-site WebSocket hijacking).
     allowRequest: (req, callback) => {
       if (options.loopbackOnly && !loopbackHost(req.headers.host, allowedOrigins)) return callback("Host not allowed: with no users configured Taskcast answers only to localhost", false);

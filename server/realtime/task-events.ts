@@ -1,7 +1,8 @@
 // Everything that sends `task:update` to tabs, in one place: a web node's own changes, the workers' batches
-// relayed by every node, and the worker's side that sends those batches. Also `task:submit` from a tab.
+// relayed by every node, and the worker's side that sends those batches. Also `task:submit` and
+// `task:submitBatch` from a tab.
 import type { Emitter } from "@socket.io/redis-emitter";
-import { liveCopy, MAX_IDEMPOTENCY_KEY_LENGTH, TaskRecordSchema, type TaskSubmitAck } from "../../lib/contract";
+import { liveCopy, MAX_IDEMPOTENCY_KEY_LENGTH, TaskRecordSchema, type BatchSubmitAck, type TaskSubmitAck } from "../../lib/contract";
 import type { InterServerEvents } from "../../lib/socket-events";
 import { describeZodError } from "../../lib/zod-message";
 import type { Authenticator } from "../auth/authenticator";
@@ -49,7 +50,7 @@ export function workerTaskUpdates(emitter: Emitter): UpdateCoalescer {
   return new UpdateCoalescer((records) => send(records.map(liveCopy)));
 }
 
-/** `task:submit`: the same submission, rules and answers as `POST /api/tasks`. */
+/** `task:submit` and `task:submitBatch`: the same submissions, rules and answers as `POST /api/tasks` and `/api/tasks/batch`. */
 export function handleTaskSubmit(io: IoServer, submission: TaskSubmission, auth: Authenticator, log: Logger): void {
   io.on("connection", (socket) => {
     socket.on("task:submit", (input, ack) =>
@@ -64,10 +65,22 @@ export function handleTaskSubmit(io: IoServer, submission: TaskSubmission, auth:
         log,
       ),
     );
+    socket.on("task:submitBatch", (input, ack) =>
+      reply<BatchSubmitAck>(
+        ack,
+        async () => {
+          await assertSessionAlive(socket, auth);
+          const { task: batch, idempotencyKey } = splitIdempotencyKey(input);
+          const { records, replayed } = await submission.submitBatch({ input: batch, idempotencyKey, actor: actorOf(socket) });
+          return { tasks: records, replayed };
+        },
+        log,
+      ),
+    );
   });
 }
 
-/** A socket has no headers: the Idempotency-Key travels in the event, beside the task's fields. */
+/** A socket has no headers: the Idempotency-Key travels in the event, beside the task's (or batch's) fields. */
 function splitIdempotencyKey(input: unknown): { task: unknown; idempotencyKey?: string } {
   if (typeof input !== "object" || input === null || Array.isArray(input) || !("idempotencyKey" in input)) return { task: input };
   const { idempotencyKey, ...task } = input as Record<string, unknown>;
