@@ -41,7 +41,7 @@ export function Dashboard() {
       </div>
       <main className="grid">
         <div className="column">
-          <SubmitTaskForm onSubmitted={(id) => setMine((ids) => [id, ...ids].slice(0, 100))} />
+          <SubmitTaskForm onSubmitted={(added) => setMine((ids) => [...added, ...ids].slice(0, 100))} />
           <QueuePanel stats={queue.stats} error={queue.error} />
           <RunningTasks tasks={tasks.tasks} loaded={tasks.loaded} />
           <DeadLetters tasks={dead} loaded={tasks.loaded} error={tasks.error} />

@@ -1,17 +1,19 @@
 "use client";
-// The form that submits a task over the tab's socket; the acknowledgement carries the id or a clear error.
+// The form that submits a task over the tab's socket (several at once, as one batch, with Repeat); the
+// acknowledgement carries the ids or a clear error.
 import { useEffect, useState, type FormEvent } from "react";
 import { useCanOperate } from "@/components/auth/session-provider";
 import { ViewerNote } from "@/components/auth/viewer-note";
-import { MAX_PRIORITY, type TaskTypeInfo } from "@/lib/contract";
+import { MAX_BATCH_TASKS, MAX_PRIORITY, type BatchSubmitAck, type TaskTypeInfo } from "@/lib/contract";
 import { getSocket } from "@/components/live/socket-client";
 import { fetchJson } from "@/components/live/fetch-json";
 
-export function SubmitTaskForm({ onSubmitted }: { onSubmitted: (id: string) => void }) {
+export function SubmitTaskForm({ onSubmitted }: { onSubmitted: (ids: string[]) => void }) {
   const [types, setTypes] = useState<TaskTypeInfo[]>([]);
   const [type, setType] = useState("");
   const [payload, setPayload] = useState("");
   const [priority, setPriority] = useState("0");
+  const [repeat, setRepeat] = useState("1");
   const [busy, setBusy] = useState(false);
   const [feedback, setFeedback] = useState<{ kind: "ok" | "error"; text: string }>();
   const canOperate = useCanOperate();
@@ -55,18 +57,34 @@ export function SubmitTaskForm({ onSubmitted }: { onSubmitted: (id: string) => v
       setFeedback({ kind: "error", text: `Priority must be a whole number from 0 to ${MAX_PRIORITY}.` });
       return;
     }
+    const count = repeat.trim() === "" ? 1 : Number(repeat);
+    if (!Number.isInteger(count) || count < 1 || count > MAX_BATCH_TASKS) {
+      setFeedback({ kind: "error", text: `Repeat must be a whole number from 1 to ${MAX_BATCH_TASKS}.` });
+      return;
+    }
+    const task = { type, payload: parsed as Record<string, unknown>, priority: level };
     setBusy(true);
     try {
-      const reply = await getSocket()
-        .timeout(10_000)
-        .emitWithAck("task:submit", { type, payload: parsed as Record<string, unknown>, priority: level });
-      if ("error" in reply) setFeedback({ kind: "error", text: reply.error });
-      else {
-        onSubmitted(reply.id);
-        setFeedback({ kind: "ok", text: `Queued ${type} task ${reply.id.slice(0, 8)}.` });
+      // One task keeps the single path; more go as one batch: all queued, or none.
+      if (count === 1) {
+        const reply = await getSocket().timeout(10_000).emitWithAck("task:submit", task);
+        if ("error" in reply) setFeedback({ kind: "error", text: reply.error });
+        else {
+          onSubmitted([reply.id]);
+          setFeedback({ kind: "ok", text: `Queued ${type} task ${reply.id.slice(0, 8)}.` });
+        }
+      } else {
+        const reply: BatchSubmitAck = await getSocket()
+          .timeout(10_000)
+          .emitWithAck("task:submitBatch", { tasks: Array.from({ length: count }, () => task) });
+        if ("error" in reply) setFeedback({ kind: "error", text: reply.error });
+        else {
+          onSubmitted(reply.tasks.map((t) => t.id));
+          setFeedback({ kind: "ok", text: `Queued ${reply.tasks.length} ${type} tasks, ${reply.tasks[0].id.slice(0, 8)} to ${reply.tasks[reply.tasks.length - 1].id.slice(0, 8)}.` });
+        }
       }
     } catch {
-      setFeedback({ kind: "error", text: "No answer from the server within 10 s; the task may not have been queued. Check the connection and try again." });
+      setFeedback({ kind: "error", text: `No answer from the server within 10 s; the ${count === 1 ? "task" : "tasks"} may not have been queued. Check the connection and try again.` });
     } finally {
       setBusy(false);
     }
@@ -90,6 +108,11 @@ export function SubmitTaskForm({ onSubmitted }: { onSubmitted: (id: string) => v
       <input id="task-priority" type="number" inputMode="numeric" min={0} max={MAX_PRIORITY} step={1} value={priority} onChange={(e) => setPriority(e.target.value)} className="narrow" aria-describedby="task-priority-hint" disabled={!canOperate} />
       <p id="task-priority-hint" className="muted small">
         0 (default) to {MAX_PRIORITY}; higher runs first when tasks wait.
+      </p>
+      <label htmlFor="task-repeat">Repeat</label>
+      <input id="task-repeat" type="number" inputMode="numeric" min={1} max={MAX_BATCH_TASKS} step={1} value={repeat} onChange={(e) => setRepeat(e.target.value)} className="narrow" aria-describedby="task-repeat-hint" disabled={!canOperate} />
+      <p id="task-repeat-hint" className="muted small">
+        How many copies to submit, 1 to {MAX_BATCH_TASKS}, as one batch: all are queued or none.
       </p>
       <button type="submit" disabled={busy || !type || !canOperate}>
         Submit task
