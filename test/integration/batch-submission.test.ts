@@ -6,7 +6,9 @@ import { after, before, describe, test } from "node:test";
 import type { AuditPage } from "../../lib/auth";
 import { MAX_BATCH_BODY_BYTES, MAX_BATCH_TASKS, type BatchSubmitAck, type TaskRecord } from "../../lib/contract";
 import { authEnv, bearer, originOf, PASSWORDS, rawRequest, signIn, TOKENS, type RawResponse } from "../helpers/auth";
-import { eventually, startStack, type Stack } from "../helpers/stack";
+import { FaultProxy } from "../helpers/fault-proxy";
+import { api, eventually, startStack, type Stack } from "../helpers/stack";
+import { waitForStatus } from "../helpers/tasks";
 
 describe("bulk submission", () => {
   let stack: Stack;
@@ -181,5 +183,54 @@ describe("bulk submission", () => {
     // The audit batch (5), the keyed batch (10, replayed once), the socket batch (5, replayed once) and the 50.
     assert.equal(records.length, 70, "no task was created twice");
     assert.ok(records.every((r) => r.attempts === 1), "none ran twice");
+  });
+});
+
+describe("a batch RabbitMQ does not confirm in time stays tracked, and its key replays it once confirmed", () => {
+  let stack: Stack;
+  let proxy: FaultProxy;
+  const rabbitmq = process.env.RABBITMQ_URL ?? "amqp://guest:guest@127.0.0.1:5672";
+
+  before(async () => {
+    proxy = await FaultProxy.start(rabbitmq);
+    // The web node reaches RabbitMQ through the proxy; the worker directly.
+    stack = await startStack({ workers: 0, env: { RABBITMQ_URL: proxy.via(rabbitmq), API_RATE: "0" } });
+    await stack.addWorker({ RABBITMQ_URL: rabbitmq });
+  });
+  after(async () => {
+    proxy.restore();
+    await stack.close();
+    await proxy.close();
+  });
+
+  const post = (body: object, key: string) => api(stack.nodes[0], "/api/tasks/batch", { method: "POST", headers: { "Content-Type": "application/json", "Idempotency-Key": key }, body: JSON.stringify(body) });
+  const marked = async (marker: string): Promise<TaskRecord[]> =>
+    ((await api(stack.nodes[0], "/api/tasks?limit=100")).body.tasks as TaskRecord[]).filter((t) => (t.payload as { marker?: string }).marker === marker);
+
+  test("503 after the confirm timeout with every task tracked; a replay meanwhile 409; once confirmed each runs once and the key replays the ids", async () => {
+    const key = `late-batch-${randomUUID()}`;
+    const marker = randomUUID();
+    const body = { tasks: Array.from({ length: 5 }, (_, i) => ({ type: "echo", payload: { marker, i } })) };
+    proxy.blackhole(); // RabbitMQ's confirms stop reaching the web node
+    const first = post(body, key);
+    await eventually(async () => ((await marked(marker)).length === 5 ? true : undefined), "the batch's 5 records");
+
+    const replay = await post(body, key);
+    assert.equal(replay.status, 409, `a replay before the confirms: ${JSON.stringify(replay.body)}`);
+    const refused = await first;
+    assert.equal(refused.status, 503, JSON.stringify(refused.body));
+    assert.match(refused.body.error, /did not confirm all 5 tasks.*may still be queued and stay tracked/);
+    const tracked = await marked(marker);
+    assert.deepEqual(tracked.map((t) => t.status), Array(5).fill("queued"), "every task stays tracked");
+
+    proxy.restore(); // the held publishes reach RabbitMQ, which confirms them
+    for (const t of tracked) assert.equal((await waitForStatus(stack, t.id, ["succeeded"])).attempts, 1);
+    const again = await eventually(async () => {
+      const res = await post(body, key);
+      return res.status === 200 ? res : undefined;
+    }, "the key to replay the confirmed batch");
+    const byIndex = new Map(tracked.map((t) => [(t.payload as { i: number }).i, t.id]));
+    assert.deepEqual(again.body.tasks.map((t: { id: string }) => t.id), [0, 1, 2, 3, 4].map((i) => byIndex.get(i)), "the same ids, in the order sent");
+    assert.equal((await marked(marker)).length, 5, "five tasks, none made twice");
   });
 });
