@@ -1,5 +1,5 @@
 // Task records in Redis: a hash per task (JSON and a version), sorted-set indexes, and bounded retention.
-import { TASK_STATUSES, TaskRecordSchema, type TaskRecord, type TaskStatus } from "../../lib/contract";
+import { isFinished, TASK_STATUSES, TaskRecordSchema, type TaskRecord, type TaskStatus } from "../../lib/contract";
 import { isDeadLetter, isRetainedHistory } from "../../lib/task-lifecycle";
 import { safeJson } from "../../lib/safe-json";
 import { matchesSearch, parseCursor, type TaskSearchFilters } from "../../lib/task-search";
@@ -13,37 +13,46 @@ const SEARCH_BATCH = 100;
 /** Most records one search request looks at before it answers with a cursor to continue from. */
 export const SEARCH_SCAN_LIMIT = 5000;
 
-// Compare-and-set of one record plus its indexes, then retention: the oldest finished records beyond
-// the limit go. Queued, running, retrying and stalled tasks are never in the finished index, so they are
-// never trimmed; nor are dead letters until an operator discards them.
+// Compare-and-set of one record plus the index entries that change with it, then retention: the oldest finished
+// records beyond the limit go. Queued, running, retrying and stalled tasks are never in the finished index, so they
+// are never trimmed; nor are dead letters until an operator discards them. The caller knows the record it replaces
+// (the version compared), so only the indexes that change are touched: the old status's and the new one's.
 // KEYS: task hash, all-tasks index, finished index, dead-letter index.
-// ARGV: expected version ("0": must not exist, "*": any), record JSON, createdAt score, status,
-//       status-index prefix, task-key prefix, id, finished score or "", history limit, "1" if a dead letter, statuses.
+// ARGV: expected version ("0": must not exist), record JSON, createdAt score, status, status-index prefix,
+//       task-key prefix, id, finished index: score to add | "-" to remove | "" unchanged, history limit,
+//       dead-letter index: "+" add | "-" remove | "" unchanged, the replaced record's status ("" when new),
+//       the statuses a finished record can have (comma-separated).
 const SAVE_SCRIPT = `
 local cur = redis.call('HGET', KEYS[1], 'v')
-if ARGV[1] ~= '*' and (cur or '0') ~= ARGV[1] then return 0 end
+if (cur or '0') ~= ARGV[1] then return 0 end
 local v = (tonumber(cur) or 0) + 1
 local id = ARGV[7]
 redis.call('HSET', KEYS[1], 'r', ARGV[2], 'v', v)
-redis.call('ZADD', KEYS[2], ARGV[3], id)
-for s in string.gmatch(ARGV[11], '[^,]+') do
-  if s == ARGV[4] then redis.call('ZADD', ARGV[5] .. s, ARGV[3], id) else redis.call('ZREM', ARGV[5] .. s, id) end
+if not cur then redis.call('ZADD', KEYS[2], ARGV[3], id) end
+if ARGV[11] ~= ARGV[4] then
+  if ARGV[11] ~= '' then redis.call('ZREM', ARGV[5] .. ARGV[11], id) end
+  redis.call('ZADD', ARGV[5] .. ARGV[4], ARGV[3], id)
 end
-if ARGV[8] ~= '' then redis.call('ZADD', KEYS[3], ARGV[8], id) else redis.call('ZREM', KEYS[3], id) end
-if ARGV[10] == '1' then redis.call('ZADD', KEYS[4], ARGV[3], id) else redis.call('ZREM', KEYS[4], id) end
-local excess = redis.call('ZCARD', KEYS[3]) - tonumber(ARGV[9])
-if excess > 0 then
-  local old = redis.call('ZRANGE', KEYS[3], 0, math.min(excess, ${TRIM_BATCH}) - 1)
-  for _, oid in ipairs(old) do
-    redis.call('DEL', ARGV[6] .. oid)
-    redis.call('ZREM', KEYS[2], oid)
-    redis.call('ZREM', KEYS[3], oid)
-    redis.call('ZREM', KEYS[4], oid)
-    for s in string.gmatch(ARGV[11], '[^,]+') do redis.call('ZREM', ARGV[5] .. s, oid) end
+if ARGV[10] == '+' then redis.call('ZADD', KEYS[4], ARGV[3], id) elseif ARGV[10] == '-' then redis.call('ZREM', KEYS[4], id) end
+if ARGV[8] == '-' then redis.call('ZREM', KEYS[3], id) elseif ARGV[8] ~= '' then
+  redis.call('ZADD', KEYS[3], ARGV[8], id)
+  local excess = redis.call('ZCARD', KEYS[3]) - tonumber(ARGV[9])
+  if excess > 0 then
+    local old = redis.call('ZRANGE', KEYS[3], 0, math.min(excess, ${TRIM_BATCH}) - 1)
+    for _, oid in ipairs(old) do
+      redis.call('DEL', ARGV[6] .. oid)
+      redis.call('ZREM', KEYS[2], oid)
+      redis.call('ZREM', KEYS[3], oid)
+      redis.call('ZREM', KEYS[4], oid)
+      for s in string.gmatch(ARGV[12], '[^,]+') do redis.call('ZREM', ARGV[5] .. s, oid) end
+    end
   end
 end
 return v
 `;
+
+/** The statuses a record in the finished index can have: a trimmed record is removed from these indexes. */
+const FINISHED_LIST = TASK_STATUSES.filter(isFinished).join(",");
 
 /** A change to a record: the next record, or undefined to leave it as it is. */
 export type Mutation = (current: TaskRecord) => TaskRecord | undefined;
@@ -65,7 +74,7 @@ export class TaskStore {
 
   /** Stores a new record; false if one with this id exists already. */
   async create(record: TaskRecord): Promise<TaskRecord | undefined> {
-    const version = await this.write(record, "0");
+    const version = await this.write(record);
     return version ? { ...record, version } : undefined;
   }
 
@@ -81,7 +90,7 @@ export class TaskStore {
       if (!current) return undefined;
       const next = mutate(current);
       if (!next) return current;
-      const version = await this.write(next, String(current.version));
+      const version = await this.write(next, current);
       if (version) return { ...next, version };
     }
     throw new Error(`task ${id} is being changed by too many writers at once`);
@@ -180,26 +189,39 @@ export class TaskStore {
     });
   }
 
-  private async write(record: TaskRecord, expected: string): Promise<number> {
+  /** Writes `record` if the stored one is still `known` (none, or version 0: it must not exist); the new version, or 0. */
+  private async write(record: TaskRecord, known?: TaskRecord): Promise<number> {
     const { version: _ignored, ...rest } = record;
+    // Version 0 is a record not stored yet (built from a message): there is nothing to replace.
+    const replaced = known && known.version > 0 ? known : undefined;
     const finished = isRetainedHistory(record);
+    const wasFinished = replaced !== undefined && isRetainedHistory(replaced);
     const deadLetter = isDeadLetter(record);
+    const wasDeadLetter = replaced !== undefined && isDeadLetter(replaced);
+    const finishedOp = finished
+      ? wasFinished && replaced.finishedAt === record.finishedAt && record.finishedAt !== undefined
+        ? ""
+        : Date.parse(record.finishedAt ?? new Date().toISOString())
+      : wasFinished
+        ? "-"
+        : "";
     const result = await (this.redis as unknown as SaveTaskCommand).taskcastSaveTask(
       this.keys.task(record.id),
       this.keys.tasks,
       this.keys.tasksFinished,
       this.keys.deadLetters,
-      expected,
+      replaced ? String(replaced.version) : "0",
       JSON.stringify(rest),
       Date.parse(record.createdAt),
       record.status,
       this.keys.tasksByStatus(""),
       this.keys.task(""),
       record.id,
-      finished ? Date.parse(record.finishedAt ?? new Date().toISOString()) : "",
+      finishedOp,
       this.historyLimit,
-      deadLetter ? "1" : "0",
-      TASK_STATUSES.join(","),
+      deadLetter === wasDeadLetter ? "" : deadLetter ? "+" : "-",
+      replaced?.status ?? "",
+      FINISHED_LIST,
     );
     return Number(result);
   }
