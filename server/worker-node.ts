@@ -8,6 +8,7 @@ import { cancelledByOperator, TaskRunner } from "./lifecycle/task-runner";
 import type { Logger } from "./logger";
 import { startMetricsServer } from "./metrics/metrics-server";
 import { WorkerMetrics } from "./metrics/prometheus";
+import { FinishedSummary } from "./metrics/finished-summary";
 import { StatsStore } from "./metrics/stats-store";
 import { connectAmqp, type AmqpConnection } from "./queue/amqp";
 import { TaskConsumer } from "./queue/consumer";
@@ -43,6 +44,7 @@ export async function startWorkerNode(config: Config, log: Logger): Promise<Work
   const store = new TaskStore(redis, keys, config.TASK_HISTORY_LIMIT);
   const directory = new WorkerDirectory(redis, keys);
   const counters = new StatsStore(redis, config.KEY_PREFIX).batched(log);
+  const summary = new FinishedSummary(log);
   const updates = workerTaskUpdates(new Emitter(withSafePublish(redis, log), { key: keys.socketIo }));
   const topology = topologyFor(config);
 
@@ -62,7 +64,10 @@ export async function startWorkerNode(config: Config, log: Logger): Promise<Work
       metrics.recorded(record);
       updates.push(record);
     },
-    finished: (record) => counters.countFinished(record),
+    finished: (record) => {
+      counters.countFinished(record);
+      summary.count(record);
+    },
     reply: (replyTo, correlationId, record) => replies.send(replyTo, correlationId, record),
   });
   const declare = (model: Parameters<typeof assertTopology>[0]) => assertTopology(model, topology, log);
@@ -84,6 +89,7 @@ export async function startWorkerNode(config: Config, log: Logger): Promise<Work
     if (runner.abort(taskId, cancelledByOperator())) log.info({ taskId }, "cancelling the running task");
   });
 
+  const stopSummary = summary.start();
   const stopBeating = directory.startBeating(
     { id, host: hostname(), pid: process.pid, concurrency: config.WORKER_CONCURRENCY, startedAt: new Date().toISOString() },
     () => ({ inflight: consumer.inflight, processed: consumer.settled, running: runner.runningIds() }),
@@ -115,6 +121,7 @@ export async function startWorkerNode(config: Config, log: Logger): Promise<Work
       },
     ],
     ["send the last task updates", () => updates.flush()],
+    ["log the last finished-tasks summary", () => stopSummary()],
     ["save the last activity counts", () => counters.flush()],
     ["close RabbitMQ", () => amqp!.close()],
     ["stop serving metrics", () => metricsServer.close()],
