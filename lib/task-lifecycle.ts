@@ -109,9 +109,46 @@ export function newTaskRecord(event: Extract<TaskEvent, { type: "submit" }>): Ta
   return { id: event.id, type: event.taskType, payload: event.payload, status: "queued", progress: 0, priority: event.priority, attempts: 0, attemptLog: [], createdAt: event.at, version: 0 };
 }
 
+/**
+ * `record` with every field present (an absent one as undefined), always in the same order. V8 copies such an
+ * object with `{ ...record, field: value }` in tens of nanoseconds when every field set is one the record has;
+ * each field the copy has to add costs about 0.7 µs (Node 20), which made one transition of a short task cost
+ * 4 µs. JSON leaves undefined fields out, so nothing changes in Redis or on the wire.
+ */
+export function withAllFields(r: TaskRecord): TaskRecord {
+  const all: { [K in keyof Required<TaskRecord>]: TaskRecord[K] } = {
+    id: r.id,
+    type: r.type,
+    payload: r.payload,
+    status: r.status,
+    progress: r.progress,
+    priority: r.priority,
+    run: r.run,
+    attempts: r.attempts,
+    maxAttempts: r.maxAttempts,
+    nextAttemptAt: r.nextAttemptAt,
+    result: r.result,
+    error: r.error,
+    createdAt: r.createdAt,
+    startedAt: r.startedAt,
+    finishedAt: r.finishedAt,
+    worker: r.worker,
+    attemptLog: r.attemptLog,
+    cancelRequested: r.cancelRequested,
+    awaitingDelivery: r.awaitingDelivery,
+    reply: r.reply,
+    discardedAt: r.discardedAt,
+    retriedAt: r.retriedAt,
+    payloadBytes: r.payloadBytes,
+    resultBytes: r.resultBytes,
+    version: r.version,
+  };
+  return all;
+}
+
 /** Applies `event` to `current`. Never throws; the caller writes the record with compare-and-set. */
 export function transition(current: TaskRecord, event: TaskEvent): Transition {
-  const cur = current;
+  const cur = withAllFields(current);
   switch (event.type) {
     case "submit":
       return refused(`Task ${cur.id} exists already.`);
@@ -242,7 +279,10 @@ function settleAttempt(cur: TaskRecord, ref: AttemptRef, settle: (running: TaskR
 function closeAttempt(log: TaskAttempt[], outcome: TaskAttempt["outcome"], at: string, error?: string): TaskAttempt[] {
   const last = log.at(-1);
   if (!last || last.outcome !== "running") return log;
-  return [...log.slice(0, -1), { ...last, outcome, finishedAt: at, ...(error ? { error } : {}) }];
+  // A literal, not a spread that adds fields (see withAllFields).
+  const why = error || last.error;
+  const closed: TaskAttempt = why === undefined ? { attempt: last.attempt, worker: last.worker, startedAt: last.startedAt, finishedAt: at, outcome } : { attempt: last.attempt, worker: last.worker, startedAt: last.startedAt, finishedAt: at, outcome, error: why };
+  return [...log.slice(0, -1), closed];
 }
 
 const clamp = (n: number) => (Number.isFinite(n) ? Math.min(1, Math.max(0, n)) : 0);

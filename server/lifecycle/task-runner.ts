@@ -204,7 +204,8 @@ export class TaskRunner {
       this.active.delete(id);
     }
     await writes;
-    return { ...ended, record, ms: Date.now() - startedMs };
+    const ms = Date.now() - startedMs;
+    return ended.ok ? { ok: true, result: ended.result, record, ms } : { ok: false, failure: ended.failure, record, ms };
   }
 
   /** Records how the attempt ended (succeeded, failed, cancelled, handed back, retrying or dead) and settles the delivery. */
