@@ -25,26 +25,27 @@ export function parseMessage(message: { content: Buffer; properties: Pick<Messag
   const header = message.properties.headers?.[RUN_HEADER];
   const run = typeof header === "number" && Number.isInteger(header) && header >= 1 ? header : 1;
   const messageId = typeof message.properties.messageId === "string" && message.properties.messageId ? message.properties.messageId.slice(0, 200) : undefined;
-  const fallbackId = messageId ?? randomUUID();
+  // A new id only for a message that names none (made when needed: most name one).
+  const fallback = () => messageId ?? randomUUID();
   const text = message.content.toString("utf8");
   let body: unknown;
   try {
     body = JSON.parse(text);
   } catch (err) {
-    return { id: fallbackId, type: "(invalid)", payload: null, run, error: `Message body is not valid JSON (${messageOf(err)}); it starts with: ${JSON.stringify(text.slice(0, 80))}` };
+    return { id: fallback(), type: "(invalid)", payload: null, run, error: `Message body is not valid JSON (${messageOf(err)}); it starts with: ${JSON.stringify(text.slice(0, 80))}` };
   }
   const result = TaskMessageSchema.safeParse(body);
   if (!result.success) {
     const loose = (typeof body === "object" && body !== null ? body : {}) as Record<string, unknown>;
     return {
-      id: typeof loose.id === "string" && loose.id ? loose.id.slice(0, 200) : fallbackId,
+      id: typeof loose.id === "string" && loose.id ? loose.id.slice(0, 200) : fallback(),
       type: typeof loose.type === "string" && loose.type ? loose.type : "(invalid)",
       payload: loose.payload ?? null,
       run,
       error: `Message is not a task: expected JSON {"type": string, "payload"?: object, "id"?: string} (${describeZodError(result.error)})`,
     };
   }
-  return { id: result.data.id ?? fallbackId, type: result.data.type, payload: result.data.payload ?? {}, run };
+  return { id: result.data.id ?? fallback(), type: result.data.type, payload: result.data.payload ?? {}, run };
 }
 
 /** A message's priority property as a task priority (0 when absent). */
