@@ -43,8 +43,10 @@ export const WorkerInfoSchema = z.object({
   host: z.string(),
   pid: z.number().int(),
   concurrency: z.number().int(),
-  /** Busy slots: deliveries held and not yet acknowledged. */
+  /** Deliveries it holds unacknowledged: running, or waiting for a free slot (up to WORKER_PREFETCH). */
   inflight: z.number().int().min(0),
+  /** Tasks whose handler it is running now (at most `concurrency`). */
+  busy: z.number().int().min(0),
   /** Tasks settled since it started. */
   processed: z.number().int().min(0),
   startedAt: z.string(),

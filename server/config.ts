@@ -54,6 +54,12 @@ const EnvSchema = z.object({
   TASK_HISTORY_LIMIT: positiveInt.default(10_000),
   BROADCAST_CHANNEL: z.string().min(1).default("broadcast"),
   WORKER_CONCURRENCY: positiveInt.max(1000).default(4),
+  /**
+   * Deliveries a worker holds unacknowledged (RabbitMQ's prefetch): at least WORKER_CONCURRENCY. Those beyond the
+   * running ones wait in the worker, so the next task is at hand the moment one ends. Default: twice the concurrency.
+   * RabbitMQ does not give a worker's held deliveries to another worker until it acknowledges or dies.
+   */
+  WORKER_PREFETCH: positiveInt.max(2000).optional(),
   /** Prefix of every Redis key and of the Socket.IO adapter channels, so several installations can share a Redis. */
   KEY_PREFIX: z.string().min(1).default("taskcast"),
   BROADCAST_MAX_BYTES: positiveInt.default(4096),
@@ -85,7 +91,9 @@ function isAmqpUrl(raw: string): boolean {
   }
 }
 
-export type Config = Omit<z.infer<typeof EnvSchema>, "RABBITMQ_URL"> & {
+export type Config = Omit<z.infer<typeof EnvSchema>, "RABBITMQ_URL" | "WORKER_PREFETCH"> & {
+  /** WORKER_PREFETCH, or twice WORKER_CONCURRENCY when unset. */
+  WORKER_PREFETCH: number;
   /** The first of RABBITMQ_URL's nodes. */
   RABBITMQ_URL: string;
   /** Every node RABBITMQ_URL names, in order. */
@@ -105,10 +113,13 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   const parsed = EnvSchema.safeParse(cleaned);
   if (!parsed.success) throw new ConfigError(`Invalid configuration: ${describeZodError(parsed.error)}`);
   const c = parsed.data;
+  if (c.WORKER_PREFETCH !== undefined && c.WORKER_PREFETCH < c.WORKER_CONCURRENCY) {
+    throw new ConfigError(`Invalid configuration: WORKER_PREFETCH (${c.WORKER_PREFETCH}) must be at least WORKER_CONCURRENCY (${c.WORKER_CONCURRENCY}): a worker holds every task it runs.`);
+  }
   try {
     const users = [...parseUsers(c.TASKCAST_USERS ?? ""), ...parseUsers(readList(c.TASKCAST_USERS_FILE, "TASKCAST_USERS_FILE"), "TASKCAST_USERS_FILE")];
     const tokens = [...parseTokens(c.TASKCAST_TOKENS ?? ""), ...parseTokens(readList(c.TASKCAST_TOKENS_FILE, "TASKCAST_TOKENS_FILE"), "TASKCAST_TOKENS_FILE")];
-    return { ...c, RABBITMQ_URL: c.RABBITMQ_URL[0], rabbitmqUrls: c.RABBITMQ_URL, users, tokens };
+    return { ...c, RABBITMQ_URL: c.RABBITMQ_URL[0], rabbitmqUrls: c.RABBITMQ_URL, WORKER_PREFETCH: c.WORKER_PREFETCH ?? 2 * c.WORKER_CONCURRENCY, users, tokens };
   } catch (err) {
     throw new ConfigError(`Invalid configuration: ${err instanceof Error ? err.message : String(err)}`);
   }

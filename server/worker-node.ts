@@ -52,7 +52,7 @@ export async function startWorkerNode(config: Config, log: Logger): Promise<Work
   const replies = new ReplySender(() => amqp!, log);
   const publisher = new ConfirmPublisher(() => amqp!, topology, log);
   const deadLetters = new DeadLetterQueue(topology, log);
-  const metrics = new WorkerMetrics({ running: () => consumer.inflight, concurrency: config.WORKER_CONCURRENCY });
+  const metrics = new WorkerMetrics({ running: () => consumer.busy, concurrency: config.WORKER_CONCURRENCY });
   const runner = new TaskRunner({
     store,
     publisher,
@@ -72,7 +72,7 @@ export async function startWorkerNode(config: Config, log: Logger): Promise<Work
   });
   const declare = (model: Parameters<typeof assertTopology>[0]) => assertTopology(model, topology, log);
   const outages = new RedisOutageGate(redis, log);
-  const consumer = new TaskConsumer(config.TASK_QUEUE, config.WORKER_CONCURRENCY, (msg) => outages.run(() => runner.run(msg)), declare, log);
+  const consumer = new TaskConsumer(config.TASK_QUEUE, config.WORKER_CONCURRENCY, config.WORKER_PREFETCH, (msg) => outages.run(() => runner.run(msg)), declare, log);
   amqp = await connectAmqp({
     url: config.rabbitmqUrls,
     name: `taskcast-worker ${id}`,

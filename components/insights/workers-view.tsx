@@ -57,7 +57,8 @@ function WorkerRow({ worker: w }: { worker: WorkerInfo }) {
       <td data-label="PID" className="mono">{w.pid}</td>
       <td data-label="Concurrency">{w.concurrency}</td>
       <td data-label="Busy">
-        {w.inflight} of {w.concurrency}
+        {w.busy} of {w.concurrency}
+        {w.inflight > w.busy ? <span className="muted"> (+{w.inflight - w.busy} waiting)</span> : null}
       </td>
       <td data-label="Done">{w.processed}</td>
       <td data-label="Started">

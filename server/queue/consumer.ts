@@ -29,6 +29,10 @@ class Slots {
     return new Promise((resolve) => this.waiting.push(resolve));
   }
 
+  get busy(): number {
+    return this.taken;
+  }
+
   release(): void {
     const next = this.waiting.shift();
     if (next) next(true); // the slot passes straight to the next waiter
@@ -53,20 +57,28 @@ export class TaskConsumer {
   /** Deliveries settled (acknowledged or requeued) since start. */
   settled = 0;
 
-  /** Deliveries received and not yet acknowledged. */
+  /** Deliveries received and not yet acknowledged (running, or waiting for a slot). */
   get inflight(): number {
     return this.running.size;
   }
 
+  /** Deliveries being handled now (at most the concurrency). */
+  get busy(): number {
+    return this.slots.busy;
+  }
+
   constructor(
     private readonly queue: string,
+    /** Handlers run at once (WORKER_CONCURRENCY). */
+    concurrency: number,
+    /** Deliveries held unacknowledged, running or waiting for a slot (at least `concurrency`). */
     private readonly prefetch: number,
     private readonly handle: (message: ConsumeMessage) => Promise<Outcome>,
     /** Declares the queues; runs before consuming again after the broker cancelled the consumer. */
     private readonly declare: (model: ChannelModel) => Promise<void>,
     private readonly log: Logger,
   ) {
-    this.slots = new Slots(prefetch);
+    this.slots = new Slots(concurrency);
   }
 
   /** For the connection's setup hook: runs after every (re)connection. */

@@ -99,6 +99,7 @@ export class WorkerDirectory {
       pid: w.pid,
       concurrency: w.concurrency,
       inflight: state === "gone" ? 0 : w.inflight,
+      busy: state === "gone" ? 0 : w.running.length,
       processed: w.processed,
       startedAt: w.startedAt,
       beatAt: w.beatAt,

@@ -100,7 +100,9 @@ describe("insights", () => {
     assert.equal(listed.pid, process.pid);
     assert.equal(listed.concurrency, 4);
     assert.ok(listed.processed >= 8, `processed ${listed.processed}`);
-    assert.ok(listed.inflight >= 0 && listed.inflight <= 4);
+    // Prefetch is twice the concurrency by default: up to 8 held, at most 4 running.
+    assert.ok(listed.inflight >= 0 && listed.inflight <= 8, `inflight ${listed.inflight}`);
+    assert.ok(listed.busy >= 0 && listed.busy <= 4 && listed.busy <= listed.inflight, `busy ${listed.busy}`);
     assert.ok(listed.heartbeatAgeMs < 5000);
     assert.ok(Date.parse(listed.startedAt) > 0);
 
