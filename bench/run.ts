@@ -63,6 +63,7 @@ async function throughputAll(): Promise<{ summaries: ThroughputSummary[]; dashbo
           watch = null;
         }
         runs.push(viaAmqp);
+        runs.push(await measured(taskcastPids, () => taskcast(stack, size.tasks, "batch")));
         runs.push(await measured(taskcastPids, () => taskcast(stack, size.tasks, "http")));
         workerRss.atRestMiB = Math.max(workerRss.atRestMiB, viaAmqp.workerRssMiB?.atRest ?? 0);
         workerRss.peakMiB = Math.max(workerRss.peakMiB, ...runs.map((r) => r.workerRssMiB?.peak ?? 0));

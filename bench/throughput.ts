@@ -208,7 +208,14 @@ export async function startTaskcast(concurrency: number, port: number, extraEnv:
  * Taskcast: `tasks` echo tasks submitted through POST /api/tasks (64 requests in flight, keep-alive) or published
  * straight to the queue over AMQP (as another service would), timed until the last of them is recorded as finished.
  */
-export async function taskcast(stack: TaskcastStack, tasks: number, via: "http" | "amqp", onStarted?: () => void): Promise<ThroughputRun> {
+/** How Taskcast gets the tasks: straight to the queue over AMQP, one POST /api/tasks each, or POST /api/tasks/batch. */
+export type TaskcastPath = "amqp" | "http" | "batch";
+const PATH_NAMES: Record<TaskcastPath, string> = { amqp: "AMQP publish", http: "HTTP API", batch: "HTTP batch" };
+/** Tasks per POST /api/tasks/batch (the most it takes), and batches in flight. */
+const BATCH_SIZE = 1000;
+const BATCHES_IN_FLIGHT = 4;
+
+export async function taskcast(stack: TaskcastStack, tasks: number, via: TaskcastPath, onStarted?: () => void): Promise<ThroughputRun> {
   const config = loadConfig(stack.env);
   const keys = redisKeys(config.KEY_PREFIX);
   const redis = new Redis(config.REDIS_URL);
@@ -231,6 +238,19 @@ export async function taskcast(stack: TaskcastStack, tasks: number, via: "http" 
         }
       };
       await Promise.all(Array.from({ length: 64 }, submitOne));
+    } else if (via === "batch") {
+      let next = 0;
+      const submitBatches = async (): Promise<void> => {
+        while (next < tasks) {
+          const from = next;
+          next = Math.min(tasks, next + BATCH_SIZE);
+          const batch = Array.from({ length: next - from }, (_, k) => ({ type: "echo", payload: { i: from + k } }));
+          const res = await fetch(`${stack.webUrl}/api/tasks/batch`, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ tasks: batch }) });
+          if (res.status !== 202) throw new Error(`POST /api/tasks/batch answered ${res.status}: ${await res.text()}`);
+          await res.arrayBuffer().catch(() => undefined);
+        }
+      };
+      await Promise.all(Array.from({ length: BATCHES_IN_FLIGHT }, submitBatches));
     } else {
       const conn = await connect(config.RABBITMQ_URL);
       const ch = await conn.createConfirmChannel();
@@ -254,7 +274,7 @@ export async function taskcast(stack: TaskcastStack, tasks: number, via: "http" 
     // within 50 ms are coalesced into its latest).
     for (const until = Date.now() + 5000; watcher.count() < tasks && Date.now() < until; ) await new Promise((r) => setTimeout(r, 50));
     if (watcher.count() < tasks) throw new Error(`the task event watcher received ${watcher.count()} events for ${tasks} tasks`);
-    return { system: `Taskcast (${via === "http" ? "HTTP API" : "AMQP publish"})`, concurrency: Number(stack.env.WORKER_CONCURRENCY), tasks, seconds, perSecond: tasks / seconds, workerRssMiB: { atRest: rss.atRest, peak: rss.sampler.stop() }, taskEvents: watcher.count() };
+    return { system: `Taskcast (${PATH_NAMES[via]})`, concurrency: Number(stack.env.WORKER_CONCURRENCY), tasks, seconds, perSecond: tasks / seconds, workerRssMiB: { atRest: rss.atRest, peak: rss.sampler.stop() }, taskEvents: watcher.count() };
   } finally {
     rss.sampler.stop();
     watcher.close();
