@@ -48,6 +48,11 @@ const EnvSchema = z.object({
   TASK_QUEUE: z.string().min(1).max(200).default("tasks"),
   /** classic (single node, message priorities) or quorum (replicated across a RabbitMQ cluster, broker-side delivery limit). */
   TASK_QUEUE_TYPE: z.enum(["classic", "quorum"], { error: "must be classic or quorum" }).default("classic"),
+  /**
+   * Classic queues only: the highest message priority the work queue honours (x-max-priority), 1 to 9; 0 turns
+   * priorities off (RabbitMQ then spends about 15 % less CPU per message). Priorities above it count as it.
+   */
+  TASK_MAX_PRIORITY: z.coerce.number().int().min(0).max(9).default(9),
   /** Quorum queues only: deliveries after which RabbitMQ itself dead-letters a message (a backstop for poison messages). */
   TASK_DELIVERY_LIMIT: positiveInt.max(1000).default(10),
   /** Finished task records kept in Redis; the oldest finished go first, unfinished ones are never trimmed. */

@@ -12,10 +12,12 @@ export interface Topology {
   type: "classic" | "quorum";
   /** Quorum queues: deliveries after which RabbitMQ dead-letters a message by itself. */
   deliveryLimit: number;
+  /** Classic queues: x-max-priority (0: no priorities). */
+  maxPriority: number;
 }
 
-export function topologyFor(config: { TASK_QUEUE: string; TASK_QUEUE_TYPE: "classic" | "quorum"; TASK_DELIVERY_LIMIT: number }): Topology {
-  return { queue: config.TASK_QUEUE, dead: deadQueueName(config.TASK_QUEUE), type: config.TASK_QUEUE_TYPE, deliveryLimit: config.TASK_DELIVERY_LIMIT };
+export function topologyFor(config: { TASK_QUEUE: string; TASK_QUEUE_TYPE: "classic" | "quorum"; TASK_DELIVERY_LIMIT: number; TASK_MAX_PRIORITY?: number }): Topology {
+  return { queue: config.TASK_QUEUE, dead: deadQueueName(config.TASK_QUEUE), type: config.TASK_QUEUE_TYPE, deliveryLimit: config.TASK_DELIVERY_LIMIT, maxPriority: config.TASK_MAX_PRIORITY ?? MAX_PRIORITY };
 }
 
 export const deadQueueName = (queue: string) => `${queue}.dead`;
@@ -30,7 +32,7 @@ export function workQueueArguments(t: Topology): Record<string, unknown> {
   const deadLettering = { "x-dead-letter-exchange": "", "x-dead-letter-routing-key": t.dead };
   return t.type === "quorum"
     ? { "x-queue-type": "quorum", "x-delivery-limit": t.deliveryLimit, ...deadLettering }
-    : { "x-max-priority": MAX_PRIORITY, ...deadLettering };
+    : { ...(t.maxPriority > 0 ? { "x-max-priority": t.maxPriority } : {}), ...deadLettering };
 }
 
 /** The dead-letter queue's arguments: quorum when the work queue is. */

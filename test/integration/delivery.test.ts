@@ -382,6 +382,24 @@ describe("queue topology", () => {
     assert.deepEqual((await drain(name)).map((m) => m.properties.messageId).sort(), ["work-0", "work-1"]);
   });
 
+  test("a TASK_MAX_PRIORITY change (9, off, 3) migrates the work queue with its messages, and the queue honours it", async () => {
+    const name = fresh();
+    const withPriority = (max: number) => topologyFor({ TASK_QUEUE: name, TASK_QUEUE_TYPE: "classic", TASK_DELIVERY_LIMIT: 10, TASK_MAX_PRIORITY: max });
+    await assertTopology(conn, withPriority(9), log);
+    await fill(name, 2, "a-");
+    await assertTopology(conn, withPriority(0), log);
+    assert.deepEqual(workQueueArguments(withPriority(0))["x-max-priority"], undefined);
+    assert.deepEqual((await drain(name)).map((m) => m.properties.messageId), ["a-0", "a-1"]);
+    await assertTopology(conn, withPriority(3), log);
+    // With priorities on again, a later message of priority 3 (or more, counted as 3) is delivered first.
+    const ch = await conn.createConfirmChannel();
+    ch.sendToQueue(name, Buffer.from("{}"), { persistent: true, messageId: "low", priority: 0 });
+    ch.sendToQueue(name, Buffer.from("{}"), { persistent: true, messageId: "high", priority: 9 });
+    await ch.waitForConfirms();
+    await ch.close();
+    assert.deepEqual((await drain(name)).map((m) => m.properties.messageId), ["high", "low"]);
+  });
+
   test("several processes starting at once after a queue type change migrate once, and lose nothing", async () => {
     const name = fresh();
     await assertTopology(conn, topology(name), log);
