@@ -18,6 +18,9 @@ import { hash, IdempotencyKeys, PENDING_TTL_SECONDS } from "../../server/store/i
 import { TaskStore } from "../../server/store/task-store";
 import { WorkerDirectory } from "../../server/store/worker-directory";
 import { unavailable } from "../../server/errors";
+import { defineTask, type TaskDefinition } from "../../server/tasks/define-task";
+import { taskTypes } from "../../server/tasks/registry";
+import { z } from "zod";
 import type { WebNodeList } from "../../lib/insights";
 import { FaultProxy } from "../helpers/fault-proxy";
 import { spawnWebNode, type ChildWebNode } from "../helpers/processes";
@@ -539,4 +542,48 @@ describe("a worker runs at most WORKER_CONCURRENCY tasks, even across a lost Rab
     assert.ok(most <= 2, `the worker ran ${most} tasks at once with WORKER_CONCURRENCY=2`);
     for (const id of [...first, ...later]) assert.equal((await waitForStatus(stack, id, ["succeeded"], 20_000)).status, "succeeded");
   });
+});
+
+describe("an attempt past its task type's timeout is aborted, whether or not it was recorded running yet", () => {
+  let stack: Stack;
+  const types = taskTypes as Map<string, TaskDefinition>;
+  /** A handler that waits for its abort, with a one-attempt policy and the given timeout. */
+  const waitsForAbort = (name: string, timeoutMs: number) =>
+    defineTask({
+      name,
+      description: "test: waits until aborted",
+      example: {},
+      payload: z.strictObject({}),
+      retry: { maxAttempts: 1, timeoutMs },
+      run: (_payload, ctx) => new Promise((_, reject) => ctx.signal.addEventListener("abort", () => reject(new Error("aborted")), { once: true })),
+    }) as unknown as TaskDefinition;
+  before(async () => {
+    stack = await startStack({ workers: 0 });
+    types.set("test-timeout-short", waitsForAbort("test-timeout-short", 50));
+    types.set("test-timeout-long", waitsForAbort("test-timeout-long", 400));
+  });
+  after(async () => {
+    types.delete("test-timeout-short");
+    types.delete("test-timeout-long");
+    await stack.close();
+  });
+
+  for (const [type, timeoutMs] of [["test-timeout-short", 50], ["test-timeout-long", 400]] as const) {
+    test(`a ${timeoutMs} ms timeout ends the attempt after about ${timeoutMs} ms, and the task goes dead with the reason`, async () => {
+      const store = storeOf(stack);
+      const buried: string[] = [];
+      const runner = testRunner(store, "w-timeout", { publisher: { publishRetry: async () => assert.fail("one attempt only"), publishDead: async (_content, properties) => void buried.push(String(properties.headers?.["x-taskcast-reason"])) } });
+      const id = `timeout-${randomUUID()}`;
+      const started = Date.now();
+      const tooLate = new Promise<never>((_, reject) => setTimeout(() => reject(new Error("the attempt was not aborted within 3 s")), 3000).unref());
+      assert.equal(await Promise.race([runner.run(delivery(JSON.stringify({ id, type, payload: {} }), id)), tooLate]), "ack");
+      const took = Date.now() - started;
+      assert.ok(took >= timeoutMs - 5 && took < timeoutMs + 1000, `the attempt took ${took} ms`);
+      const record = await store.get(id);
+      assert.equal(record?.status, "dead");
+      assert.match(record?.error ?? "", new RegExp(`timed out after ${timeoutMs} ms`));
+      assert.equal(buried.length, 1);
+      assert.match(buried[0], /timed out/);
+    });
+  }
 });
