@@ -1,8 +1,11 @@
 // A child process holding many socket.io-client connections for the fan-out benchmark: counts each broadcast
 // per connection (to prove exactly-once delivery) and measures publish-to-receive latency.
-// Driven over IPC by bench/fanout.ts: {connect: {url, count}} → {connected}; {prepare: n} → {prepared};
-// {report: {expected}} → FanoutReport; {close: true}.
+// Driven over IPC by bench/fanout.ts: {connect: {targets: [{url, count}]}} → {connected}; {prepare: {round, total}}
+// → {prepared}; {report: {expected}} → FanoutReport; {disconnect: true} → {disconnected}; {close: true}.
 import { io, type Socket } from "socket.io-client";
+
+/** Latencies are kept as a histogram of 0.1 ms buckets, so reports from several processes merge exactly. */
+export const BUCKET_MS = 0.1;
 
 export interface FanoutReport {
   connections: number;
@@ -11,64 +14,86 @@ export interface FanoutReport {
   /** (connection, broadcast) pairs that arrived more than once, and that never arrived. */
   duplicates: number;
   missing: number;
-  p50Ms: number;
-  p99Ms: number;
-  maxMs: number;
+  /** [bucket, count] pairs of publish-to-receive latency, bucket = floor(ms / BUCKET_MS). */
+  histogram: Array<[number, number]>;
+  /** Per broadcast, the slowest connection's latency (ms): shows whether a run's tail is one stall or spread out. */
+  slowestMs: number[];
 }
 
-type Command = { connect: { url: string; count: number } } | { prepare: number } | { report: { expected: number } } | { close: true };
+type Command =
+  | { connect: { targets: Array<{ url: string; count: number }> } }
+  | { prepare: { round: string; total: number } }
+  | { report: { expected: number } }
+  | { disconnect: true }
+  | { close: true };
 
-const sockets: Socket[] = [];
+let sockets: Socket[] = [];
 /** Per connection, how many times each sequence number arrived. */
 let seen: Uint8Array[] = [];
-let latencies: number[] = [];
+let histogram = new Map<number, number>();
+let slowest = new Float64Array(0);
+/** Only messages of the current round count: `bench:<round>:<seq>:<sentAtMs>`. */
+let prefix = "\0";
 
-/** Messages look like `bench:<seq>:<sentAtMs>`. */
+/** Wall-clock milliseconds with sub-millisecond precision, comparable across processes on one machine. */
+const nowMs = () => performance.timeOrigin + performance.now();
+
 function onMessage(index: number, message: unknown): void {
-  if (typeof message !== "string" || !message.startsWith("bench:")) return;
-  const [, seq, sentAt] = message.split(":");
-  const n = Number(seq);
+  if (typeof message !== "string" || !message.startsWith(prefix)) return;
+  const at = nowMs();
+  const rest = message.slice(prefix.length);
+  const colon = rest.indexOf(":");
+  const n = Number(rest.slice(0, colon));
   const counts = seen[index];
-  if (n >= counts.length) return;
+  if (!(n < counts.length)) return;
   counts[n] = Math.min(255, counts[n] + 1);
-  latencies.push(Date.now() - Number(sentAt));
+  const latency = at - Number(rest.slice(colon + 1));
+  if (latency > slowest[n]) slowest[n] = latency;
+  const bucket = Math.max(0, Math.floor(latency / BUCKET_MS));
+  histogram.set(bucket, (histogram.get(bucket) ?? 0) + 1);
 }
 
-async function connect(url: string, count: number): Promise<void> {
-  const start = sockets.length;
-  await Promise.all(
-    Array.from({ length: count }, (_, i) => {
-      const index = start + i;
+async function connect(targets: Array<{ url: string; count: number }>): Promise<void> {
+  const opening: Array<Promise<void>> = [];
+  for (const { url, count } of targets) {
+    for (let i = 0; i < count; i++) {
+      const index = sockets.length;
       const socket = io(url, { transports: ["websocket"], forceNew: true, reconnection: false, auth: { channels: null } });
       sockets.push(socket);
       seen[index] = new Uint8Array(0);
-      // Taskcast sends {id, message, ...}; the bare server sends {message}.
+      // Taskcast and the bare server both send {id, message, channel, source, at}.
       socket.on("broadcast", (b: { message?: unknown }) => onMessage(index, b?.message));
-      return new Promise<void>((resolve, reject) => {
-        socket.once("connect", () => resolve());
-        socket.once("connect_error", reject);
-      });
-    }),
-  );
-}
-
-function percentile(sorted: Float64Array, p: number): number {
-  if (sorted.length === 0) return Number.NaN;
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))];
+      opening.push(
+        new Promise<void>((resolve, reject) => {
+          socket.once("connect", () => resolve());
+          socket.once("connect_error", reject);
+        }),
+      );
+    }
+  }
+  await Promise.all(opening);
 }
 
 process.on("message", (command: Command) => {
   void (async () => {
     if ("connect" in command) {
-      await connect(command.connect.url, command.connect.count);
+      await connect(command.connect.targets);
       process.send!({ connected: sockets.length });
     } else if ("prepare" in command) {
-      // Every connection counts `prepare` sequence numbers from now on.
-      seen = seen.map(() => new Uint8Array(command.prepare));
-      latencies = [];
-      process.send!({ prepared: command.prepare });
+      // Every connection counts `total` sequence numbers of this round from now on.
+      seen = seen.map(() => new Uint8Array(command.prepare.total));
+      histogram = new Map();
+      slowest = new Float64Array(command.prepare.total);
+      prefix = `bench:${command.prepare.round}:`;
+      process.send!({ prepared: command.prepare.total });
     } else if ("report" in command) {
       process.send!(report(command.report.expected));
+    } else if ("disconnect" in command) {
+      for (const socket of sockets) socket.disconnect();
+      sockets = [];
+      seen = [];
+      prefix = "\0";
+      process.send!({ disconnected: true });
     } else {
       for (const socket of sockets) socket.disconnect();
       process.send!({ closed: true });
@@ -89,6 +114,5 @@ function report(expected: number): FanoutReport {
       if (c > 1) duplicates++;
     }
   }
-  const sorted = Float64Array.from(latencies).sort();
-  return { connections: sockets.length, received, duplicates, missing, p50Ms: percentile(sorted, 50), p99Ms: percentile(sorted, 99), maxMs: sorted.at(-1) ?? Number.NaN };
+  return { connections: sockets.length, received, duplicates, missing, histogram: [...histogram], slowestMs: Array.from(slowest, (ms) => Math.round(ms)) };
 }

@@ -4,7 +4,7 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { cpus, totalmem } from "node:os";
 import { DashboardTab, type DashboardFigures } from "./dashboard";
-import { fanout, type FanoutRun } from "./fanout";
+import { fanout, summarizeFanout, taskcastRssPerThousand, type FanoutOptions } from "./fanout";
 import { formatTable, markdownTable, median, round } from "./lib/stats";
 import { Redis } from "ioredis";
 import { loadConfig } from "../server/config";
@@ -14,12 +14,19 @@ import { amqplibWithRecords, bareAmqplib, bullmq, RECORDS_FLOOR, startTaskcast, 
 
 const smoke = process.argv.includes("--smoke");
 const size = smoke
-  ? { tasks: 300, runs: 1, concurrencies: [1, 16], ladder: [50, 100], stepSeconds: 1, connections: 40, rate: 20, seconds: 2 }
-  : { tasks: 20_000, runs: 3, concurrencies: [1, 16], ladder: [100, 250, 500, 1000, 2000, 4000], stepSeconds: 5, connections: 1000, rate: 100, seconds: 10 };
+  ? { tasks: 300, runs: 1, concurrencies: [1, 16], ladder: [50, 100], stepSeconds: 1 }
+  : { tasks: 20_000, runs: 3, concurrencies: [1, 16], ladder: [100, 250, 500, 1000, 2000, 4000], stepSeconds: 5 };
 // For exploring: BENCH_TASKS and BENCH_RUNS override the sizes.
 if (process.env.BENCH_TASKS) size.tasks = Number(process.env.BENCH_TASKS);
 if (process.env.BENCH_RUNS) size.runs = Number(process.env.BENCH_RUNS);
 const BASE_PORT = Number(process.env.BENCH_PORT ?? 3400);
+// Fan-out: both rates the issue names, 5 alternated rounds after a warm-up; the clients spread over processes
+// (BENCH_FANOUT_CLIENTS, see docs/benchmarks.md for 2 against 4). BENCH_FANOUT_ROUNDS overrides the rounds.
+const fanoutSize: Omit<FanoutOptions, "basePort"> = smoke
+  ? { connections: 40, rates: [20, 100], seconds: 1, rounds: 1, warmup: false, clientProcesses: 2 }
+  : { connections: 1000, rates: [20, 100], seconds: 10, rounds: 5, warmup: true, clientProcesses: 4 };
+if (process.env.BENCH_FANOUT_CLIENTS) fanoutSize.clientProcesses = Number(process.env.BENCH_FANOUT_CLIENTS);
+if (process.env.BENCH_FANOUT_ROUNDS) fanoutSize.rounds = Number(process.env.BENCH_FANOUT_ROUNDS);
 const outDir = process.env.BENCH_OUT ?? `${ROOT}/bench/results`;
 
 const log = (message: string) => process.stdout.write(`[bench] ${message}\n`);
@@ -123,8 +130,8 @@ async function main(): Promise<void> {
   log(`${smoke ? "smoke run" : "full run"} on ${cpus().length} × ${cpus()[0]?.model ?? "CPU"}, ${Math.round(totalmem() / 2 ** 30)} GiB`);
   const throughput = await throughputAll();
   const submission = await submissionAll();
-  log(`fan-out: ${size.connections} connections, ${size.rate} broadcasts a second for ${size.seconds} s`);
-  const fan = await fanout({ connections: size.connections, rate: size.rate, seconds: size.seconds, runs: size.runs, basePort: BASE_PORT });
+  log(`fan-out: ${fanoutSize.connections} connections, ${fanoutSize.rates.join(" and ")} broadcasts a second for ${fanoutSize.seconds} s`);
+  const fan = await fanout({ ...fanoutSize, basePort: BASE_PORT });
 
   // 1. Throughput table with ratios.
   const throughputRows: Array<Array<string | number>> = [["concurrency", "system", "tasks/s (median)", "× bare amqplib", "× BullMQ", "× record floor", "target"]];
@@ -158,31 +165,15 @@ async function main(): Promise<void> {
       cpuRows.push([s.concurrency, system, ...cells.map((c) => round(c, 3)), round(total, 3), target]);
     }
   }
-  // 3. Fan-out.
-  const bySystem = (system: string) => fan.filter((r) => r.system.startsWith(system));
-  const fanSummary = (runs: FanoutRun[]) => ({
-    delivered: runs.reduce((n, r) => n + r.delivered, 0),
-    expected: runs.reduce((n, r) => n + r.expectedDeliveries, 0),
-    duplicates: runs.reduce((n, r) => n + r.duplicates, 0),
-    missing: runs.reduce((n, r) => n + r.missing, 0),
-    p50: median(runs.map((r) => r.p50Ms)),
-    p99: median(runs.map((r) => r.p99Ms)),
-    rssPerThousand: median(runs.map((r) => r.rssPerThousandMiB)),
-  });
-  const tc = fanSummary(bySystem("Taskcast"));
-  const bare = fanSummary(bySystem("bare"));
-  const exactlyOnce = tc.missing === 0 && tc.duplicates === 0 && tc.delivered === tc.expected;
-  const fanRows: Array<Array<string | number>> = [
-    ["system", "delivered / expected", "duplicates", "p50 ms", "p99 ms", "× bare p99", "web RSS per 1,000 conns (MiB)", "target"],
-    ["Taskcast", `${tc.delivered} / ${tc.expected}`, tc.duplicates, round(tc.p50), round(tc.p99), round(tc.p99 / bare.p99, 2), round(tc.rssPerThousand), `${verdict(exactlyOnce)} (100 %, once), ${verdict(tc.p99 <= 1.2 * bare.p99)} (p99 ≤ 1.2× bare)`],
-    ["bare Socket.IO + Redis adapter", `${bare.delivered} / ${bare.expected}`, bare.duplicates, round(bare.p50), round(bare.p99), 1, round(bare.rssPerThousand), ""],
-  ];
+  // 3. Fan-out: per rate, the median of the per-round p99 ratios; CPU per 1,000 deliveries (bench/fanout.ts).
+  const fanSummary = summarizeFanout(fan, { ...fanoutSize, basePort: BASE_PORT });
+  const webRssPerThousand = taskcastRssPerThousand(fan);
   // 4 and 5. Memory and the dashboard tab.
   const memoryRows = [
     ["process", "MiB", "target"],
     ["worker RSS at rest", round(throughput.worker.atRestMiB), `${verdict(throughput.worker.atRestMiB <= 90)} (≤90 MiB)`],
     ["worker RSS peak under load", round(throughput.worker.peakMiB), ""],
-    ["web node RSS per 1,000 connections", round(tc.rssPerThousand), ""],
+    ["web node RSS per 1,000 connections", round(webRssPerThousand), ""],
   ];
   const d = throughput.dashboard;
   const dashboardRows = d
@@ -197,7 +188,7 @@ async function main(): Promise<void> {
     [`Task throughput (${size.tasks} echo tasks, median of ${size.runs})`, throughputRows],
     ["Where the CPU goes (CPU time per task in each process, median of the runs)", cpuRows],
     [`Submission latency (POST /api/tasks, ${size.stepSeconds} s per rate; highest rate held with p99 < 50 ms: ${highestHeld} req/s)`, submissionRows],
-    [`Broadcast fan-out (${size.connections} connections over two web nodes, ${size.rate} broadcasts/s for ${size.seconds} s, median of ${size.runs})`, fanRows],
+    ...fanSummary.tables,
     ["Memory", memoryRows],
     ["Dashboard tab during the first Taskcast run at the highest concurrency", dashboardRows],
   ];
@@ -205,7 +196,7 @@ async function main(): Promise<void> {
   mkdirSync(outDir, { recursive: true });
   const name = smoke ? "bench-smoke" : "bench";
   const at = new Date().toISOString();
-  writeFileSync(`${outDir}/${name}.json`, `${JSON.stringify({ at, smoke, machine, size, throughput, submission, fanout: fan }, null, 2)}\n`);
+  writeFileSync(`${outDir}/${name}.json`, `${JSON.stringify({ at, smoke, machine, size, fanoutSize, throughput, submission, fanout: fan, fanoutRatios: fanSummary.ratios }, null, 2)}\n`);
   writeFileSync(
     `${outDir}/${name}.md`,
     `Run ${at} on ${machine.cpus} × ${machine.model}, ${machine.memoryGiB} GiB, Node ${machine.node}; ${Math.round((Date.now() - started) / 1000)} s.\n\n` +
@@ -213,7 +204,7 @@ async function main(): Promise<void> {
   );
   log(`results in ${outDir}/${name}.json and ${name}.md`);
   // The smoke run fails on what must hold at any size: every broadcast delivered exactly once, every task done.
-  if (!exactlyOnce) throw new Error(`fan-out delivery was not exactly once: ${JSON.stringify(tc)}`);
+  if (!fanSummary.exactlyOnce) throw new Error(`fan-out delivery was not exactly once: ${JSON.stringify(fan.filter((r) => r.missing > 0 || r.duplicates > 0))}`);
   if (submission.some((r) => r.steps.some((s) => s.non2xx > 0))) throw new Error("some submissions were refused");
 }
 
