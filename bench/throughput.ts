@@ -169,6 +169,8 @@ export async function bullmq(tasks: number, concurrency: number): Promise<Throug
 
 export interface TaskcastStack {
   name: string;
+  /** Set when the stack runs with a non-default setting: shown in its rows' system name. */
+  variant?: string;
   env: Record<string, string | undefined>;
   web: Child;
   worker: Child;
@@ -178,7 +180,7 @@ export interface TaskcastStack {
 }
 
 /** A web node (with the built dashboard) and a worker as separate processes, as in production. */
-export async function startTaskcast(concurrency: number, port: number, extraEnv: Record<string, string> = {}): Promise<TaskcastStack> {
+export async function startTaskcast(concurrency: number, port: number, extraEnv: Record<string, string> = {}, variant?: string): Promise<TaskcastStack> {
   const name = `bench-${randomUUID().slice(0, 8)}`;
   const env = { ...baseEnv(), TASK_QUEUE: name, BROADCAST_CHANNEL: name, KEY_PREFIX: name, API_RATE: "0", WORKER_CONCURRENCY: String(concurrency), WORKER_METRICS_PORT: "0", PORT: String(port), HOST: "127.0.0.1", ...extraEnv };
   const web = await startProcess("server/web.ts", env, (l) => l.includes("Taskcast dashboard"));
@@ -191,6 +193,7 @@ export async function startTaskcast(concurrency: number, port: number, extraEnv:
   }
   return {
     name,
+    variant,
     env,
     web,
     worker,
@@ -274,7 +277,7 @@ export async function taskcast(stack: TaskcastStack, tasks: number, via: Taskcas
     // within 50 ms are coalesced into its latest).
     for (const until = Date.now() + 5000; watcher.count() < tasks && Date.now() < until; ) await new Promise((r) => setTimeout(r, 50));
     if (watcher.count() < tasks) throw new Error(`the task event watcher received ${watcher.count()} events for ${tasks} tasks`);
-    return { system: `Taskcast (${PATH_NAMES[via]})`, concurrency: Number(stack.env.WORKER_CONCURRENCY), tasks, seconds, perSecond: tasks / seconds, workerRssMiB: { atRest: rss.atRest, peak: rss.sampler.stop() }, taskEvents: watcher.count() };
+    return { system: `Taskcast (${PATH_NAMES[via]}${stack.variant ? `, ${stack.variant}` : ""})`, concurrency: Number(stack.env.WORKER_CONCURRENCY), tasks, seconds, perSecond: tasks / seconds, workerRssMiB: { atRest: rss.atRest, peak: rss.sampler.stop() }, taskEvents: watcher.count() };
   } finally {
     rss.sampler.stop();
     watcher.close();
