@@ -1,8 +1,12 @@
 // Socket.IO across two real web nodes joined by the Redis adapter: task events and broadcasts, exactly once.
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
+import { createRequire } from "node:module";
 import type { Broadcast, SubmitAck, TaskRecord } from "../../lib/contract";
 import { eventually, nextEvent, postJson, startStack, type Stack, type TestSocket } from "../helpers/stack";
+
+// The ws that engine.io writes with (untyped here: no @types/ws).
+const { Sender } = createRequire(import.meta.url)("ws") as { Sender: { prototype: object } };
 
 describe("realtime across two web nodes", () => {
   let stack: Stack;
@@ -115,5 +119,38 @@ describe("realtime across two web nodes", () => {
     assert.equal(echoed.source, "api");
     assert.equal(seen.length, 1);
     await sub.quit();
+  });
+
+  test("a broadcast goes out as one WebSocket frame encoded once per node and shared by its tabs, uncompressed", async () => {
+    // Socket.IO reuses one encoded frame for every socket only for a single-string packet with perMessageDeflate
+    // off; otherwise each socket's write encodes (and compresses) the packet again. Watch which path carries it.
+    const marker = `frame-${Date.now()}`;
+    const shared: Buffer[] = [];
+    let encodedPerSocket = 0;
+    const proto = Sender.prototype as unknown as { sendFrame(list: Buffer[], cb?: unknown): void; send(data: unknown, options: unknown, cb?: unknown): void };
+    const { sendFrame, send } = proto;
+    proto.sendFrame = function (this: unknown, list, cb) {
+      const data = list.at(-1);
+      if (data?.includes(marker)) shared.push(data);
+      return sendFrame.call(this, list, cb);
+    };
+    proto.send = function (this: unknown, data, options, cb) {
+      if (String(data).includes(marker)) encodedPerSocket++;
+      return send.call(this, data, options, cb);
+    };
+    const c = await stack.connectSocket(stack.nodes[0]);
+    try {
+      const arrived = [a, b, c].map((s) => nextEvent(s, "broadcast", (m) => m.message === marker));
+      await stack.redis.publish(stack.config.BROADCAST_CHANNEL, marker);
+      await Promise.all(arrived);
+      assert.equal(encodedPerSocket, 0, "no socket encoded the broadcast itself");
+      assert.equal(shared.length, 3, "one pre-encoded frame write per tab");
+      // a and c are on node 0: the very same buffer went to both.
+      assert.equal(new Set(shared).size, 2, "one encoded frame per node");
+    } finally {
+      proto.sendFrame = sendFrame;
+      proto.send = send;
+      c.disconnect();
+    }
   });
 });
