@@ -24,7 +24,7 @@ const BASE_PORT = Number(process.env.BENCH_PORT ?? 3400);
 // (BENCH_FANOUT_CLIENTS, see docs/benchmarks.md for 2 against 4). BENCH_FANOUT_ROUNDS overrides the rounds.
 const fanoutSize: Omit<FanoutOptions, "basePort"> = smoke
   ? { connections: 40, rates: [20, 100], seconds: 1, rounds: 1, warmup: false, clientProcesses: 2 }
-  : { connections: 1000, rates: [20, 100], seconds: 10, rounds: 5, warmup: true, clientProcesses: 4 };
+  : { connections: 1000, rates: [20, 100], seconds: 10, rounds: 5, warmup: true, clientProcesses: 2 };
 if (process.env.BENCH_FANOUT_CLIENTS) fanoutSize.clientProcesses = Number(process.env.BENCH_FANOUT_CLIENTS);
 if (process.env.BENCH_FANOUT_ROUNDS) fanoutSize.rounds = Number(process.env.BENCH_FANOUT_ROUNDS);
 const outDir = process.env.BENCH_OUT ?? `${ROOT}/bench/results`;
