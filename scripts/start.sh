@@ -18,8 +18,17 @@ done
 bash scripts/ensure-deps.sh
 bash scripts/ensure-services.sh
 if [ "$mode" = production ]; then
-  log "building the dashboard (next build)"
+  log "building the dashboard (next build) and the server (dist/server/)"
   node_modules/.bin/next build >/tmp/taskcast-build.log 2>&1 || { cat /tmp/taskcast-build.log >&2; die "next build failed (output above)"; }
+  bash scripts/build-server.sh
+  # Compiled JavaScript run by node itself, no TypeScript loader: package.json's start:web and start:worker, and
+  # bench/lib/processes.ts, start them the same way. A 4 MiB semi-space (16 by default) keeps the worker's idle
+  # RSS low once load has grown its heap, for more, shorter scavenges: see docs/operations.md#worker-memory.
+  web=(node dist/server/web.js)
+  worker=(node --max-semi-space-size=4 dist/server/worker.js)
+else
+  web=(node_modules/.bin/tsx server/web.ts)
+  worker=(node_modules/.bin/tsx server/worker.ts)
 fi
 
 export NODE_ENV=$mode
@@ -27,9 +36,9 @@ port="${PORT:-3000}"
 metrics_port="${WORKER_METRICS_PORT:-9464}"
 pids=()
 for i in $(seq 0 $((nodes - 1))); do
-  PORT=$((port + i)) node_modules/.bin/tsx server/web.ts &
+  PORT=$((port + i)) "${web[@]}" &
   pids+=($!)
-  WORKER_METRICS_PORT=$((metrics_port + i)) node_modules/.bin/tsx server/worker.ts &
+  WORKER_METRICS_PORT=$((metrics_port + i)) "${worker[@]}" &
   pids+=($!)
 done
 
