@@ -40,6 +40,8 @@ fi
 if [ "$suite" = all ] || [ "$suite" = e2e ]; then
   run "building the dashboard (next build)" node_modules/.bin/next build >/tmp/taskcast-test-build.log 2>&1 || { cat /tmp/taskcast-test-build.log >&2; die "next build failed (output above)"; }
   run "end-to-end tests (Playwright, headless chromium)" node_modules/.bin/playwright test
+  # The benchmarks run the compiled web node and worker, as production does.
+  run "building the server (dist/server/)" bash scripts/build-server.sh
   # The benchmarks in miniature (about a minute), so the harness cannot rot; figures go to a scratch folder.
   run "benchmark smoke run" env BENCH_OUT="$(mktemp -d)" node --import tsx bench/run.ts --smoke
 fi

@@ -15,13 +15,22 @@ export interface Child {
 }
 
 /**
- * Runs `node --import tsx <script>` (not the tsx CLI, so the pid is the process doing the work) and resolves
- * once a line of its output matches `ready`.
+ * Taskcast's own processes run as production runs them (scripts/start.sh, package.json's start:web and
+ * start:worker): compiled by scripts/build-server.sh (scripts/bench.sh builds first), with the same node flags.
+ */
+const PRODUCTION_ARGS: Record<string, string[]> = {
+  "server/web.ts": ["dist/server/web.js"],
+  "server/worker.ts": ["--max-semi-space-size=4", "dist/server/worker.js"],
+};
+
+/**
+ * Runs a Taskcast process as production does, any other script with `node --import tsx <script>` (not the tsx
+ * CLI, so the pid is the process doing the work), and resolves once a line of its output matches `ready`.
  */
 export async function startProcess(script: string, env: Record<string, string | undefined>, ready: (line: string) => boolean, timeoutMs = 60_000): Promise<Child> {
   // BENCH_CPU_PROF_DIR=/some/dir writes a V8 CPU profile of every process the benchmark starts (open in Chrome's DevTools).
   const profile = process.env.BENCH_CPU_PROF_DIR ? ["--cpu-prof", `--cpu-prof-dir=${process.env.BENCH_CPU_PROF_DIR}`] : [];
-  const child = spawn(process.execPath, [...profile, "--import", "tsx", script], { cwd: ROOT, env: env as NodeJS.ProcessEnv, stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(process.execPath, [...profile, ...(PRODUCTION_ARGS[script] ?? ["--import", "tsx", script])], { cwd: ROOT, env: env as NodeJS.ProcessEnv, stdio: ["ignore", "pipe", "pipe"] });
   const output: string[] = [];
   const stop = async () => {
     if (child.exitCode !== null || child.signalCode !== null) return;
