@@ -15,9 +15,13 @@ export interface ChildWorker {
   output(): string;
 }
 
-/** Starts `server/worker.ts` as its own process with the stack's settings, and waits for its first heartbeat. */
-export async function spawnWorker(stack: Stack, overrides: Record<string, string> = {}): Promise<ChildWorker> {
-  const child = spawn(process.execPath, ["--import", "tsx", "server/worker.ts"], {
+/**
+ * Starts `server/worker.ts` as its own process with the stack's settings, and waits for its first heartbeat.
+ * `compiled`: runs the production build, `dist/server/worker.js` (scripts/build-server.sh), with plain node.
+ */
+export async function spawnWorker(stack: Stack, overrides: Record<string, string> = {}, options: { compiled?: boolean } = {}): Promise<ChildWorker> {
+  const args = options.compiled ? ["dist/server/worker.js"] : ["--import", "tsx", "server/worker.ts"];
+  const child = spawn(process.execPath, args, {
     cwd: ROOT,
     env: { ...stack.env, LOG_LEVEL: "info", NODE_ENV: "production", ...overrides },
     stdio: ["ignore", "pipe", "pipe"],
