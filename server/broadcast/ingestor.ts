@@ -20,6 +20,14 @@ const BUFFER_MAX = 5000;
 const ALIGN = 20;
 /** Outside messages sent to Redis together while recording. */
 const PUMP_BATCH = 200;
+/**
+ * How long a new lease holder waits for the messages the previous one recorded to reach its own buffer
+ * before it gives up and records everything buffered. Its subscriber can lag behind (a busy event loop), so
+ * "no match yet" usually means "not received yet"; a few seconds covers a lag, and past that the ingest
+ * log's tail is older than anything buffered (a node that subscribed after those messages). Outside messages
+ * wait at most this long at a handover.
+ */
+const ALIGN_WAIT_MS = 4000;
 
 const RENEW = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) else return 0 end`;
 const RELEASE = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end`;
@@ -38,11 +46,27 @@ export function readExternalMessage(raw: string): ExternalMessage {
   return { message: external.data.message, channel };
 }
 
+/** What `record()` does with a raw message: records it, or skips it with the warning to log (none for our own echoes). */
+export function readRecordable(raw: string, maxBytes: number): { message: string; channel: string } | { skip: string | undefined } {
+  const read = readExternalMessage(raw);
+  if (read === undefined) return { skip: undefined };
+  if ("error" in read) return { skip: `ignored an outside broadcast: ${read.error}` };
+  if (read.message.trim() === "" || Buffer.byteLength(read.message) > maxBytes) {
+    return { skip: `ignored an outside broadcast: it must be a non-empty text of at most ${maxBytes} bytes` };
+  }
+  return read;
+}
+
+/** Whether a lease holder records this raw message (and notes its hash in the ingest log). */
+export const isRecordable = (raw: string, maxBytes: number) => !("skip" in readRecordable(raw, maxBytes));
+
 interface Buffered {
   seq: number;
   raw: string;
   hash: string;
   at: number;
+  /** Whether it would be recorded; worked out when first needed (aligning after a takeover). */
+  recordable?: boolean;
 }
 
 export class BroadcastIngestor {
@@ -53,6 +77,8 @@ export class BroadcastIngestor {
   private received = 0;
   /** Sequence number of the next buffered message to record, while leader. */
   private cursor = 0;
+  /** While leader but not yet sure where the previous holder stopped: the ingest log's tail, and until when to wait for it. */
+  private aligning?: { tail: string[]; until: number; timer: NodeJS.Timeout };
   private pumping?: Promise<void>;
   private campaigning?: Promise<void>;
 
@@ -81,6 +107,8 @@ export class BroadcastIngestor {
 
   async stop(): Promise<void> {
     clearInterval(this.timer);
+    clearTimeout(this.aligning?.timer);
+    this.aligning = undefined;
     await this.campaigning;
     await this.pumping;
     if (this.leader) await this.redis.eval(RELEASE, 1, this.keys.broadcastIngestor, this.token).catch(() => undefined);
@@ -97,18 +125,21 @@ export class BroadcastIngestor {
       if (this.leader) {
         this.leader = (await this.redis.eval(RENEW, 1, this.keys.broadcastIngestor, this.token, String(LEASE_MS))) === 1;
         if (!this.leader) this.logger.warn("lost the broadcast ingest lease");
+        this.align();
         return;
       }
       if ((await this.redis.set(this.keys.broadcastIngestor, this.token, "PX", LEASE_MS, "NX")) !== "OK") return;
-      // Resume after the last outside message any holder recorded, from what this node has buffered.
+      // Resume after the last outside message any holder recorded, from what this node has buffered. No one
+      // else can record while this node holds the lease, so the tail stays as read here.
       const tail = await this.log.ingestedTail(ALIGN);
-      this.cursor = resumePoint(this.buffer, tail, this.received);
       this.leader = true;
-      const pending = this.received - this.cursor;
-      this.logger.info({ pending }, "took the broadcast ingest lease: this node records outside broadcasts");
-      this.pump();
+      this.logger.info("took the broadcast ingest lease: this node records outside broadcasts");
+      clearTimeout(this.aligning?.timer);
+      this.aligning = { tail, until: Date.now() + ALIGN_WAIT_MS, timer: setTimeout(() => this.align(), ALIGN_WAIT_MS) };
+      this.align();
     } catch (err) {
       this.leader = false;
+      this.align();
       this.logger.warn({ err: messageOf(err) }, "broadcast ingest lease check failed");
     }
   }
@@ -116,10 +147,37 @@ export class BroadcastIngestor {
   private onMessage(raw: string): void {
     const now = Date.now();
     this.buffer.push({ seq: this.received++, raw, hash: hashOf(raw), at: now });
-    // Old messages go, except ones this node, as the lease holder, has yet to record.
-    const evictable = (b: Buffered) => now - b.at > BUFFER_MS && (!this.leader || b.seq < this.cursor);
+    // Old messages go, except ones this node, as the lease holder, may have to record.
+    const evictable = (b: Buffered) => now - b.at > BUFFER_MS && (!this.leader || (!this.aligning && b.seq < this.cursor));
     while (this.buffer.length > BUFFER_MAX || (this.buffer.length > 0 && evictable(this.buffer[0]))) this.buffer.shift();
-    if (this.leader) this.pump();
+    if (this.aligning) this.align();
+    else if (this.leader) this.pump();
+  }
+
+  /**
+   * After a takeover: looks for where the previous holder stopped, and starts recording right after it. With
+   * no match yet, waits (holding the lease, recording nothing) for more messages until ALIGN_WAIT_MS is up,
+   * then records everything buffered.
+   */
+  private align(): void {
+    const aligning = this.aligning;
+    if (!aligning) return;
+    if (!this.leader) {
+      clearTimeout(aligning.timer);
+      this.aligning = undefined;
+      return;
+    }
+    const recordable = (b: Buffered) => (b.recordable ??= isRecordable(b.raw, this.maxBytes));
+    const matched = matchedResumePoint(this.buffer, aligning.tail, this.received, recordable);
+    const waited = Date.now() >= aligning.until;
+    if (matched === undefined && !waited) return;
+    clearTimeout(aligning.timer);
+    this.aligning = undefined;
+    this.cursor = matched ?? this.buffer[0]?.seq ?? this.received;
+    const pending = this.received - this.cursor;
+    if (matched === undefined) this.logger.warn({ pending }, "found no message the previous broadcast ingest lease holder recorded in this node's buffer: recording all of it");
+    else this.logger.info({ pending }, "resuming outside broadcasts after the last one the previous lease holder recorded");
+    this.pump();
   }
 
   /**
@@ -130,7 +188,7 @@ export class BroadcastIngestor {
   private pump(): void {
     if (this.pumping) return;
     this.pumping = (async () => {
-      while (this.leader && this.cursor < this.received) {
+      while (this.leader && !this.aligning && this.cursor < this.received) {
         const batch: Buffered[] = [];
         while (this.cursor < this.received && batch.length < PUMP_BATCH) {
           const item = this.bufferedAt(this.cursor);
@@ -141,7 +199,7 @@ export class BroadcastIngestor {
       }
     })().finally(() => {
       this.pumping = undefined;
-      if (this.leader && this.cursor < this.received) this.pump();
+      if (this.leader && !this.aligning && this.cursor < this.received) this.pump();
     });
   }
 
@@ -152,14 +210,10 @@ export class BroadcastIngestor {
   }
 
   private async record(item: Buffered): Promise<void> {
-    const read = readExternalMessage(item.raw);
-    if (read === undefined) return;
-    if ("error" in read) return void this.logger.warn(`ignored an outside broadcast: ${read.error}`);
+    // The same rule decides which messages the ingest log holds (see matchedResumePoint).
+    const read = readRecordable(item.raw, this.maxBytes);
+    if ("skip" in read) return void (read.skip && this.logger.warn(read.skip));
     const { message, channel } = read;
-    if (message.trim() === "" || Buffer.byteLength(message) > this.maxBytes) {
-      this.logger.warn({ bytes: Buffer.byteLength(message) }, `ignored an outside broadcast: it must be a non-empty text of at most ${this.maxBytes} bytes`);
-      return;
-    }
     try {
       const recorded = await this.log.ingest(message, channel, this.token, item.hash);
       if (!recorded) {
@@ -176,19 +230,35 @@ export class BroadcastIngestor {
   }
 }
 
-const hashOf = (raw: string) => createHash("sha1").update(raw).digest("base64").slice(0, 16);
+/** The hash the ingest log keeps of a recorded outside message. */
+export const hashOf = (raw: string) => createHash("sha1").update(raw).digest("base64").slice(0, 16);
 
 /**
- * Where a new lease holder starts in its buffer: just after the latest position whose preceding hashes
- * match the tail of the ingest log (Redis delivers a channel's messages to every subscriber in the same
- * order). With no match, everything buffered is new.
+ * Where a new lease holder starts in its buffer: just after the latest position whose preceding recordable
+ * messages match the tail of the ingest log (Redis delivers a channel's messages to every subscriber in the
+ * same order), comparing only messages that `recordable` says are recorded, as only those are in the log.
+ * A match may run off the buffer's start (the tail began before this node subscribed). With an empty tail
+ * (nothing recorded yet), everything buffered is pending. Undefined when there is no match yet: this node may
+ * not have received the newest recorded messages so far. Identical texts share a hash, so a run of repeated
+ * texts can match at the wrong one of them.
  */
-export function resumePoint(buffer: readonly { seq: number; hash: string }[], tail: readonly string[], received: number): number {
-  if (tail.length === 0 || buffer.length === 0) return buffer[0]?.seq ?? received;
-  for (let i = buffer.length - 1; i >= 0; i--) {
+export function matchedResumePoint<T extends { seq: number; hash: string }>(
+  buffer: readonly T[],
+  tail: readonly string[],
+  received: number,
+  recordable: (item: T) => boolean = () => true,
+): number | undefined {
+  if (tail.length === 0) return buffer[0]?.seq ?? received;
+  const kept = buffer.filter(recordable);
+  for (let i = kept.length - 1; i >= 0; i--) {
     let matched = 0;
-    while (matched < tail.length && i - matched >= 0 && buffer[i - matched].hash === tail[tail.length - 1 - matched]) matched++;
-    if (matched === tail.length || (matched > 0 && i - matched < 0)) return buffer[i].seq + 1;
+    while (matched < tail.length && i - matched >= 0 && kept[i - matched].hash === tail[tail.length - 1 - matched]) matched++;
+    if (matched === tail.length || (matched > 0 && i - matched < 0)) return kept[i].seq + 1;
   }
-  return buffer[0].seq;
+  return undefined;
+}
+
+/** Where a lease holder starts once it stops waiting for a match: after the match, or at the buffer's start. */
+export function resumePoint<T extends { seq: number; hash: string }>(buffer: readonly T[], tail: readonly string[], received: number, recordable?: (item: T) => boolean): number {
+  return matchedResumePoint(buffer, tail, received, recordable) ?? buffer[0]?.seq ?? received;
 }

@@ -269,4 +269,38 @@ describe("ingest lease handover", () => {
       await stack.close();
     }
   });
+
+  test("when the lease holder stops while outside PUBLISHes and dashboard broadcasts interleave, every tab gets each once", async (t) => {
+    const stack = await startStack({ webNodes: 0, workers: 0 });
+    try {
+      // The child node starts first, so it holds the ingest lease; the in-process node takes it over.
+      const child = await spawnWebNode(stack);
+      const survivor = await stack.addNode();
+      const tabs = [await tab(stack, survivor.url), await tab(stack, survivor.url)];
+      const expected: string[] = [];
+      for (let n = 0; n < 120; n++) {
+        // Dashboard broadcasts are echoed, stamped, on the public channel: every node buffers them, no one ingests them.
+        expected.push(`outside ${n}`, `dashboard ${n}`);
+        await stack.redis.publish(stack.config.BROADCAST_CHANNEL, `outside ${n}`);
+        assert.equal((await postJson(survivor, "/api/broadcasts", { message: `dashboard ${n}` })).status, 202);
+        // Messages the lease holder skips are in every buffer but not in the ingest log either.
+        if (n % 10 === 0) await stack.redis.publish(stack.config.BROADCAST_CHANNEL, JSON.stringify({ message: "x", channel: "no spaces" }));
+        if (n === 40) child.process.kill("SIGTERM");
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      assert.equal(await child.exited, 0);
+      await eventually(async () => (tabs.every((a) => a.got.length >= expected.length) ? true : undefined), "every message to arrive after the handover", 30_000);
+      await new Promise((r) => setTimeout(r, 300)); // any duplicate would arrive by now
+      for (const a of tabs) {
+        assert.equal(a.got.length, expected.length, "exactly once");
+        assert.deepEqual(a.got.map((b) => b.message).sort(), [...expected].sort(), "every message");
+        assert.deepEqual(a.got.filter((b) => b.message.startsWith("outside")).map((b) => b.message), expected.filter((m) => m.startsWith("outside")), "outside messages in order");
+        assert.deepEqual(a.got.map((b) => b.id), a.got.map((b) => b.id).sort(compareIds), "in id order");
+        a.socket.disconnect();
+      }
+      t.diagnostic(`120 outside messages and 120 dashboard broadcasts interleaved, the lease holder stopped after 40: each delivered once to each tab`);
+    } finally {
+      await stack.close();
+    }
+  });
 });
