@@ -257,8 +257,3 @@ export function matchedResumePoint<T extends { seq: number; hash: string }>(
   }
   return undefined;
 }
-
-/** Where a lease holder starts once it stops waiting for a match: after the match, or at the buffer's start. */
-export function resumePoint<T extends { seq: number; hash: string }>(buffer: readonly T[], tail: readonly string[], received: number, recordable?: (item: T) => boolean): number {
-  return matchedResumePoint(buffer, tail, received, recordable) ?? buffer[0]?.seq ?? received;
-}

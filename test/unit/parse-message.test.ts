@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { parseMessage } from "../../server/queue/task-message";
-import { readExternalMessage, resumePoint } from "../../server/broadcast/ingestor";
+import { matchedResumePoint, readExternalMessage } from "../../server/broadcast/ingestor";
 
 const msg = (body: string, messageId?: string) => ({ content: Buffer.from(body), properties: { messageId } as never });
 
@@ -47,16 +47,16 @@ test("outside broadcasts may be plain text or {message}; our stamped echoes are 
 test("a new ingest lease holder resumes right after the last message the previous one recorded", () => {
   const buffer = ["a", "b", "c", "a", "b", "d"].map((hash, i) => ({ seq: 10 + i, hash }));
   // The previous holder recorded up to the second "b" (seq 14): resume at 15.
-  assert.equal(resumePoint(buffer, ["c", "a", "b"], 16), 15);
+  assert.equal(matchedResumePoint(buffer, ["c", "a", "b"], 16), 15);
   // It recorded everything: nothing pending.
-  assert.equal(resumePoint(buffer, ["b", "d"], 16), 16);
-  // Nothing recorded that this node saw: all of its buffer is pending.
-  assert.equal(resumePoint(buffer, ["x", "y"], 16), 10);
+  assert.equal(matchedResumePoint(buffer, ["b", "d"], 16), 16);
+  // Nothing this node saw matches (yet): the holder waits for a match before it starts from its buffer's start.
+  assert.equal(matchedResumePoint(buffer, ["x", "y"], 16), undefined);
   // The log's tail starts before this node's buffer did.
-  assert.equal(resumePoint(buffer, ["z", "a", "b", "c"], 16), 13);
+  assert.equal(matchedResumePoint(buffer, ["z", "a", "b", "c"], 16), 13);
   // No one ever recorded anything.
-  assert.equal(resumePoint(buffer, [], 16), 10);
-  assert.equal(resumePoint([], ["a"], 16), 16);
+  assert.equal(matchedResumePoint(buffer, [], 16), 10);
+  assert.equal(matchedResumePoint([], ["a"], 16), undefined);
 });
 
 test("the run comes from the x-taskcast-run header; without a valid one the message is run 1", () => {
