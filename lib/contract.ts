@@ -133,7 +133,7 @@ export const TaskRecordSchema = z.object({
    * The reply to the message's reply_to, for a task that has one: `sending` while a worker publishes it (a
    * claim, so concurrent deliveries send one reply), `sent` once RabbitMQ confirmed it.
    */
-  reply: z.object({ state: z.enum(["sending", "sent"]), at: isoDate }).optional(),
+  reply: z.object({ state: z.enum(["sending", "sent"]), at: isoDate, claim: z.string().optional() }).optional(),
   /** Set when an operator discards a dead task: it leaves the dead-letter list and queue, and stays dead. */
   discardedAt: isoDate.optional(),
   /** Set when an operator ran a finished task again. */

@@ -27,6 +27,12 @@ export const isCancelling = (task: TaskRecord) => task.status === "running" && t
  */
 export const isRetainedHistory = (task: TaskRecord) => isFinished(task.status) && !isDeadLetter(task) && !task.awaitingDelivery;
 
+/**
+ * Whether the reply is claimed under `claim` (a token unique to one delivery's attempt to send it). Two
+ * deliveries can claim in the same millisecond, so the claim's time cannot tell them apart.
+ */
+export const holdsReply = (record: TaskRecord, claim: string) => record.reply?.state === "sending" && record.reply.claim === claim;
+
 /** Which run of a task a record is (1, then one more for each operator retry). */
 export const runOf = (task: Pick<TaskRecord, "run">) => task.run ?? 1;
 
@@ -79,11 +85,11 @@ export type TaskEvent =
    * A worker is about to publish the final record to the message's reply_to: it claims the reply, unless it
    * was sent already or another worker claimed it after `staleBefore` (a claim older than that was abandoned).
    */
-  | { type: "reply-claim"; at: string; staleBefore: string }
-  /** RabbitMQ confirmed the reply claimed at `claimedAt`. */
-  | { type: "reply-sent"; claimedAt: string; at: string }
-  /** The reply claimed at `claimedAt` could not be published: another delivery may try. */
-  | { type: "reply-release"; claimedAt: string }
+  | { type: "reply-claim"; at: string; staleBefore: string; claim: string }
+  /** RabbitMQ confirmed the reply under `claim`. */
+  | { type: "reply-sent"; claim: string; at: string }
+  /** The reply under `claim` could not be published: another delivery may try. */
+  | { type: "reply-release"; claim: string }
   /** An operator runs a finished task again, optionally with an edited payload. */
   | { type: "retry"; payload: unknown; at: string }
   /** An operator discards a dead letter. */
@@ -197,11 +203,11 @@ export function transition(current: TaskRecord, event: TaskEvent): Transition {
     case "reply-claim":
       if (!isFinished(cur.status)) return refused(`Task ${cur.id} is ${cur.status}; only a finished task has its reply sent.`);
       if (cur.reply?.state === "sent" || (cur.reply?.state === "sending" && cur.reply.at > event.staleBefore)) return UNCHANGED;
-      return next({ ...cur, reply: { state: "sending", at: event.at } });
+      return next({ ...cur, reply: { state: "sending", at: event.at, claim: event.claim } });
     case "reply-sent":
-      return cur.reply?.state === "sending" && cur.reply.at === event.claimedAt ? next({ ...cur, reply: { state: "sent", at: event.at } }) : UNCHANGED;
+      return holdsReply(cur, event.claim) ? next({ ...cur, reply: { state: "sent", at: event.at } }) : UNCHANGED;
     case "reply-release":
-      return cur.reply?.state === "sending" && cur.reply.at === event.claimedAt ? next({ ...cur, reply: undefined }) : UNCHANGED;
+      return holdsReply(cur, event.claim) ? next({ ...cur, reply: undefined }) : UNCHANGED;
     case "retry":
       if (!RETRYABLE_STATUSES.includes(cur.status)) return refused(`Task ${cur.id} is ${cur.status}; only dead, failed or cancelled tasks can be retried.`);
       return next({

@@ -2,9 +2,10 @@
 // failed, cancelled, retrying (parked in a TTL retry queue) or dead (moved to the dead-letter queue).
 // Every status change is an event of lib/task-lifecycle.ts; this module only orders the steps.
 import type { ConsumeMessage } from "amqplib";
+import { randomUUID } from "node:crypto";
 import { setTimeout as delay } from "node:timers/promises";
 import { isFinished, type TaskRecord } from "../../lib/contract";
-import { CANCELLED_BY_OPERATOR, isAttempt, newTaskRecord, nextRecord, runOf, type AttemptRef, type TaskEvent } from "../../lib/task-lifecycle";
+import { CANCELLED_BY_OPERATOR, holdsReply, isAttempt, newTaskRecord, nextRecord, runOf, type AttemptRef, type TaskEvent } from "../../lib/task-lifecycle";
 import { messageOf } from "../errors";
 import type { Logger } from "../logger";
 import type { Outcome } from "../queue/consumer";
@@ -313,23 +314,24 @@ export class TaskRunner {
     const { replyTo, correlationId } = message.properties;
     if (typeof replyTo !== "string" || !replyTo) return "ack";
     const id = finished.id;
-    let known = finished;
+    let known: TaskRecord | undefined = finished;
     for (let waited = 0; waited <= REPLY_CLAIM_STALE_MS; waited += REPLY_WAIT_MS) {
-      const at = now();
-      const claimed = await this.apply(id, { type: "reply-claim", at, staleBefore: new Date(Date.now() - REPLY_CLAIM_STALE_MS).toISOString() }, known);
+      const claim = randomUUID();
+      const claimed = await this.apply(id, { type: "reply-claim", at: now(), staleBefore: new Date(Date.now() - REPLY_CLAIM_STALE_MS).toISOString(), claim }, known);
       if (!claimed || !isFinished(claimed.status) || claimed.reply?.state === "sent") return "ack";
-      if (claimed.reply?.state === "sending" && claimed.reply.at === at) {
+      if (holdsReply(claimed, claim)) {
         try {
           await this.deps.reply(replyTo, correlationId as string | undefined, { ...claimed, reply: undefined });
         } catch (err) {
-          await this.apply(id, { type: "reply-release", claimedAt: at }, claimed);
+          await this.apply(id, { type: "reply-release", claim }, claimed);
           throw err;
         }
-        await this.apply(id, { type: "reply-sent", claimedAt: at, at: now() }, claimed);
+        await this.apply(id, { type: "reply-sent", claim, at: now() }, claimed);
         return "ack";
       }
       // Another delivery is sending it now: wait for that one, holding this delivery (a requeue would count on a quorum queue).
-      known = claimed;
+      // Then read the record afresh: a copy judged against itself would never show that reply sent.
+      known = undefined;
       await delay(REPLY_WAIT_MS);
     }
     return "requeue";

@@ -284,6 +284,28 @@ describe("a task with a reply_to gets exactly one reply", () => {
     assert.equal(replies.length, 1, `replies: ${replies.map((r) => r.status).join(", ")}`);
   });
 
+  test("two deliveries claiming the reply in the same millisecond send one reply between them", async (t) => {
+    const id = `reply-same-ms-${randomUUID()}`;
+    const finished = nextRecord(newTaskRecord({ type: "submit", id, taskType: "echo", payload: {}, priority: 0, at: new Date().toISOString() }), {
+      type: "succeed",
+      attempt: { worker: "w0", startedAt: new Date().toISOString(), maxAttempts: 3, run: 1 },
+      result: {},
+      at: new Date().toISOString(),
+    })!;
+    await store.create(finished);
+    const replies: TaskRecord[] = [];
+    // Both claims carry the same time: a claim's time cannot tell two deliveries apart.
+    t.mock.timers.enable({ apis: ["Date"], now: Date.now() });
+    try {
+      const body = JSON.stringify({ type: "echo", payload: {}, id });
+      const outcomes = await Promise.all([runner("w1", replies).run(delivery(body, id, true, rpc)), runner("w2", replies).run(delivery(body, id, true, rpc))]);
+      assert.deepEqual(outcomes, ["ack", "ack"]);
+    } finally {
+      t.mock.timers.reset();
+    }
+    assert.equal(replies.length, 1, `${replies.length} replies`);
+  });
+
   test("a stalled task cancelled by an operator still replies when its message comes back redelivered", async () => {
     const id = `reply-stalled-${randomUUID()}`;
     const replies: TaskRecord[] = [];

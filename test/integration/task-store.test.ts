@@ -48,7 +48,7 @@ describe("task store indexes", () => {
       { type: "retry-later", attempt: ref(at(1)), outcome: "error", error: "boom", nextAttemptAt: at(10), at: at(2) },
       { type: "start", attempt: ref(at(10)) },
       { type: "fail", attempt: ref(at(10)), error: "no", at: at(11) },
-      { type: "reply-claim", at: at(12), staleBefore: at(0) },
+      { type: "reply-claim", at: at(12), staleBefore: at(0), claim: "c1" },
       { type: "retry", payload: {}, at: at(13) },
       { type: "start", attempt: ref(at(14), 2) },
       { type: "bury", reason: "gone", at: at(15), attempt: { ref: ref(at(14), 2), outcome: "error", error: "x" } },

@@ -6,6 +6,7 @@ import {
   canCancel,
   canDiscard,
   canRetry,
+  holdsReply,
   isDeadLetter,
   isRetainedHistory,
   mustAbortWorker,
@@ -55,9 +56,9 @@ const events: Record<TaskEventType, TaskEvent> = {
   "drop-delivery": { type: "drop-delivery" },
   "recover-overdue": { type: "recover-overdue", overdueBefore: T2 },
   "recover-failed": { type: "recover-failed", run: 2, nextAttemptAt: T0 },
-  "reply-claim": { type: "reply-claim", at: T2, staleBefore: T1 },
-  "reply-sent": { type: "reply-sent", claimedAt: T2, at: T2 },
-  "reply-release": { type: "reply-release", claimedAt: T2 },
+  "reply-claim": { type: "reply-claim", at: T2, staleBefore: T1, claim: "c1" },
+  "reply-sent": { type: "reply-sent", claim: "c1", at: T2 },
+  "reply-release": { type: "reply-release", claim: "c1" },
   retry: { type: "retry", payload: { a: 2 }, at: T1 },
   discard: { type: "discard", at: T1 },
   "undo-retry": { type: "undo-retry", before: record("failed"), retriedAt: T1 },
@@ -222,14 +223,18 @@ describe("what the transitions write", () => {
     const claim = transition(record("failed"), events["reply-claim"]);
     assert.ok(claim.kind === "next" && claim.record.reply?.state === "sending" && claim.record.reply.at === T2);
     if (claim.kind !== "next") return;
-    assert.equal(transition(claim.record, { type: "reply-claim", at: T2, staleBefore: T1 }).kind, "unchanged", "a fresh claim by another delivery");
-    const takeover = transition(claim.record, { type: "reply-claim", at: "2026-01-01T00:01:00.000Z", staleBefore: "2026-01-01T00:00:30.000Z" });
+    // Another delivery claiming in the same millisecond: the claim stays the first one's, and only it holds it.
+    assert.equal(transition(claim.record, { type: "reply-claim", at: T2, staleBefore: T1, claim: "c2" }).kind, "unchanged", "a fresh claim by another delivery");
+    assert.equal(holdsReply(claim.record, "c1"), true);
+    assert.equal(holdsReply(claim.record, "c2"), false, "a claim made in the same millisecond is not the holder's");
+    assert.equal(transition(claim.record, { type: "reply-sent", claim: "c2", at: T2 }).kind, "unchanged", "nor can it mark the reply sent");
+    const takeover = transition(claim.record, { type: "reply-claim", at: "2026-01-01T00:01:00.000Z", staleBefore: "2026-01-01T00:00:30.000Z", claim: "c3" });
     assert.ok(takeover.kind === "next" && takeover.record.reply?.at === "2026-01-01T00:01:00.000Z", "an abandoned claim");
     const sent = transition(claim.record, events["reply-sent"]);
     assert.ok(sent.kind === "next" && sent.record.reply?.state === "sent");
     if (sent.kind !== "next") return;
-    assert.equal(transition(sent.record, { type: "reply-claim", at: "2026-01-02T00:00:00.000Z", staleBefore: "2026-01-02T00:00:00.000Z" }).kind, "unchanged", "sent is final");
-    assert.equal(transition(claim.record, { type: "reply-sent", claimedAt: T1, at: T2 }).kind, "unchanged", "only the claimer confirms");
+    assert.equal(transition(sent.record, { type: "reply-claim", at: "2026-01-02T00:00:00.000Z", staleBefore: "2026-01-02T00:00:00.000Z", claim: "c4" }).kind, "unchanged", "sent is final");
+    assert.equal(transition(claim.record, { type: "reply-sent", claim: "other", at: T2 }).kind, "unchanged", "only the claimer confirms");
     const released = transition(claim.record, events["reply-release"]);
     assert.ok(released.kind === "next" && released.record.reply === undefined);
     const retried = transition(sent.record, events.retry);
