@@ -6,7 +6,7 @@ import { after, before, describe, test } from "node:test";
 import type { AuditPage } from "../../lib/auth";
 import { MAX_BATCH_BODY_BYTES, MAX_BATCH_TASKS, type BatchSubmitAck, type TaskRecord } from "../../lib/contract";
 import { authEnv, bearer, originOf, PASSWORDS, rawRequest, signIn, TOKENS, type RawResponse } from "../helpers/auth";
-import { FaultProxy } from "../helpers/fault-proxy";
+import { stackWithProxiedWebNode } from "../helpers/proxied-stack";
 import { api, eventually, startStack, type Stack } from "../helpers/stack";
 import { waitForStatus } from "../helpers/tasks";
 
@@ -187,27 +187,14 @@ describe("bulk submission", () => {
 });
 
 describe("a batch RabbitMQ does not confirm in time stays tracked, and its key replays it once confirmed", () => {
-  let stack: Stack;
-  let proxy: FaultProxy;
-  const rabbitmq = process.env.RABBITMQ_URL ?? "amqp://guest:guest@127.0.0.1:5672";
+  const fixture = stackWithProxiedWebNode();
 
-  before(async () => {
-    proxy = await FaultProxy.start(rabbitmq);
-    // The web node reaches RabbitMQ through the proxy; the worker directly.
-    stack = await startStack({ workers: 0, env: { RABBITMQ_URL: proxy.via(rabbitmq), API_RATE: "0" } });
-    await stack.addWorker({ RABBITMQ_URL: rabbitmq });
-  });
-  after(async () => {
-    proxy.restore();
-    await stack.close();
-    await proxy.close();
-  });
-
-  const post = (body: object, key: string) => api(stack.nodes[0], "/api/tasks/batch", { method: "POST", headers: { "Content-Type": "application/json", "Idempotency-Key": key }, body: JSON.stringify(body) });
+  const post = (body: object, key: string) => api(fixture.stack.nodes[0], "/api/tasks/batch", { method: "POST", headers: { "Content-Type": "application/json", "Idempotency-Key": key }, body: JSON.stringify(body) });
   const marked = async (marker: string): Promise<TaskRecord[]> =>
-    ((await api(stack.nodes[0], "/api/tasks?limit=100")).body.tasks as TaskRecord[]).filter((t) => (t.payload as { marker?: string }).marker === marker);
+    ((await api(fixture.stack.nodes[0], "/api/tasks?limit=100")).body.tasks as TaskRecord[]).filter((t) => (t.payload as { marker?: string }).marker === marker);
 
   test("503 after the confirm timeout with every task tracked; a replay meanwhile 409; once confirmed each runs once and the key replays the ids", async () => {
+    const { stack, proxy } = fixture;
     const key = `late-batch-${randomUUID()}`;
     const marker = randomUUID();
     const body = { tasks: Array.from({ length: 5 }, (_, i) => ({ type: "echo", payload: { marker, i } })) };

@@ -24,6 +24,7 @@ import { z } from "zod";
 import type { WebNodeList } from "../../lib/insights";
 import { FaultProxy } from "../helpers/fault-proxy";
 import { spawnWebNode, type ChildWebNode } from "../helpers/processes";
+import { stackWithProxiedWebNode, stackWithProxiedWorker } from "../helpers/proxied-stack";
 import { api, eventually, postJson, startStack, type Stack } from "../helpers/stack";
 import { submit, taskOf, waitForStatus } from "../helpers/tasks";
 
@@ -174,25 +175,12 @@ describe("a cancelled task never runs, however much history turns over while its
 });
 
 describe("an Idempotency-Key replays only a task RabbitMQ confirmed, and a 503 after the confirm timeout keeps the task tracked", () => {
-  let stack: Stack;
-  let proxy: FaultProxy;
-  const rabbitmq = process.env.RABBITMQ_URL ?? "amqp://guest:guest@127.0.0.1:5672";
+  const fixture = stackWithProxiedWebNode();
 
-  before(async () => {
-    proxy = await FaultProxy.start(rabbitmq);
-    // The web node reaches RabbitMQ through the proxy; the worker directly.
-    stack = await startStack({ workers: 0, env: { RABBITMQ_URL: proxy.via(rabbitmq), API_RATE: "0" } });
-    await stack.addWorker({ RABBITMQ_URL: rabbitmq });
-  });
-  after(async () => {
-    proxy.restore();
-    await stack.close();
-    await proxy.close();
-  });
-
-  const post = (body: object, key: string) => api(stack.nodes[0], "/api/tasks", { method: "POST", headers: { "Content-Type": "application/json", "Idempotency-Key": key }, body: JSON.stringify(body) });
+  const post = (body: object, key: string) => api(fixture.stack.nodes[0], "/api/tasks", { method: "POST", headers: { "Content-Type": "application/json", "Idempotency-Key": key }, body: JSON.stringify(body) });
 
   test("a replay while the first request waits for its confirm answers 409; a late confirm makes the key replay that task, which runs once", async () => {
+    const { stack, proxy } = fixture;
     const key = `late-confirm-${randomUUID()}`;
     const marker = randomUUID();
     const body = { type: "echo", payload: { marker } };
@@ -225,6 +213,7 @@ describe("an Idempotency-Key replays only a task RabbitMQ confirmed, and a 503 a
   });
 
   test("a key whose web node died before the confirm frees itself within a minute, not a day", async () => {
+    const { stack } = fixture;
     const keys = new IdempotencyKeys(stack.redis, redisKeys(stack.config.KEY_PREFIX));
     const key = `crashed-${randomUUID()}`;
     const taskId = randomUUID();
@@ -446,24 +435,10 @@ describe("the stall sweep looks at every running task", () => {
 });
 
 describe("a cancel reaches a worker that runs a task marked stalled", () => {
-  let stack: Stack;
-  let proxy: FaultProxy;
-  const rabbitmq = process.env.RABBITMQ_URL ?? "amqp://guest:guest@127.0.0.1:5672";
-  let workerId: string;
-  before(async () => {
-    proxy = await FaultProxy.start(rabbitmq);
-    stack = await startStack({ workers: 0, env: { API_RATE: "0" } });
-    workerId = (await stack.addWorker({ RABBITMQ_URL: proxy.via(rabbitmq), WORKER_CONCURRENCY: "2" })).id;
-  });
-  after(async () => {
-    await stack.close();
-    await proxy.close();
-  });
-
-  const directory = () => new WorkerDirectory(stack.redis, redisKeys(stack.config.KEY_PREFIX));
-  const runningOnWorker = async () => (await directory().live()).find((w) => w.id === workerId)?.running ?? [];
+  const { fixture, runningOn: runningOnWorker } = stackWithProxiedWorker();
 
   test("cancelling a task marked stalled while its worker in fact still runs it aborts that worker's handler", async () => {
+    const { stack } = fixture;
     const id = await submit(stack, { type: "sleep", payload: { ms: 30_000 } });
     await eventually(async () => ((await runningOnWorker()).includes(id) && (await taskOf(stack, id))?.status === "running" ? true : undefined), "the task to run");
     // A false stall: the sweep saw no beat (a clock, a slow Redis), the worker goes on.
@@ -530,24 +505,10 @@ describe("a retrying task whose retry message was lost runs again", () => {
 });
 
 describe("a worker runs at most WORKER_CONCURRENCY tasks, even across a lost RabbitMQ connection", () => {
-  let stack: Stack;
-  let proxy: FaultProxy;
-  const rabbitmq = process.env.RABBITMQ_URL ?? "amqp://guest:guest@127.0.0.1:5672";
-  let workerId: string;
-  before(async () => {
-    proxy = await FaultProxy.start(rabbitmq);
-    stack = await startStack({ workers: 0, env: { API_RATE: "0" } });
-    workerId = (await stack.addWorker({ RABBITMQ_URL: proxy.via(rabbitmq), WORKER_CONCURRENCY: "2" })).id;
-  });
-  after(async () => {
-    await stack.close();
-    await proxy.close();
-  });
-
-  const directory = () => new WorkerDirectory(stack.redis, redisKeys(stack.config.KEY_PREFIX));
-  const runningOn = async (id: string) => (await directory().live()).find((w) => w.id === id)?.running ?? [];
+  const { fixture, runningOn } = stackWithProxiedWorker();
 
   test("handlers still running when the channel died hold their slots: new deliveries wait for them", async () => {
+    const { stack, proxy, workerId } = fixture;
     const first = [await submit(stack, { type: "sleep", payload: { ms: 5000 } }), await submit(stack, { type: "sleep", payload: { ms: 5000 } })];
     await eventually(async () => ((await runningOn(workerId)).length === 2 ? true : undefined), "the worker to run both tasks");
     // A second worker takes the redeliveries of the first two (and requeues them: they run elsewhere) once the connection drops.
