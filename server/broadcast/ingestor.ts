@@ -47,7 +47,7 @@ export function readExternalMessage(raw: string): ExternalMessage {
 }
 
 /** What `record()` does with a raw message: records it, or skips it with the warning to log (none for our own echoes). */
-export function readRecordable(raw: string, maxBytes: number): { message: string; channel: string } | { skip: string | undefined } {
+function readRecordable(raw: string, maxBytes: number): { message: string; channel: string } | { skip: string | undefined } {
   const read = readExternalMessage(raw);
   if (read === undefined) return { skip: undefined };
   if ("error" in read) return { skip: `ignored an outside broadcast: ${read.error}` };

@@ -4,7 +4,7 @@
 import type { TaskRecord, TaskStatus } from "../../lib/contract";
 import type { Logger } from "../logger";
 
-export const FINISHED_SUMMARY_EVERY_MS = 60_000;
+const FINISHED_SUMMARY_EVERY_MS = 60_000;
 
 export class FinishedSummary {
   private byStatus: Partial<Record<TaskStatus, number>> = {};

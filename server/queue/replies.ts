@@ -12,7 +12,7 @@ import { withConfirmTimeout } from "./publisher";
  * A reply's message_id: its task and run (`<id>:<run>`). One reply per run is the rule; should a reply be sent
  * twice (its worker died between RabbitMQ's confirm and recording it), the repeat has the same message_id.
  */
-export const replyMessageId = (record: TaskRecord) => `${record.id}:${runOf(record)}`;
+const replyMessageId = (record: TaskRecord) => `${record.id}:${runOf(record)}`;
 
 export class ReplySender {
   /** One reply channel per connection, re-opened when it closes. */
