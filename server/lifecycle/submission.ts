@@ -23,9 +23,12 @@ const NOTHING_CHANGED = "nothing was queued, try again";
 /** A replay of a key whose first request still waits for its confirm waits this long (rounds × ms) before 409. */
 const REPLAY_WAIT_ROUNDS = 30;
 const REPLAY_WAIT_MS = 100;
-/** How often, and how many times, a refused submission's writes are undone while Redis does not answer. */
+/**
+ * How often, and how many times, a refused submission's writes are undone while Redis does not answer: once a
+ * second for 15 minutes, so an outage that long leaves no record of a task that was never queued.
+ */
 const UNDO_EVERY_MS = 1000;
-const UNDO_TRIES = 60;
+const UNDO_TRIES = 900;
 
 export interface SubmissionDeps {
   store: TaskStore;
@@ -298,7 +301,7 @@ export class TaskSubmission {
   /**
    * Undoes what a refused submission may have written (its record, its Idempotency-Key). Redis may not be
    * answering right now, and a write that timed out may still land: the undo is tried until it succeeds, once a
-   * second for a minute at most, without holding up the 503.
+   * second for UNDO_TRIES seconds at most, without holding up the 503.
    */
   private undo(step: () => Promise<unknown>, tries = UNDO_TRIES): void {
     // A step can hang while the client reconnects (a MULTI waits for the connection): give each try a deadline.

@@ -156,16 +156,18 @@ async function accountFor(stack: Stack, results: Submission[]): Promise<{ accept
     assert.ok(r.ms < 6000, `request ${r.i} took ${r.ms} ms to be refused`);
   }
   for (const r of accepted) await waitForStatus(stack, r.id!, ["succeeded"], 60_000);
-  const { body } = await api(stack.nodes[0], "/api/tasks?limit=500");
-  const records = body.tasks as TaskRecord[];
   const acceptedIds = new Set(accepted.map((r) => r.id));
   // A refusal after the broker lost the confirm may still have queued the message (at-least-once);
   // then it shows as a task of its own. Any other record would be a task nobody submitted.
   const ambiguous = new Set(refused.filter((r) => /confirm|channel/i.test(r.error ?? "")).map((r) => r.i));
-  for (const record of records) {
-    if (acceptedIds.has(record.id)) continue;
-    assert.ok(ambiguous.has((record.payload as { i: number }).i), `unexpected task ${JSON.stringify(record)}`);
-  }
+  const unexpected = (records: TaskRecord[]) => records.filter((record) => !acceptedIds.has(record.id) && !ambiguous.has((record.payload as { i: number }).i));
+  // A create that Redis ran just before it stopped lost its reply: the web node answered 503 and removes the
+  // record once Redis answers again (it retries every second), so a refused task's record may show for a moment.
+  let records: TaskRecord[] = [];
+  await eventually(async () => {
+    records = (await api(stack.nodes[0], "/api/tasks?limit=500")).body.tasks as TaskRecord[];
+    return unexpected(records).length === 0 ? true : undefined;
+  }, "refused tasks' records to be removed", 5_000).catch(() => assert.fail(`unexpected tasks ${JSON.stringify(unexpected(records))}`));
   assert.equal(records.filter((r) => acceptedIds.has(r.id) && r.status === "succeeded").length, accepted.length, "every accepted task succeeded");
   return { accepted: accepted.length, refused: refused.length };
 }
