@@ -3,12 +3,25 @@ import type { Channel, ChannelModel, ConsumeMessage } from "amqplib";
 import { setTimeout as delay } from "node:timers/promises";
 import { messageOf } from "../errors";
 import type { Logger } from "../logger";
+import { Acknowledger } from "./acknowledger";
 
 /**
  * What the handler decides for a delivery: acknowledge it, requeue it after a pause (it cannot be
  * handled right now), or release it to the queue at once (this worker is stopping).
  */
 export type Outcome = "ack" | "requeue" | "release";
+
+/**
+ * A delivery's claim on one of the worker's handler slots. The consumer takes it before handing the delivery
+ * over; the handler gives it back as soon as no task code can run any more (its outcome is then stored and
+ * acknowledged while the next delivery starts), and takes it again should it have to run the task again.
+ */
+export interface SlotLease {
+  /** Holds a slot, waiting for one if none is free; false if the wait was cancelled (the worker is stopping). */
+  hold(): Promise<boolean>;
+  /** Gives the slot back; does nothing if it is not held. */
+  release(): void;
+}
 
 /**
  * At most `size` holders at once; the rest wait in arrival order. `cancelWaiting` lets every waiter go without
@@ -42,6 +55,19 @@ class Slots {
   cancelWaiting(): void {
     for (const waiter of this.waiting.splice(0)) waiter(false);
   }
+
+  /** A lease that holds at most one slot at a time. */
+  lease(): SlotLease {
+    let held = false;
+    return {
+      hold: async () => held || (held = await this.acquire()),
+      release: () => {
+        if (!held) return;
+        held = false;
+        this.release();
+      },
+    };
+  }
 }
 
 export class TaskConsumer {
@@ -73,7 +99,8 @@ export class TaskConsumer {
     concurrency: number,
     /** Deliveries held unacknowledged, running or waiting for a slot (at least `concurrency`). */
     private readonly prefetch: number,
-    private readonly handle: (message: ConsumeMessage) => Promise<Outcome>,
+    /** Runs a delivery holding `slot`; may give the slot back before it resolves (see SlotLease). */
+    private readonly handle: (message: ConsumeMessage, slot: SlotLease) => Promise<Outcome>,
     /** Declares the queues; runs before consuming again after the broker cancelled the consumer. */
     private readonly declare: (model: ChannelModel) => Promise<void>,
     private readonly log: Logger,
@@ -94,7 +121,8 @@ export class TaskConsumer {
     });
     await channel.prefetch(this.prefetch);
     this.channel = channel;
-    const { consumerTag } = await channel.consume(this.queue, (msg) => this.onDelivery(channel, model, msg), { noAck: false });
+    const acks = new Acknowledger(channel, (err, count) => this.log.warn({ err: messageOf(err), deliveries: count }, "could not acknowledge; the broker will redeliver"));
+    const { consumerTag } = await channel.consume(this.queue, (msg) => this.onDelivery(channel, acks, model, msg), { noAck: false });
     this.consumerTag = consumerTag;
     this.log.info({ queue: this.queue, prefetch: this.prefetch }, "consuming tasks");
   }
@@ -119,7 +147,7 @@ export class TaskConsumer {
     }
   }
 
-  private onDelivery(channel: Channel, model: ChannelModel, message: ConsumeMessage | null): void {
+  private onDelivery(channel: Channel, acks: Acknowledger, model: ChannelModel, message: ConsumeMessage | null): void {
     if (message === null) {
       // The broker cancelled the consumer, e.g. the queue was deleted: declare it again and resume.
       this.log.warn({ queue: this.queue }, "RabbitMQ cancelled the consumer; resuming");
@@ -128,9 +156,10 @@ export class TaskConsumer {
       void this.restart(model);
       return;
     }
+    acks.track(message);
     // Log lines about a delivery carry its task id (the message id Taskcast and well-behaved publishers set).
     const taskId = typeof message.properties.messageId === "string" ? message.properties.messageId : undefined;
-    const done: Promise<void> = this.process(channel, message, taskId).finally(() => {
+    const done: Promise<void> = this.process(channel, acks, message, taskId).finally(() => {
       this.running.delete(done);
       this.settled++;
     });
@@ -138,29 +167,30 @@ export class TaskConsumer {
   }
 
   /** Handles a delivery once a slot is free, then acknowledges or requeues it. */
-  private async process(channel: Channel, message: ConsumeMessage, taskId: string | undefined): Promise<void> {
+  private async process(channel: Channel, acks: Acknowledger, message: ConsumeMessage, taskId: string | undefined): Promise<void> {
     let outcome: Outcome;
-    if (!(await this.slots.acquire())) {
+    const slot = this.slots.lease();
+    if (!(await slot.hold())) {
       outcome = "release"; // stopping: a delivery that never started goes back to the queue at once
     } else if (this.channel !== channel) {
       // Its channel closed while it waited: RabbitMQ has requeued it already, and the ack could not be sent.
-      this.slots.release();
+      slot.release();
       this.log.info({ taskId }, "delivery's channel closed before a slot was free; RabbitMQ redelivers it");
       return;
     } else {
       try {
-        outcome = await this.handle(message).catch((err: unknown): Outcome => {
+        outcome = await this.handle(message, slot).catch((err: unknown): Outcome => {
           this.log.error({ taskId, err: messageOf(err) }, "task handling failed; requeueing the message");
           return "requeue";
         });
       } finally {
-        this.slots.release();
+        slot.release();
       }
     }
     if (outcome === "requeue") await delay(1000); // do not spin on a message that cannot be handled right now
     try {
-      if (outcome === "ack") channel.ack(message);
-      else channel.nack(message, false, true);
+      if (outcome === "ack") acks.ack(message);
+      else acks.requeue(message);
     } catch (err) {
       // The channel died: RabbitMQ redelivers the message to another consumer.
       this.log.warn({ taskId, err: messageOf(err) }, "could not acknowledge; the broker will redeliver");
