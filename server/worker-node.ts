@@ -72,7 +72,7 @@ export async function startWorkerNode(config: Config, log: Logger): Promise<Work
   });
   const declare = (model: Parameters<typeof assertTopology>[0]) => assertTopology(model, topology, log);
   const outages = new RedisOutageGate(redis, log);
-  const consumer = new TaskConsumer(config.TASK_QUEUE, config.WORKER_CONCURRENCY, config.WORKER_PREFETCH, (msg) => outages.run(() => runner.run(msg)), declare, log);
+  const consumer = new TaskConsumer(config.TASK_QUEUE, config.WORKER_CONCURRENCY, config.WORKER_PREFETCH, (msg, slot) => outages.run(() => runner.run(msg, slot)), declare, log);
   amqp = await connectAmqp({
     url: config.rabbitmqUrls,
     name: `taskcast-worker ${id}`,

@@ -8,7 +8,7 @@ import { isFinished, type TaskRecord } from "../../lib/contract";
 import { CANCELLED_BY_OPERATOR, holdsReply, isAttempt, newTaskRecord, nextRecord, runOf, type AttemptRef, type TaskEvent } from "../../lib/task-lifecycle";
 import { messageOf } from "../errors";
 import type { Logger } from "../logger";
-import type { Outcome } from "../queue/consumer";
+import type { Outcome, SlotLease } from "../queue/consumer";
 import type { ConfirmPublisher } from "../queue/publisher";
 import { carriedProperties, messagePriority, parseMessage, type ParsedMessage } from "../queue/task-message";
 import type { TaskStore } from "../store/task-store";
@@ -66,6 +66,9 @@ export interface TaskRunnerDeps {
   finished?: (record: TaskRecord) => void;
 }
 
+/** For a caller that bounds nothing (tests): a slot that is always free. */
+const UNBOUNDED: SlotLease = { hold: () => Promise.resolve(true), release: () => undefined };
+
 export class TaskRunner {
   /** Attempts running in this worker, by task id. */
   private readonly active = new Map<string, AttemptControl>();
@@ -90,8 +93,13 @@ export class TaskRunner {
     for (const id of this.active.keys()) this.abort(id, new AttemptAbort("shutdown", "the worker shut down"));
   }
 
-  /** One delivery: admit it, run the attempt, then record and settle its outcome. */
-  async run(message: ConsumeMessage): Promise<Outcome> {
+  /**
+   * One delivery: admit it, run the attempt, then record and settle its outcome. The handler runs holding
+   * `slot` (one of WORKER_CONCURRENCY); the slot is given back once the handler has ended, so the next delivery
+   * starts while this outcome is stored, and held again if the delivery is run again (after a Redis outage).
+   */
+  async run(message: ConsumeMessage, slot: SlotLease = UNBOUNDED): Promise<Outcome> {
+    if (!(await slot.hold())) return "release";
     const admitted = await this.admit(message);
     if (typeof admitted === "string") return admitted;
     const ref: AttemptRef = { worker: this.deps.workerId, startedAt: now(), maxAttempts: admitted.policy.maxAttempts, run: runOf(admitted.record) };
@@ -102,6 +110,7 @@ export class TaskRunner {
       return settled && isFinished(settled.status) ? this.replyOnce(message, settled) : "ack";
     }
     const ended = await this.execute(admitted, ref, preview.attempts);
+    slot.release();
     return this.conclude(message, admitted.policy, ref, preview.attempts, ended);
   }
 
