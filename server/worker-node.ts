@@ -9,6 +9,7 @@ import type { Logger } from "./logger";
 import { startMetricsServer } from "./metrics/metrics-server";
 import { WorkerMetrics } from "./metrics/prometheus";
 import { FinishedSummary } from "./metrics/finished-summary";
+import { compactWhenIdle } from "./metrics/idle-compaction";
 import { StatsStore } from "./metrics/stats-store";
 import { connectAmqp, type AmqpConnection } from "./queue/amqp";
 import { TaskConsumer } from "./queue/consumer";
@@ -90,6 +91,7 @@ export async function startWorkerNode(config: Config, log: Logger): Promise<Work
   });
 
   const stopSummary = summary.start();
+  const stopCompacting = compactWhenIdle(() => consumer.settled, log);
   const stopBeating = directory.startBeating(
     { id, host: hostname(), pid: process.pid, concurrency: config.WORKER_CONCURRENCY, startedAt: new Date().toISOString() },
     () => ({ inflight: consumer.inflight, processed: consumer.settled, running: runner.runningIds() }),
@@ -122,6 +124,7 @@ export async function startWorkerNode(config: Config, log: Logger): Promise<Work
     ],
     ["send the last task updates", () => updates.flush()],
     ["log the last finished-tasks summary", () => stopSummary()],
+    ["stop giving memory back when idle", () => stopCompacting()],
     ["save the last activity counts", () => counters.flush()],
     ["close RabbitMQ", () => amqp!.close()],
     ["stop serving metrics", () => metricsServer.close()],
