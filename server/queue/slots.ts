@@ -1,0 +1,61 @@
+// A fixed number of slots shared by whoever needs one: a worker's handlers (WORKER_CONCURRENCY), a publisher's
+// messages awaiting RabbitMQ's confirm.
+
+/**
+ * A delivery's claim on one of the worker's handler slots. The consumer takes it before handing the delivery
+ * over; the handler gives it back as soon as no task code can run any more (its outcome is then stored and
+ * acknowledged while the next delivery starts), and takes it again should it have to run the task again.
+ */
+export interface SlotLease {
+  /** Holds a slot, waiting for one if none is free; false if the wait was cancelled (the worker is stopping). */
+  hold(): Promise<boolean>;
+  /** Gives the slot back; does nothing if it is not held. */
+  release(): void;
+}
+
+/**
+ * At most `size` holders at once; the rest wait in arrival order. `cancelWaiting` lets every waiter go without
+ * a slot (shutdown).
+ */
+export class Slots {
+  private taken = 0;
+  private readonly waiting: Array<(granted: boolean) => void> = [];
+
+  constructor(private readonly size: number) {}
+
+  /** Resolves true once a slot is held (give it back with `release`), false if waiting was cancelled. */
+  acquire(): Promise<boolean> {
+    if (this.taken < this.size) {
+      this.taken++;
+      return Promise.resolve(true);
+    }
+    return new Promise((resolve) => this.waiting.push(resolve));
+  }
+
+  get busy(): number {
+    return this.taken;
+  }
+
+  release(): void {
+    const next = this.waiting.shift();
+    if (next) next(true); // the slot passes straight to the next waiter
+    else this.taken--;
+  }
+
+  cancelWaiting(): void {
+    for (const waiter of this.waiting.splice(0)) waiter(false);
+  }
+
+  /** A lease that holds at most one slot at a time. */
+  lease(): SlotLease {
+    let held = false;
+    return {
+      hold: async () => held || (held = await this.acquire()),
+      release: () => {
+        if (!held) return;
+        held = false;
+        this.release();
+      },
+    };
+  }
+}
