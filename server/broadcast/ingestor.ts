@@ -1,7 +1,7 @@
 // Takes in what outside services PUBLISH on the broadcast channel. Every web node subscribes and keeps
 // the last seconds of messages; only the holder of a short Redis lease records them, so each reaches
 // every tab once. A node that takes over the lease resumes after the last message the previous holder
-// recorded, so nothing published while the old holder was dying is lost.
+// recorded, so nothing published while the old holder was dying is lost, and nothing is recorded twice.
 import { createHash, randomUUID } from "node:crypto";
 import { BroadcastSchema, ChannelNameSchema, DEFAULT_BROADCAST_CHANNEL, ExternalBroadcastSchema } from "../../lib/contract";
 import { safeJson } from "../../lib/safe-json";
@@ -21,13 +21,10 @@ const ALIGN = 20;
 /** Outside messages sent to Redis together while recording. */
 const PUMP_BATCH = 200;
 /**
- * How long a new lease holder waits for the messages the previous one recorded to reach its own buffer
- * before it gives up and records everything buffered. Its subscriber can lag behind (a busy event loop), so
- * "no match yet" usually means "not received yet"; a few seconds covers a lag, and past that the ingest
- * log's tail is older than anything buffered (a node that subscribed after those messages). Outside messages
- * wait at most this long at a handover.
+ * A new lease holder's fence goes out again this often until its subscriber sees it (a subscriber that
+ * reconnected meanwhile missed it).
  */
-const ALIGN_WAIT_MS = 4000;
+const FENCE_REPEAT_MS = 5000;
 
 const RENEW = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) else return 0 end`;
 const RELEASE = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end`;
@@ -70,15 +67,20 @@ interface Buffered {
 }
 
 export class BroadcastIngestor {
-  private readonly token = randomUUID();
+  /** This node's current term as lease holder: a new one at every takeover, so a write of an earlier term fails. */
+  private token = randomUUID();
   private leader = false;
   private timer?: NodeJS.Timeout;
   private readonly buffer: Buffered[] = [];
   private received = 0;
   /** Sequence number of the next buffered message to record, while leader. */
   private cursor = 0;
-  /** While leader but not yet sure where the previous holder stopped: the ingest log's tail, and until when to wait for it. */
-  private aligning?: { tail: string[]; until: number; timer: NodeJS.Timeout };
+  /**
+   * While leader but not yet sure where the previous holder stopped: the ingest log's tail, and the fence this
+   * node published right after reading it. Redis sends a subscriber its messages in the order it ran the
+   * PUBLISHes, so once the fence arrives every message the previous holder recorded has reached the buffer.
+   */
+  private aligning?: { tail: string[]; fence: string; fenced: boolean; timer: NodeJS.Timeout };
   private pumping?: Promise<void>;
   private campaigning?: Promise<void>;
 
@@ -95,8 +97,10 @@ export class BroadcastIngestor {
   async start(): Promise<void> {
     this.subscriber.on("message", (channel: string, raw: string) => {
       if (channel === this.channel) this.onMessage(raw);
+      else if (channel === this.keys.broadcastIngestFence) this.onFence(raw);
     });
-    await this.subscriber.subscribe(this.channel);
+    // One connection for both channels: the fence is ordered with the outside messages.
+    await this.subscriber.subscribe(this.channel, this.keys.broadcastIngestFence);
     await this.campaign();
     this.timer = setInterval(() => void this.campaign(), RENEW_MS);
   }
@@ -107,7 +111,7 @@ export class BroadcastIngestor {
 
   async stop(): Promise<void> {
     clearInterval(this.timer);
-    clearTimeout(this.aligning?.timer);
+    clearInterval(this.aligning?.timer);
     this.aligning = undefined;
     await this.campaigning;
     await this.pumping;
@@ -128,15 +132,18 @@ export class BroadcastIngestor {
         this.align();
         return;
       }
-      if ((await this.redis.set(this.keys.broadcastIngestor, this.token, "PX", LEASE_MS, "NX")) !== "OK") return;
+      const token = randomUUID();
+      if ((await this.redis.set(this.keys.broadcastIngestor, token, "PX", LEASE_MS, "NX")) !== "OK") return;
+      this.token = token;
       // Resume after the last outside message any holder recorded, from what this node has buffered. No one
-      // else can record while this node holds the lease, so the tail stays as read here.
+      // else can record while this node holds the lease, so the tail stays as read here; the fence published
+      // after reading it tells when this node's subscriber has received everything the tail names.
       const tail = await this.log.ingestedTail(ALIGN);
       this.leader = true;
       this.logger.info("took the broadcast ingest lease: this node records outside broadcasts");
-      clearTimeout(this.aligning?.timer);
-      this.aligning = { tail, until: Date.now() + ALIGN_WAIT_MS, timer: setTimeout(() => this.align(), ALIGN_WAIT_MS) };
-      this.align();
+      clearInterval(this.aligning?.timer);
+      this.aligning = { tail, fence: token, fenced: false, timer: setInterval(() => this.publishFence(token), FENCE_REPEAT_MS) };
+      this.publishFence(token);
     } catch (err) {
       this.leader = false;
       this.align();
@@ -154,28 +161,38 @@ export class BroadcastIngestor {
     else if (this.leader) this.pump();
   }
 
+  private publishFence(token: string): void {
+    this.redis.publish(this.keys.broadcastIngestFence, token).catch((err: unknown) => this.logger.warn({ err: messageOf(err) }, "could not publish the broadcast ingest fence; trying again"));
+  }
+
+  private onFence(raw: string): void {
+    if (this.aligning?.fence !== raw) return; // another node's, or an earlier term's
+    this.aligning.fenced = true;
+    this.align();
+  }
+
   /**
-   * After a takeover: looks for where the previous holder stopped, and starts recording right after it. With
-   * no match yet, waits (holding the lease, recording nothing) for more messages until ALIGN_WAIT_MS is up,
-   * then records everything buffered.
+   * After a takeover, once the fence has arrived (holding the lease and recording nothing until then, however
+   * far this node's subscriber lags): starts recording right after where the previous holder stopped. With no
+   * match, everything the previous holder recorded is older than this node's buffer (it subscribed later):
+   * all of the buffer is recorded.
    */
   private align(): void {
     const aligning = this.aligning;
     if (!aligning) return;
     if (!this.leader) {
-      clearTimeout(aligning.timer);
+      clearInterval(aligning.timer);
       this.aligning = undefined;
       return;
     }
+    if (!aligning.fenced) return;
+    clearInterval(aligning.timer);
+    this.aligning = undefined;
     const recordable = (b: Buffered) => (b.recordable ??= isRecordable(b.raw, this.maxBytes));
     const matched = matchedResumePoint(this.buffer, aligning.tail, this.received, recordable);
-    const waited = Date.now() >= aligning.until;
-    if (matched === undefined && !waited) return;
-    clearTimeout(aligning.timer);
-    this.aligning = undefined;
     this.cursor = matched ?? this.buffer[0]?.seq ?? this.received;
     const pending = this.received - this.cursor;
-    if (matched === undefined) this.logger.warn({ pending }, "found no message the previous broadcast ingest lease holder recorded in this node's buffer: recording all of it");
+    if (matched === undefined) this.logger.warn({ pending }, "none of the messages the previous broadcast ingest lease holder recorded is in this node's buffer (it subscribed after them): recording all of it");
     else this.logger.info({ pending }, "resuming outside broadcasts after the last one the previous lease holder recorded");
     this.pump();
   }
@@ -195,7 +212,8 @@ export class BroadcastIngestor {
           this.cursor++;
           if (item) batch.push(item); // else it fell out of the buffer: older than BUFFER_MS
         }
-        await Promise.all(batch.map((item) => this.record(item)));
+        const token = this.token;
+        await Promise.all(batch.map((item) => this.record(item, token)));
       }
     })().finally(() => {
       this.pumping = undefined;
@@ -209,19 +227,22 @@ export class BroadcastIngestor {
     return first === undefined ? undefined : this.buffer[seq - first];
   }
 
-  private async record(item: Buffered): Promise<void> {
+  /** Records one message in lease term `token`; a write of an earlier term is refused by Redis and changes nothing here. */
+  private async record(item: Buffered, token: string): Promise<void> {
     // The same rule decides which messages the ingest log holds (see matchedResumePoint).
     const read = readRecordable(item.raw, this.maxBytes);
     if ("skip" in read) return void (read.skip && this.logger.warn(read.skip));
     const { message, channel } = read;
     try {
-      const recorded = await this.log.ingest(message, channel, this.token, item.hash);
+      const recorded = await this.log.ingest(message, channel, token, item.hash);
+      if (token !== this.token) return; // this node took the lease again meanwhile: the new term aligned afresh
       if (!recorded) {
         // The lease moved on (this node was too slow to renew it): the new holder records from here.
         if (this.leader) this.logger.warn("lost the broadcast ingest lease while recording");
         this.leader = false;
       }
     } catch (err) {
+      if (token !== this.token) return;
       // Redis is unreachable: try this message (and the rest of its batch) again on the next pump.
       this.cursor = Math.min(this.cursor, item.seq);
       if (this.leader) this.logger.error({ err: messageOf(err) }, "could not record an outside broadcast; will retry when the lease is held again");

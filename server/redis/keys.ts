@@ -21,6 +21,8 @@ export function redisKeys(prefix: string) {
     broadcastIngestor: `${prefix}:broadcast:ingestor`,
     /** Hashes of the newest outside messages the ingest lease holders recorded, newest first. */
     broadcastIngestLog: `${prefix}:broadcast:ingest-log`,
+    /** Pub/sub channel on which a new ingest lease holder sends itself a marker, to know its buffer caught up. */
+    broadcastIngestFence: `${prefix}:broadcast:ingest-fence`,
     /** Sorted set of channel names, scored by their last broadcast's time. */
     broadcastChannels: `${prefix}:broadcast:channels`,
     /** Hash of web node id → {connections, beatAt} JSON. */
