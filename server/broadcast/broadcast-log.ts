@@ -49,10 +49,18 @@ export class BroadcastLog {
     private readonly live?: LiveEvents,
     /** Awaited right after each broadcast is recorded (the activity counters); its failure never fails the broadcast. */
     private readonly onRecorded: (broadcast: Broadcast) => Promise<void> = async () => undefined,
-  ) {}
+  ) {
+    // Sent by hash (EVALSHA) after the first call, rather than the whole script with every broadcast.
+    redis.defineCommand("taskcastAppendBroadcast", { numberOfKeys: 3, lua: APPEND });
+    redis.defineCommand("taskcastIngestBroadcast", { numberOfKeys: 5, lua: INGEST });
+  }
+
+  private get scripts(): BroadcastScripts {
+    return this.redis as unknown as BroadcastScripts;
+  }
 
   async append(message: string, channel: string, source: BroadcastSource): Promise<Broadcast> {
-    const raw = (await this.redis.eval(APPEND, 3, ...this.appendArgs(message, channel, source))) as string;
+    const raw = await this.scripts.taskcastAppendBroadcast(...this.appendArgs(message, channel, source));
     return this.recorded(BroadcastSchema.parse(JSON.parse(raw)));
   }
 
@@ -65,7 +73,7 @@ export class BroadcastLog {
   /** Records an outside message if `leaseToken` still holds the ingest lease; undefined if it does not. */
   async ingest(message: string, channel: string, leaseToken: string, hash: string): Promise<Broadcast | undefined> {
     const [seq, history, channels, ...rest] = this.appendArgs(message, channel, "redis");
-    const raw = (await this.redis.eval(INGEST, 5, seq, history, channels, this.keys.broadcastIngestor, this.keys.broadcastIngestLog, ...rest, leaseToken, hash)) as string | null;
+    const raw = await this.scripts.taskcastIngestBroadcast(seq, history, channels, this.keys.broadcastIngestor, this.keys.broadcastIngestLog, ...rest, leaseToken, hash);
     return raw ? this.recorded(BroadcastSchema.parse(JSON.parse(raw))) : undefined;
   }
 
@@ -138,4 +146,10 @@ function parseAll(raws: string[]): Broadcast[] {
     const parsed = BroadcastSchema.safeParse(safeJson(raw));
     return parsed.success ? [parsed.data] : [];
   });
+}
+
+/** The scripts BroadcastLog defines on its Redis client. */
+interface BroadcastScripts {
+  taskcastAppendBroadcast(...args: Array<string | number>): Promise<string>;
+  taskcastIngestBroadcast(...args: Array<string | number>): Promise<string | null>;
 }

@@ -1,5 +1,5 @@
 // Per-second activity counters and queue-depth samples in Redis, one hash per series and minute, kept 20 minutes.
-import type { Broadcast, TaskRecord } from "../../lib/contract";
+import type { TaskRecord } from "../../lib/contract";
 import { COUNTER_SERIES, GAUGE_SERIES, type CounterSeries, type GaugeSeries, type StatsSeries } from "../../lib/insights";
 import { messageOf } from "../errors";
 import type { LiveEvents } from "../live-events";
@@ -68,10 +68,6 @@ export class StatsStore {
       flush,
     };
   }
-
-  /** Records this second's queue depth. */
-  /** Counts a broadcast in the second it was sent. */
-  readonly countBroadcast = (broadcast: Broadcast): Promise<void> => this.count("broadcasts", Date.parse(broadcast.at));
 
   /** Records the queue depth of every sample this node takes (the Insights depth chart). */
   followQueueDepth(live: LiveEvents, log: Logger): void {
