@@ -16,6 +16,11 @@ const RENEW_MS = 2000;
 /** How long each node remembers outside messages: comfortably longer than a lease. */
 const BUFFER_MS = 30_000;
 const BUFFER_MAX = 5000;
+/**
+ * Messages a lease holder keeps that it has yet to record (while it aligns after a takeover, or while Redis
+ * is slow): never dropped for BUFFER_MS or BUFFER_MAX, only past this many, with an error in the log.
+ */
+const PENDING_MAX = 100_000;
 /** Recorded hashes compared when a new lease holder looks for where the previous one stopped. */
 const ALIGN = 20;
 /** Outside messages sent to Redis together while recording. */
@@ -154,9 +159,16 @@ export class BroadcastIngestor {
   private onMessage(raw: string): void {
     const now = Date.now();
     this.buffer.push({ seq: this.received++, raw, hash: hashOf(raw), at: now });
-    // Old messages go, except ones this node, as the lease holder, may have to record.
-    const evictable = (b: Buffered) => now - b.at > BUFFER_MS && (!this.leader || (!this.aligning && b.seq < this.cursor));
-    while (this.buffer.length > BUFFER_MAX || (this.buffer.length > 0 && evictable(this.buffer[0]))) this.buffer.shift();
+    // Old messages go, except ones this node, as the lease holder, has yet to record.
+    const pending = (b: Buffered) => this.leader && (this.aligning !== undefined || b.seq >= this.cursor);
+    let dropped = 0;
+    while (this.buffer.length > 0) {
+      const oldest = this.buffer[0];
+      if (pending(oldest) ? this.buffer.length <= PENDING_MAX : this.buffer.length <= BUFFER_MAX && now - oldest.at <= BUFFER_MS) break;
+      if (pending(oldest)) dropped++;
+      this.buffer.shift();
+    }
+    if (dropped > 0) this.logger.error({ dropped, pending: this.received - this.cursor }, "dropped outside broadcasts this node had yet to record: it is too far behind (is Redis answering?)");
     if (this.aligning) this.align();
     else if (this.leader) this.pump();
   }

@@ -47,44 +47,67 @@ describe("broadcast ingest handover", () => {
     for (const c of clients) c.disconnect();
   });
 
-  test("a new lease holder whose subscriber lags 8 s records every outside message once, none twice", async (t) => {
-    const broadcastLog = new BroadcastLog(redis, keys, channel, 10_000);
+  /**
+   * An outside service publishes `rate` messages a second; the first holder stops after `firstForMs` (or, with
+   * `dies`, stops recording while its lease runs out, as a killed node's does); the second node, whose subscriber
+   * is `lagMs` behind, takes over. Returns the messages sent and those recorded.
+   */
+  async function handOver(rate: number, firstForMs: number, lagMs: number, dies = false): Promise<{ sent: number; recorded: string[] }> {
+    const broadcastLog = new BroadcastLog(redis, keys, channel, 1_000_000);
+    await redis.del(keys.broadcastHistory, keys.broadcastIngestLog, keys.broadcastSeq);
     const first = new BroadcastIngestor(open(), open(), keys, channel, broadcastLog, 4096, log);
     await first.start();
     assert.ok(first.isLeader, "the first node holds the lease");
-    const lagging = laggingSubscriber(8000);
+    const lagging = laggingSubscriber(lagMs);
     clients.push(lagging.connection);
     const second = new BroadcastIngestor(open(), lagging.subscriber, keys, channel, broadcastLog, 4096, log);
     await second.start();
     assert.ok(!second.isLeader);
 
-    // An outside service publishes 40 messages a second throughout; the first holder stops after 2 s.
     const publisher = open();
     let sent = 0;
-    const publishing = setInterval(() => void publisher.publish(channel, `outside ${++sent}`), 25);
+    const perTick = Math.max(1, Math.round(rate / 40));
+    const publishing = setInterval(() => {
+      for (let i = 0; i < perTick; i++) void publisher.publish(channel, `outside ${++sent}`);
+    }, 25);
     try {
-      await new Promise((r) => setTimeout(r, 2000));
+      await new Promise((r) => setTimeout(r, firstForMs));
+      // A dead holder's lease: the first node's writes fail from now on, and nobody may record for 6 s.
+      if (dies) await redis.set(keys.broadcastIngestor, "a killed node's lease", "PX", 6000);
       await first.stop();
-      const byFirst = (await broadcastLog.recent(10_000)).length;
-      assert.ok(byFirst >= 40, `the first holder recorded ${byFirst} messages before it stopped`);
+      const byFirst = await redis.llen(keys.broadcastHistory);
+      assert.ok(byFirst >= rate, `the first holder recorded ${byFirst} messages before it stopped`);
       await eventually(async () => (second.isLeader ? true : undefined), "the second node to take the lease", 10_000);
       // Long enough for the lagging node to catch up on the handover and record on its own for a while.
-      await new Promise((r) => setTimeout(r, 11_000));
+      await new Promise((r) => setTimeout(r, lagMs + 3000));
     } finally {
       clearInterval(publishing);
     }
     const total = sent;
-    await eventually(async () => ((await broadcastLog.recent(10_000)).some((b) => b.message === `outside ${total}`) ? true : undefined), "the last message to be recorded", 20_000);
+    await eventually(async () => ((await broadcastLog.recent(1)).at(0)?.message === `outside ${total}` ? true : undefined), "the last message to be recorded", 30_000);
     await second.stop();
+    const recorded = (await redis.lrange(keys.broadcastHistory, 0, -1)).reverse().map((raw) => (JSON.parse(raw) as { message: string }).message);
+    return { sent: total, recorded };
+  }
 
-    const recorded = (await broadcastLog.recent(10_000)).reverse().map((b) => b.message);
+  const expectEachOnce = ({ sent, recorded }: { sent: number; recorded: string[] }) => {
     const counts = new Map<string, number>();
     for (const m of recorded) counts.set(m, (counts.get(m) ?? 0) + 1);
-    const twice = [...counts].filter(([, n]) => n > 1).map(([m]) => m);
-    assert.deepEqual(twice, [], "no message recorded twice");
-    const missing = Array.from({ length: total }, (_, i) => `outside ${i + 1}`).filter((m) => !counts.has(m));
-    assert.deepEqual(missing, [], "no message lost");
-    assert.deepEqual(recorded, Array.from({ length: total }, (_, i) => `outside ${i + 1}`), "recorded in the order published");
-    t.diagnostic(`${total} outside messages, the lease handed to a node 8 s behind: each recorded once, in order`);
+    assert.deepEqual([...counts].filter(([, n]) => n > 1).map(([m]) => m), [], "no message recorded twice");
+    const all = Array.from({ length: sent }, (_, i) => `outside ${i + 1}`);
+    assert.deepEqual(all.filter((m) => !counts.has(m)), [], "no message lost");
+    assert.deepEqual(recorded, all, "recorded in the order published");
+  };
+
+  test("a new lease holder whose subscriber lags 8 s records every outside message once, none twice", async (t) => {
+    const run = await handOver(40, 2000, 8000);
+    expectEachOnce(run);
+    t.diagnostic(`${run.sent} outside messages, the lease handed to a node 8 s behind: each recorded once, in order`);
+  });
+
+  test("the 6,000 and more messages published while a killed holder's lease runs out are all recorded, none dropped", async (t) => {
+    const run = await handOver(1000, 2000, 3000, true);
+    expectEachOnce(run);
+    t.diagnostic(`${run.sent} outside messages at 1,000 a second, the holder killed after 2 s, a new holder 3 s behind: each recorded once, in order`);
   });
 });
