@@ -181,6 +181,11 @@ export class TaskSubmission {
       state = now;
     }
     if (state === "pending") throw conflict("A request with this Idempotency-Key is still waiting for RabbitMQ's confirm; try again shortly.");
+    if (state === "partial") {
+      throw conflict(
+        "The batch first sent with this Idempotency-Key was only partly queued: RabbitMQ refused some of its tasks (that request's answer named them) and queued the others, which run. This key will not queue anything again; send the refused tasks under a new key.",
+      );
+    }
   }
 
   /**
@@ -241,7 +246,8 @@ export class TaskSubmission {
    * Publishes every message of a batch, then waits once, at most CONFIRM_TIMEOUT_MS, for all the confirms. As
    * for one task: past the timeout every task stays tracked (503, key pending, settled when RabbitMQ answers);
    * a refused message's record is removed. If RabbitMQ refuses some messages and confirms others, the
-   * confirmed tasks run and stay tracked, and the key stays pending for 24 hours, so they are never queued twice.
+   * confirmed tasks run and stay tracked, and the key is spent for 24 hours (a replay answers 409 saying the
+   * batch was partly queued), so they are never queued twice.
    */
   private async publishBatch(records: TaskRecord[], key: string | undefined, batchId: string): Promise<void> {
     const outcomes = Promise.allSettled(records.map(({ id, type, payload, priority }) => this.deps.publisher.sendTask({ id, type, payload: payload as Payload }, priority)));
@@ -271,7 +277,7 @@ export class TaskSubmission {
     const indexes = results.flatMap((r, i) => (r.status === "rejected" ? [i] : []));
     if (refused === records.length) throw unavailable(`RabbitMQ refused the batch (${messageOf(firstReason)}); nothing was queued. Try again.`);
     throw unavailable(
-      `RabbitMQ refused ${refused} of ${records.length} tasks (indexes ${indexes.join(", ")}): those were not queued and their records are removed. The other ${records.length - refused} were queued and will run.${key === undefined ? "" : " This Idempotency-Key stays pending for 24 hours so they are never queued twice; send the refused tasks again under a new key."}`,
+      `RabbitMQ refused ${refused} of ${records.length} tasks (indexes ${indexes.join(", ")}): those were not queued and their records are removed. The other ${records.length - refused} were queued and will run.${key === undefined ? "" : " This Idempotency-Key is spent for 24 hours (a retry with it answers 409), so they are never queued twice; send the refused tasks again under a new key."}`,
     );
   }
 
@@ -287,7 +293,7 @@ export class TaskSubmission {
       const confirmKey = () => this.deps.idempotency.confirm(key, batchId);
       await redisCall(confirmKey).catch(() => this.undo(confirmKey));
     } else if (refusedIds.length === records.length) this.undo(() => this.deps.idempotency.release(key, batchId));
-    else this.undo(() => this.deps.idempotency.extend(key, batchId));
+    else this.undo(() => this.deps.idempotency.partial(key, batchId));
     return refusedIds.length;
   }
 

@@ -12,26 +12,27 @@ export const IDEMPOTENCY_TTL_SECONDS = 24 * 60 * 60;
  */
 export const PENDING_TTL_SECONDS = 60;
 
-export type ClaimState = "pending" | "confirmed";
+/** `partial`: RabbitMQ took some of a batch's tasks and refused the others; the key is spent. */
+export type ClaimState = "pending" | "confirmed" | "partial";
 export type Reservation = { reserved: true } | { reserved: false; taskId: string; sameRequest: boolean; state: ClaimState };
 
 // A claim's value: "<fingerprint> <taskId> <state>" (claims written before states existed have no state: confirmed).
 const parse = (value: string): { fingerprint: string; taskId: string; state: ClaimState } => {
   const [fingerprint = "", taskId = "", state] = value.split(" ");
-  return { fingerprint, taskId, state: state === "pending" ? "pending" : "confirmed" };
+  return { fingerprint, taskId, state: state === "pending" || state === "partial" ? state : "confirmed" };
 };
 
-// Changes a claim only while it names this task (and "extend" only while it is pending).
-// ARGV: task id, "confirm" | "release" | "extend", TTL seconds.
+// Changes a claim only while it names this task ("extend" and "partial" only while it is pending).
+// ARGV: task id, "confirm" | "release" | "extend" | "partial", TTL seconds.
 const SETTLE = `
 local v = redis.call('GET', KEYS[1])
 if not v then return 0 end
 local fp, id, state = string.match(v, '^(%S+) (%S+) ?(%S*)$')
 if id ~= ARGV[1] then return 0 end
 if ARGV[2] == 'release' then return redis.call('DEL', KEYS[1]) end
-if ARGV[2] == 'extend' and state ~= 'pending' then return 0 end
-local state = ARGV[2] == 'confirm' and 'confirmed' or 'pending'
-redis.call('SET', KEYS[1], fp .. ' ' .. id .. ' ' .. state, 'EX', tonumber(ARGV[3]))
+if (ARGV[2] == 'extend' or ARGV[2] == 'partial') and state ~= 'pending' then return 0 end
+local next = ARGV[2] == 'confirm' and 'confirmed' or ARGV[2] == 'partial' and 'partial' or 'pending'
+redis.call('SET', KEYS[1], fp .. ' ' .. id .. ' ' .. next, 'EX', tonumber(ARGV[3]))
 return 1
 `;
 
@@ -72,6 +73,11 @@ export class IdempotencyKeys {
   /** The task's fate is not known yet and may stay unknown for long (RabbitMQ has not answered): keep the claim pending for 24 hours. */
   async extend(key: string, taskId: string): Promise<void> {
     await this.redis.eval(SETTLE, 1, this.keys.idempotency(hash(key)), taskId, "extend", IDEMPOTENCY_TTL_SECONDS);
+  }
+
+  /** RabbitMQ took some of the batch's tasks and refused others: the key answers so for 24 hours, and never queues again. */
+  async partial(key: string, batchId: string): Promise<void> {
+    await this.redis.eval(SETTLE, 1, this.keys.idempotency(hash(key)), batchId, "partial", IDEMPOTENCY_TTL_SECONDS);
   }
 
   /**

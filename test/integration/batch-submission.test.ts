@@ -1,8 +1,10 @@
 // Bulk submission against real RabbitMQ and Redis: POST /api/tasks/batch and the task:submitBatch socket event
 // queue a whole batch or nothing, answer in the order sent, and follow the single submission's rules.
 import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { after, before, describe, test } from "node:test";
+import { promisify } from "node:util";
 import type { AuditPage } from "../../lib/auth";
 import { MAX_BATCH_BODY_BYTES, MAX_BATCH_TASKS, type BatchSubmitAck, type TaskRecord } from "../../lib/contract";
 import { authEnv, bearer, originOf, PASSWORDS, rawRequest, signIn, TOKENS, type RawResponse } from "../helpers/auth";
@@ -219,5 +221,50 @@ describe("a batch RabbitMQ does not confirm in time stays tracked, and its key r
     const byIndex = new Map(tracked.map((t) => [(t.payload as { i: number }).i, t.id]));
     assert.deepEqual(again.body.tasks.map((t: { id: string }) => t.id), [0, 1, 2, 3, 4].map((i) => byIndex.get(i)), "the same ids, in the order sent");
     assert.equal((await marked(marker)).length, 5, "five tasks, none made twice");
+  });
+});
+
+describe("a batch RabbitMQ takes only part of", () => {
+  test("503 naming the refused indexes, the others tracked and queued; a replay of its key answers 409 at once and queues nothing", async (t) => {
+    const ctl = promisify(execFile);
+    const url = new URL(process.env.RABBITMQ_URL ?? "amqp://127.0.0.1:5672");
+    if (!["127.0.0.1", "localhost", "[::1]"].includes(url.hostname)) return t.skip("RABBITMQ_URL points at another machine; this test sets a policy with rabbitmqctl");
+    // No worker: the queue keeps what it takes. A policy caps it at 3 messages and refuses (nacks) the rest.
+    const stack = await startStack({ workers: 0 });
+    const policy = `${stack.config.TASK_QUEUE}-cap`;
+    try {
+      await ctl("rabbitmqctl", ["-q", "set_policy", "--apply-to", "queues", policy, `^${stack.config.TASK_QUEUE}$`, JSON.stringify({ "max-length": 3, overflow: "reject-publish" })], { timeout: 60_000 });
+      const node = stack.nodes[0];
+      const key = `partial-${randomUUID()}`;
+      const marker = randomUUID();
+      const body = JSON.stringify({ tasks: Array.from({ length: 5 }, (_, i) => ({ type: "echo", payload: { marker, i } })) });
+      const post = () => api(node, "/api/tasks/batch", { method: "POST", headers: { "Content-Type": "application/json", "Idempotency-Key": key }, body });
+      await eventually(async () => {
+        const { stdout } = await ctl("rabbitmqctl", ["-q", "list_queues", "name", "policy", "--no-table-headers"], { timeout: 60_000 });
+        return stdout.split("\n").some((line) => line.split(/\s+/)[0] === stack.config.TASK_QUEUE && line.includes(policy)) ? true : undefined;
+      }, "the policy to reach the queue", 30_000);
+      const first = await post();
+      assert.equal(first.status, 503, JSON.stringify(first.body));
+      assert.match(first.body.error, /RabbitMQ refused 2 of 5 tasks \(indexes 3, 4\).*The other 3 were queued and will run.*spent for 24 hours/);
+      const marked = async () => ((await api(node, "/api/tasks?limit=100")).body.tasks as TaskRecord[]).filter((r) => (r.payload as { marker?: string }).marker === marker);
+      const kept = await eventually(async () => {
+        const found = await marked();
+        return found.length === 3 ? found : undefined;
+      }, "the refused tasks' records to be removed");
+      assert.deepEqual(kept.map((r) => (r.payload as { i: number }).i).sort(), [0, 1, 2], "the queued tasks stay tracked");
+      assert.equal((await api(node, "/api/queue")).body.ready, 3);
+      const started = Date.now();
+      const again = await eventually(async () => {
+        const res = await post();
+        return res.status === 409 && /only partly queued/.test(res.body.error) ? res : undefined;
+      }, "the key to answer that its batch was partly queued");
+      assert.ok(Date.now() - started < 2000, "without waiting for a confirm that never comes");
+      assert.match(again.body.error, /send the refused tasks under a new key/);
+      assert.equal((await api(node, "/api/queue")).body.ready, 3, "the replay queued nothing");
+      assert.equal((await marked()).length, 3, "and made no record");
+    } finally {
+      await ctl("rabbitmqctl", ["-q", "clear_policy", policy], { timeout: 60_000 }).catch(() => undefined);
+      await stack.close();
+    }
   });
 });
