@@ -225,6 +225,36 @@ export const BroadcastSubscriptionSchema = z.object({
 export type BroadcastSubscription = z.infer<typeof BroadcastSubscriptionSchema>;
 
 /**
+ * The live streams a tab may choose to receive, each one server-to-client event (see STREAM_EVENTS in
+ * lib/socket-events.ts): `tasks` (task:update), `queue` (queue:stats), `workers` (workers:update), `web-nodes`
+ * (web-nodes:update), `stats` (stats:tick), `presence`, `health` and `channels` (broadcast:channels).
+ * Broadcasts (`broadcast:follow` chooses their channels) and `audit:entry` are not streams: they always arrive.
+ */
+export const LIVE_STREAMS = ["tasks", "queue", "workers", "web-nodes", "stats", "presence", "health", "channels"] as const;
+const STREAM_NAMES = LIVE_STREAMS.join(", ");
+export const LiveStreamSchema = z.enum(LIVE_STREAMS, { error: (issue) => `${JSON.stringify(issue.input) ?? "undefined"} is not a live stream; the streams are ${STREAM_NAMES}` });
+export type LiveStream = z.infer<typeof LiveStreamSchema>;
+
+/**
+ * The streams a socket receives, in its handshake (`auth.streams`) and in `streams:follow`: null or absent for all.
+ * @defaultValue null (every stream)
+ */
+export const StreamSelectionSchema = z
+  .array(LiveStreamSchema, { error: `must be an array of stream names (${STREAM_NAMES}), or null for all` })
+  .max(100, "may name at most 100 streams")
+  .nullish();
+export type StreamSelection = z.infer<typeof StreamSelectionSchema>;
+
+/** The streams a selection means: every stream for null or absent, otherwise each one named, once, in LIVE_STREAMS order. */
+export function selectedStreams(selection: StreamSelection): LiveStream[] {
+  return selection === null || selection === undefined ? [...LIVE_STREAMS] : LIVE_STREAMS.filter((stream) => selection.includes(stream));
+}
+
+/** A socket's handshake `auth`: its broadcast subscription and the streams it receives (and, apart, a service's token). */
+export const HandshakeAuthSchema = BroadcastSubscriptionSchema.extend({ streams: StreamSelectionSchema });
+export type HandshakeAuth = z.infer<typeof HandshakeAuthSchema>;
+
+/**
  * Sent to a tab on every connection and in reply to `broadcast:follow`: the broadcasts it missed since
  * `lastBroadcastId` (or the recent history), oldest first, in the channels it follows. `gap` is true when
  * some it missed are no longer in the history (more than BROADCAST_HISTORY broadcasts ago).

@@ -1,7 +1,7 @@
-// Socket.IO event maps, typed once for the web node, the worker's emitter and the browser.
+// Socket.IO event maps, typed once for the web node, the worker's emitter and the browser, and the event of each live stream.
 import type { AuditEntry, Principal } from "./auth";
 import type { StatsSeries, WebNodeList, WorkerList } from "./insights";
-import type { BatchSubmitAck, Health, Broadcast, BroadcastCatchUp, BroadcastSubscription, ChannelList, Presence, QueueStats, SendBroadcast, SocketSubmitBatch, SocketSubmitTask, SubmitAck, TaskRecord, TaskSubmitAck } from "./contract";
+import type { BatchSubmitAck, Health, Broadcast, BroadcastCatchUp, BroadcastSubscription, ChannelList, LiveStream, Presence, QueueStats, SendBroadcast, SocketSubmitBatch, SocketSubmitTask, SubmitAck, TaskRecord, TaskSubmitAck } from "./contract";
 
 export interface ServerToClientEvents {
   "queue:stats": (stats: QueueStats) => void;
@@ -23,8 +23,31 @@ export interface ServerToClientEvents {
   "audit:entry": (entry: AuditEntry) => void;
 }
 
+/** The event that carries each live stream: a socket receives an event of this map only while it follows its stream. */
+export const STREAM_EVENTS = {
+  tasks: "task:update",
+  queue: "queue:stats",
+  workers: "workers:update",
+  "web-nodes": "web-nodes:update",
+  stats: "stats:tick",
+  presence: "presence",
+  health: "health",
+  channels: "broadcast:channels",
+} as const satisfies Record<LiveStream, keyof ServerToClientEvents>;
+export type StreamEvent<S extends LiveStream = LiveStream> = (typeof STREAM_EVENTS)[S];
+/** The value a stream's event carries. */
+export type StreamValue<S extends LiveStream> = Parameters<ServerToClientEvents[StreamEvent<S>]>[0];
+
+/** The stream an event belongs to, or undefined for the events that always arrive (broadcasts, audit entries). */
+export function streamOfEvent(event: keyof ServerToClientEvents): LiveStream | undefined {
+  return (Object.keys(STREAM_EVENTS) as LiveStream[]).find((stream) => STREAM_EVENTS[stream] === event);
+}
+
 /** Reply of `broadcast:follow`: the recent history of the channels now followed, or an error. */
 export type FollowAck = BroadcastCatchUp | { error: string };
+
+/** Reply of `streams:follow`: every stream the socket now receives, or an error naming the valid streams. */
+export type StreamsAck = { streams: LiveStream[] } | { error: string };
 
 export interface ClientToServerEvents {
   /** The same rules and answers as `POST /api/tasks` (one submission function serves both). */
@@ -34,6 +57,8 @@ export interface ClientToServerEvents {
   "broadcast:send": (input: SendBroadcast, ack: (reply: SubmitAck) => void) => void;
   /** Follow only these channels from now on (null: all). */
   "broadcast:follow": (channels: string[] | null, ack: (reply: FollowAck) => void) => void;
+  /** Receive only these live streams from now on (null: all), replacing the socket's selection. */
+  "streams:follow": (streams: LiveStream[] | null, ack: (reply: StreamsAck) => void) => void;
 }
 
 /** Between web nodes and workers, through the Redis adapter (the workers' emitter uses serverSideEmit). */
@@ -48,6 +73,8 @@ export interface SocketData {
   broadcastTokens: number;
   broadcastRefilledAt: number;
   subscription: BroadcastSubscription;
+  /** The live streams the socket receives (it is in their rooms): from its handshake, then `streams:follow`. */
+  streams: LiveStream[];
   /** Who the connection acts for (checked at the handshake). */
   principal: Principal;
   /** The sign-in session behind a cookie-authenticated connection. */

@@ -42,7 +42,8 @@ import { PresenceTicker } from "./realtime/presence";
 import { limitEvents } from "./realtime/requests";
 import { createSocketServer } from "./realtime/socket-server";
 import { handleTaskSubmit, relayTaskUpdates } from "./realtime/task-events";
-import { relayQueueStats, sendSnapshotsOnConnect, startHealthTicker, startStatsTicker } from "./realtime/tickers";
+import { handleStreamSelection } from "./realtime/stream-rooms";
+import { relayQueueStats, startHealthTicker, startStatsTicker } from "./realtime/tickers";
 import { createRedis, waitForRedis } from "./redis/connect";
 import { redisKeys } from "./redis/keys";
 import { withSafePublish } from "./redis/safe-publish";
@@ -124,12 +125,12 @@ export async function startWebNode(config: Config, log: Logger, pages?: PageHand
   const broadcasts = new BroadcastService(broadcastLog, config.BROADCAST_MAX_BYTES);
   const presence = new PresenceTicker(io, redis, keys, broadcastLog, log, () => relayLag.summary());
   const healthTicker = startHealthTicker(io, health, HEALTH_INTERVAL_MS);
-  sendSnapshotsOnConnect(io, [presence, healthTicker]);
+  const queueRelay = relayQueueStats(io, live);
+  handleStreamSelection(io, { presence: () => presence.current(), channels: () => presence.channelList(), health: () => healthTicker.current(), queue: () => queueRelay.current() });
   handleBroadcastEvents(io, { broadcasts, broadcastLog, auth, audit, rate: config.BROADCAST_RATE, burst: config.BROADCAST_BURST, log });
   handleTaskSubmit(io, submission, auth, log);
   const taskUpdates = relayTaskUpdates(io, live, log);
   relayLiveEvents(io, live);
-  relayQueueStats(io, live);
   await relayBroadcasts(io, broadcastSub, config.BROADCAST_CHANNEL, log, (b) => relayLag.note(b.at));
 
   // HTTP: the guard, then /metrics, the API and the pages.

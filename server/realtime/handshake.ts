@@ -1,18 +1,20 @@
-// A socket's handshake: the broadcast subscription it states, and who it acts for (session cookie or token).
+// A socket's handshake: the broadcast subscription and live streams it states, and who it acts for (session cookie or token).
 import { SIGN_IN_REQUIRED } from "../../lib/auth";
-import { BroadcastSubscriptionSchema } from "../../lib/contract";
+import { HandshakeAuthSchema, selectedStreams } from "../../lib/contract";
 import { describeZodError } from "../../lib/zod-message";
 import type { Authenticator } from "../auth/authenticator";
 import { AppError } from "../errors";
 import { sessionRoom, type IoServer } from "./socket-server";
 
-/** Refuses a connection without a valid subscription or sign-in; a signed-in one joins its session's room. */
+/** Refuses a connection without a valid subscription, stream selection or sign-in; a signed-in one joins its session's room. */
 export function checkHandshakes(io: IoServer, auth: Authenticator): void {
   io.use((socket, next) => {
-    const { token, ...subscription } = (socket.handshake.auth ?? {}) as Record<string, unknown>;
-    const parsed = BroadcastSubscriptionSchema.safeParse(subscription);
-    if (!parsed.success) return next(new Error(`Invalid handshake: ${describeZodError(parsed.error)}. Send auth {channels?: string[] | null, lastBroadcastId?: string, token?: string}.`));
-    socket.data.subscription = parsed.data;
+    const { token, ...rest } = (socket.handshake.auth ?? {}) as Record<string, unknown>;
+    const parsed = HandshakeAuthSchema.safeParse(rest);
+    if (!parsed.success) return next(new Error(`Invalid handshake: ${describeZodError(parsed.error)}. Send auth {channels?: string[] | null, lastBroadcastId?: string, streams?: string[] | null, token?: string}.`));
+    const { streams, ...subscription } = parsed.data;
+    socket.data.subscription = subscription;
+    socket.data.streams = selectedStreams(streams);
     void (async () => {
       let failure: string | null = null;
       try {

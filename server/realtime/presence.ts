@@ -8,7 +8,8 @@ import { messageOf } from "../errors";
 import type { Logger } from "../logger";
 import { redisTime, type Redis } from "../redis/connect";
 import type { RedisKeys } from "../redis/keys";
-import type { IoServer, IoSocket } from "./socket-server";
+import type { IoServer } from "./socket-server";
+import { pushToStream } from "./stream-rooms";
 
 /** A web node that has not reported for this long (by Redis's clock) is gone. */
 const NODE_STALE_MS = 5000;
@@ -49,12 +50,6 @@ export class PresenceTicker {
     await this.redis.hdel(this.keys.presence, this.nodeId).catch(() => undefined);
   }
 
-  /** What a new connection is sent at once. */
-  sendSnapshot(socket: IoSocket): void {
-    socket.emit("presence", this.presence);
-    socket.emit("broadcast:channels", this.channels);
-  }
-
   async tick(): Promise<void> {
     const io = this.io;
     try {
@@ -83,17 +78,17 @@ export class PresenceTicker {
       }
       webNodes.sort((a, b) => a.id.localeCompare(b.id));
       this.webNodeList = { nodes: webNodes };
-      io.local.emit("web-nodes:update", this.webNodeList);
+      pushToStream(io, "web-nodes", this.webNodeList);
       if (forgotten.length > 0) await this.redis.hdel(this.keys.presence, ...forgotten);
       nodes.sort((a, b) => a.id.localeCompare(b.id));
       const presence = { total: nodes.reduce((sum, n) => sum + n.connections, 0), nodes };
       if (JSON.stringify(presence) !== JSON.stringify(this.presence)) {
         this.presence = presence;
-        io.local.emit("presence", presence);
+        pushToStream(io, "presence", presence);
       }
       if (JSON.stringify(channels) !== JSON.stringify(this.channels.channels)) {
         this.channels = { channels };
-        io.local.emit("broadcast:channels", this.channels);
+        pushToStream(io, "channels", this.channels);
       }
       this.failing = false;
     } catch (err) {
@@ -104,6 +99,11 @@ export class PresenceTicker {
 
   current(): Presence {
     return this.presence;
+  }
+
+  /** Channels that have had broadcasts, as of the last tick. */
+  channelList(): ChannelList {
+    return this.channels;
   }
 
   /** Live web nodes with their connections and broadcast delivery lag, as of the last tick. */

@@ -12,11 +12,13 @@ import type { LiveEvents } from "../live-events";
 import type { Logger } from "../logger";
 import { actorOf, assertSessionAlive, reply } from "./requests";
 import type { IoServer } from "./socket-server";
+import { pushToStream } from "./stream-rooms";
 import { UpdateCoalescer } from "./update-coalescer";
 
 /**
  * On a web node: changes made here (submissions, cancels, retries, stalls) go out like the workers' updates,
- * in 50 ms batches: one message to the other web nodes, and each record to this node's own tabs. Workers'
+ * in 50 ms batches: one message to the other web nodes, and each record to this node's own tabs (those that follow
+ * the `tasks` stream). Workers'
  * batches arrive from the adapter; each node checks them and emits each record to its own tabs.
  * Returns the flush for shutdown.
  */
@@ -24,7 +26,7 @@ export function relayTaskUpdates(io: IoServer, live: LiveEvents, log: Logger): {
   const announcements = new UpdateCoalescer((records) => {
     const copies = records.map(liveCopy);
     io.serverSideEmit("task:updates", copies);
-    for (const record of copies) io.local.emit("task:update", record);
+    for (const record of copies) pushToStream(io, "tasks", record);
   });
   live.on("task:changed", (record) => announcements.push(record));
 
@@ -33,7 +35,7 @@ export function relayTaskUpdates(io: IoServer, live: LiveEvents, log: Logger): {
     if (!Array.isArray(records)) return;
     for (const raw of records) {
       const parsed = TaskRecordSchema.safeParse(raw);
-      if (parsed.success) io.local.emit("task:update", parsed.data);
+      if (parsed.success) pushToStream(io, "tasks", parsed.data);
       else if (!warned) {
         warned = true;
         log.warn({ err: describeZodError(parsed.error) }, "ignored a malformed task update from a worker (a worker of another version?)");

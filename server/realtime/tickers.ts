@@ -1,27 +1,34 @@
 // What each web node pushes to its own tabs as it reads it: queue stats, health, activity.
-import type { Health } from "../../lib/contract";
+import type { Health, QueueStats } from "../../lib/contract";
 import { messageOf } from "../errors";
 import type { LiveEvents } from "../live-events";
 import type { Logger } from "../logger";
 import type { StatsStore } from "../metrics/stats-store";
-import type { IoServer, IoSocket } from "./socket-server";
+import type { IoServer } from "./socket-server";
+import { pushToStream, streamFollowed } from "./stream-rooms";
 
 /** Seconds of activity pushed on every tick: counts that land late in a second already shown are corrected. */
 const PUSHED_SECONDS = 5;
 
-/** Pushes each queue sample to this node's own tabs when it changed; new tabs load the current stats over HTTP. */
-export function relayQueueStats(io: IoServer, live: LiveEvents): void {
+/**
+ * Pushes each queue sample to this node's own tabs when it changed; new tabs load the current stats over HTTP.
+ * `current` is the last one pushed, for a tab that starts following the stream.
+ */
+export function relayQueueStats(io: IoServer, live: LiveEvents): { current(): QueueStats | undefined } {
   let last = "";
+  let current: QueueStats | undefined;
   live.on("queue:sampled", (stats) => {
     const text = JSON.stringify(stats);
     if (text === last) return;
     last = text;
-    io.local.emit("queue:stats", stats);
+    current = stats;
+    pushToStream(io, "queue", stats);
   });
+  return { current: () => current };
 }
 
 /** Checks this node's RabbitMQ and Redis once per interval and pushes the result to its tabs when it changes. */
-export function startHealthTicker(io: IoServer, check: () => Promise<Health>, intervalMs: number): { stop(): void; current(): Health | undefined; sendSnapshot(socket: IoSocket): void } {
+export function startHealthTicker(io: IoServer, check: () => Promise<Health>, intervalMs: number): { stop(): void; current(): Health | undefined } {
   let last: Health | undefined;
   let busy = false;
   const tick = async () => {
@@ -29,7 +36,7 @@ export function startHealthTicker(io: IoServer, check: () => Promise<Health>, in
     busy = true;
     try {
       const health = await check();
-      if (JSON.stringify(health) !== JSON.stringify(last)) io.local.emit("health", health);
+      if (JSON.stringify(health) !== JSON.stringify(last)) pushToStream(io, "health", health);
       last = health;
     } finally {
       busy = false;
@@ -40,25 +47,22 @@ export function startHealthTicker(io: IoServer, check: () => Promise<Health>, in
   return {
     stop: () => clearInterval(timer),
     current: () => last,
-    sendSnapshot: (socket) => {
-      if (last) socket.emit("health", last);
-    },
   };
 }
 
 /**
  * Once a second per web node: reads the newest seconds of every series and pushes them to this node's
- * tabs (`stats:tick`), so no tab polls. Skipped while the node has no tabs.
+ * tabs that follow the stream (`stats:tick`), so no tab polls. Skipped while none does.
  */
 export function startStatsTicker(io: IoServer, stats: StatsStore, log: Logger, intervalMs = 1000): () => void {
   let failing = false;
   let busy = false;
   const tick = async () => {
-    if (busy || io.of("/").sockets.size === 0) return;
+    if (busy || !streamFollowed(io, "stats")) return;
     busy = true;
     try {
       const now = Math.floor(Date.now() / 1000);
-      io.local.emit("stats:tick", await stats.series(now - PUSHED_SECONDS + 1, now));
+      pushToStream(io, "stats", await stats.series(now - PUSHED_SECONDS + 1, now));
       failing = false;
     } catch (err) {
       if (!failing) log.warn({ err: messageOf(err) }, "activity series unavailable");
@@ -69,11 +73,4 @@ export function startStatsTicker(io: IoServer, stats: StatsStore, log: Logger, i
   };
   const timer = setInterval(() => void tick(), intervalMs);
   return () => clearInterval(timer);
-}
-
-/** A new connection gets at once what these push only when it changes (presence, channels, health). */
-export function sendSnapshotsOnConnect(io: IoServer, sources: ReadonlyArray<{ sendSnapshot(socket: IoSocket): void }>): void {
-  io.on("connection", (socket) => {
-    for (const source of sources) source.sendSnapshot(socket);
-  });
 }
