@@ -7,6 +7,7 @@ import { createBatcher } from "./batcher";
 import { describeZodError } from "@/lib/zod-message";
 import { feedAfterFollow, isFollowed, mergeBroadcasts } from "@/lib/live-state";
 import { currentSubscription, getSocket, noteBroadcastId, setFollowedChannels } from "./socket-client";
+import { useStream } from "./use-stream";
 
 export interface BroadcastFeed {
   /** Newest first, only the followed channels, at most MAX_BROADCASTS_IN_TAB. */
@@ -36,6 +37,8 @@ export function useBroadcasts(): BroadcastFeed {
   const [channels, setChannels] = useState<string[]>([]);
   const [followed, setFollowed] = useState<string[] | null>(() => currentSubscription().channels ?? null);
   const [changing, setChanging] = useState(false);
+  // The channel list; the broadcasts themselves always arrive (for the followed channels).
+  useStream("channels");
   // The followed set as of now, for handlers that outlive a render (the batcher's flush, acks).
   const followedRef = useRef(followed);
   // Numbers follow requests, so only the reply to the latest one replaces the feed.

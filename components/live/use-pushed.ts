@@ -2,9 +2,10 @@
 // One value the web node pushes as a socket event (queue stats, health, presence, workers, web nodes, activity):
 // loaded over HTTP on every (re)connection, then kept current by the pushes. The tab never polls.
 import { useEffect, useState } from "react";
-import type { ServerToClientEvents } from "@/lib/socket-events";
+import { streamOfEvent, type ServerToClientEvents } from "@/lib/socket-events";
 import { fetchJson } from "./fetch-json";
 import { getSocket } from "./socket-client";
+import { useStream } from "./use-stream";
 
 /** The server-to-client events whose listener takes exactly one value. */
 export type PushedEvent = { [E in keyof ServerToClientEvents]: Parameters<ServerToClientEvents[E]> extends [unknown] ? E : never }[keyof ServerToClientEvents];
@@ -39,6 +40,8 @@ export function usePushed<E extends PushedEvent>(
 ): { data?: Pushed<E>; error?: string } {
   type Data = Pushed<E>;
   const [state, setState] = useState<{ data?: Data; error?: string }>({});
+  // The tab receives the event's stream while this is mounted.
+  useStream(streamOfEvent(event));
   useEffect(() => {
     const socket = getSocket();
     let cancelled = false;

@@ -6,6 +6,7 @@ import { createBatcher } from "./batcher";
 import { getSocket } from "./socket-client";
 import { applyTaskUpdates, SEARCH_PAGE_SIZE, type TaskSearchFilters, type TaskSearchResult } from "@/lib/task-search";
 import { fetchJson } from "./fetch-json";
+import { useStream } from "./use-stream";
 
 export interface TaskSearchState {
   page?: TaskSearchResult;
@@ -28,6 +29,7 @@ export function useTaskSearch(filters: TaskSearchFilters, cursor: string | undef
   // `key` names the request the page answers; while it differs from the current one, a load is under way.
   const [state, setState] = useState<{ page?: TaskSearchResult; error?: string; key?: string }>({});
   const { status, type, q } = filters;
+  useStream("tasks");
   const key = JSON.stringify([status, type, q, cursor, epoch]);
 
   useEffect(() => {

@@ -4,6 +4,7 @@ import { useEffect, useState } from "react";
 import type { TaskRecord } from "@/lib/contract";
 import { createBatcher } from "./batcher";
 import { getSocket } from "./socket-client";
+import { useStream } from "./use-stream";
 
 export type TaskState =
   | { kind: "loading"; record?: undefined }
@@ -23,6 +24,7 @@ const newer = (a: TaskRecord | undefined, b: TaskRecord): TaskRecord => {
 
 export function useTask(id: string, epoch: number): TaskState {
   const [state, setState] = useState<TaskState>({ kind: "loading" });
+  useStream("tasks");
 
   useEffect(() => {
     if (epoch === 0) return;

@@ -6,6 +6,7 @@ import { createBatcher } from "./batcher";
 import { mergeTasks, sortTasks, unconfirmedIds } from "@/lib/live-state";
 import { getSocket } from "./socket-client";
 import { fetchJson } from "./fetch-json";
+import { useStream } from "./use-stream";
 
 type TaskList = { tasks: TaskRecord[] };
 
@@ -13,6 +14,7 @@ export function useTasks(epoch: number): { tasks: TaskRecord[]; loaded: boolean;
   const [byId, setById] = useState<Map<string, TaskRecord>>(() => new Map());
   const [loaded, setLoaded] = useState(false);
   const [error, setError] = useState<string>();
+  useStream("tasks");
   // What the tab held when a snapshot arrives, to find records the snapshot did not cover.
   const held = useRef(byId);
   useEffect(() => {

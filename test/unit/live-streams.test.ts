@@ -1,9 +1,10 @@
-// The live-stream contract, without a server.
+// The live-stream contract and the tab's stream selection, without a server.
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { HandshakeAuthSchema, LIVE_STREAMS, selectedStreams, StreamSelectionSchema } from "../../lib/contract";
 import { STREAM_EVENTS, streamOfEvent } from "../../lib/socket-events";
 import { describeZodError } from "../../lib/zod-message";
+import { StreamSelection } from "../../components/live/stream-selection";
 
 const VALID_NAMES = "tasks, queue, workers, web-nodes, stats, presence, health, channels";
 
@@ -38,4 +39,21 @@ test("each stream has its own event, and only stream events map back to a stream
   assert.equal(streamOfEvent("task:update"), "tasks");
   assert.equal(streamOfEvent("broadcast:channels"), "channels");
   for (const event of ["broadcast", "broadcast:catchup", "audit:entry"] as const) assert.equal(streamOfEvent(event), undefined, event);
+});
+
+test("a tab follows the union of the streams its components hold, until the last holder of each releases it", () => {
+  const selection = new StreamSelection();
+  assert.deepEqual(selection.current(), []);
+  const health = selection.add("health");
+  const tasksA = selection.add("tasks");
+  const tasksB = selection.add("tasks");
+  assert.deepEqual(selection.current(), ["tasks", "health"]);
+  tasksA();
+  // Releasing twice counts once: the other holder still has it.
+  tasksA();
+  assert.deepEqual(selection.current(), ["tasks", "health"]);
+  tasksB();
+  assert.deepEqual(selection.current(), ["health"]);
+  health();
+  assert.deepEqual(selection.current(), []);
 });
