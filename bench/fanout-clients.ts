@@ -58,7 +58,8 @@ async function connect(targets: Array<{ url: string; count: number }>): Promise<
   for (const { url, count } of targets) {
     for (let i = 0; i < count; i++) {
       const index = sockets.length;
-      const socket = io(url, { transports: ["websocket"], forceNew: true, reconnection: false, auth: { channels: null } });
+      // Tabs showing only broadcasts: no live streams (`streams: []`), as the bare server's clients get only broadcasts.
+      const socket = io(url, { transports: ["websocket"], forceNew: true, reconnection: false, auth: { channels: null, streams: [] } });
       sockets.push(socket);
       seen[index] = new Uint8Array(0);
       // Taskcast and the bare server both send {id, message, channel, source, at}.
