@@ -50,9 +50,10 @@ export class BroadcastLog {
     /** Awaited right after each broadcast is recorded (the activity counters); its failure never fails the broadcast. */
     private readonly onRecorded: (broadcast: Broadcast) => Promise<void> = async () => undefined,
   ) {
-    // Sent by hash (EVALSHA) after the first call, rather than the whole script with every broadcast.
+    // Sent by hash (EVALSHA) after the first call, rather than the whole script with every broadcast. Not the
+    // ingest script: the lease holder sends up to 200 of those at once, and should Redis have lost its scripts
+    // (SCRIPT FLUSH) the ones refused would be sent again after later ones ran, out of the order published.
     redis.defineCommand("taskcastAppendBroadcast", { numberOfKeys: 3, lua: APPEND });
-    redis.defineCommand("taskcastIngestBroadcast", { numberOfKeys: 5, lua: INGEST });
   }
 
   private get scripts(): BroadcastScripts {
@@ -73,7 +74,7 @@ export class BroadcastLog {
   /** Records an outside message if `leaseToken` still holds the ingest lease; undefined if it does not. */
   async ingest(message: string, channel: string, leaseToken: string, hash: string): Promise<Broadcast | undefined> {
     const [seq, history, channels, ...rest] = this.appendArgs(message, channel, "redis");
-    const raw = await this.scripts.taskcastIngestBroadcast(seq, history, channels, this.keys.broadcastIngestor, this.keys.broadcastIngestLog, ...rest, leaseToken, hash);
+    const raw = (await this.redis.eval(INGEST, 5, seq, history, channels, this.keys.broadcastIngestor, this.keys.broadcastIngestLog, ...rest, leaseToken, hash)) as string | null;
     return raw ? this.recorded(BroadcastSchema.parse(JSON.parse(raw))) : undefined;
   }
 
@@ -151,5 +152,4 @@ function parseAll(raws: string[]): Broadcast[] {
 /** The scripts BroadcastLog defines on its Redis client. */
 interface BroadcastScripts {
   taskcastAppendBroadcast(...args: Array<string | number>): Promise<string>;
-  taskcastIngestBroadcast(...args: Array<string | number>): Promise<string | null>;
 }
