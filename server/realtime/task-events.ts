@@ -12,14 +12,14 @@ import type { LiveEvents } from "../live-events";
 import type { Logger } from "../logger";
 import { actorOf, assertSessionAlive, reply } from "./requests";
 import type { IoServer } from "./socket-server";
-import { pushToStream } from "./stream-rooms";
+import { pushToStream, streamFollowed } from "./stream-rooms";
 import { UpdateCoalescer } from "./update-coalescer";
 
 /**
  * On a web node: changes made here (submissions, cancels, retries, stalls) go out like the workers' updates,
- * in 50 ms batches: one message to the other web nodes, and each record to this node's own tabs (those that follow
- * the `tasks` stream). Workers'
- * batches arrive from the adapter; each node checks them and emits each record to its own tabs.
+ * in 50 ms batches: one message to the other web nodes, and each record to this node's own tabs that follow the
+ * `tasks` stream. Workers' batches arrive from the adapter; each node checks them and emits each record to those
+ * tabs (nothing is checked while none follows).
  * Returns the flush for shutdown.
  */
 export function relayTaskUpdates(io: IoServer, live: LiveEvents, log: Logger): { flush(): void } {
@@ -32,7 +32,7 @@ export function relayTaskUpdates(io: IoServer, live: LiveEvents, log: Logger): {
 
   let warned = false;
   io.on("task:updates", (records: unknown) => {
-    if (!Array.isArray(records)) return;
+    if (!Array.isArray(records) || !streamFollowed(io, "tasks")) return;
     for (const raw of records) {
       const parsed = TaskRecordSchema.safeParse(raw);
       if (parsed.success) pushToStream(io, "tasks", parsed.data);
