@@ -25,13 +25,6 @@ export class StatsStore {
     return `${this.prefix}:stats:${series}:${minute}`;
   }
 
-  /** Counts one event of `series` in the second of `atMs`. */
-  async count(series: CounterSeries, atMs = Date.now(), by = 1): Promise<void> {
-    const second = Math.floor(atMs / 1000);
-    const key = this.key(series, Math.floor(second / 60));
-    await this.redis.multi().hincrby(key, String(second % 60), by).expire(key, BUCKET_TTL_SECONDS).exec();
-  }
-
   /**
    * Counts events in memory and writes them together every `intervalMs` (one MULTI, HINCRBY by the count),
    * instead of a round trip per event. The chart shows whole seconds, pushed once a second, so the delay does

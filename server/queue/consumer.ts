@@ -11,7 +11,6 @@ import { Slots, type SlotLease } from "./slots";
  * handled right now), or release it to the queue at once (this worker is stopping).
  */
 export type Outcome = "ack" | "requeue" | "release";
-export type { SlotLease };
 
 export class TaskConsumer {
   private channel?: Channel;
