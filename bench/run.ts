@@ -10,7 +10,7 @@ import { Redis } from "ioredis";
 import { loadConfig } from "../server/config";
 import { brokerPid, cpuDuring, ROOT, rssMiB } from "./lib/processes";
 import { submissionLadder, type SubmissionResult } from "./submission";
-import { amqplibWithRecords, bareAmqplib, bullmq, RECORDS_FLOOR, startTaskcast, taskcast, type ThroughputRun } from "./throughput";
+import { amqplibWithMinimalRecord, amqplibWithRecords, bareAmqplib, bullmq, RECORDS_FLOOR, startTaskcast, taskcast, type ThroughputRun } from "./throughput";
 
 const smoke = process.argv.includes("--smoke");
 const size = smoke
@@ -76,6 +76,9 @@ async function throughputAll(): Promise<{ summaries: ThroughputSummary[]; dashbo
         // Taskcast's classic work queue is a priority queue (x-max-priority 9): what that alone costs RabbitMQ.
         runs.push(await measured(pids, () => bareAmqplib(size.tasks, concurrency, { maxPriority: 9 })));
         runs.push(await measured(pids, () => amqplibWithRecords(size.tasks, concurrency)));
+        // The least any per-task record costs: what no design with one can beat here, priorities or not.
+        runs.push(await measured(pids, () => amqplibWithMinimalRecord(size.tasks, concurrency, { maxPriority: 9 })));
+        runs.push(await measured(pids, () => amqplibWithMinimalRecord(size.tasks, concurrency)));
         runs.push(await measured(pids, () => bullmq(size.tasks, concurrency)));
         if (watch && i === 0) await watch.start();
         const viaAmqp = await measured(taskcastPids, () => taskcast(stack, size.tasks, "amqp"));

@@ -81,28 +81,65 @@ export async function bareAmqplib(tasks: number, prefetch: number, options: { ma
  * logs, metrics, timers or handler machinery. Taskcast's figure against this one is its own overhead; this one
  * against bare amqplib is the price of the record itself.
  */
-export async function amqplibWithRecords(tasks: number, prefetch: number): Promise<ThroughputRun> {
+export function amqplibWithRecords(tasks: number, prefetch: number): Promise<ThroughputRun> {
+  return amqplibWithRedis(RECORDS_FLOOR, tasks, prefetch, 9, (redis, prefix) => {
+    const store = new TaskStore(redis, redisKeys(prefix), loadConfig(process.env).TASK_HISTORY_LIMIT);
+    return async (task) => {
+      const known: TaskRecord = (await store.get(task.id)) ?? { id: task.id, type: task.type, payload: task.payload, status: "queued", progress: 0, priority: 0, attempts: 0, attemptLog: [], createdAt: new Date().toISOString(), version: 0 };
+      const result = { echo: task.payload };
+      await store.update(task.id, (cur) => ({ ...cur, status: "succeeded", attempts: cur.attempts + 1, progress: 1, result, finishedAt: new Date().toISOString() }), known);
+    };
+  });
+}
+
+// One field read, then a write of the record if the version is still the one read: the least a per-task record
+// can cost and still be a compare-and-set.
+const MINIMAL_CAS = `local cur = redis.call('HGET', KEYS[1], 'v')
+if (cur or '0') ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[1], 'r', ARGV[2], 'v', tonumber(ARGV[1]) + 1)
+return 1`;
+
+/**
+ * The cheapest design that keeps a record per task, whatever it records: the bare amqplib consumer plus one
+ * round trip to Redis before the task runs (a version, as a cancel check would read) and one compare-and-set of a
+ * record the size of Taskcast's before the ack. No indexes, retention or validation. What any per-task record
+ * costs on this machine, with and without a priority queue.
+ */
+export function amqplibWithMinimalRecord(tasks: number, prefetch: number, options: { maxPriority?: number } = {}): Promise<ThroughputRun> {
+  const system = options.maxPriority ? `${MINIMAL_RECORD}, priority queue` : MINIMAL_RECORD;
+  return amqplibWithRedis(system, tasks, prefetch, options.maxPriority, (redis, prefix) => {
+    redis.defineCommand("benchMinimalCas", { numberOfKeys: 1, lua: MINIMAL_CAS });
+    const cas = (redis as unknown as { benchMinimalCas(key: string, version: string, record: string): Promise<number> }).benchMinimalCas.bind(redis);
+    // About the size of a finished echo task's record in Taskcast (its JSON is 400–500 bytes).
+    const padding = "x".repeat(320);
+    return async (task) => {
+      const key = `${prefix}:task:${task.id}`;
+      const version = await redis.hget(key, "v");
+      if ((await cas(key, version ?? "0", JSON.stringify({ id: task.id, status: "succeeded", result: { echo: task.payload }, padding }))) !== 1) throw new Error(`task ${task.id}: compare-and-set refused`);
+    };
+  });
+}
+
+/** The bare amqplib producer and consumer, with `perTask`'s Redis work done for each task before its ack. */
+async function amqplibWithRedis(system: string, tasks: number, prefetch: number, maxPriority: number | undefined, setup: (redis: Redis, prefix: string) => (task: { id: string; type: string; payload: unknown }) => Promise<void>): Promise<ThroughputRun> {
   const config = loadConfig(process.env);
   const prefix = `bench-floor-${randomUUID().slice(0, 8)}`;
   const redis = createRedis(config.REDIS_URL, "bench-floor", benchLog);
   await waitForRedis(redis, config.REDIS_URL);
-  const store = new TaskStore(redis, redisKeys(prefix), config.TASK_HISTORY_LIMIT);
+  const perTask = setup(redis, prefix);
   const queue = `${prefix}-queue`;
   const conn = await connect(config.RABBITMQ_URL);
   try {
     const pub = await conn.createConfirmChannel();
     const sub = await conn.createChannel();
-    await pub.assertQueue(queue, { durable: true, maxPriority: 9 });
+    await pub.assertQueue(queue, { durable: true, ...(maxPriority ? { maxPriority } : {}) });
     await sub.prefetch(prefetch);
     let acked = 0;
     const done = new Promise<void>((resolve, reject) => {
       void sub.consume(queue, (msg) => {
         if (!msg) return;
         void (async () => {
-          const task = JSON.parse(msg.content.toString("utf8")) as { id: string; type: string; payload: unknown };
-          const known: TaskRecord = (await store.get(task.id)) ?? { id: task.id, type: task.type, payload: task.payload, status: "queued", progress: 0, priority: 0, attempts: 0, attemptLog: [], createdAt: new Date().toISOString(), version: 0 };
-          const result = { echo: task.payload };
-          await store.update(task.id, (cur) => ({ ...cur, status: "succeeded", attempts: cur.attempts + 1, progress: 1, result, finishedAt: new Date().toISOString() }), known);
+          await perTask(JSON.parse(msg.content.toString("utf8")) as { id: string; type: string; payload: unknown });
           sub.ack(msg);
           if (++acked === tasks) resolve();
         })().catch(reject);
@@ -113,7 +150,7 @@ export async function amqplibWithRecords(tasks: number, prefetch: number): Promi
     await done;
     const seconds = (performance.now() - started) / 1000;
     await sub.deleteQueue(queue);
-    return { system: RECORDS_FLOOR, concurrency: prefetch, tasks, seconds, perSecond: tasks / seconds };
+    return { system, concurrency: prefetch, tasks, seconds, perSecond: tasks / seconds };
   } finally {
     await conn.close().catch(() => undefined);
     await removeRunData({ ...config, KEY_PREFIX: prefix, TASK_QUEUE: queue }).catch(() => undefined);
@@ -121,6 +158,7 @@ export async function amqplibWithRecords(tasks: number, prefetch: number): Promi
   }
 }
 
+export const MINIMAL_RECORD = "bare amqplib + minimal record";
 export const RECORDS_FLOOR = "bare amqplib + Taskcast's Redis record";
 
 const benchLog = createLogger("bench", "warn");
