@@ -388,4 +388,19 @@ class AttemptControl {
   }
 }
 
-const now = () => new Date().toISOString();
+/**
+ * The time as an ISO string. A worker stamps a task two or three times within the same millisecond, and
+ * `toISOString` cost it about 2 µs a task (2 % of its time at concurrency 16): the string is kept for its millisecond.
+ */
+const now = (() => {
+  let ms = Number.NaN;
+  let iso = "";
+  return () => {
+    const t = Date.now();
+    if (t !== ms) {
+      ms = t;
+      iso = new Date(t).toISOString();
+    }
+    return iso;
+  };
+})();
