@@ -145,10 +145,20 @@ export const TaskRecordSchema = z.object({
   payloadBytes: z.number().int().optional(),
   /** The same for the result. */
   resultBytes: z.number().int().optional(),
+  /**
+   * The attempt a worker is starting: set with its read of the task, before the handler runs, and gone once the
+   * attempt is written (when it ends, or once it has run 100 ms). A cancel in between records this attempt as
+   * running, and asks its worker to stop it, rather than taking the task for one that never ran. Kept in its own
+   * field in Redis, never in the record's JSON.
+   */
+  claim: z.object({ worker: z.string(), startedAt: isoDate, maxAttempts: z.number().int().min(1), run: z.number().int().min(1) }).optional(),
   /** Bumped on every write, so a client keeps the newest copy whatever order events arrive in. */
   version: z.number().int().min(1),
 });
 export type TaskRecord = z.infer<typeof TaskRecordSchema>;
+/** A worker's claim on a task it is about to run (see TaskRecord's `claim`). */
+export const TaskClaimSchema = TaskRecordSchema.shape.claim.unwrap();
+export type TaskClaim = z.infer<typeof TaskClaimSchema>;
 
 /** Payloads and results larger than this (as JSON) are left out of live copies, so a huge one never floods a tab. */
 export const LIVE_VALUE_MAX_BYTES = 8 * 1024;

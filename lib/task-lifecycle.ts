@@ -147,6 +147,8 @@ function withAllFields(r: TaskRecord): TaskRecord {
     retriedAt: r.retriedAt,
     payloadBytes: r.payloadBytes,
     resultBytes: r.resultBytes,
+    // A claim is the store's, read with the record; a record a transition makes has none.
+    claim: undefined,
     version: r.version,
   };
   return all;
@@ -189,6 +191,12 @@ export function transition(current: TaskRecord, event: TaskEvent): Transition {
     case "cancel":
       if (!CANCELLABLE_STATUSES.includes(cur.status)) return refused(`Task ${cur.id} is ${cur.status}; only queued, running, retrying or stalled tasks can be cancelled.`);
       if (cur.status === "running") return cur.cancelRequested ? UNCHANGED : next({ ...cur, cancelRequested: true });
+      if (current.claim && !cur.cancelRequested) {
+        // A worker read the task to run it, and has not written the attempt yet: its handler may be running. The
+        // attempt is recorded as running, and its worker asked to stop it.
+        const started = start(cur, current.claim);
+        if (started.kind === "next" && started.record.status === "running") return next({ ...started.record, cancelRequested: true });
+      }
       // Its message still waits in a queue: the record stays until a worker drops it. A stalled task's worker may
       // in fact still run it (only its beats were missed): it is asked to stop too.
       return next({ ...cur, status: "cancelled", error: CANCELLED_BY_OPERATOR, finishedAt: event.at, nextAttemptAt: undefined, awaitingDelivery: true, ...(cur.status === "stalled" ? { cancelRequested: true } : {}) });

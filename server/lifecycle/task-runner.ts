@@ -14,7 +14,7 @@ import type { ConfirmPublisher } from "../queue/publisher";
 import { carriedProperties, messagePriority, parseMessage, type ParsedMessage } from "../queue/task-message";
 import type { TaskStore } from "../store/task-store";
 import { backoffDelay, retryPolicy, TaskFailure, type RetryPolicy } from "../tasks/define-task";
-import { checkTask, type PayloadCheck } from "../tasks/registry";
+import { checkTask, taskTypes, type PayloadCheck } from "../tasks/registry";
 
 /** A task still running after this long is recorded as running; shorter ones are recorded once, when they end. */
 const RUNNING_WRITE_DELAY_MS = 100;
@@ -73,6 +73,11 @@ const UNBOUNDED: SlotLease = { hold: () => Promise.resolve(true), release: () =>
 export class TaskRunner {
   /** Attempts running in this worker, by task id. */
   private readonly active = new Map<string, AttemptControl>();
+  /**
+   * Tasks this worker has claimed and not started yet, by id, with the cancel heard meanwhile (if any): a cancel
+   * that found the claim asks for the attempt to stop, possibly before its handler has started.
+   */
+  private readonly starting = new Map<string, AttemptAbort | null>();
 
   constructor(private readonly deps: TaskRunnerDeps) {}
 
@@ -84,8 +89,9 @@ export class TaskRunner {
   /** Aborts a running attempt here; true if this worker was running it. */
   abort(taskId: string, reason: AttemptAbort): boolean {
     const control = this.active.get(taskId);
-    if (!control) return false;
-    control.abort(reason);
+    if (control) control.abort(reason);
+    else if (this.starting.has(taskId)) this.starting.set(taskId, reason);
+    else return false;
     return true;
   }
 
@@ -101,9 +107,34 @@ export class TaskRunner {
    */
   async run(message: ConsumeMessage, slot: SlotLease = UNBOUNDED): Promise<Outcome> {
     if (!(await slot.hold())) return "release";
-    const admitted = await this.admit(message);
+    const parsed = parseMessage(message);
+    // The attempt is claimed with the read of its record, unless this worker already runs or starts the task (a
+    // duplicate delivery: requeued below, and it must not replace the running attempt's claim).
+    const claim = this.active.has(parsed.id) || this.starting.has(parsed.id) ? undefined : this.claimFor(parsed);
+    if (!claim) return this.attempt(message, parsed, undefined, slot);
+    this.starting.set(parsed.id, null);
+    try {
+      return await this.attempt(message, parsed, claim, slot);
+    } finally {
+      this.starting.delete(parsed.id);
+    }
+  }
+
+  /** The attempt this worker is about to make of a task, as written with its read (see TaskStore.claim). */
+  private claimFor(parsed: ParsedMessage): AttemptRef {
+    const definition = taskTypes.get(parsed.type);
+    return { worker: this.deps.workerId, startedAt: now(), maxAttempts: definition ? retryPolicy(definition).maxAttempts : 1, run: parsed.run };
+  }
+
+  private async attempt(message: ConsumeMessage, parsed: ParsedMessage, claim: AttemptRef | undefined, slot: SlotLease): Promise<Outcome> {
+    const admitted = await this.admit(message, parsed, claim);
     if (typeof admitted === "string") return admitted;
-    const ref: AttemptRef = { worker: this.deps.workerId, startedAt: now(), maxAttempts: admitted.policy.maxAttempts, run: runOf(admitted.record) };
+    // The claimed attempt, as a cancel would have recorded it; a claim of another type's policy (a record whose
+    // type is not the message's) was not this attempt.
+    const ref: AttemptRef =
+      claim && claim.maxAttempts === admitted.policy.maxAttempts && claim.run === runOf(admitted.record)
+        ? claim
+        : { worker: this.deps.workerId, startedAt: now(), maxAttempts: admitted.policy.maxAttempts, run: runOf(admitted.record) };
     const preview = nextRecord(admitted.record, { type: "start", attempt: ref });
     if (!preview || preview.status !== "running") {
       // Finished, or cancelled while it waited: nothing to run.
@@ -121,13 +152,12 @@ export class TaskRunner {
    * unusable one buried, a duplicate of a task running elsewhere requeued. A task whose previous attempt was
    * interrupted (its worker died) counts that attempt, and is buried if none are left.
    */
-  private async admit(message: ConsumeMessage): Promise<Admitted | Outcome> {
+  private async admit(message: ConsumeMessage, parsed: ParsedMessage, claim: AttemptRef | undefined): Promise<Admitted | Outcome> {
     const { log, workerId } = this.deps;
-    const parsed = parseMessage(message);
     const id = parsed.id;
     // A message another service published has no record yet: it is written with the attempt's first change
-    // (version 0 means "create"), which saves a round trip to Redis per task.
-    let record = (await this.deps.store.get(id)) ?? recordFromMessage(parsed, message);
+    // (version 0 means "create"), which saves a round trip to Redis per task. Nobody can cancel it before that.
+    let record = (await (claim ? this.deps.store.claim(id, claim) : this.deps.store.get(id))) ?? recordFromMessage(parsed, message);
     if (parsed.run !== runOf(record)) {
       // An operator retried the task since this message was published: the current run has a message of its own.
       log.info({ taskId: id, run: parsed.run, current: runOf(record) }, "message of an earlier run of the task; dropping it");
@@ -175,6 +205,9 @@ export class TaskRunner {
     let record = admitted;
     const startedMs = Date.now();
     const control = new AttemptControl();
+    // A cancel heard since the claim: the attempt stops before its handler starts.
+    const early = this.starting.get(id);
+    if (early) control.abort(early);
     this.active.set(id, control);
     const timeout = () => control.abort(new AttemptAbort("timeout", `Attempt timed out after ${policy.timeoutMs} ms.`));
     // One timer for a short attempt: the timeout's is set only once it is recorded as running (or sooner if shorter).
@@ -209,6 +242,7 @@ export class TaskRunner {
 
     let ended: HandlerEnd;
     try {
+      if (control.aborted) throw control.reason;
       const context = { progress, attempt, taskId: id, get signal() { return control.signal; } };
       ended = { ok: true, result: await control.race(check.definition.run(check.payload, context)) };
     } catch (err) {

@@ -1,5 +1,5 @@
 // Task records in Redis: a hash per task (JSON and a version), sorted-set indexes, and bounded retention.
-import { isFinished, TASK_STATUSES, TaskRecordSchema, type TaskRecord, type TaskStatus } from "../../lib/contract";
+import { isFinished, TASK_STATUSES, TaskClaimSchema, TaskRecordSchema, type TaskClaim, type TaskRecord, type TaskStatus } from "../../lib/contract";
 import { isDeadLetter, isRetainedHistory } from "../../lib/task-lifecycle";
 import { safeJson } from "../../lib/safe-json";
 import { matchesSearch, parseCursor, type TaskSearchFilters } from "../../lib/task-search";
@@ -21,13 +21,15 @@ export const SEARCH_SCAN_LIMIT = 5000;
 // ARGV: expected version ("0": must not exist), record JSON, createdAt score, status, status-index prefix,
 //       task-key prefix, id, finished index: score to add | "-" to remove | "" unchanged, history limit,
 //       dead-letter index: "+" add | "-" remove | "" unchanged, the replaced record's status ("" when new),
-//       the statuses a finished record can have (comma-separated).
+//       the statuses a finished record can have (comma-separated), "1" to drop a worker's claim (the record no
+//       longer waits: the attempt is written, or the task settled) | "".
 const SAVE_SCRIPT = `
 local cur = redis.call('HGET', KEYS[1], 'v')
 if (cur or '0') ~= ARGV[1] then return 0 end
 local v = (tonumber(cur) or 0) + 1
 local id = ARGV[7]
 redis.call('HSET', KEYS[1], 'r', ARGV[2], 'v', v)
+if ARGV[13] == '1' then redis.call('HDEL', KEYS[1], 'a') end
 if not cur then redis.call('ZADD', KEYS[2], ARGV[3], id) end
 if ARGV[11] ~= ARGV[4] then
   if ARGV[11] ~= '' then redis.call('ZREM', ARGV[5] .. ARGV[11], id) end
@@ -51,6 +53,26 @@ end
 return v
 `;
 
+/** A record waiting in a queue keeps a worker's claim: the attempt is not written yet. */
+const WAITING_STATUSES: readonly TaskStatus[] = ["queued", "retrying", "stalled"];
+
+// A worker's read of a task it is about to run: the record and its version, and whether the worker's claim was
+// set on it (see TaskRecord's \`claim\`). Only a waiting task (in a waiting status's index) is claimed, and the
+// claim bumps its version, so a change made from a copy read before the claim is refused and made again from a
+// copy that has it. Nothing for a task with no record.
+// KEYS: task hash. ARGV: the claim (JSON), status-index prefix, id.
+const CLAIM_SCRIPT = `
+local r = redis.call('HGET', KEYS[1], 'r')
+if not r then return false end
+for _, s in ipairs({${WAITING_STATUSES.map((s) => `'${s}'`).join(", ")}}) do
+  if redis.call('ZSCORE', ARGV[2] .. s, ARGV[3]) then
+    redis.call('HSET', KEYS[1], 'a', ARGV[1])
+    return {r, redis.call('HINCRBY', KEYS[1], 'v', 1), 1}
+  end
+end
+return {r, redis.call('HGET', KEYS[1], 'v'), 0}
+`;
+
 /** The statuses a record in the finished index can have: a trimmed record is removed from these indexes. */
 const FINISHED_LIST = TASK_STATUSES.filter(isFinished).join(",");
 
@@ -65,11 +87,24 @@ export class TaskStore {
     private readonly historyLimit: number,
   ) {
     redis.defineCommand("taskcastSaveTask", { numberOfKeys: 4, lua: SAVE_SCRIPT });
+    redis.defineCommand("taskcastClaimTask", { numberOfKeys: 1, lua: CLAIM_SCRIPT });
   }
 
   async get(id: string): Promise<TaskRecord | undefined> {
-    const [raw, version] = await this.redis.hmget(this.keys.task(id), "r", "v");
-    return decode(raw, version);
+    const [raw, version, claim] = await this.redis.hmget(this.keys.task(id), "r", "v", "a");
+    // A claim that does not parse (written by a worker of another version?) is left out, not the record.
+    const parsed = claim ? TaskClaimSchema.safeParse(safeJson(claim)) : undefined;
+    return decode(raw, version, parsed?.success ? parsed.data : undefined);
+  }
+
+  /**
+   * A worker's read of a task it is about to run: the record, with `claim` set on it in the same step in Redis if
+   * the task waits (queued, retrying, stalled), or undefined if it has no record. Until the worker writes the
+   * attempt, a cancel records it as running.
+   */
+  async claim(id: string, claim: TaskClaim): Promise<TaskRecord | undefined> {
+    const reply = await (this.redis as unknown as ClaimTaskCommand).taskcastClaimTask(this.keys.task(id), JSON.stringify(claim), this.keys.tasksByStatus(""), id);
+    return reply ? decode(reply[0], String(reply[1]), reply[2] === 1 ? claim : undefined) : undefined;
   }
 
   /** Stores a new record; false if one with this id exists already. */
@@ -212,7 +247,7 @@ export class TaskStore {
       replaced ? String(replaced.version) : "0",
       // The version lives in its own field. A copy with it set undefined (JSON leaves it out) is made in V8's fast
       // path; \`{ version, ...rest }\` builds the copy field by field (3 % of the worker's time).
-      JSON.stringify({ ...record, version: undefined }),
+      JSON.stringify({ ...record, version: undefined, claim: undefined }),
       Date.parse(record.createdAt),
       record.status,
       this.keys.tasksByStatus(""),
@@ -223,6 +258,7 @@ export class TaskStore {
       deadLetter === wasDeadLetter ? "" : deadLetter ? "+" : "-",
       replaced?.status ?? "",
       FINISHED_LIST,
+      WAITING_STATUSES.includes(record.status) ? "" : "1",
     );
     return Number(result);
   }
@@ -231,13 +267,17 @@ export class TaskStore {
 interface SaveTaskCommand {
   taskcastSaveTask(...args: Array<string | number>): Promise<number>;
 }
+interface ClaimTaskCommand {
+  taskcastClaimTask(key: string, claim: string, statusIndexPrefix: string, id: string): Promise<[string, number | string | null, number] | null>;
+}
 
-function decode(raw: string | null | undefined, version: string | null | undefined): TaskRecord | undefined {
+function decode(raw: string | null | undefined, version: string | null | undefined, claim?: TaskClaim): TaskRecord | undefined {
   if (!raw) return undefined;
   const data = safeJson(raw);
   if (typeof data !== "object" || data === null) return undefined;
   // Set on the parsed object rather than spread into a copy: adding a field to a spread copy is slow in V8.
   (data as { version?: number }).version = Number(version ?? 1);
+  if (claim) (data as { claim?: TaskClaim }).claim = claim;
   const parsed = TaskRecordSchema.safeParse(data);
   return parsed.success ? parsed.data : undefined;
 }

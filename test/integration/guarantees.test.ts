@@ -7,7 +7,8 @@ import { after, before, describe, test } from "node:test";
 import { pino } from "pino";
 import type { TaskRecord } from "../../lib/contract";
 import { isDeadLetter, newTaskRecord, nextRecord, type TaskEvent } from "../../lib/task-lifecycle";
-import { TaskRunner, type TaskRunnerDeps } from "../../server/lifecycle/task-runner";
+import { CancelRequests } from "../../server/lifecycle/cancel-requests";
+import { cancelledByOperator, TaskRunner, type TaskRunnerDeps } from "../../server/lifecycle/task-runner";
 import { connectAmqp, type AmqpConnection } from "../../server/queue/amqp";
 import { DeadLetterQueue } from "../../server/queue/dead-letters";
 import { ConfirmPublisher } from "../../server/queue/publisher";
@@ -170,6 +171,105 @@ describe("a cancelled task never runs, however much history turns over while its
       assert.ok(!statuses.includes("running") && !statuses.includes("succeeded"), `cancelled task ${id} ran: ${statuses.join(" → ")}`);
       const record = await taskOf(stack, id);
       assert.ok(record === undefined || (record.status === "cancelled" && record.attempts === 0), `task ${id}: ${JSON.stringify(record)}`);
+    }
+  });
+});
+
+describe("a task cancelled in its first 100 ms, before it is recorded running, is cancelled as the running task it is", () => {
+  let stack: Stack;
+  const types = taskTypes as Map<string, TaskDefinition>;
+  const gate = { started: () => undefined as void, release: () => undefined as void, signal: undefined as AbortSignal | undefined };
+  before(async () => {
+    stack = await startStack({ workers: 0 });
+    types.set(
+      "test-gated",
+      defineTask({
+        name: "test-gated",
+        description: "test: runs until the test opens its gate, ignoring its abort",
+        example: {},
+        payload: z.strictObject({}),
+        retry: { maxAttempts: 1 },
+        run: async (_payload, ctx) => {
+          gate.signal = ctx.signal;
+          gate.started();
+          await new Promise<void>((resolve) => (gate.release = resolve));
+          return { ran: true };
+        },
+      }) as unknown as TaskDefinition,
+    );
+  });
+  after(async () => {
+    types.delete("test-gated");
+    await stack.close();
+  });
+
+  test("the cancel answers running with cancelRequested, the handler is aborted, and the record counts the attempt", async () => {
+    const store = storeOf(stack);
+    const runner = testRunner(store, "w-gated");
+    const subscriber = stack.redis.duplicate();
+    await CancelRequests.listen(subscriber, redisKeys(stack.config.KEY_PREFIX), log, (taskId) => void runner.abort(taskId, cancelledByOperator()));
+    try {
+      const id = await submit(stack, { type: "test-gated", payload: {} });
+      const started = new Promise<void>((resolve) => (gate.started = resolve));
+      const outcome = runner.run(delivery(JSON.stringify({ id, type: "test-gated", payload: {} }), id));
+      await started;
+      // The handler runs; its attempt is not written yet (it has run for less than 100 ms).
+      const cancel = await postJson(stack.nodes[0], `/api/tasks/${id}/cancel`, {});
+      assert.equal(cancel.status, 202);
+      assert.equal(cancel.body.status, "running", `while its handler ran, the cancel answered ${JSON.stringify(cancel.body)}`);
+      assert.equal((await store.get(id))?.cancelRequested, true);
+      await eventually(async () => (gate.signal?.aborted ? true : undefined), "the worker to abort the handler");
+      gate.release();
+      assert.equal(await outcome, "ack");
+      const record = await store.get(id);
+      assert.equal(record?.status, "cancelled");
+      assert.equal(record?.attempts, 1, "the attempt that ran is counted");
+      assert.equal(record?.attemptLog.at(-1)?.outcome, "cancelled");
+    } finally {
+      gate.release();
+      subscriber.disconnect();
+    }
+  });
+
+  test("a cancel heard between the claim and the handler's start stops the attempt before its handler runs", async () => {
+    const store = storeOf(stack);
+    // The worker's read of the record (its claim) is held until the cancel has been answered and heard.
+    let claimed = () => undefined as void;
+    let resume = () => undefined as void;
+    const paused = Object.create(store) as TaskStore;
+    paused.claim = async (id, claim) => {
+      const record = await store.claim(id, claim);
+      claimed();
+      await new Promise<void>((resolve) => (resume = resolve));
+      return record;
+    };
+    const runner = testRunner(paused, "w-gated-early");
+    const heard: string[] = [];
+    const subscriber = stack.redis.duplicate();
+    await CancelRequests.listen(subscriber, redisKeys(stack.config.KEY_PREFIX), log, (taskId) => {
+      heard.push(taskId);
+      runner.abort(taskId, cancelledByOperator());
+    });
+    let handlerRan = false;
+    gate.started = () => void (handlerRan = true);
+    try {
+      const id = await submit(stack, { type: "test-gated", payload: {} });
+      const read = new Promise<void>((resolve) => (claimed = resolve));
+      const outcome = runner.run(delivery(JSON.stringify({ id, type: "test-gated", payload: {} }), id));
+      await read;
+      const cancel = await postJson(stack.nodes[0], `/api/tasks/${id}/cancel`, {});
+      assert.equal(cancel.body.status, "running", `after the worker's claim, the cancel answered ${JSON.stringify(cancel.body)}`);
+      await eventually(async () => (heard.includes(id) ? true : undefined), "the worker to hear the cancel");
+      resume();
+      assert.equal(await outcome, "ack");
+      assert.equal(handlerRan, false, "the handler ran after its cancel was heard");
+      const record = await store.get(id);
+      assert.equal(record?.status, "cancelled");
+      assert.equal(record?.attemptLog.at(-1)?.outcome, "cancelled");
+    } finally {
+      resume();
+      gate.release();
+      subscriber.disconnect();
     }
   });
 });

@@ -125,6 +125,27 @@ describe("what the transitions write", () => {
     assert.ok(t.kind === "next" && t.record.status === "cancelled" && t.record.error === CANCELLED_BY_OPERATOR && t.record.finishedAt === T1);
   });
 
+  test("a cancel of a waiting task a worker has claimed records the claimed attempt as running, to be stopped", () => {
+    for (const status of ["queued", "retrying", "stalled"] as const) {
+      const t = transition(record(status, { claim: FRESH }), events.cancel);
+      assert.ok(t.kind === "next", status);
+      if (t.kind !== "next") return;
+      assert.equal(t.record.status, "running", status);
+      assert.equal(t.record.cancelRequested, true);
+      assert.equal(t.record.worker, "w2");
+      assert.equal(t.record.startedAt, T1);
+      assert.equal(t.record.claim, undefined, "a written record has no claim");
+      // The claimed attempt's own end then settles it as that attempt.
+      const ended = transition(t.record, { type: "succeed", attempt: FRESH, result: 1, at: T2 });
+      assert.ok(ended.kind === "next" && ended.record.status === "succeeded" && ended.record.attempts === t.record.attempts);
+    }
+  });
+
+  test("a claim of an earlier run is not an attempt of this one: the cancel is a waiting task's", () => {
+    const t = transition(record("queued", { run: 2, claim: FRESH }), events.cancel);
+    assert.ok(t.kind === "next" && t.record.status === "cancelled" && t.record.attempts === 0);
+  });
+
   test("an attempt that ends before it was recorded as running is started and settled in one write", () => {
     const t = transition(record("queued"), { type: "succeed", attempt: FRESH, result: 7, at: T2 });
     assert.ok(t.kind === "next");
