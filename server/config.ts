@@ -28,8 +28,17 @@ const EnvSchema = z.object({
   COOKIE_SECURE: z.enum(["auto", "always", "never"], { error: "must be auto, always or never" }).default("auto"),
   /** Serve on a non-loopback address without users: anyone who reaches the port is an operator. */
   ALLOW_INSECURE_NO_AUTH: z.stringbool({ error: "must be true or false" }).default(false),
-  /** Behind a reverse proxy: take the client address from X-Forwarded-For and HTTPS from X-Forwarded-Proto. */
-  TRUST_PROXY: z.stringbool({ error: "must be true or false" }).default(false),
+  /**
+   * Behind reverse proxies: how many (`true` is 1, `false` 0). The client address is then the X-Forwarded-For entry
+   * the outermost proxy appended (the N-th from the right; what the client sent itself is ignored), and HTTPS comes
+   * from X-Forwarded-Proto.
+   */
+  TRUST_PROXY: z
+    .string()
+    .trim()
+    .regex(/^(true|false|yes|no|on|off|\d{1,2})$/i, "must be true, false or the number of proxies in front of Taskcast (e.g. 1)")
+    .default("false")
+    .transform((v) => (/^(true|yes|on)$/i.test(v) ? 1 : /^(false|no|off)$/i.test(v) ? 0 : Number(v))),
   /** API requests one client (user, token or address) may make per second on one web node, on average (0: no limit)… */
   API_RATE: z.coerce.number().int().min(0).default(50),
   /** …and in a burst. Socket.IO events per connection are limited the same way. */

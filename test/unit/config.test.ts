@@ -109,3 +109,12 @@ test("session, cookie and limit settings are validated", () => {
   assert.throws(() => loadConfig({ API_BURST: "0" }), /API_BURST/);
   assert.equal(loadConfig({ API_RATE: "0" }).API_RATE, 0, "0 turns the API limit off");
 });
+
+test("TRUST_PROXY is true, false or the number of proxies in front", () => {
+  assert.equal(loadConfig({}).TRUST_PROXY, 0);
+  assert.equal(loadConfig({ TRUST_PROXY: "false" }).TRUST_PROXY, 0);
+  assert.equal(loadConfig({ TRUST_PROXY: "true" }).TRUST_PROXY, 1, "true is one proxy");
+  assert.equal(loadConfig({ TRUST_PROXY: "2" }).TRUST_PROXY, 2);
+  assert.throws(() => loadConfig({ TRUST_PROXY: "-1" }), /TRUST_PROXY: must be true, false or the number of proxies/);
+  assert.throws(() => loadConfig({ TRUST_PROXY: "10.0.0.1" }), /TRUST_PROXY/);
+});
