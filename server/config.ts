@@ -1,7 +1,7 @@
 // Reads Taskcast's settings from the environment once, with defaults, and fails early on bad values.
 import { readFileSync } from "node:fs";
 import { z } from "zod";
-import { isLoopbackHost } from "./access/origin-policy";
+import { isLoopbackHost, parseHost } from "./access/origin-policy";
 import { parseTokens, parseUsers, type TokenEntry, type UserEntry } from "./auth/credentials";
 import { describeZodError } from "../lib/zod-message";
 
@@ -91,6 +91,16 @@ const EnvSchema = z.object({
     .default("")
     .transform((v) => v.split(",").map((o) => o.trim()).filter(Boolean))
     .pipe(z.array(z.union([z.literal("*"), z.url({ protocol: /^https?$/, error: "must be origins like https://example.com, comma-separated" }).transform((o) => new URL(o).origin)]))),
+  /**
+   * Without users (nothing authenticates requests), the Host names a node answers to besides localhost,
+   * comma-separated (e.g. taskcast.internal or taskcast.internal:3000): stops DNS rebinding. HOST itself and the
+   * origins in ALLOWED_ORIGINS count too. With users every request is authenticated and any Host is served.
+   */
+  ALLOWED_HOSTS: z
+    .string()
+    .default("")
+    .transform((v) => v.split(",").map((h) => h.trim().toLowerCase()).filter(Boolean))
+    .refine((hosts) => hosts.every((h) => parseHost(h) !== null), "must be host names like taskcast.example.com or taskcast.example.com:3000, comma-separated (no scheme, no *)"),
   /** A worker's GET /metrics and /healthz port (on HOST); 0 picks a free one. */
   WORKER_METRICS_PORT: port.default(9464),
   SHUTDOWN_GRACE_MS: z.coerce.number().int().min(0).default(10_000),
@@ -153,6 +163,12 @@ function readList(path: string | undefined, variable: string): string {
  * to log loudly when it is.
  */
 export function checkExposure(config: Config): string | null {
+  if (config.users.length === 0 && config.ALLOWED_ORIGINS.includes("*")) {
+    throw new ConfigError(
+      "Refusing ALLOWED_ORIGINS=* without sign-in: any website a user visits could then act here as the operator. " +
+        "List the origins you use instead (e.g. ALLOWED_ORIGINS=https://ops.example.com), or configure users (TASKCAST_USERS, see the README's security section).",
+    );
+  }
   if (config.users.length > 0 || isLoopbackHost(config.HOST)) return null;
   if (!config.ALLOW_INSECURE_NO_AUTH) {
     throw new ConfigError(

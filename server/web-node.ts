@@ -1,7 +1,9 @@
 // A web node's parts wired together: HTTP server with the JSON API, Next.js pages and Socket.IO.
 // Services say what changed on the live-event bus; the Socket.IO relays and the metrics listen to it.
-import { createServer } from "node:http";
+import { createServer, type IncomingMessage } from "node:http";
 import { hostname } from "node:os";
+import type { TLSSocket } from "node:tls";
+import { hostAllowlist } from "./access/origin-policy";
 import { RateLimiter } from "./access/token-bucket";
 import { AuditLog } from "./audit/audit-log";
 import { Authenticator } from "./auth/authenticator";
@@ -114,8 +116,10 @@ export async function startWebNode(config: Config, log: Logger, pages?: PageHand
   const tasks = new TaskService({ ...lifecycle, deadLetters: new DeadLetterQueue(topology, log), cancels: new CancelRequests(redis, keys) });
 
   // Socket.IO: who may connect, then what flows over it.
-  const loopbackOnly = config.users.length === 0 && !config.ALLOW_INSECURE_NO_AUTH;
-  const io = createSocketServer({ pubClient: withSafePublish(redis, log), subClient: adapterSub, adapterKey: keys.socketIo, allowedOrigins: config.ALLOWED_ORIGINS, loopbackOnly, log });
+  // Nothing authenticates requests without users: answer only to this machine's names and the listed ones.
+  const allowedHosts = config.users.length === 0 ? hostAllowlist(config.HOST, config.ALLOWED_HOSTS, config.ALLOWED_ORIGINS) : null;
+  const isHttps = (req: IncomingMessage) => auth.isHttps(req.headers, Boolean((req.socket as TLSSocket).encrypted));
+  const io = createSocketServer({ pubClient: withSafePublish(redis, log), subClient: adapterSub, adapterKey: keys.socketIo, allowedOrigins: config.ALLOWED_ORIGINS, allowedHosts, isHttps, log });
   checkHandshakes(io, auth);
   limitEvents(io, config.API_RATE, config.API_BURST);
   const metrics = new WebMetrics({ redis, keys, sockets: () => io.engine.clientsCount, live });
@@ -143,7 +147,7 @@ export async function startWebNode(config: Config, log: Logger, pages?: PageHand
     ],
     log,
   );
-  const guard = createRequestGuard({ auth, limiter: new RateLimiter(config.API_RATE, config.API_BURST), allowedOrigins: config.ALLOWED_ORIGINS, loopbackOnly, dev: config.NODE_ENV === "development" });
+  const guard = createRequestGuard({ auth, limiter: new RateLimiter(config.API_RATE, config.API_BURST), allowedOrigins: config.ALLOWED_ORIGINS, allowedHosts, dev: config.NODE_ENV === "development" });
   const httpServer = createServer();
   httpServer.on("request", createRequestHandler({ guard, api, metrics: metrics.registry, pages, log }));
   io.attach(httpServer);

@@ -7,7 +7,7 @@ import { SESSION_HEADER, type Principal, type SessionInfo } from "../../lib/auth
 import type { Authenticator } from "../auth/authenticator";
 import type { Session } from "../auth/sessions";
 import { AppError } from "../errors";
-import { loopbackHost, originAllowed } from "../access/origin-policy";
+import { hostAllowed, originAllowed } from "../access/origin-policy";
 import type { RateLimiter } from "../access/token-bucket";
 import { sendJson } from "./respond";
 import { API_CSP, newNonce, pageCsp, setSecurityHeaders } from "./security-headers";
@@ -28,8 +28,8 @@ export interface GuardOptions {
   auth: Authenticator;
   limiter: RateLimiter;
   allowedOrigins: readonly string[];
-  /** Answer only to loopback host names (no users configured, not opted out): stops DNS rebinding. */
-  loopbackOnly: boolean;
+  /** Without users: the Host names answered besides loopback ones (hostAllowlist), which stops DNS rebinding. Null: any. */
+  allowedHosts: readonly string[] | null;
   dev: boolean;
 }
 
@@ -53,11 +53,11 @@ export function createRequestGuard(options: GuardOptions) {
     }
 
     try {
-      if (options.loopbackOnly && !loopbackHost(req.headers.host, allowedOrigins)) {
+      if (options.allowedHosts && !hostAllowed(req.headers.host, options.allowedHosts)) {
         throw new AppError(
           403,
           "host_not_allowed",
-          `This Taskcast has no users configured, so it answers only to localhost, not to "${req.headers.host ?? ""}". Configure users (see the README's security section) to serve it under another name.`,
+          `This Taskcast has no users configured, so it answers only to localhost and the names in ALLOWED_HOSTS, not to "${req.headers.host ?? ""}". Add the name to ALLOWED_HOSTS if it is this server's, or configure users (see the README's security section).`,
         );
       }
       const identity = await auth.identify(req.headers).catch((err: unknown) => {
@@ -76,7 +76,7 @@ export function createRequestGuard(options: GuardOptions) {
         throw new AppError(401, "unauthenticated", "Sign in first, or send Authorization: Bearer <token> (see the README's security section).");
       }
       if (isApi && !SAFE_METHODS.has(req.method ?? "GET") && identity.via !== "token") {
-        checkSameOrigin(req, identity.via === "cookie");
+        checkSameOrigin(req, identity.via === "cookie", https);
       }
       if (url.pathname.startsWith("/api/")) {
         limit(identity.principal && identity.principal.kind !== "local" ? `${identity.principal.kind}:${identity.principal.name}` : `ip:${ip}`, res);
@@ -105,13 +105,13 @@ export function createRequestGuard(options: GuardOptions) {
    * origin or a listed one. With a session cookie the Origin (or Referer) must be present; without one (the
    * loopback-only mode) a request that names a foreign origin is still refused.
    */
-  function checkSameOrigin(req: IncomingMessage, cookie: boolean): void {
+  function checkSameOrigin(req: IncomingMessage, cookie: boolean, https: boolean): void {
     const origin = req.headers.origin ?? refererOrigin(req.headers.referer);
     if (origin === undefined) {
       if (cookie) throw new AppError(403, "cross_site", "A signed-in request that changes something must carry an Origin header; browsers send one, other clients should use a Bearer token.");
       return;
     }
-    if (!originAllowed(origin, req.headers.host, allowedOrigins)) {
+    if (!originAllowed(origin, req.headers.host, https, allowedOrigins)) {
       throw new AppError(403, "cross_site", `Requests from ${origin} may not change anything here (cross-site request forgery protection). List the origin in ALLOWED_ORIGINS if it is yours.`);
     }
   }

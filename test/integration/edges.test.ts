@@ -3,9 +3,28 @@
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { after, before, describe, test } from "node:test";
+import { pino } from "pino";
+import { io as ioClient } from "socket.io-client";
 import type { AuditEntry } from "../../lib/auth";
-import { authEnv, bearer, PASSWORDS, rawRequest, TOKENS } from "../helpers/auth";
+import { ConfigError, loadConfig } from "../../server/config";
+import { startWebNode } from "../../server/web-node";
+import { authEnv, bearer, originOf, PASSWORDS, rawRequest, signIn, TOKENS } from "../helpers/auth";
 import { eventually, startStack, type Stack } from "../helpers/stack";
+
+const quiet = pino({ level: "silent" });
+
+/** Opens a socket with these headers; resolves "connected" or the refusal's message. */
+async function socketAnswer(url: string, extraHeaders: Record<string, string>, transports: Array<"polling" | "websocket"> = ["polling"]): Promise<string> {
+  const socket = ioClient(url, { transports, forceNew: true, reconnection: false, extraHeaders });
+  try {
+    return await new Promise<string>((resolve) => {
+      socket.once("connect", () => resolve("connected"));
+      socket.once("connect_error", (err) => resolve(`${err.message} ${JSON.stringify((err as { context?: { responseText?: string } }).context?.responseText ?? "")}`));
+    });
+  } finally {
+    socket.disconnect();
+  }
+}
 
 /** A random address a client could write into X-Forwarded-For itself. */
 const spoofed = () => `203.0.113.${1 + Math.floor(Math.random() * 250)}`;
@@ -39,5 +58,66 @@ describe("behind a trusted proxy (TRUST_PROXY=true)", () => {
     // Another real client behind the same proxy is not held up.
     const other = await rawRequest(url, { method: "POST", path: "/api/auth/login", headers: { "X-Forwarded-For": `${REAL}, 198.51.100.8` }, body: { username: "alice", password: PASSWORDS.alice } });
     assert.equal(other.status, 200, other.text);
+  });
+
+  test("the Origin check compares the scheme: a plain-HTTP page may not act on the HTTPS dashboard, nor the other way round", async () => {
+    const cookie = await signIn(url, "alice", PASSWORDS.alice);
+    const host = new URL(url).host;
+    const overHttps = { Cookie: cookie, "X-Forwarded-Proto": "https" };
+    const fromHttp = await rawRequest(url, { method: "POST", path: "/api/broadcasts", headers: { ...overHttps, Origin: `http://${host}` }, body: { message: "from plain http" } });
+    assert.equal(fromHttp.status, 403, fromHttp.text);
+    assert.equal(fromHttp.body.code, "cross_site");
+    const fromHttps = await rawRequest(url, { method: "POST", path: "/api/broadcasts", headers: { ...overHttps, Origin: `https://${host}` }, body: { message: "from the dashboard" } });
+    assert.equal(fromHttps.status, 202, fromHttps.text);
+    // The node reached over plain HTTP: an https:// page on the same host and port is another origin.
+    const reversed = await rawRequest(url, { method: "POST", path: "/api/broadcasts", headers: { Cookie: cookie, Origin: `https://${host}` }, body: { message: "from https" } });
+    assert.equal(reversed.status, 403, reversed.text);
+    assert.match(await socketAnswer(url, { ...overHttps, Origin: `http://${host}` }), /Origin not allowed/);
+    assert.equal(await socketAnswer(url, { ...overHttps, Origin: `https://${host}` }), "connected");
+    assert.equal(await socketAnswer(url, { Cookie: cookie, Origin: originOf(url) }), "connected");
+  });
+});
+
+describe("without users, requests are not authenticated, so a node answers only to its own names", () => {
+  let stack: Stack;
+  before(async () => {
+    stack = await startStack({ webNodes: 0, workers: 0 });
+  });
+  after(() => stack.close());
+
+  test("ALLOWED_ORIGINS=* is refused at start: it would let any website act as the local operator", async () => {
+    const started = await startWebNode(loadConfig({ ...stack.env, ALLOWED_ORIGINS: "*" }), quiet).then(
+      async (node) => {
+        // What it would let through: a page on any name, acting as the operator.
+        const res = await rawRequest(node.url, { method: "POST", path: "/api/broadcasts", headers: { Host: "evil.example", Origin: "http://evil.example" }, body: { message: "rebound" } });
+        await node.close();
+        return `started, and a rebound request from http://evil.example answered ${res.status}`;
+      },
+      (err: unknown) => err,
+    );
+    assert.ok(started instanceof ConfigError, String(started));
+    assert.match(started.message, /Refusing ALLOWED_ORIGINS=\* without sign-in.*List the origins you use/);
+  });
+
+  test("ALLOW_INSECURE_NO_AUTH keeps the Host check: only loopback names, HOST and ALLOWED_HOSTS are answered, on HTTP and sockets", async () => {
+    const node = await startWebNode(loadConfig({ ...stack.env, HOST: "0.0.0.0", ALLOW_INSECURE_NO_AUTH: "true", ALLOWED_HOSTS: "taskcast.internal" }), quiet);
+    try {
+      const rebound = await rawRequest(node.url, { method: "POST", path: "/api/broadcasts", headers: { Host: `evil.example:${node.port}` }, body: { message: "rebound" } });
+      assert.equal(rebound.status, 403, rebound.text);
+      assert.equal(rebound.body.code, "host_not_allowed");
+      assert.match(rebound.body.error, /ALLOWED_HOSTS/);
+      assert.equal((await rawRequest(node.url, { path: "/", headers: { Host: "evil.example" } })).status, 403);
+      // Socket.IO's first request (socket.io-client cannot set Host).
+      const handshake = (host: string) => rawRequest(node.url, { path: "/socket.io/?EIO=4&transport=polling", headers: { Host: host } });
+      const refused = await handshake(`evil.example:${node.port}`);
+      assert.equal(refused.status, 403);
+      assert.match(refused.body.message, /Host not allowed/);
+      for (const host of [`taskcast.internal:${node.port}`, `localhost:${node.port}`]) {
+        assert.equal((await rawRequest(node.url, { path: "/api/queue", headers: { Host: host } })).status, 200, host);
+      }
+      assert.equal((await handshake(`taskcast.internal:${node.port}`)).status, 200);
+    } finally {
+      await node.close();
+    }
   });
 });

@@ -110,6 +110,17 @@ test("session, cookie and limit settings are validated", () => {
   assert.equal(loadConfig({ API_RATE: "0" }).API_RATE, 0, "0 turns the API limit off");
 });
 
+test("ALLOWED_HOSTS lists host names; ALLOWED_ORIGINS=* is refused without users", () => {
+  assert.deepEqual(loadConfig({ ALLOWED_HOSTS: "Taskcast.internal, ops.internal:8080" }).ALLOWED_HOSTS, ["taskcast.internal", "ops.internal:8080"]);
+  assert.deepEqual(loadConfig({}).ALLOWED_HOSTS, []);
+  for (const bad of ["*", "https://taskcast.internal", "a b", "taskcast.internal/path"]) assert.throws(() => loadConfig({ ALLOWED_HOSTS: bad }), /ALLOWED_HOSTS: must be host names/, bad);
+  assert.throws(
+    () => checkExposure(loadConfig({ ALLOWED_ORIGINS: "*" })),
+    (err: unknown) => err instanceof ConfigError && /Refusing ALLOWED_ORIGINS=\* without sign-in/.test(err.message) && /TASKCAST_USERS/.test(err.message),
+  );
+  assert.equal(checkExposure(loadConfig({ ALLOWED_ORIGINS: "*", TASKCAST_USERS: `alice:operator:${HASH}` })), null, "with users every request is authenticated");
+});
+
 test("TRUST_PROXY is true, false or the number of proxies in front", () => {
   assert.equal(loadConfig({}).TRUST_PROXY, 0);
   assert.equal(loadConfig({ TRUST_PROXY: "false" }).TRUST_PROXY, 0);
