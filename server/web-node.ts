@@ -59,6 +59,11 @@ const STALL_SWEEP_INTERVAL_MS = 2000;
 const PRESENCE_INTERVAL_MS = 1000;
 const HEALTH_INTERVAL_MS = 1000;
 const WORKERS_VIEW_INTERVAL_MS = 1000;
+/**
+ * Requests outside the API (pages and their assets, /healthz, /metrics) one address may make, as a multiple of
+ * API_RATE and API_BURST: a light limit, well above what a browser loading the dashboard needs.
+ */
+const ADDRESS_RATE_FACTOR = 4;
 
 export type { PageHandler };
 
@@ -120,7 +125,9 @@ export async function startWebNode(config: Config, log: Logger, pages?: PageHand
   const allowedHosts = config.users.length === 0 ? hostAllowlist(config.HOST, config.ALLOWED_HOSTS, config.ALLOWED_ORIGINS) : null;
   const isHttps = (req: IncomingMessage) => auth.isHttps(req.headers, Boolean((req.socket as TLSSocket).encrypted));
   const io = createSocketServer({ pubClient: withSafePublish(redis, log), subClient: adapterSub, adapterKey: keys.socketIo, allowedOrigins: config.ALLOWED_ORIGINS, allowedHosts, isHttps, log });
-  checkHandshakes(io, auth);
+  // One bucket per client for the API; authentication failures on any path or handshake count against their address.
+  const apiLimiter = new RateLimiter(config.API_RATE, config.API_BURST);
+  checkHandshakes(io, auth, apiLimiter);
   limitEvents(io, config.API_RATE, config.API_BURST);
   const metrics = new WebMetrics({ redis, keys, sockets: () => io.engine.clientsCount, live });
   // Counted in memory and written every 250 ms: a round trip per broadcast cost the ingest lease holder a tenth of a core at 100 a second.
@@ -147,7 +154,8 @@ export async function startWebNode(config: Config, log: Logger, pages?: PageHand
     ],
     log,
   );
-  const guard = createRequestGuard({ auth, limiter: new RateLimiter(config.API_RATE, config.API_BURST), allowedOrigins: config.ALLOWED_ORIGINS, allowedHosts, dev: config.NODE_ENV === "development" });
+  const addressLimiter = new RateLimiter(ADDRESS_RATE_FACTOR * config.API_RATE, ADDRESS_RATE_FACTOR * config.API_BURST);
+  const guard = createRequestGuard({ auth, limiter: apiLimiter, addressLimiter, allowedOrigins: config.ALLOWED_ORIGINS, allowedHosts, dev: config.NODE_ENV === "development" });
   const httpServer = createServer();
   httpServer.on("request", createRequestHandler({ guard, api, metrics: metrics.registry, pages, log }));
   io.attach(httpServer);

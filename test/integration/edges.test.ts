@@ -76,6 +76,45 @@ describe("behind a trusted proxy (TRUST_PROXY=true)", () => {
     assert.equal(await socketAnswer(url, { ...overHttps, Origin: `https://${host}` }), "connected");
     assert.equal(await socketAnswer(url, { Cookie: cookie, Origin: originOf(url) }), "connected");
   });
+
+  test("wrong tokens are throttled by address everywhere: on pages, on /metrics and in Socket.IO handshakes", async () => {
+    const wrong = () => bearer(randomBytes(32).toString("base64url"));
+    const statuses = async (path: string, address: string) => {
+      const seen: number[] = [];
+      for (let i = 0; i < 8; i++) seen.push((await rawRequest(url, { path, headers: { "X-Forwarded-For": address, ...wrong() } })).status);
+      return seen;
+    };
+    // API_BURST=5: five failures are answered 401, the next ones 429.
+    assert.deepEqual(await statuses("/tasks", "198.51.100.20"), [401, 401, 401, 401, 401, 429, 429, 429], "a page");
+    assert.deepEqual(await statuses("/metrics", "198.51.100.21"), [401, 401, 401, 401, 401, 429, 429, 429], "/metrics");
+    const refusals: string[] = [];
+    for (let i = 0; i < 7; i++) {
+      const headers = { "X-Forwarded-For": "198.51.100.22", ...(i % 2 === 0 ? wrong() : {}) };
+      refusals.push(await socketAnswer(url, headers));
+    }
+    assert.ok(refusals.slice(0, 5).every((r) => !/Too many/.test(r)), refusals.join("\n"));
+    assert.match(refusals[6], /Too many failed sign-ins from this address/);
+    // Valid credentials from that address still work, and other addresses were never limited.
+    assert.equal(await socketAnswer(url, { "X-Forwarded-For": "198.51.100.22", ...bearer(TOKENS.ci) }), "connected");
+    assert.equal((await rawRequest(url, { path: "/api/queue", headers: { "X-Forwarded-For": "198.51.100.23", ...wrong() } })).status, 401);
+  });
+
+  test("pages, /healthz and /metrics have a light per-address limit (4 × API_RATE, bursts of 4 × API_BURST)", async () => {
+    const flood = async (path: string, address: string) => {
+      const answers = [];
+      for (let i = 0; i < 30; i++) answers.push(await rawRequest(url, { path, headers: { "X-Forwarded-For": address } }));
+      return answers;
+    };
+    const health = await flood("/healthz", "198.51.100.30");
+    assert.equal(health[0].status, 200);
+    const limited = health.find((r) => r.status === 429);
+    assert.ok(limited, `30 /healthz at once: ${health.map((r) => r.status).join(", ")}`);
+    assert.equal(limited.body.code, "rate_limited");
+    assert.match(String(limited.headers["retry-after"]), /^[1-9]\d*$/);
+    const pages = await flood("/login", "198.51.100.31");
+    assert.ok(pages.some((r) => r.status === 429 && /Too many requests/.test(r.text)), pages.map((r) => r.status).join(", "));
+    assert.equal((await rawRequest(url, { path: "/healthz", headers: { "X-Forwarded-For": "198.51.100.32" } })).status, 200, "another address");
+  });
 });
 
 describe("without users, requests are not authenticated, so a node answers only to its own names", () => {
