@@ -160,9 +160,9 @@ function readList(path: string | undefined, variable: string): string {
 
 /**
  * Refuses to serve on a non-loopback address without users, unless explicitly allowed; returns a warning
- * to log loudly when it is.
+ * to log loudly when it is. A worker's metrics port follows the same rules as a web node.
  */
-export function checkExposure(config: Config): string | null {
+export function checkExposure(config: Config, part: "web" | "worker" = "web"): string | null {
   if (config.users.length === 0 && config.ALLOWED_ORIGINS.includes("*")) {
     throw new ConfigError(
       "Refusing ALLOWED_ORIGINS=* without sign-in: any website a user visits could then act here as the operator. " +
@@ -171,12 +171,20 @@ export function checkExposure(config: Config): string | null {
   }
   if (config.users.length > 0 || isLoopbackHost(config.HOST)) return null;
   if (!config.ALLOW_INSECURE_NO_AUTH) {
+    if (part === "worker") {
+      throw new ConfigError(
+        `Refusing to serve the worker's /metrics on ${config.HOST} without sign-in: anyone who reaches it could read them. ` +
+          "Configure users and tokens as on the web nodes (TASKCAST_USERS and TASKCAST_TOKENS; scrape with Authorization: Bearer <token>), " +
+          "or serve on 127.0.0.1, or set ALLOW_INSECURE_NO_AUTH=true if something in front of the worker already authenticates every request.",
+      );
+    }
     throw new ConfigError(
       `Refusing to serve on ${config.HOST} without sign-in: anyone who reaches it could submit tasks and broadcast. ` +
         "Configure users (TASKCAST_USERS or TASKCAST_USERS_FILE, entries name:role:bcrypt-hash made with `npm run auth -- hash-password`), " +
         "or serve on 127.0.0.1, or set ALLOW_INSECURE_NO_AUTH=true if something in front of Taskcast already authenticates every request.",
     );
   }
+  if (part === "worker") return `ALLOW_INSECURE_NO_AUTH is set: the worker serves /metrics on ${config.HOST} with NO sign-in.`;
   return `ALLOW_INSECURE_NO_AUTH is set: Taskcast serves on ${config.HOST} with NO sign-in, and anyone who reaches it is an operator.`;
 }
 

@@ -4,7 +4,7 @@ import { createServer, type IncomingMessage } from "node:http";
 import { hostname } from "node:os";
 import type { TLSSocket } from "node:tls";
 import { hostAllowlist } from "./access/origin-policy";
-import { RateLimiter } from "./access/token-bucket";
+import { ADDRESS_RATE_FACTOR, RateLimiter } from "./access/token-bucket";
 import { AuditLog } from "./audit/audit-log";
 import { Authenticator } from "./auth/authenticator";
 import { Credentials } from "./auth/credentials";
@@ -59,11 +59,6 @@ const STALL_SWEEP_INTERVAL_MS = 2000;
 const PRESENCE_INTERVAL_MS = 1000;
 const HEALTH_INTERVAL_MS = 1000;
 const WORKERS_VIEW_INTERVAL_MS = 1000;
-/**
- * Requests outside the API (pages and their assets, /healthz, /metrics) one address may make, as a multiple of
- * API_RATE and API_BURST: a light limit, well above what a browser loading the dashboard needs.
- */
-const ADDRESS_RATE_FACTOR = 4;
 
 export type { PageHandler };
 
@@ -80,7 +75,7 @@ export interface WebNode {
  * tests run the node without it.
  */
 export async function startWebNode(config: Config, log: Logger, pages?: PageHandler): Promise<WebNode> {
-  const exposureWarning = checkExposure(config);
+  const exposureWarning = checkExposure(config, "web");
   if (exposureWarning) log.warn(exposureWarning);
   const keys = redisKeys(config.KEY_PREFIX);
   const redis = createRedis(config.REDIS_URL, "taskcast-web", log);

@@ -1,13 +1,15 @@
 // The network edges against real RabbitMQ and Redis: client addresses behind a proxy, Host and Origin checks,
 // throttled authentication failures, per-address limits, error bodies and the worker's own port.
 import assert from "node:assert/strict";
-import { randomBytes } from "node:crypto";
+import { connect } from "amqplib";
+import { randomBytes, randomUUID } from "node:crypto";
 import { after, before, describe, test } from "node:test";
 import { pino } from "pino";
 import { io as ioClient } from "socket.io-client";
 import type { AuditEntry } from "../../lib/auth";
 import { ConfigError, loadConfig } from "../../server/config";
 import { startWebNode } from "../../server/web-node";
+import { startWorkerNode } from "../../server/worker-node";
 import { authEnv, bearer, originOf, PASSWORDS, rawRequest, signIn, TOKENS } from "../helpers/auth";
 import { eventually, startStack, type Stack } from "../helpers/stack";
 
@@ -157,6 +159,71 @@ describe("without users, requests are not authenticated, so a node answers only 
       assert.equal((await handshake(`taskcast.internal:${node.port}`)).status, 200);
     } finally {
       await node.close();
+    }
+  });
+});
+
+describe("a worker's own port (/metrics, /healthz) follows the web nodes' rules", () => {
+  let stack: Stack;
+  before(async () => {
+    stack = await startStack({ webNodes: 0, workers: 0 });
+  });
+  after(() => stack.close());
+
+  test("without users a worker refuses a non-loopback HOST, and answers only to its own names", async () => {
+    const exposed = await startWorkerNode(loadConfig({ ...stack.env, HOST: "0.0.0.0" }), quiet).then(
+      async (worker) => {
+        const res = await rawRequest(worker.metricsUrl, { path: "/metrics", headers: { Host: "evil.example" } });
+        await worker.close();
+        return `started on 0.0.0.0 and served /metrics to anyone (${res.status})`;
+      },
+      (err: unknown) => err,
+    );
+    assert.ok(exposed instanceof ConfigError, String(exposed));
+    assert.match(exposed.message, /Refusing to serve the worker's \/metrics on 0\.0\.0\.0 without sign-in.*TASKCAST_TOKENS.*ALLOW_INSECURE_NO_AUTH/);
+    const worker = await stack.addWorker();
+    const port = new URL(worker.metricsUrl).port;
+    const rebound = await rawRequest(worker.metricsUrl, { path: "/metrics", headers: { Host: `evil.example:${port}` } });
+    assert.equal(rebound.status, 403, rebound.text.slice(0, 200));
+    assert.match(rebound.text, /answers only to localhost and the names in ALLOWED_HOSTS/);
+    assert.equal((await rawRequest(worker.metricsUrl, { path: "/healthz", headers: { Host: `evil.example:${port}` } })).status, 403);
+    assert.equal((await rawRequest(worker.metricsUrl, { path: "/metrics", headers: { Host: `localhost:${port}` } })).status, 200);
+  });
+
+  test("task types the registry does not know are counted under one label, (unknown)", async () => {
+    const worker = stack.workers[0] ?? (await stack.addWorker());
+    const conn = await connect(stack.config.RABBITMQ_URL);
+    const types = Array.from({ length: 20 }, () => `made-up-${randomUUID()}`);
+    try {
+      const ch = await conn.createConfirmChannel();
+      for (const type of types) ch.sendToQueue(stack.config.TASK_QUEUE, Buffer.from(JSON.stringify({ type, payload: {} })), { persistent: true });
+      await ch.waitForConfirms();
+    } finally {
+      await conn.close();
+    }
+    const text = await eventually(async () => {
+      const res = await rawRequest(worker.metricsUrl, { path: "/metrics" });
+      const counted = /taskcast_tasks_finished_total\{[^}]*\} (\d+)/g;
+      let total = 0;
+      for (const m of res.text.matchAll(counted)) total += Number(m[1]);
+      return total >= types.length ? res.text : undefined;
+    }, "the worker to settle the made-up tasks");
+    assert.ok(!types.some((t) => text.includes(t)), "no made-up type became a label");
+    assert.match(text, /taskcast_tasks_finished_total\{[^}]*type="\(unknown\)"[^}]*\} 20/);
+  });
+
+  test("wrong tokens on a worker's /metrics are throttled by address, and /healthz has a per-address limit", async () => {
+    const worker = await startWorkerNode(loadConfig({ ...stack.env, ...authEnv(), API_RATE: "1", API_BURST: "5" }), quiet);
+    try {
+      const statuses: number[] = [];
+      for (let i = 0; i < 8; i++) statuses.push((await rawRequest(worker.metricsUrl, { path: "/metrics", headers: bearer(randomBytes(32).toString("base64url")) })).status);
+      assert.deepEqual(statuses, [401, 401, 401, 401, 401, 429, 429, 429]);
+      assert.equal((await rawRequest(worker.metricsUrl, { path: "/metrics", headers: bearer(TOKENS.grafana) })).status, 200, "a valid token still scrapes");
+      const health: number[] = [];
+      for (let i = 0; i < 30; i++) health.push((await rawRequest(worker.metricsUrl, { path: "/healthz" })).status);
+      assert.ok(health.includes(429), health.join(", "));
+    } finally {
+      await worker.close();
     }
   });
 });

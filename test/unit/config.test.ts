@@ -79,6 +79,8 @@ test("without users Taskcast may serve on loopback only, unless explicitly and l
   assert.match(checkExposure(loadConfig({ HOST: "0.0.0.0", ALLOW_INSECURE_NO_AUTH: "true" })) ?? "", /NO sign-in.*anyone who reaches it is an operator/);
   assert.equal(checkExposure(loadConfig({ HOST: "0.0.0.0", TASKCAST_USERS: `alice:operator:${HASH}` })), null);
   assert.throws(() => loadConfig({ ALLOW_INSECURE_NO_AUTH: "yes please" }), /ALLOW_INSECURE_NO_AUTH: must be true or false/);
+  assert.throws(() => checkExposure(loadConfig({ HOST: "0.0.0.0" }), "worker"), /Refusing to serve the worker's \/metrics on 0\.0\.0\.0.*TASKCAST_TOKENS/);
+  assert.match(checkExposure(loadConfig({ HOST: "0.0.0.0", ALLOW_INSECURE_NO_AUTH: "true" }), "worker") ?? "", /worker serves \/metrics on 0\.0\.0\.0 with NO sign-in/);
 });
 
 test("users and tokens come from variables and files, and a bad entry or file stops the start", () => {
