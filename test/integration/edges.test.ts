@@ -11,6 +11,7 @@ import { ConfigError, loadConfig } from "../../server/config";
 import { startWebNode } from "../../server/web-node";
 import { startWorkerNode } from "../../server/worker-node";
 import { authEnv, bearer, originOf, PASSWORDS, rawRequest, signIn, TOKENS } from "../helpers/auth";
+import { FaultProxy } from "../helpers/fault-proxy";
 import { eventually, startStack, type Stack } from "../helpers/stack";
 
 const quiet = pino({ level: "silent" });
@@ -225,5 +226,78 @@ describe("a worker's own port (/metrics, /healthz) follows the web nodes' rules"
     } finally {
       await worker.close();
     }
+  });
+});
+
+describe("while a broker is unreachable, clients get a generic 503 with its code; the details go to the log", () => {
+  let stack: Stack;
+  let rabbit: FaultProxy;
+  let redis: FaultProxy;
+  const rabbitUrl = process.env.RABBITMQ_URL ?? "amqp://guest:guest@127.0.0.1:5672";
+  const redisUrl = process.env.REDIS_URL ?? "redis://127.0.0.1:6379";
+  before(async () => {
+    stack = await startStack({ webNodes: 0, workers: 0 });
+    [rabbit, redis] = await Promise.all([FaultProxy.start(rabbitUrl), FaultProxy.start(redisUrl)]);
+  });
+  after(async () => {
+    rabbit.restore();
+    redis.restore();
+    await stack.close();
+    await Promise.all([rabbit.close(), redis.close()]);
+  });
+
+  /** What no answer may carry: a broker's address or port, or a driver's own words (which came in parentheses). */
+  function assertGeneric(error: string, what: string): void {
+    assert.doesNotMatch(error, /amqps?:\/\/|rediss?:\/\/|127\.0\.0\.1|\(|ECONN|enableOfflineQueue|Stream isn't writeable|Connection is closed/, what);
+    for (const port of [rabbit.port, redis.port, new URL(rabbitUrl).port || "5672", new URL(redisUrl).port || "6379"]) assert.ok(!error.includes(String(port)), `${what} names port ${port}: ${error}`);
+  }
+
+  test("RabbitMQ down, then Redis down: the 503s and socket errors name neither the broker's address nor the driver's text", async () => {
+    const lines: string[] = [];
+    const log = pino({ level: "warn" }, { write: (line: string) => void lines.push(line) });
+    const node = await startWebNode(loadConfig({ ...stack.env, RABBITMQ_URL: rabbit.via(rabbitUrl), REDIS_URL: redis.via(redisUrl) }), log);
+    const health = async () => (await rawRequest(node.url, { path: "/healthz" })).body as { rabbitmq: string; redis: string };
+    try {
+      const socket = await stack.connectSocket(node.url);
+      // RabbitMQ: connections dropped, new ones hang.
+      rabbit.blackhole();
+      rabbit.cut();
+      await eventually(async () => ((await health()).rabbitmq === "down" ? true : undefined), "the node to see RabbitMQ down");
+      const submit = await rawRequest(node.url, { method: "POST", path: "/api/tasks", body: { type: "echo" } });
+      assert.equal(submit.status, 503, submit.text);
+      assert.equal(submit.body.code, "unavailable");
+      assert.match(submit.body.error, /RabbitMQ is not reachable/);
+      assertGeneric(submit.body.error, "POST /api/tasks");
+      const queue = await rawRequest(node.url, { path: "/api/queue" });
+      assert.equal(queue.status, 503, queue.text);
+      assertGeneric(queue.body.error, "GET /api/queue");
+      const ack = (await socket.timeout(5000).emitWithAck("task:submit", { type: "echo" })) as { error?: string; code?: string };
+      assert.equal(ack.code, "unavailable", JSON.stringify(ack));
+      assertGeneric(ack.error ?? "", "the task:submit ack");
+      rabbit.restore();
+      await eventually(async () => ((await health()).rabbitmq === "up" ? true : undefined), "RabbitMQ to be back", 30_000);
+
+      // Redis: the same.
+      redis.blackhole();
+      redis.cut();
+      await eventually(async () => ((await health()).redis === "down" ? true : undefined), "the node to see Redis down");
+      for (const req of [{ path: "/api/tasks" }, { method: "POST", path: "/api/broadcasts", body: { message: "hello" } }, { method: "POST", path: "/api/tasks", body: { type: "echo" } }]) {
+        const res = await rawRequest(node.url, req);
+        assert.equal(res.status, 503, `${req.path}: ${res.text}`);
+        assert.equal(res.body.code, "unavailable");
+        assert.match(res.body.error, /Redis|RabbitMQ/, "it still says which service is missing");
+        assertGeneric(res.body.error, `${req.method ?? "GET"} ${req.path}`);
+      }
+      redis.restore();
+      await eventually(async () => ((await health()).redis === "up" ? true : undefined), "Redis to be back", 30_000);
+    } finally {
+      rabbit.restore();
+      redis.restore();
+      await node.close();
+    }
+    // The log has what the answers left out.
+    const logged = lines.map((l) => JSON.parse(l) as { msg: string; cause?: string; code?: string });
+    assert.ok(logged.some((l) => l.code === "unavailable" && /amqp:\/\/.*127\.0\.0\.1/.test(l.cause ?? "")), "the RabbitMQ address is logged");
+    assert.ok(logged.some((l) => l.code === "unavailable" && l.msg.startsWith("Redis is not reachable") && l.cause), "the Redis driver's error is logged");
   });
 });
