@@ -10,7 +10,7 @@ import { sessionRoom, type IoServer } from "./socket-server";
 /**
  * Refuses a connection without a valid subscription, stream selection or sign-in; a signed-in one joins its session's
  * room. A refused sign-in takes a token from its address's bucket in `failures` (the HTTP API's limiter), as a wrong
- * token over HTTP does: past the limit the refusal says so, and guessing is as slow here as there.
+ * token over HTTP does; past the limit the refusal says so, as HTTP answers 429.
  */
 export function checkHandshakes(io: IoServer, auth: Authenticator, failures: RateLimiter): void {
   io.use((socket, next) => {
