@@ -57,3 +57,17 @@ export function originAllowed(origin: string | undefined, host: string | undefin
     return false;
   }
 }
+
+/**
+ * Why `origin` was refused, when the reason is likely a set-up one: it names this very host over HTTPS while the
+ * request seems to have come over plain HTTP (a TLS proxy in front, without TRUST_PROXY). Null otherwise.
+ */
+export function originHint(origin: string, host: string | undefined, https: boolean): string | null {
+  try {
+    const url = new URL(origin);
+    if (https || url.protocol !== "https:" || host === undefined || url.host !== new URL(`https://${host}`).host) return null;
+    return "This node sees the request as plain HTTP; if a proxy in front terminates TLS, set TRUST_PROXY=true so that it reads X-Forwarded-Proto.";
+  } catch {
+    return null;
+  }
+}

@@ -7,7 +7,7 @@ import { SESSION_HEADER, type Principal, type SessionInfo } from "../../lib/auth
 import type { Authenticator } from "../auth/authenticator";
 import type { Session } from "../auth/sessions";
 import { AppError } from "../errors";
-import { hostAllowed, originAllowed } from "../access/origin-policy";
+import { hostAllowed, originAllowed, originHint } from "../access/origin-policy";
 import type { RateLimiter } from "../access/token-bucket";
 import { sendJson } from "./respond";
 import { API_CSP, newNonce, pageCsp, setSecurityHeaders } from "./security-headers";
@@ -116,7 +116,8 @@ export function createRequestGuard(options: GuardOptions) {
       return;
     }
     if (!originAllowed(origin, req.headers.host, https, allowedOrigins)) {
-      throw new AppError(403, "cross_site", `Requests from ${origin} may not change anything here (cross-site request forgery protection). List the origin in ALLOWED_ORIGINS if it is yours.`);
+      const hint = originHint(origin, req.headers.host, https);
+      throw new AppError(403, "cross_site", `Requests from ${origin} may not change anything here (cross-site request forgery protection). ${hint ?? "List the origin in ALLOWED_ORIGINS if it is yours."}`);
     }
   }
 }

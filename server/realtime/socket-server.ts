@@ -5,7 +5,7 @@ import { Server, type Socket } from "socket.io";
 import { MAX_BATCH_BODY_BYTES } from "../../lib/contract";
 import type { ClientToServerEvents, InterServerEvents, ServerToClientEvents, SocketData } from "../../lib/socket-events";
 import type { IncomingMessage } from "node:http";
-import { hostAllowed, originAllowed } from "../access/origin-policy";
+import { hostAllowed, originAllowed, originHint } from "../access/origin-policy";
 import type { Logger } from "../logger";
 import type { Redis } from "../redis/connect";
 
@@ -39,8 +39,12 @@ export function createSocketServer(options: {
     // Browsers on other sites may not open a socket in the user's name (cross-site WebSocket hijacking).
     allowRequest: (req, callback) => {
       if (options.allowedHosts && !hostAllowed(req.headers.host, options.allowedHosts)) return callback("Host not allowed: with no users configured Taskcast answers only to localhost and ALLOWED_HOSTS", false);
-      const ok = originAllowed(req.headers.origin, req.headers.host, options.isHttps(req), allowedOrigins);
-      if (!ok) log.warn({ origin: req.headers.origin }, "refused a Socket.IO connection from another origin; list it in ALLOWED_ORIGINS to allow it");
+      const https = options.isHttps(req);
+      const ok = originAllowed(req.headers.origin, req.headers.host, https, allowedOrigins);
+      if (!ok) {
+        const hint = originHint(req.headers.origin ?? "", req.headers.host, https);
+        log.warn({ origin: req.headers.origin }, `refused a Socket.IO connection from another origin; ${hint ?? "list it in ALLOWED_ORIGINS to allow it"}`);
+      }
       callback(ok ? null : "Origin not allowed; set ALLOWED_ORIGINS on the server to allow it", ok);
     },
   });

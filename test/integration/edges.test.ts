@@ -75,6 +75,7 @@ describe("behind a trusted proxy (TRUST_PROXY=true)", () => {
     // The node reached over plain HTTP: an https:// page on the same host and port is another origin.
     const reversed = await rawRequest(url, { method: "POST", path: "/api/broadcasts", headers: { Cookie: cookie, Origin: `https://${host}` }, body: { message: "from https" } });
     assert.equal(reversed.status, 403, reversed.text);
+    assert.match(reversed.body.error, /set TRUST_PROXY=true/, "the likely set-up mistake is named");
     assert.match(await socketAnswer(url, { ...overHttps, Origin: `http://${host}` }), /Origin not allowed/);
     assert.equal(await socketAnswer(url, { ...overHttps, Origin: `https://${host}` }), "connected");
     assert.equal(await socketAnswer(url, { Cookie: cookie, Origin: originOf(url) }), "connected");
