@@ -1,7 +1,7 @@
 // Reads Taskcast's settings from the environment once, with defaults, and fails early on bad values.
 import { readFileSync } from "node:fs";
 import { z } from "zod";
-import { isLoopbackHost } from "./access/origin-policy";
+import { isLoopbackHost, parseHost } from "./access/origin-policy";
 import { parseTokens, parseUsers, type TokenEntry, type UserEntry } from "./auth/credentials";
 import { describeZodError } from "../lib/zod-message";
 
@@ -28,8 +28,17 @@ const EnvSchema = z.object({
   COOKIE_SECURE: z.enum(["auto", "always", "never"], { error: "must be auto, always or never" }).default("auto"),
   /** Serve on a non-loopback address without users: anyone who reaches the port is an operator. */
   ALLOW_INSECURE_NO_AUTH: z.stringbool({ error: "must be true or false" }).default(false),
-  /** Behind a reverse proxy: take the client address from X-Forwarded-For and HTTPS from X-Forwarded-Proto. */
-  TRUST_PROXY: z.stringbool({ error: "must be true or false" }).default(false),
+  /**
+   * Behind reverse proxies: how many (`true` is 1, `false` 0). The client address is then the X-Forwarded-For entry
+   * the outermost proxy appended (the N-th from the right; what the client sent itself is ignored), and HTTPS comes
+   * from X-Forwarded-Proto.
+   */
+  TRUST_PROXY: z
+    .string()
+    .trim()
+    .regex(/^(true|false|yes|no|on|off|\d{1,2})$/i, "must be true, false or the number of proxies in front of Taskcast (e.g. 1)")
+    .default("false")
+    .transform((v) => (/^(true|yes|on)$/i.test(v) ? 1 : /^(false|no|off)$/i.test(v) ? 0 : Number(v))),
   /** API requests one client (user, token or address) may make per second on one web node, on average (0: no limit)… */
   API_RATE: z.coerce.number().int().min(0).default(50),
   /** …and in a burst. Socket.IO events per connection are limited the same way. */
@@ -82,6 +91,16 @@ const EnvSchema = z.object({
     .default("")
     .transform((v) => v.split(",").map((o) => o.trim()).filter(Boolean))
     .pipe(z.array(z.union([z.literal("*"), z.url({ protocol: /^https?$/, error: "must be origins like https://example.com, comma-separated" }).transform((o) => new URL(o).origin)]))),
+  /**
+   * Without users (nothing authenticates requests), the Host names a node answers to besides localhost,
+   * comma-separated (e.g. taskcast.internal or taskcast.internal:3000): stops DNS rebinding. HOST itself and the
+   * origins in ALLOWED_ORIGINS count too. With users every request is authenticated and any Host is served.
+   */
+  ALLOWED_HOSTS: z
+    .string()
+    .default("")
+    .transform((v) => v.split(",").map((h) => h.trim().toLowerCase()).filter(Boolean))
+    .refine((hosts) => hosts.every((h) => parseHost(h) !== null), "must be host names like taskcast.example.com or taskcast.example.com:3000, comma-separated (no scheme, no *)"),
   /** A worker's GET /metrics and /healthz port (on HOST); 0 picks a free one. */
   WORKER_METRICS_PORT: port.default(9464),
   SHUTDOWN_GRACE_MS: z.coerce.number().int().min(0).default(10_000),
@@ -141,17 +160,31 @@ function readList(path: string | undefined, variable: string): string {
 
 /**
  * Refuses to serve on a non-loopback address without users, unless explicitly allowed; returns a warning
- * to log loudly when it is.
+ * to log loudly when it is. A worker's metrics port follows the same rules as a web node.
  */
-export function checkExposure(config: Config): string | null {
+export function checkExposure(config: Config, part: "web" | "worker" = "web"): string | null {
+  if (config.users.length === 0 && config.ALLOWED_ORIGINS.includes("*")) {
+    throw new ConfigError(
+      "Refusing ALLOWED_ORIGINS=* without sign-in: any website a user visits could then act here as the operator. " +
+        "List the origins you use instead (e.g. ALLOWED_ORIGINS=https://ops.example.com), or configure users (TASKCAST_USERS, see the README's security section).",
+    );
+  }
   if (config.users.length > 0 || isLoopbackHost(config.HOST)) return null;
   if (!config.ALLOW_INSECURE_NO_AUTH) {
+    if (part === "worker") {
+      throw new ConfigError(
+        `Refusing to serve the worker's /metrics on ${config.HOST} without sign-in: anyone who reaches it could read them. ` +
+          "Configure users and tokens as on the web nodes (TASKCAST_USERS and TASKCAST_TOKENS; scrape with Authorization: Bearer <token>), " +
+          "or serve on 127.0.0.1, or set ALLOW_INSECURE_NO_AUTH=true if something in front of the worker already authenticates every request.",
+      );
+    }
     throw new ConfigError(
       `Refusing to serve on ${config.HOST} without sign-in: anyone who reaches it could submit tasks and broadcast. ` +
         "Configure users (TASKCAST_USERS or TASKCAST_USERS_FILE, entries name:role:bcrypt-hash made with `npm run auth -- hash-password`), " +
         "or serve on 127.0.0.1, or set ALLOW_INSECURE_NO_AUTH=true if something in front of Taskcast already authenticates every request.",
     );
   }
+  if (part === "worker") return `ALLOW_INSECURE_NO_AUTH is set: the worker serves /metrics on ${config.HOST} with NO sign-in.`;
   return `ALLOW_INSECURE_NO_AUTH is set: Taskcast serves on ${config.HOST} with NO sign-in, and anyone who reaches it is an operator.`;
 }
 

@@ -1,5 +1,6 @@
 // The process logger: JSON lines (pino), credentials redacted.
 import { pino, type Logger, type LoggerOptions } from "pino";
+import { type AppError, messageOf } from "./errors";
 import { LOG_REDACT_PATHS } from "./redact";
 
 export type { Logger };
@@ -34,3 +35,22 @@ function stdout(): ReturnType<typeof pino.destination> {
 
 /** The longest a log line waits in the buffer. */
 export const LOG_FLUSH_MS = 200;
+
+/** The same server-side failure is logged once in this long, so an outage under load does not flood the log. */
+const CLIENT_ERROR_LOG_EVERY_MS = 10_000;
+const lastLogged = new Map<string, number>();
+
+/**
+ * Logs what a client was not told about an error it got: a server-side failure (5xx) and its cause (a broker's
+ * address, the driver's text). Answers to the client carry only the message and the code.
+ */
+export function logClientError(log: Logger, err: AppError, context: Record<string, unknown>): void {
+  if (err.status < 500) return;
+  const cause = err.cause === undefined ? undefined : messageOf(err.cause);
+  const key = `${err.code}\u0000${err.message}\u0000${cause ?? ""}`;
+  const now = Date.now();
+  if (now - (lastLogged.get(key) ?? -Infinity) < CLIENT_ERROR_LOG_EVERY_MS) return;
+  if (lastLogged.size > 1000) lastLogged.clear();
+  lastLogged.set(key, now);
+  log.warn({ ...context, code: err.code, status: err.status, ...(cause === undefined ? {} : { cause }) }, err.message);
+}

@@ -1,8 +1,10 @@
 // A web node's parts wired together: HTTP server with the JSON API, Next.js pages and Socket.IO.
 // Services say what changed on the live-event bus; the Socket.IO relays and the metrics listen to it.
-import { createServer } from "node:http";
+import { createServer, type IncomingMessage } from "node:http";
 import { hostname } from "node:os";
-import { RateLimiter } from "./access/token-bucket";
+import type { TLSSocket } from "node:tls";
+import { hostAllowlist } from "./access/origin-policy";
+import { ADDRESS_RATE_FACTOR, RateLimiter } from "./access/token-bucket";
 import { AuditLog } from "./audit/audit-log";
 import { Authenticator } from "./auth/authenticator";
 import { Credentials } from "./auth/credentials";
@@ -73,7 +75,7 @@ export interface WebNode {
  * tests run the node without it.
  */
 export async function startWebNode(config: Config, log: Logger, pages?: PageHandler): Promise<WebNode> {
-  const exposureWarning = checkExposure(config);
+  const exposureWarning = checkExposure(config, "web");
   if (exposureWarning) log.warn(exposureWarning);
   const keys = redisKeys(config.KEY_PREFIX);
   const redis = createRedis(config.REDIS_URL, "taskcast-web", log);
@@ -114,9 +116,13 @@ export async function startWebNode(config: Config, log: Logger, pages?: PageHand
   const tasks = new TaskService({ ...lifecycle, deadLetters: new DeadLetterQueue(topology, log), cancels: new CancelRequests(redis, keys) });
 
   // Socket.IO: who may connect, then what flows over it.
-  const loopbackOnly = config.users.length === 0 && !config.ALLOW_INSECURE_NO_AUTH;
-  const io = createSocketServer({ pubClient: withSafePublish(redis, log), subClient: adapterSub, adapterKey: keys.socketIo, allowedOrigins: config.ALLOWED_ORIGINS, loopbackOnly, log });
-  checkHandshakes(io, auth);
+  // Nothing authenticates requests without users: answer only to this machine's names and the listed ones.
+  const allowedHosts = config.users.length === 0 ? hostAllowlist(config.HOST, config.ALLOWED_HOSTS, config.ALLOWED_ORIGINS) : null;
+  const isHttps = (req: IncomingMessage) => auth.isHttps(req.headers, Boolean((req.socket as TLSSocket).encrypted));
+  const io = createSocketServer({ pubClient: withSafePublish(redis, log), subClient: adapterSub, adapterKey: keys.socketIo, allowedOrigins: config.ALLOWED_ORIGINS, allowedHosts, isHttps, log });
+  // One bucket per client for the API; authentication failures on any path or handshake count against their address.
+  const apiLimiter = new RateLimiter(config.API_RATE, config.API_BURST);
+  checkHandshakes(io, auth, apiLimiter);
   limitEvents(io, config.API_RATE, config.API_BURST);
   const metrics = new WebMetrics({ redis, keys, sockets: () => io.engine.clientsCount, live });
   // Counted in memory and written every 250 ms: a round trip per broadcast cost the ingest lease holder a tenth of a core at 100 a second.
@@ -143,7 +149,8 @@ export async function startWebNode(config: Config, log: Logger, pages?: PageHand
     ],
     log,
   );
-  const guard = createRequestGuard({ auth, limiter: new RateLimiter(config.API_RATE, config.API_BURST), allowedOrigins: config.ALLOWED_ORIGINS, loopbackOnly, dev: config.NODE_ENV === "development" });
+  const addressLimiter = new RateLimiter(ADDRESS_RATE_FACTOR * config.API_RATE, ADDRESS_RATE_FACTOR * config.API_BURST);
+  const guard = createRequestGuard({ auth, limiter: apiLimiter, addressLimiter, allowedOrigins: config.ALLOWED_ORIGINS, allowedHosts, dev: config.NODE_ENV === "development" });
   const httpServer = createServer();
   httpServer.on("request", createRequestHandler({ guard, api, metrics: metrics.registry, pages, log }));
   io.attach(httpServer);

@@ -1,8 +1,10 @@
 // A worker process's parts wired together: RabbitMQ consumer, task runner, Redis records, browser events.
 import { Emitter } from "@socket.io/redis-emitter";
 import { hostname } from "node:os";
+import { hostAllowlist } from "./access/origin-policy";
+import { ADDRESS_RATE_FACTOR, RateLimiter } from "./access/token-bucket";
 import { Credentials } from "./auth/credentials";
-import type { Config } from "./config";
+import { checkExposure, type Config } from "./config";
 import { CancelRequests } from "./lifecycle/cancel-requests";
 import { cancelledByOperator, TaskRunner } from "./lifecycle/task-runner";
 import type { Logger } from "./logger";
@@ -37,6 +39,9 @@ export interface WorkerNode {
 }
 
 export async function startWorkerNode(config: Config, log: Logger): Promise<WorkerNode> {
+  // The metrics port follows the web nodes' rules: refuse (or warn) before connecting to anything.
+  const exposureWarning = checkExposure(config, "worker");
+  if (exposureWarning) log.warn(exposureWarning);
   const id = `${hostname()}:${process.pid}:${Math.random().toString(36).slice(2, 6)}`;
   const keys = redisKeys(config.KEY_PREFIX);
   const redis = createRedis(config.REDIS_URL, "taskcast-worker", log);
@@ -103,6 +108,10 @@ export async function startWorkerNode(config: Config, log: Logger): Promise<Work
     host: config.HOST,
     port: config.WORKER_METRICS_PORT,
     credentials: new Credentials(config.users, config.tokens),
+    allowedHosts: config.users.length === 0 ? hostAllowlist(config.HOST, config.ALLOWED_HOSTS, config.ALLOWED_ORIGINS) : null,
+    trustedHops: config.TRUST_PROXY,
+    failures: new RateLimiter(config.API_RATE, config.API_BURST),
+    perAddress: new RateLimiter(ADDRESS_RATE_FACTOR * config.API_RATE, ADDRESS_RATE_FACTOR * config.API_BURST),
     healthy: () => amqp!.isUp() && redis.status === "ready",
     log,
   });

@@ -10,6 +10,12 @@ export function takeToken(bucket: { tokens: number; refilledAt: number }, now: n
 }
 
 
+/**
+ * Requests outside the API (pages and their assets, /healthz, /metrics) one address may make, as a multiple of
+ * API_RATE and API_BURST: a light limit, well above what a browser loading the dashboard needs.
+ */
+export const ADDRESS_RATE_FACTOR = 4;
+
 /** Buckets idle this long are full again and can be forgotten. */
 const SWEEP_EVERY = 1000;
 

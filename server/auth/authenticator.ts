@@ -2,6 +2,7 @@
 import { parseCookie } from "cookie";
 import type { IncomingHttpHeaders } from "node:http";
 import type { Principal } from "../../lib/auth";
+import { clientAddress } from "../access/client-address";
 import { AppError } from "../errors";
 import type { Credentials } from "./credentials";
 import { SESSION_COOKIE, type Session, type SessionStore } from "./sessions";
@@ -24,7 +25,8 @@ export class Authenticator {
   constructor(
     readonly credentials: Credentials,
     readonly sessions: SessionStore,
-    private readonly trustProxy: boolean,
+    /** Reverse proxies in front that append to X-Forwarded-For (TRUST_PROXY); 0: none. */
+    private readonly trustedHops: number,
   ) {}
 
   get authRequired(): boolean {
@@ -60,20 +62,15 @@ export class Authenticator {
     return { principal: this.authRequired ? null : LOCAL_OPERATOR, session: null, via: "none" };
   }
 
-  /** The client's address: the socket's, or the first X-Forwarded-For hop when TRUST_PROXY is set. */
+  /** The client's address: the socket's, or the one the trusted proxies recorded in X-Forwarded-For (TRUST_PROXY). */
   clientIp(headers: IncomingHttpHeaders, remoteAddress: string | undefined): string {
-    if (this.trustProxy) {
-      const forwarded = headers["x-forwarded-for"];
-      const first = (Array.isArray(forwarded) ? forwarded[0] : forwarded)?.split(",")[0]?.trim();
-      if (first) return first;
-    }
-    return (remoteAddress ?? "unknown").replace(/^::ffff:/, "");
+    return clientAddress(headers, remoteAddress, this.trustedHops);
   }
 
   /** Whether the request reached us over HTTPS (directly, or per X-Forwarded-Proto behind a trusted proxy). */
   isHttps(headers: IncomingHttpHeaders, encrypted: boolean): boolean {
     if (encrypted) return true;
     const proto = headers["x-forwarded-proto"];
-    return this.trustProxy && (Array.isArray(proto) ? proto[0] : proto)?.split(",")[0]?.trim() === "https";
+    return this.trustedHops > 0 && (Array.isArray(proto) ? proto[0] : proto)?.split(",")[0]?.trim() === "https";
   }
 }

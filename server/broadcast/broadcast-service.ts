@@ -1,7 +1,7 @@
 // Sending broadcasts from the web node (HTTP API and dashboard): validate, then append to the log.
 import { DEFAULT_BROADCAST_CHANNEL, SendBroadcastSchema, type Broadcast, type BroadcastSource } from "../../lib/contract";
 import { describeZodError } from "../../lib/zod-message";
-import { invalidInput, messageOf, tooLarge, unavailable } from "../errors";
+import { invalidInput, tooLarge, unavailable } from "../errors";
 import type { BroadcastLog } from "./broadcast-log";
 
 export class BroadcastService {
@@ -19,7 +19,7 @@ export class BroadcastService {
     try {
       return await this.log.append(message, channel, source);
     } catch (err) {
-      throw unavailable(`Redis is not reachable, so the broadcast was not sent (${messageOf(err)}). Try again.`);
+      throw unavailable("Redis is not reachable, so the broadcast was not sent. Try again.", err);
     }
   }
 }

@@ -7,7 +7,7 @@ import { SESSION_HEADER, type Principal, type SessionInfo } from "../../lib/auth
 import type { Authenticator } from "../auth/authenticator";
 import type { Session } from "../auth/sessions";
 import { AppError } from "../errors";
-import { loopbackHost, originAllowed } from "../access/origin-policy";
+import { hostAllowed, originAllowed, originHint } from "../access/origin-policy";
 import type { RateLimiter } from "../access/token-bucket";
 import { sendJson } from "./respond";
 import { API_CSP, newNonce, pageCsp, setSecurityHeaders } from "./security-headers";
@@ -26,10 +26,13 @@ const SAFE_METHODS = new Set(["GET", "HEAD", "OPTIONS"]);
 
 export interface GuardOptions {
   auth: Authenticator;
+  /** The API's, per client; authentication failures anywhere count against their address's bucket in it. */
   limiter: RateLimiter;
+  /** Everything outside /api/ (pages and their assets, /healthz, /metrics), per address. */
+  addressLimiter: RateLimiter;
   allowedOrigins: readonly string[];
-  /** Answer only to loopback host names (no users configured, not opted out): stops DNS rebinding. */
-  loopbackOnly: boolean;
+  /** Without users: the Host names answered besides loopback ones (hostAllowlist), which stops DNS rebinding. Null: any. */
+  allowedHosts: readonly string[] | null;
   dev: boolean;
 }
 
@@ -53,16 +56,17 @@ export function createRequestGuard(options: GuardOptions) {
     }
 
     try {
-      if (options.loopbackOnly && !loopbackHost(req.headers.host, allowedOrigins)) {
+      if (options.allowedHosts && !hostAllowed(req.headers.host, options.allowedHosts)) {
         throw new AppError(
           403,
           "host_not_allowed",
-          `This Taskcast has no users configured, so it answers only to localhost, not to "${req.headers.host ?? ""}". Configure users (see the README's security section) to serve it under another name.`,
+          `This Taskcast has no users configured, so it answers only to localhost and the names in ALLOWED_HOSTS, not to "${req.headers.host ?? ""}". Add the name to ALLOWED_HOSTS if it is this server's, or configure users (see the README's security section).`,
         );
       }
+      if (!url.pathname.startsWith("/api/")) limit(options.addressLimiter, `ip:${ip}`, res, "from one address");
       const identity = await auth.identify(req.headers).catch((err: unknown) => {
-        // Wrong tokens count against the address's rate limit too, so guessing them is throttled.
-        if (err instanceof AppError && url.pathname.startsWith("/api/")) limit(`ip:${ip}`, res);
+        // Wrong tokens, on any path, count against the address's rate limit too, so guessing them is throttled.
+        if (err instanceof AppError) limit(limiter, `ip:${ip}`, res);
         throw err;
       });
       const isPublic = PUBLIC_PATHS.has(url.pathname) || url.pathname.startsWith("/_next/");
@@ -72,14 +76,14 @@ export function createRequestGuard(options: GuardOptions) {
           res.writeHead(303, { Location: `/login?next=${encodeURIComponent(next)}`, "Cache-Control": "no-store" }).end();
           return null;
         }
-        if (url.pathname.startsWith("/api/")) limit(`ip:${ip}`, res);
+        limit(limiter, `ip:${ip}`, res);
         throw new AppError(401, "unauthenticated", "Sign in first, or send Authorization: Bearer <token> (see the README's security section).");
       }
       if (isApi && !SAFE_METHODS.has(req.method ?? "GET") && identity.via !== "token") {
-        checkSameOrigin(req, identity.via === "cookie");
+        checkSameOrigin(req, identity.via === "cookie", https);
       }
       if (url.pathname.startsWith("/api/")) {
-        limit(identity.principal && identity.principal.kind !== "local" ? `${identity.principal.kind}:${identity.principal.name}` : `ip:${ip}`, res);
+        limit(limiter, identity.principal && identity.principal.kind !== "local" ? `${identity.principal.kind}:${identity.principal.name}` : `ip:${ip}`, res);
       }
       req.headers[SESSION_HEADER] = JSON.stringify({ authRequired: auth.authRequired, principal: identity.principal } satisfies SessionInfo);
       return { principal: identity.principal, session: identity.session, ip, https };
@@ -93,11 +97,11 @@ export function createRequestGuard(options: GuardOptions) {
   };
 
   /** Takes a token from the client's bucket, or throws 429 with Retry-After. */
-  function limit(client: string, res: ServerResponse): void {
-    const verdict = limiter.take(client);
+  function limit(from: RateLimiter, client: string, res: ServerResponse, per = "per client"): void {
+    const verdict = from.take(client);
     if (verdict.allowed) return;
     res.setHeader("Retry-After", String(verdict.retryAfterSeconds));
-    throw new AppError(429, "rate_limited", `Too many requests: at most ${limiter.rate} a second (bursts of ${limiter.burst}) per client. Try again in ${verdict.retryAfterSeconds} s.`);
+    throw new AppError(429, "rate_limited", `Too many requests: at most ${from.rate} a second (bursts of ${from.burst}) ${per}. Try again in ${verdict.retryAfterSeconds} s.`);
   }
 
   /**
@@ -105,14 +109,15 @@ export function createRequestGuard(options: GuardOptions) {
    * origin or a listed one. With a session cookie the Origin (or Referer) must be present; without one (the
    * loopback-only mode) a request that names a foreign origin is still refused.
    */
-  function checkSameOrigin(req: IncomingMessage, cookie: boolean): void {
+  function checkSameOrigin(req: IncomingMessage, cookie: boolean, https: boolean): void {
     const origin = req.headers.origin ?? refererOrigin(req.headers.referer);
     if (origin === undefined) {
       if (cookie) throw new AppError(403, "cross_site", "A signed-in request that changes something must carry an Origin header; browsers send one, other clients should use a Bearer token.");
       return;
     }
-    if (!originAllowed(origin, req.headers.host, allowedOrigins)) {
-      throw new AppError(403, "cross_site", `Requests from ${origin} may not change anything here (cross-site request forgery protection). List the origin in ALLOWED_ORIGINS if it is yours.`);
+    if (!originAllowed(origin, req.headers.host, https, allowedOrigins)) {
+      const hint = originHint(origin, req.headers.host, https);
+      throw new AppError(403, "cross_site", `Requests from ${origin} may not change anything here (cross-site request forgery protection). ${hint ?? "List the origin in ALLOWED_ORIGINS if it is yours."}`);
     }
   }
 }

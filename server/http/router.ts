@@ -2,7 +2,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { canOperate } from "../../lib/auth";
 import { AppError, notFound } from "../errors";
-import type { Logger } from "../logger";
+import { logClientError, type Logger } from "../logger";
 import type { RequestContext } from "./request-guard";
 import type { ApiErrorBody } from "../../lib/contract";
 import { sendError, sendJson } from "./respond";
@@ -38,6 +38,7 @@ export function createRouter(routes: readonly Route[], log: Logger) {
     } catch (err) {
       if (err instanceof AppError) {
         if (err.status === 413) res.setHeader("Connection", "close");
+        logClientError(log, err, { path: url.pathname });
         sendError(res, err);
       } else {
         log.error({ err, path: url.pathname }, "API request failed");

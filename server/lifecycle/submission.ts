@@ -275,7 +275,7 @@ export class TaskSubmission {
     for (const [i, record] of records.entries()) if (results[i].status === "fulfilled") this.announce(record, "task queued");
     const firstReason = results.find((r): r is PromiseRejectedResult => r.status === "rejected")?.reason;
     const indexes = results.flatMap((r, i) => (r.status === "rejected" ? [i] : []));
-    if (refused === records.length) throw unavailable(`RabbitMQ refused the batch (${messageOf(firstReason)}); nothing was queued. Try again.`);
+    if (refused === records.length) throw unavailable("RabbitMQ refused the batch; nothing was queued. Try again.", firstReason);
     throw unavailable(
       `RabbitMQ refused ${refused} of ${records.length} tasks (indexes ${indexes.join(", ")}): those were not queued and their records are removed. The other ${records.length - refused} were queued and will run.${key === undefined ? "" : " This Idempotency-Key is spent for 24 hours (a retry with it answers 409), so they are never queued twice; send the refused tasks again under a new key."}`,
     );

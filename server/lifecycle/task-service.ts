@@ -68,7 +68,7 @@ export class TaskService {
     } catch (err) {
       // Not queued: put the record back as it was, so nothing claims to be queued that is not.
       await this.change(id, { type: "undo-retry", before, retriedAt }).catch(() => undefined);
-      throw err instanceof AppError ? err : unavailable(`RabbitMQ did not take the task back (${messageOf(err)}); try again.`);
+      throw err instanceof AppError ? err : unavailable("RabbitMQ did not take the task back; try again.", err);
     }
     const edited = parsed.data.payload !== undefined;
     this.deps.log.info({ taskId: id, edited }, "task retried by an operator");

@@ -2,6 +2,9 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { Registry } from "prom-client";
+import { clientAddress } from "../access/client-address";
+import { hostAllowed } from "../access/origin-policy";
+import type { RateLimiter } from "../access/token-bucket";
 import type { Credentials } from "../auth/credentials";
 import { messageOf } from "../errors";
 import type { Logger } from "../logger";
@@ -14,14 +17,22 @@ export async function sendMetrics(registry: Registry, res: ServerResponse): Prom
 }
 
 /**
- * Serves the registry on `host:port`. With users configured, /metrics needs a service token (any role), as on
- * the web nodes. A port already taken (another worker on this machine) falls back to a free one, logged.
+ * Serves the registry on `host:port`, under the web nodes' rules: with users configured, /metrics needs a service
+ * token (any role); without them, only the allowed Host names are answered. Failed tokens count against their
+ * address in `failures`, and every request in `perAddress`. A port already taken (another worker on this machine)
+ * falls back to a free one, logged.
  */
 export async function startMetricsServer(options: {
   registry: Registry;
   host: string;
   port: number;
   credentials: Credentials;
+  /** Without users: the Host names answered besides loopback ones (hostAllowlist). Null: any. */
+  allowedHosts: readonly string[] | null;
+  /** Proxies in front (TRUST_PROXY), for the client address. */
+  trustedHops: number;
+  failures: RateLimiter;
+  perAddress: RateLimiter;
   healthy: () => boolean;
   log: Logger;
 }): Promise<{ url: string; close(): Promise<void> }> {
@@ -29,13 +40,27 @@ export async function startMetricsServer(options: {
   const handler = (req: IncomingMessage, res: ServerResponse) => {
     const path = new URL(req.url ?? "/", "http://localhost").pathname;
     const text = (status: number, body: string, headers: Record<string, string> = {}) =>
-      res.writeHead(status, { "Content-Type": "text/plain; charset=utf-8", "X-Content-Type-Options": "nosniff", ...headers }).end(body);
+      res.writeHead(status, { "Content-Type": "text/plain; charset=utf-8", "X-Content-Type-Options": "nosniff", "Cache-Control": "no-store", ...headers }).end(body);
+    const ip = clientAddress(req.headers, req.socket.remoteAddress, options.trustedHops);
+    const limited = (limiter: RateLimiter) => {
+      const verdict = limiter.take(`ip:${ip}`);
+      if (verdict.allowed) return false;
+      text(429, `Too many requests from your address: at most ${limiter.rate} a second (bursts of ${limiter.burst}). Try again in ${verdict.retryAfterSeconds} s.\n`, { "Retry-After": String(verdict.retryAfterSeconds) });
+      return true;
+    };
+    if (options.allowedHosts && !hostAllowed(req.headers.host, options.allowedHosts)) {
+      return text(403, `This worker has no users configured, so it answers only to localhost and the names in ALLOWED_HOSTS, not to "${req.headers.host ?? ""}". Add the name to ALLOWED_HOSTS if it is this worker's, or configure users and tokens.\n`);
+    }
+    if (limited(options.perAddress)) return;
     if (req.method !== "GET") return text(405, "Only GET is served here.\n", { Allow: "GET" });
     if (path === "/healthz") return options.healthy() ? text(200, "ok\n") : text(503, "RabbitMQ or Redis is unreachable\n");
     if (path !== "/metrics") return text(404, "Not found: this worker serves GET /metrics and GET /healthz.\n");
     if (credentials.authRequired) {
       const token = /^Bearer +(\S+) *$/i.exec(req.headers.authorization ?? "")?.[1];
-      if (!token || !credentials.checkToken(token)) return text(401, "Send Authorization: Bearer <token> with a token from TASKCAST_TOKENS.\n", { "WWW-Authenticate": 'Bearer realm="taskcast"' });
+      if (!token || !credentials.checkToken(token)) {
+        if (limited(options.failures)) return;
+        return text(401, "Send Authorization: Bearer <token> with a token from TASKCAST_TOKENS.\n", { "WWW-Authenticate": 'Bearer realm="taskcast"' });
+      }
     }
     sendMetrics(registry, res).catch((err: unknown) => {
       log.warn({ err: messageOf(err) }, "metrics could not be collected");

@@ -4,6 +4,13 @@ import { isFinished, TASK_STATUSES, type QueueStats, type TaskRecord } from "../
 import type { LiveEvents } from "../live-events";
 import type { Redis } from "../redis/connect";
 import type { RedisKeys } from "../redis/keys";
+import { taskTypes } from "../tasks/registry";
+
+/**
+ * A task type as a metric label: any publisher may send any `type`, and every label value is a series kept for
+ * the life of the process, so types the registry does not know share one label.
+ */
+export const typeLabel = (type: string) => (taskTypes.has(type) ? type : "(unknown)");
 
 /** Seconds; tasks range from an echo (sub-millisecond) to long jobs. */
 const DURATION_BUCKETS = [0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900];
@@ -41,7 +48,7 @@ export class WebMetrics {
     let lastSample: QueueStats | undefined;
     const queue = () => lastSample;
     options.live.on("queue:sampled", (stats) => (lastSample = stats));
-    options.live.on("task:submitted", (record) => this.submitted.inc({ type: record.type }));
+    options.live.on("task:submitted", (record) => this.submitted.inc({ type: typeLabel(record.type) }));
     options.live.on("audit:recorded", (entry) => this.operatorActions.inc({ action: entry.action }));
     options.live.on("broadcast:logged", (broadcast) => this.broadcasts.inc({ source: broadcast.source }));
     this.gauges = [
@@ -141,17 +148,18 @@ export class WorkerMetrics {
 
   /** Counts what a record written by this worker says happened: an attempt ended, a retry, a final status. */
   recorded(record: TaskRecord): void {
+    const type = typeLabel(record.type);
     const last = record.attemptLog.at(-1);
     const attemptEnded = last?.finishedAt !== undefined && last.outcome !== "running" && (record.status === "retrying" || isFinished(record.status));
     if (attemptEnded && last) {
-      this.child(this.attempts, "attempts", record.type, last.outcome).inc();
+      this.child(this.attempts, "attempts", type, last.outcome).inc();
       const seconds = (Date.parse(last.finishedAt!) - Date.parse(last.startedAt)) / 1000;
-      if (Number.isFinite(seconds) && seconds >= 0) this.child(this.duration, "duration", record.type, last.outcome).observe(seconds);
+      if (Number.isFinite(seconds) && seconds >= 0) this.child(this.duration, "duration", type, last.outcome).observe(seconds);
     }
-    if (record.status === "retrying") this.child(this.retries, "retries", record.type).inc();
+    if (record.status === "retrying") this.child(this.retries, "retries", type).inc();
     if (isFinished(record.status)) {
-      this.child(this.finished, "finished", record.type, record.status).inc();
-      if (record.status === "dead") this.child(this.deadLetters, "dead", record.type).inc();
+      this.child(this.finished, "finished", type, record.status).inc();
+      if (record.status === "dead") this.child(this.deadLetters, "dead", type).inc();
     }
   }
 

@@ -88,7 +88,8 @@ export async function connectAmqp(options: {
     model,
     isUp: () => current !== undefined,
     current() {
-      if (!current) throw unavailable(`RabbitMQ is not reachable at ${url} — start it with \`npm start\` or set RABBITMQ_URL; Taskcast reconnects by itself.`);
+      // The address is for the logs: clients learn what to do, not where the broker is.
+      if (!current) throw unavailable("RabbitMQ is not reachable — start it with `npm start` or check RABBITMQ_URL; Taskcast reconnects by itself.", `no connection to ${url}`);
       return current;
     },
     close() {

@@ -2,7 +2,7 @@
 import type { ChannelModel, ConfirmChannel, Options } from "amqplib";
 import type { TaskMessage } from "../../lib/contract";
 import { withDeadline } from "../deadline";
-import { AppError, unavailable, messageOf } from "../errors";
+import { AppError, unavailable } from "../errors";
 import type { Logger } from "../logger";
 import { ChannelSlot, type AmqpConnection } from "./amqp";
 import { Slots } from "./slots";
@@ -92,10 +92,10 @@ export class ConfirmPublisher {
           channel.sendToQueue(queue, content, { ...properties, persistent: true }, (err) => {
             if (!err) return resolve();
             this.slot.refused(channel);
-            reject(unavailable(`RabbitMQ refused the message (${messageOf(err)}); it was not accepted. Try again.`));
+            reject(unavailable("RabbitMQ refused the message; it was not accepted. Try again.", err));
           });
         } catch (err) {
-          reject(unavailable(`RabbitMQ channel is not usable (${messageOf(err)}); try again.`));
+          reject(unavailable("RabbitMQ is not usable right now; the message was not accepted. Try again.", err));
         }
       });
     } finally {

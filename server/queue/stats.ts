@@ -1,7 +1,7 @@
 // Reads the task queue's depth from RabbitMQ and the in-flight count from worker heartbeats.
 import type { Channel, ChannelModel } from "amqplib";
 import type { QueueStats } from "../../lib/contract";
-import { AppError, messageOf, unavailable } from "../errors";
+import { AppError, unavailable } from "../errors";
 import type { Logger } from "../logger";
 import { ChannelSlot, type AmqpConnection } from "./amqp";
 import type { Topology } from "./topology";
@@ -34,7 +34,7 @@ export class QueueStatsReader {
       return { queue: this.topology.queue, ready: queue.messageCount, unacked, consumers: queue.consumerCount, dead: dead.messageCount };
     } catch (err) {
       if (err instanceof AppError) throw err;
-      throw unavailable(`Could not read the queue from RabbitMQ or Redis (${messageOf(err)}); try again shortly.`);
+      throw unavailable("Could not read the queue from RabbitMQ or Redis; try again shortly.", err);
     }
   }
 }

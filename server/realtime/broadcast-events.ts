@@ -68,7 +68,10 @@ export function handleBroadcastEvents(
       if (!parsed.success) return respond({ error: `Invalid channels: ${describeZodError(parsed.error)}. Send an array of channel names, or null for all.` });
       const followed = parsed.data ?? null;
       follow(socket, followed);
-      broadcastLog.catchUp(null, followed).then(respond, (err: unknown) => respond({ error: `Now following, but the history could not be read (${messageOf(err)}).` }));
+      broadcastLog.catchUp(null, followed).then(respond, (err: unknown) => {
+        log.warn({ err: messageOf(err) }, "could not read the broadcast history for broadcast:follow");
+        respond({ error: "Now following, but the history could not be read; follow again shortly to catch up." });
+      });
     });
   });
 }

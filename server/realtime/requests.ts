@@ -5,7 +5,7 @@ import type { Authenticator } from "../auth/authenticator";
 import { takeToken } from "../access/token-bucket";
 import { AppError, messageOf } from "../errors";
 import type { Actor } from "../lifecycle/actor";
-import type { Logger } from "../logger";
+import { logClientError, type Logger } from "../logger";
 import type { IoServer, IoSocket } from "./socket-server";
 
 /** Events of any kind one connection may send a second, and in a burst (0: no limit). */
@@ -43,6 +43,7 @@ export function reply<T>(ack: unknown, work: () => Promise<T>, log: Logger): voi
   const respond = typeof ack === "function" ? (ack as (r: T | { error: string; code: string }) => void) : () => undefined;
   work().then(respond, (err: unknown) => {
     if (!(err instanceof AppError)) log.error({ err: messageOf(err) }, "socket request failed");
+    else logClientError(log, err, { via: "socket" });
     respond(err instanceof AppError ? { error: err.message, code: err.code } : { error: "Internal error; the server log has the details.", code: "internal" });
   });
 }

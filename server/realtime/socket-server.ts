@@ -4,7 +4,8 @@ import { createAdapter } from "@socket.io/redis-adapter";
 import { Server, type Socket } from "socket.io";
 import { MAX_BATCH_BODY_BYTES } from "../../lib/contract";
 import type { ClientToServerEvents, InterServerEvents, ServerToClientEvents, SocketData } from "../../lib/socket-events";
-import { loopbackHost, originAllowed } from "../access/origin-policy";
+import type { IncomingMessage } from "node:http";
+import { hostAllowed, originAllowed, originHint } from "../access/origin-policy";
 import type { Logger } from "../logger";
 import type { Redis } from "../redis/connect";
 
@@ -23,8 +24,10 @@ export function createSocketServer(options: {
   subClient: Redis;
   adapterKey: string;
   allowedOrigins: readonly string[];
-  /** Answer only to loopback host names (no users configured). */
-  loopbackOnly: boolean;
+  /** Without users: the Host names answered besides loopback ones (hostAllowlist). Null: any. */
+  allowedHosts: readonly string[] | null;
+  /** Whether a request came over HTTPS (directly or behind a trusted proxy): the scheme of the node's own origin. */
+  isHttps: (req: IncomingMessage) => boolean;
   log: Logger;
 }): IoServer {
   const { log, allowedOrigins } = options;
@@ -35,9 +38,13 @@ export function createSocketServer(options: {
     maxHttpBufferSize: MAX_BATCH_BODY_BYTES + 64 * 1024,
     // Browsers on other sites may not open a socket in the user's name (cross-site WebSocket hijacking).
     allowRequest: (req, callback) => {
-      if (options.loopbackOnly && !loopbackHost(req.headers.host, allowedOrigins)) return callback("Host not allowed: with no users configured Taskcast answers only to localhost", false);
-      const ok = originAllowed(req.headers.origin, req.headers.host, allowedOrigins);
-      if (!ok) log.warn({ origin: req.headers.origin }, "refused a Socket.IO connection from another origin; list it in ALLOWED_ORIGINS to allow it");
+      if (options.allowedHosts && !hostAllowed(req.headers.host, options.allowedHosts)) return callback("Host not allowed: with no users configured Taskcast answers only to localhost and ALLOWED_HOSTS", false);
+      const https = options.isHttps(req);
+      const ok = originAllowed(req.headers.origin, req.headers.host, https, allowedOrigins);
+      if (!ok) {
+        const hint = originHint(req.headers.origin ?? "", req.headers.host, https);
+        log.warn({ origin: req.headers.origin }, `refused a Socket.IO connection from another origin; ${hint ?? "list it in ALLOWED_ORIGINS to allow it"}`);
+      }
       callback(ok ? null : "Origin not allowed; set ALLOWED_ORIGINS on the server to allow it", ok);
     },
   });

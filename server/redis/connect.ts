@@ -1,7 +1,7 @@
 // Creates ioredis clients that log their errors instead of crashing the process.
 import { Redis } from "ioredis";
 import { withDeadline } from "../deadline";
-import { AppError, messageOf, unavailable } from "../errors";
+import { AppError, unavailable } from "../errors";
 import type { Logger } from "../logger";
 import { maskUrl } from "../redact";
 
@@ -79,7 +79,7 @@ export async function redisCall<T>(fn: () => Promise<T>, consequence = "try agai
     return await withinDeadline(fn());
   } catch (err) {
     if (err instanceof AppError) throw err;
-    throw unavailable(`Redis is not reachable (${messageOf(err)}); ${consequence}.`);
+    throw unavailable(`Redis is not reachable; ${consequence}.`, err);
   }
 }
 

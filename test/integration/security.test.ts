@@ -65,10 +65,10 @@ describe("with no users configured, Taskcast is a loopback-only local tool", () 
       startWebNode(loadConfig({ ...stack.env, HOST: "0.0.0.0" }), log),
       (err: unknown) => err instanceof ConfigError && /Refusing to serve on 0\.0\.0\.0 without sign-in/.test(err.message) && /TASKCAST_USERS/.test(err.message) && /npm run auth -- hash-password/.test(err.message),
     );
-    const node = await startWebNode(loadConfig({ ...stack.env, HOST: "0.0.0.0", ALLOW_INSECURE_NO_AUTH: "true" }), log);
+    const node = await startWebNode(loadConfig({ ...stack.env, HOST: "0.0.0.0", ALLOW_INSECURE_NO_AUTH: "true", ALLOWED_HOSTS: "taskcast.example" }), log);
     try {
       assert.ok(lines.some((l) => JSON.parse(l).level === 40 && /ALLOW_INSECURE_NO_AUTH is set.*NO sign-in/.test(JSON.parse(l).msg)), lines.join(""));
-      // Opted out: any Host name is served, and everyone is an operator.
+      // Opted out: the names in ALLOWED_HOSTS are served, and everyone is an operator.
       const res = await rawRequest(node.url, { path: "/api/auth/session", headers: { Host: "taskcast.example:3000" } });
       assert.equal(res.status, 200);
       assert.deepEqual(res.body, { authRequired: false, principal: { kind: "local", name: "local", role: "operator" } });
@@ -83,7 +83,7 @@ describe("with no users configured, Taskcast is a loopback-only local tool", () 
     const apiRes = await rawRequest(url, { path: "/api/tasks", headers: evil });
     assert.equal(apiRes.status, 403);
     assert.equal(apiRes.body.code, "host_not_allowed");
-    assert.match(apiRes.body.error, /answers only to localhost, not to "evil\.example:3000".*Configure users/);
+    assert.match(apiRes.body.error, /answers only to localhost and the names in ALLOWED_HOSTS, not to "evil\.example:3000".*configure users/);
     const post = await rawRequest(url, { method: "POST", path: "/api/broadcasts", headers: evil, body: { message: "rebound" } });
     assert.equal(post.status, 403);
     const page = await rawRequest(url, { path: "/", headers: evil });

@@ -86,7 +86,7 @@ const noSessions = new Proxy({}, { get: () => () => assert.fail("sessions were n
 
 test("the authenticator takes a Bearer token or a handshake token, and a presented wrong token is a 401", async () => {
   const credentials = new Credentials(parseUsers(`alice:operator:${ALICE_HASH}`), parseTokens(`ci:operator:${CI_TOKEN}`));
-  const auth = new Authenticator(credentials, noSessions, false);
+  const auth = new Authenticator(credentials, noSessions, 0);
   assert.deepEqual(await auth.identify({ authorization: `Bearer ${CI_TOKEN}` }), { principal: { kind: "token", name: "ci", role: "operator" }, session: null, via: "token" });
   assert.equal((await auth.identify({ authorization: `bearer  ${CI_TOKEN}` })).principal?.name, "ci", "the scheme is case-insensitive");
   assert.equal((await auth.identify({}, CI_TOKEN)).principal?.name, "ci");
@@ -99,19 +99,26 @@ test("the authenticator takes a Bearer token or a handshake token, and a present
 });
 
 test("without users everyone is the local operator, except a client presenting a wrong token", async () => {
-  const auth = new Authenticator(new Credentials([], parseTokens(`ci:viewer:${CI_TOKEN}`)), noSessions, false);
+  const auth = new Authenticator(new Credentials([], parseTokens(`ci:viewer:${CI_TOKEN}`)), noSessions, 0);
   assert.deepEqual((await auth.identify({ cookie: "taskcast_session=forged.sig" })).principal, { kind: "local", name: "local", role: "operator" });
   assert.equal((await auth.identify({ authorization: `Bearer ${CI_TOKEN}` })).principal?.role, "viewer", "a token still has its own role");
   await assert.rejects(auth.identify({ authorization: "Bearer wrong" }), (err: unknown) => err instanceof AppError && err.status === 401);
 });
 
-test("the client address is the socket's unless TRUST_PROXY names a forwarded one", () => {
+test("the client address is the socket's unless TRUST_PROXY trusts proxies; then the entry the outermost one appended", () => {
   const credentials = new Credentials([], []);
-  const direct = new Authenticator(credentials, noSessions, false);
-  const proxied = new Authenticator(credentials, noSessions, true);
-  const headers = { "x-forwarded-for": "203.0.113.9, 10.0.0.1", "x-forwarded-proto": "https" };
+  const direct = new Authenticator(credentials, noSessions, 0);
+  const proxied = new Authenticator(credentials, noSessions, 1);
+  const twoHops = new Authenticator(credentials, noSessions, 2);
+  // The client sent "203.0.113.9" itself; the proxy appended the address it saw, 198.51.100.7.
+  const headers = { "x-forwarded-for": "203.0.113.9, 198.51.100.7", "x-forwarded-proto": "https" };
   assert.equal(direct.clientIp(headers, "::ffff:127.0.0.1"), "127.0.0.1");
-  assert.equal(proxied.clientIp(headers, "::ffff:127.0.0.1"), "203.0.113.9");
+  assert.equal(proxied.clientIp(headers, "::ffff:127.0.0.1"), "198.51.100.7", "the right-most entry, never what the client chose");
+  assert.equal(twoHops.clientIp({ "x-forwarded-for": "203.0.113.9, 198.51.100.7, 10.0.0.2" }, "10.0.0.3"), "198.51.100.7");
+  assert.equal(twoHops.clientIp({ "x-forwarded-for": "198.51.100.7" }, "10.0.0.3"), "198.51.100.7", "fewer entries than hops: the left-most");
+  assert.equal(proxied.clientIp({ "x-forwarded-for": ["203.0.113.9", "198.51.100.7"] }, "10.0.0.1"), "198.51.100.7", "repeated headers count as one list");
+  assert.equal(proxied.clientIp({ "x-forwarded-for": "2001:db8::1" }, "10.0.0.1"), "2001:db8::1");
+  assert.equal(proxied.clientIp({ "x-forwarded-for": "not an address" }, "10.0.0.1"), "10.0.0.1", "an entry that is no address is not taken");
   assert.equal(proxied.clientIp({}, "10.0.0.1"), "10.0.0.1");
   assert.equal(direct.isHttps(headers, false), false, "X-Forwarded-Proto is ignored without TRUST_PROXY");
   assert.equal(proxied.isHttps(headers, false), true);

@@ -79,6 +79,8 @@ test("without users Taskcast may serve on loopback only, unless explicitly and l
   assert.match(checkExposure(loadConfig({ HOST: "0.0.0.0", ALLOW_INSECURE_NO_AUTH: "true" })) ?? "", /NO sign-in.*anyone who reaches it is an operator/);
   assert.equal(checkExposure(loadConfig({ HOST: "0.0.0.0", TASKCAST_USERS: `alice:operator:${HASH}` })), null);
   assert.throws(() => loadConfig({ ALLOW_INSECURE_NO_AUTH: "yes please" }), /ALLOW_INSECURE_NO_AUTH: must be true or false/);
+  assert.throws(() => checkExposure(loadConfig({ HOST: "0.0.0.0" }), "worker"), /Refusing to serve the worker's \/metrics on 0\.0\.0\.0.*TASKCAST_TOKENS/);
+  assert.match(checkExposure(loadConfig({ HOST: "0.0.0.0", ALLOW_INSECURE_NO_AUTH: "true" }), "worker") ?? "", /worker serves \/metrics on 0\.0\.0\.0 with NO sign-in/);
 });
 
 test("users and tokens come from variables and files, and a bad entry or file stops the start", () => {
@@ -108,4 +110,24 @@ test("session, cookie and limit settings are validated", () => {
   assert.throws(() => loadConfig({ COOKIE_SECURE: "sometimes" }), /COOKIE_SECURE: must be auto, always or never/);
   assert.throws(() => loadConfig({ API_BURST: "0" }), /API_BURST/);
   assert.equal(loadConfig({ API_RATE: "0" }).API_RATE, 0, "0 turns the API limit off");
+});
+
+test("ALLOWED_HOSTS lists host names; ALLOWED_ORIGINS=* is refused without users", () => {
+  assert.deepEqual(loadConfig({ ALLOWED_HOSTS: "Taskcast.internal, ops.internal:8080" }).ALLOWED_HOSTS, ["taskcast.internal", "ops.internal:8080"]);
+  assert.deepEqual(loadConfig({}).ALLOWED_HOSTS, []);
+  for (const bad of ["*", "https://taskcast.internal", "a b", "taskcast.internal/path"]) assert.throws(() => loadConfig({ ALLOWED_HOSTS: bad }), /ALLOWED_HOSTS: must be host names/, bad);
+  assert.throws(
+    () => checkExposure(loadConfig({ ALLOWED_ORIGINS: "*" })),
+    (err: unknown) => err instanceof ConfigError && /Refusing ALLOWED_ORIGINS=\* without sign-in/.test(err.message) && /TASKCAST_USERS/.test(err.message),
+  );
+  assert.equal(checkExposure(loadConfig({ ALLOWED_ORIGINS: "*", TASKCAST_USERS: `alice:operator:${HASH}` })), null, "with users every request is authenticated");
+});
+
+test("TRUST_PROXY is true, false or the number of proxies in front", () => {
+  assert.equal(loadConfig({}).TRUST_PROXY, 0);
+  assert.equal(loadConfig({ TRUST_PROXY: "false" }).TRUST_PROXY, 0);
+  assert.equal(loadConfig({ TRUST_PROXY: "true" }).TRUST_PROXY, 1, "true is one proxy");
+  assert.equal(loadConfig({ TRUST_PROXY: "2" }).TRUST_PROXY, 2);
+  assert.throws(() => loadConfig({ TRUST_PROXY: "-1" }), /TRUST_PROXY: must be true, false or the number of proxies/);
+  assert.throws(() => loadConfig({ TRUST_PROXY: "10.0.0.1" }), /TRUST_PROXY/);
 });

@@ -13,11 +13,15 @@ test("the token bucket allows a burst, then the steady rate", () => {
   assert.equal(Array.from({ length: 30 }, () => takeToken(bucket, 60_000, 10, 20)).filter(Boolean).length, 20, "never more than the burst");
 });
 
-test("a browser may connect from its own origin or a listed one; other origins are refused", () => {
-  assert.ok(originAllowed(undefined, "127.0.0.1:3000", []), "no Origin: not a browser");
-  assert.ok(originAllowed("http://127.0.0.1:3000", "127.0.0.1:3000", []));
-  assert.ok(!originAllowed("http://evil.example", "127.0.0.1:3000", []));
-  assert.ok(originAllowed("http://evil.example", "127.0.0.1:3000", ["http://evil.example"]));
-  assert.ok(originAllowed("http://any.example", "127.0.0.1:3000", ["*"]));
-  assert.ok(!originAllowed("null", "127.0.0.1:3000", []));
+test("a browser may connect from its own origin (scheme, host and port) or a listed one; other origins are refused", () => {
+  assert.ok(originAllowed(undefined, "127.0.0.1:3000", false, []), "no Origin: not a browser");
+  assert.ok(originAllowed("http://127.0.0.1:3000", "127.0.0.1:3000", false, []));
+  assert.ok(!originAllowed("https://127.0.0.1:3000", "127.0.0.1:3000", false, []), "another scheme is another origin");
+  assert.ok(originAllowed("https://dashboard.example", "dashboard.example", true, []));
+  assert.ok(originAllowed("https://dashboard.example", "dashboard.example:443", true, []), "the default port");
+  assert.ok(!originAllowed("http://dashboard.example", "dashboard.example", true, []), "plain HTTP is not the HTTPS dashboard's origin");
+  assert.ok(!originAllowed("http://evil.example", "127.0.0.1:3000", false, []));
+  assert.ok(originAllowed("http://evil.example", "127.0.0.1:3000", false, ["http://evil.example"]));
+  assert.ok(originAllowed("http://any.example", "127.0.0.1:3000", false, ["*"]));
+  assert.ok(!originAllowed("null", "127.0.0.1:3000", false, []));
 });

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { loopbackHost } from "../../server/access/origin-policy";
+import { hostAllowed, hostAllowlist } from "../../server/access/origin-policy";
 import { RateLimiter } from "../../server/access/token-bucket";
 import { API_CSP, newNonce, pageCsp } from "../../server/http/security-headers";
 
@@ -37,14 +37,22 @@ test("idle clients are forgotten without losing anyone's limit", () => {
   assert.equal(limiter.take("busy", 0).allowed, false);
 });
 
-test("loopbackHost accepts this machine's names with or without a port, and listed origins", () => {
-  for (const host of ["localhost", "localhost:3000", "127.0.0.1:3000", "127.1.2.3", "[::1]:3000", "[::1]", "app.localhost:8080"]) assert.ok(loopbackHost(host, []), host);
-  for (const host of [undefined, "", "evil.example:3000", "127.0.0.1.evil.example", "localhost.evil.example", "10.0.0.5:3000", "0.0.0.0:3000", "[::]:3000", "a b"]) {
-    assert.ok(!loopbackHost(host, []), String(host));
+test("hostAllowed accepts this machine's names with or without a port, and listed hosts; never any host for *", () => {
+  for (const host of ["localhost", "localhost:3000", "LOCALHOST:3000", "127.0.0.1:3000", "127.1.2.3", "[::1]:3000", "[::1]", "app.localhost:8080"]) assert.ok(hostAllowed(host, []), host);
+  for (const host of [undefined, "", "evil.example:3000", "127.0.0.1.evil.example", "localhost.evil.example", "10.0.0.5:3000", "0.0.0.0:3000", "[::]:3000", "a b", "0x7f.1", "evil.example/x"]) {
+    assert.ok(!hostAllowed(host, []), String(host));
   }
-  assert.ok(loopbackHost("ops.example.com:8443", ["https://ops.example.com:8443"]));
-  assert.ok(!loopbackHost("ops.example.com", ["https://ops.example.com:8443"]), "the port must match too");
-  assert.ok(loopbackHost("anything.example", ["*"]));
+  const origins = hostAllowlist("127.0.0.1", [], ["https://ops.example.com:8443", "*"]);
+  assert.ok(hostAllowed("ops.example.com:8443", origins), "a listed origin's host");
+  assert.ok(!hostAllowed("ops.example.com", origins), "the port must match too");
+  assert.ok(!hostAllowed("anything.example", origins), "* is no host");
+  assert.ok(!hostAllowed("anything.example", ["*"]));
+  const listed = hostAllowlist("0.0.0.0", ["taskcast.internal", "ops.internal:8080"], []);
+  assert.ok(hostAllowed("taskcast.internal:3000", listed) && hostAllowed("taskcast.internal", listed), "a name without a port: any port");
+  assert.ok(hostAllowed("ops.internal:8080", listed) && !hostAllowed("ops.internal:3000", listed));
+  assert.ok(!hostAllowed("0.0.0.0:3000", listed), "0.0.0.0 is no name to answer to");
+  assert.ok(hostAllowed("10.0.0.5:3000", hostAllowlist("10.0.0.5", [], [])), "HOST itself");
+  assert.ok(hostAllowed("[2001:db8::1]:3000", hostAllowlist("2001:db8::1", [], [])));
 });
 
 test("the page policy carries this response's script nonce, frames by no one, and allows the same-origin socket", () => {
