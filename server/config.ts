@@ -34,7 +34,7 @@ const EnvSchema = z.object({
   API_RATE: z.coerce.number().int().min(0).default(50),
   /** …and in a burst. Socket.IO events per connection are limited the same way. */
   API_BURST: positiveInt.default(100),
-  /** Sign-in attempts one address may make per minute on one web node. */
+  /** Sign-in attempts one address (an IPv6 address: its /64) may make per minute on one web node. */
   LOGIN_ATTEMPTS_PER_MINUTE: positiveInt.max(1000).default(10),
   /** Audit log entries kept in Redis (the oldest go first). */
   AUDIT_LOG_LIMIT: positiveInt.default(10_000),

@@ -9,6 +9,7 @@ import { AppError, invalidInput } from "../errors";
 import { readJsonBody } from "./body";
 import { parseQuery, redisCall } from "./respond";
 import type { Route } from "./router";
+import { addressGroup } from "../access/address-group";
 import { RateLimiter } from "../access/token-bucket";
 import type { LiveEvents } from "../live-events";
 
@@ -34,10 +35,11 @@ export function authRoutes(deps: {
       access: "public",
       handler: async (req, _url, _params, res, ctx) => {
         if (!auth.authRequired) throw new AppError(409, "no_users", "No users are configured: this Taskcast serves only on loopback and needs no sign-in.");
-        const verdict = attempts.take(ctx.ip);
+        const from = addressGroup(ctx.ip);
+        const verdict = attempts.take(from);
         if (!verdict.allowed) {
           res.setHeader("Retry-After", String(verdict.retryAfterSeconds));
-          throw new AppError(429, "rate_limited", `Too many sign-in attempts from ${ctx.ip}: at most ${deps.loginAttemptsPerMinute} a minute. Try again in ${verdict.retryAfterSeconds} s.`);
+          throw new AppError(429, "rate_limited", `Too many sign-in attempts from ${from}: at most ${deps.loginAttemptsPerMinute} a minute. Try again in ${verdict.retryAfterSeconds} s.`);
         }
         const parsed = LoginRequestSchema.safeParse(await readJsonBody(req, LOGIN_BODY_MAX));
         if (!parsed.success) throw invalidInput(`Invalid sign-in: ${describeZodError(parsed.error)}.`);
