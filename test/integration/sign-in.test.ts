@@ -2,9 +2,14 @@
 // password checks off the main thread and capped, bcrypt costs, the absolute session lifetime, and an audit log
 // that failed sign-ins cannot flush.
 import assert from "node:assert/strict";
+import { execFile, spawn } from "node:child_process";
 import { after, before, describe, test } from "node:test";
+import { promisify } from "node:util";
+import { hashSync } from "bcryptjs";
 import { authEnv, PASSWORDS, rawRequest } from "../helpers/auth";
 import { startStack, type Stack } from "../helpers/stack";
+
+const ROOT = new URL("../..", import.meta.url).pathname;
 
 const signInFrom = (url: string, address: string, username: string, password: string) =>
   rawRequest(url, { method: "POST", path: "/api/auth/login", headers: { "X-Forwarded-For": address }, body: { username, password } });
@@ -23,5 +28,86 @@ describe("sign-in limits", () => {
     assert.equal(limited.status, 429, limited.text);
     assert.match(limited.body.error, /Too many sign-in attempts from 2001:db8:7:7::\/64/);
     assert.equal((await signInFrom(url, "2001:db8:7:8::1", "alice", PASSWORDS.alice)).status, 200, "the next /64 is another client");
+  });
+});
+
+/** Runs `npm run auth -- …` (scripts/auth.ts) with `input` on stdin; resolves with its exit code and output. */
+function authScript(args: string[], input: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = spawn(process.execPath, ["--import", "tsx", "scripts/auth.ts", ...args], { cwd: ROOT, stdio: ["pipe", "pipe", "pipe"] });
+  let stdout = "";
+  let stderr = "";
+  child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
+  child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+  child.stdin.end(`${input}\n`);
+  return new Promise((resolve) => child.once("exit", (code) => resolve({ code, stdout, stderr })));
+}
+
+/** How long one sign-in takes to be answered, in milliseconds. */
+async function timed(url: string, username: string, password: string): Promise<{ ms: number; status: number }> {
+  const started = performance.now();
+  const res = await rawRequest(url, { method: "POST", path: "/api/auth/login", body: { username, password } });
+  return { ms: performance.now() - started, status: res.status };
+}
+
+describe("bcrypt costs and lengths", () => {
+  let stack: Stack;
+  // carol's hash has cost 13 (about half a second in bcryptjs): an unknown name must take as long as she does.
+  const carol = { name: "carol", password: "carol-long-passphrase" };
+  before(async () => {
+    const env = authEnv();
+    stack = await startStack({ workers: 0, env: { ...env, TASKCAST_USERS: `${env.TASKCAST_USERS},${carol.name}:viewer:${hashSync(carol.password, 13)}`, LOGIN_ATTEMPTS_PER_MINUTE: "1000" } });
+  });
+  after(() => stack.close());
+
+  test("a web node refuses to start with a stored hash below cost 10, naming the user", async () => {
+    const weak = `dave:viewer:${hashSync("dave-passphrase", 9)}`;
+    const run = promisify(execFile);
+    const result = await run(process.execPath, ["--import", "tsx", "test/helpers/api-node.ts"], { cwd: ROOT, env: { ...stack.env, NODE_ENV: "production", TASKCAST_USERS: `${authEnv().TASKCAST_USERS},${weak}` }, timeout: 30_000 }).then(
+      () => ({ code: 0, stderr: "" }),
+      (err: { code: number; stderr: string }) => err,
+    );
+    assert.equal(result.code, 2, result.stderr);
+    assert.match(result.stderr, /TASKCAST_USERS entry 3 \(dave\): the password hash has bcrypt cost 9; use at least 10.*npm run auth -- hash-password/);
+  });
+
+  test("an unknown username takes as long to refuse as the configured user with the costliest hash", async () => {
+    const url = stack.nodes[0].url;
+    await timed(url, "nobody", "warm-up");
+    const known: number[] = [];
+    const unknown: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      const wrong = await timed(url, carol.name, `wrong-${i}`);
+      const missing = await timed(url, `nobody-${i}`, `wrong-${i}`);
+      assert.equal(wrong.status, 401);
+      assert.equal(missing.status, 401);
+      known.push(wrong.ms);
+      unknown.push(missing.ms);
+    }
+    const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[1];
+    // Before, an unknown name was checked against the first user's hash (cost 10 here): about 8 times faster.
+    assert.ok(median(unknown) > median(known) * 0.6, `unknown names ${unknown.map(Math.round).join(", ")} ms, carol ${known.map(Math.round).join(", ")} ms`);
+  });
+
+  test("a password over 72 bytes is refused at sign-in with 400, not truncated", async () => {
+    const url = stack.nodes[0].url;
+    // 73 bytes that start with alice's whole password: bcrypt alone would compare only the first 72.
+    const long = `${PASSWORDS.alice}${"x".repeat(73 - PASSWORDS.alice.length)}`;
+    const res = await rawRequest(url, { method: "POST", path: "/api/auth/login", body: { username: "alice", password: long } });
+    assert.equal(res.status, 400, res.text);
+    assert.equal(res.body.code, "invalid_input");
+    assert.match(res.body.error, /password must be at most 72 bytes/);
+    const multibyte = await rawRequest(url, { method: "POST", path: "/api/auth/login", body: { username: "alice", password: "é".repeat(37) } });
+    assert.equal(multibyte.status, 400, "74 bytes in 37 characters");
+    assert.equal((await rawRequest(url, { method: "POST", path: "/api/auth/login", body: { username: "alice", password: "x".repeat(72) } })).status, 401, "72 bytes are checked");
+  });
+
+  test("npm run auth refuses to hash a password over 72 bytes, and hashes one of 72", async () => {
+    const refused = await authScript(["hash-password", "erin", "viewer"], "p".repeat(73));
+    assert.equal(refused.code, 2);
+    assert.match(refused.stderr, /at most 72 bytes/);
+    assert.equal(refused.stdout, "");
+    const made = await authScript(["hash-password", "erin", "viewer"], "p".repeat(72));
+    assert.equal(made.code, 0, made.stderr);
+    assert.match(made.stdout, /^erin:viewer:\$2b\$12\$/);
   });
 });

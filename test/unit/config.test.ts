@@ -60,7 +60,7 @@ test("ALLOWED_ORIGINS is a comma-separated list of origins", () => {
   assert.throws(() => loadConfig({ ALLOWED_ORIGINS: "not an origin" }), /ALLOWED_ORIGINS/);
 });
 
-const HASH = "$2b$04$abcdefghijklmnopqrstuu5m8mD8x7XhF0FJp2mGx3xY9i2ZyW0Pq"; // shape only: never checked here
+const HASH = "$2b$10$abcdefghijklmnopqrstuu5m8mD8x7XhF0FJp2mGx3xY9i2ZyW0Pq"; // shape only: never checked here
 const TOKEN = "t".repeat(32);
 
 test("isLoopbackHost: only addresses reachable from this machine alone", () => {
