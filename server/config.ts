@@ -24,6 +24,8 @@ const EnvSchema = z.object({
   SESSION_SECRET: z.string().min(32, "must be at least 32 characters (e.g. `openssl rand -base64 32`)").optional(),
   /** How long a sign-in lasts without use. */
   SESSION_TTL_HOURS: z.coerce.number().min(0.01).max(24 * 90).default(12),
+  /** How long a sign-in lasts at most, however often it is used (7 days); fractions allowed (0.5 is 30 minutes). */
+  SESSION_MAX_HOURS: z.coerce.number().min(0.001).max(24 * 366).default(168),
   /** Session cookies carry `Secure`: auto (when the request came over HTTPS), always, or never. */
   COOKIE_SECURE: z.enum(["auto", "always", "never"], { error: "must be auto, always or never" }).default("auto"),
   /** Serve on a non-loopback address without users: anyone who reaches the port is an operator. */

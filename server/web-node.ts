@@ -83,7 +83,7 @@ export async function startWebNode(config: Config, log: Logger, pages?: PageHand
 
   // State in Redis, and the services over it; they report changes on the bus.
   const live = new LiveEvents();
-  const sessions = new SessionStore(redis, keys, config.SESSION_TTL_HOURS * 3_600_000, config.SESSION_SECRET);
+  const sessions = new SessionStore(redis, keys, { idleMs: config.SESSION_TTL_HOURS * 3_600_000, maxMs: config.SESSION_MAX_HOURS * 3_600_000 }, config.SESSION_SECRET);
   await sessions.init();
   const auth = new Authenticator(new Credentials(config.users, config.tokens), sessions, config.TRUST_PROXY);
   const audit = new AuditLog(redis, keys, config.AUDIT_LOG_LIMIT, log, live);

@@ -27,7 +27,7 @@ export function redisKeys(prefix: string) {
     broadcastChannels: `${prefix}:broadcast:channels`,
     /** Hash of web node id → {connections, beatAt} JSON. */
     presence: `${prefix}:presence`,
-    /** A signed-in session: JSON {user, createdAt, ip}, expiring after SESSION_TTL_HOURS without use. */
+    /** A signed-in session: JSON {user, createdAt, ip}, expiring after SESSION_TTL_HOURS without use, SESSION_MAX_HOURS after sign-in at most. */
     session: (id: string) => `${prefix}:session:${id}`,
     /** The cookie-signing secret shared by every web node when SESSION_SECRET is not set. */
     sessionSecret: `${prefix}:session-secret`,

@@ -6,8 +6,8 @@ import { execFile, spawn } from "node:child_process";
 import { after, before, describe, test } from "node:test";
 import { promisify } from "node:util";
 import { hashSync } from "bcryptjs";
-import { authEnv, PASSWORDS, rawRequest } from "../helpers/auth";
-import { startStack, type Stack } from "../helpers/stack";
+import { authEnv, PASSWORDS, rawRequest, sessionCookie } from "../helpers/auth";
+import { eventually, startStack, type Stack } from "../helpers/stack";
 
 const ROOT = new URL("../..", import.meta.url).pathname;
 
@@ -109,5 +109,34 @@ describe("bcrypt costs and lengths", () => {
     const made = await authScript(["hash-password", "erin", "viewer"], "p".repeat(72));
     assert.equal(made.code, 0, made.stderr);
     assert.match(made.stdout, /^erin:viewer:\$2b\$12\$/);
+  });
+});
+
+describe("session lifetime", () => {
+  let stack: Stack;
+  before(async () => {
+    // 0.001 h = 3.6 s: a session ends that long after sign-in however often it is used.
+    stack = await startStack({ workers: 0, env: { ...authEnv(), SESSION_MAX_HOURS: "0.001" } });
+  });
+  after(() => stack.close());
+
+  test("a session kept in use ends SESSION_MAX_HOURS after its sign-in, on every request and in Redis", async () => {
+    const url = stack.nodes[0].url;
+    const started = Date.now();
+    const res = await rawRequest(url, { method: "POST", path: "/api/auth/login", body: { username: "alice", password: PASSWORDS.alice } });
+    assert.equal(res.status, 200, res.text);
+    assert.match(res.headers["set-cookie"]?.[0] ?? "", /; Max-Age=3;/, "the cookie lasts no longer than the session");
+    const cookie = sessionCookie(res);
+    const whoAmI = async () => (await rawRequest(url, { path: "/api/auth/session", headers: { Cookie: cookie } })).body.principal?.name ?? null;
+    // Used every 300 ms, which would extend it for SESSION_TTL_HOURS (12 h) each time.
+    while (Date.now() - started < 3000) {
+      assert.equal(await whoAmI(), "alice", `still signed in ${Date.now() - started} ms after sign-in`);
+      await new Promise((r) => setTimeout(r, 300));
+    }
+    const ended = await eventually(async () => ((await whoAmI()) === null ? Date.now() - started : undefined), "the session to end", 10_000, 100);
+    assert.ok(ended >= 3600 && ended < 5000, `ended ${ended} ms after sign-in`);
+    assert.equal((await rawRequest(url, { path: "/api/tasks", headers: { Cookie: cookie } })).status, 401);
+    const sessionKeys = await stack.redis.keys(`${stack.config.KEY_PREFIX}:session:*`);
+    assert.deepEqual(sessionKeys, [], "gone from Redis too, so sockets checking it see it ended");
   });
 });

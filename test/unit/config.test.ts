@@ -109,3 +109,10 @@ test("session, cookie and limit settings are validated", () => {
   assert.throws(() => loadConfig({ API_BURST: "0" }), /API_BURST/);
   assert.equal(loadConfig({ API_RATE: "0" }).API_RATE, 0, "0 turns the API limit off");
 });
+
+test("SESSION_MAX_HOURS bounds every session: 7 days by default, fractions allowed, never zero", () => {
+  assert.equal(loadConfig({}).SESSION_MAX_HOURS, 168);
+  assert.equal(loadConfig({ SESSION_MAX_HOURS: "0.5" }).SESSION_MAX_HOURS, 0.5);
+  assert.throws(() => loadConfig({ SESSION_MAX_HOURS: "0" }), /SESSION_MAX_HOURS/);
+  assert.throws(() => loadConfig({ SESSION_MAX_HOURS: "a week" }), /SESSION_MAX_HOURS/);
+});
