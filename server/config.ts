@@ -38,7 +38,7 @@ const EnvSchema = z.object({
   API_BURST: positiveInt.default(100),
   /** Sign-in attempts one address (an IPv6 address: its /64) may make per minute on one web node. */
   LOGIN_ATTEMPTS_PER_MINUTE: positiveInt.max(1000).default(10),
-  /** Audit log entries kept in Redis (the oldest go first). */
+  /** Audit log entries kept in Redis (the oldest go first); failed sign-ins are kept apart, up to as many again. */
   AUDIT_LOG_LIMIT: positiveInt.default(10_000),
   /** One URL, or the nodes of a cluster, comma-separated: a lost connection goes to the next one. */
   RABBITMQ_URL: z

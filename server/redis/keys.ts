@@ -31,8 +31,10 @@ export function redisKeys(prefix: string) {
     session: (id: string) => `${prefix}:session:${id}`,
     /** The cookie-signing secret shared by every web node when SESSION_SECRET is not set. */
     sessionSecret: `${prefix}:session-secret`,
-    /** Stream of audit log entries, capped at AUDIT_LOG_LIMIT. */
+    /** Stream of audit log entries but failed sign-ins, capped at AUDIT_LOG_LIMIT. */
     audit: `${prefix}:audit`,
+    /** Stream of failed sign-in entries, capped at AUDIT_LOG_LIMIT on its own: a flood of them cannot trim the other. */
+    auditFailedSignIns: `${prefix}:audit:failed-sign-ins`,
     /** Key (channel prefix) of the Socket.IO Redis adapter and emitter. */
     socketIo: `${prefix}:socket.io`,
   };

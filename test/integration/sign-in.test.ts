@@ -6,7 +6,8 @@ import { execFile, spawn } from "node:child_process";
 import { after, before, describe, test } from "node:test";
 import { promisify } from "node:util";
 import { hashSync } from "bcryptjs";
-import { authEnv, PASSWORDS, rawRequest, sessionCookie } from "../helpers/auth";
+import type { AuditEntry, AuditPage } from "../../lib/auth";
+import { authEnv, bearer, PASSWORDS, rawRequest, sessionCookie, TOKENS } from "../helpers/auth";
 import { eventually, startStack, type Stack } from "../helpers/stack";
 
 const ROOT = new URL("../..", import.meta.url).pathname;
@@ -140,3 +141,51 @@ describe("session lifetime", () => {
     assert.deepEqual(sessionKeys, [], "gone from Redis too, so sockets checking it see it ended");
   });
 });
+
+describe("failed sign-ins in the audit log", () => {
+  let stack: Stack;
+  before(async () => {
+    stack = await startStack({ workers: 0, env: { ...authEnv(), AUDIT_LOG_LIMIT: "20", LOGIN_ATTEMPTS_PER_MINUTE: "1000", API_RATE: "0" } });
+  });
+  after(() => stack.close());
+
+  test("a flood of failed sign-ins does not push operator actions out of the audit log", async () => {
+    const url = stack.nodes[0].url;
+    const viewer = bearer(TOKENS.grafana);
+    const sent = await rawRequest(url, { method: "POST", path: "/api/broadcasts", body: { message: "before the flood" }, headers: bearer(TOKENS.ci) });
+    assert.equal(sent.status, 202, sent.text);
+    const actionId = await eventually(async () => (await rawRequest(url, { path: "/api/audit?action=broadcast.send", headers: viewer })).body.entries[0]?.id as string | undefined, "the broadcast's audit entry");
+    // Past AUDIT_LOG_LIMIT (20) plus one stream node (100 entries), which is what MAXLEN ~ trims at once.
+    const failures = 150;
+    for (let i = 0; i < failures; i += 10) {
+      const batch = Array.from({ length: 10 }, (_, j) => rawRequest(url, { method: "POST", path: "/api/auth/login", body: { username: j % 2 ? "alice" : `nobody-${i + j}`, password: `guess-${i + j}` } }));
+      for (const res of await Promise.all(batch)) assert.equal(res.status, 401, res.text);
+    }
+    const last = await rawRequest(url, { method: "POST", path: "/api/auth/login", body: { username: "alice", password: "the last guess" } });
+    assert.equal(last.status, 401);
+    const page = await eventually(async () => {
+      const p = (await rawRequest(url, { path: "/api/audit?limit=500", headers: viewer })).body;
+      return p.entries.filter((e: AuditEntry) => e.action === "auth.login_failed").length >= 20 ? (p as AuditPage) : undefined;
+    }, "the failed sign-ins in the audit log");
+    assert.ok(
+      page.entries.some((e) => e.id === actionId && e.action === "broadcast.send"),
+      `the operator action is still listed among ${page.entries.length} entries`,
+    );
+    assert.equal(page.entries[0].action, "auth.login_failed", "newest first, failures included");
+    const ids = page.entries.map((e) => e.id);
+    assert.deepEqual(ids, [...ids].sort((a, b) => compareIds(b, a)), "one order across both kinds of entry");
+    assert.equal(new Set(ids).size, ids.length, "no id twice");
+    // Failed sign-ins are themselves capped: the oldest of them went.
+    const failedListed = page.entries.filter((e) => e.action === "auth.login_failed").length;
+    assert.ok(failedListed < failures, `${failedListed} failed sign-ins kept of ${failures + 1}`);
+    const onlyActions = (await rawRequest(url, { path: "/api/audit?action=broadcast.send", headers: viewer })).body as AuditPage;
+    assert.deepEqual(onlyActions.entries.map((e) => e.id), [actionId]);
+  });
+});
+
+/** Orders Redis stream ids (`ms-seq`) numerically. */
+function compareIds(a: string, b: string): number {
+  const [am, as] = a.split("-").map(BigInt);
+  const [bm, bs] = b.split("-").map(BigInt);
+  return am === bm ? Number(as - bs) : am < bm ? -1 : 1;
+}
