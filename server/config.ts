@@ -38,6 +38,10 @@ const EnvSchema = z.object({
   API_BURST: positiveInt.default(100),
   /** Sign-in attempts one address (an IPv6 address: its /64) may make per minute on one web node. */
   LOGIN_ATTEMPTS_PER_MINUTE: positiveInt.max(1000).default(10),
+  /** Failed sign-ins one username may have per hour, from any address, on all web nodes together (counted in Redis). */
+  LOGIN_FAILURES_PER_USER_PER_HOUR: positiveInt.max(100_000).default(20),
+  /** Password checks (bcrypt, on worker threads) one web node runs or queues at once; past it, sign-in answers 503. */
+  LOGIN_CONCURRENT_CHECKS: positiveInt.max(1000).default(8),
   /** Audit log entries kept in Redis (the oldest go first); failed sign-ins are kept apart, up to as many again. */
   AUDIT_LOG_LIMIT: positiveInt.default(10_000),
   /** One URL, or the nodes of a cluster, comma-separated: a lost connection goes to the next one. */

@@ -81,9 +81,11 @@ export class Credentials {
    */
   private readonly dummyHash: string | undefined;
 
+  /** `verify` checks a password against a hash: bcryptjs on this thread by default, a PasswordChecker in a web node. */
   constructor(
     users: readonly UserEntry[],
     private readonly tokens: readonly TokenEntry[],
+    private readonly verify: (password: string, hash: string) => Promise<boolean> = compare,
   ) {
     this.users = new Map(users.map((u) => [u.name, u]));
     const costs = users.map((u) => getRounds(u.passwordHash));
@@ -102,7 +104,7 @@ export class Credentials {
     // An unknown name is checked against the dummy hash, of the highest cost, and always fails.
     const hash = user?.passwordHash ?? this.dummyHash;
     if (!hash) return null;
-    const ok = await compare(password, hash);
+    const ok = await this.verify(password, hash);
     return ok && user ? { kind: "user", name: user.name, role: user.role } : null;
   }
 

@@ -4,6 +4,8 @@ import { AuditListQuerySchema, LoginRequestSchema, type SessionInfo } from "../.
 import { describeZodError } from "../../lib/zod-message";
 import type { AuditLog } from "../audit/audit-log";
 import type { Authenticator } from "../auth/authenticator";
+import type { PasswordChecker } from "../auth/password-checker";
+import type { UsernameLimit } from "../auth/username-limit";
 import { SESSION_COOKIE } from "../auth/sessions";
 import { AppError, invalidInput } from "../errors";
 import { readJsonBody } from "./body";
@@ -20,10 +22,14 @@ export function authRoutes(deps: {
   audit: AuditLog;
   cookieSecure: "auto" | "always" | "never";
   loginAttemptsPerMinute: number;
+  /** Failed sign-ins per username, across addresses and web nodes. */
+  usernameLimit: UsernameLimit;
+  /** Where passwords are checked; refuses new checks when full. */
+  passwords: PasswordChecker;
   /** Hears "session:ended": the sockets opened with that session close on every node. */
   live: LiveEvents;
 }): Route[] {
-  const { auth, audit } = deps;
+  const { auth, audit, usernameLimit, passwords } = deps;
   const attempts = new RateLimiter(deps.loginAttemptsPerMinute / 60, deps.loginAttemptsPerMinute);
   const cookie = (value: string, maxAge: number, https: boolean) =>
     stringifySetCookie({ name: SESSION_COOKIE, value, httpOnly: true, sameSite: "lax", path: "/", maxAge, secure: deps.cookieSecure === "always" || (deps.cookieSecure === "auto" && https) });
@@ -44,7 +50,24 @@ export function authRoutes(deps: {
         const parsed = LoginRequestSchema.safeParse(await readJsonBody(req, LOGIN_BODY_MAX));
         if (!parsed.success) throw invalidInput(`Invalid sign-in: ${describeZodError(parsed.error)}.`);
         const { username, password } = parsed.data;
-        const principal = await auth.credentials.checkPassword(username, password);
+        const perUser = await redisCall(() => usernameLimit.take(username));
+        if (!perUser.allowed) {
+          res.setHeader("Retry-After", String(perUser.retryAfterSeconds));
+          throw new AppError(429, "rate_limited", `Too many failed sign-ins for ${username}: at most ${usernameLimit.perHour} an hour. Try again in ${Math.ceil(perUser.retryAfterSeconds / 60)} min, or ask an operator.`);
+        }
+        if (passwords.full) {
+          void usernameLimit.refund(username).catch(() => undefined);
+          res.setHeader("Retry-After", "1");
+          throw new AppError(503, "busy", `Too many sign-ins are being checked at once; try again in 1 s.`);
+        }
+        let principal;
+        try {
+          principal = await auth.credentials.checkPassword(username, password);
+        } catch (err) {
+          void usernameLimit.refund(username).catch(() => undefined);
+          throw err;
+        }
+        if (principal) void usernameLimit.refund(username).catch(() => undefined);
         if (!principal) {
           // Only a configured name is written down: what was typed may be a password in the wrong field.
           const known = auth.credentials.user(username) !== null;

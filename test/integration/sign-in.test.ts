@@ -3,6 +3,9 @@
 // that failed sign-ins cannot flush.
 import assert from "node:assert/strict";
 import { execFile, spawn } from "node:child_process";
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import { performance } from "node:perf_hooks";
 import { after, before, describe, test } from "node:test";
 import { promisify } from "node:util";
 import { hashSync } from "bcryptjs";
@@ -18,7 +21,7 @@ const signInFrom = (url: string, address: string, username: string, password: st
 describe("sign-in limits", () => {
   let stack: Stack;
   before(async () => {
-    stack = await startStack({ workers: 0, env: { ...authEnv(), TRUST_PROXY: "true", LOGIN_ATTEMPTS_PER_MINUTE: "3" } });
+    stack = await startStack({ webNodes: 2, workers: 0, env: { ...authEnv(), TRUST_PROXY: "true", LOGIN_ATTEMPTS_PER_MINUTE: "3", LOGIN_FAILURES_PER_USER_PER_HOUR: "4" } });
   });
   after(() => stack.close());
 
@@ -29,6 +32,26 @@ describe("sign-in limits", () => {
     assert.equal(limited.status, 429, limited.text);
     assert.match(limited.body.error, /Too many sign-in attempts from 2001:db8:7:7::\/64/);
     assert.equal((await signInFrom(url, "2001:db8:7:8::1", "alice", PASSWORDS.alice)).status, 200, "the next /64 is another client");
+  });
+
+  test("failed sign-ins for one username are limited across addresses and web nodes; other users are not", async () => {
+    const [a, b] = stack.nodes.map((n) => n.url);
+    // Four guesses for bob from four addresses, over both nodes: no address comes near its own limit.
+    for (const [url, address] of [[a, "198.51.100.1"], [b, "198.51.100.2"], [a, "2001:db8:9:1::1"], [b, "2001:db8:9:2::1"]]) {
+      assert.equal((await signInFrom(url, address, "bob", "guess")).status, 401, address);
+    }
+    const limited = await signInFrom(b, "198.51.100.3", "bob", PASSWORDS.bob);
+    assert.equal(limited.status, 429, limited.text);
+    assert.equal(limited.body.code, "rate_limited");
+    assert.match(limited.body.error, /Too many failed sign-ins for bob: at most 4 an hour/);
+    const retryAfter = Number(limited.headers["retry-after"]);
+    assert.ok(retryAfter > 3000 && retryAfter <= 3600, String(retryAfter));
+    assert.equal(limited.headers["set-cookie"], undefined);
+    assert.equal((await signInFrom(a, "198.51.100.4", "bob", PASSWORDS.bob)).status, 429, "the other node too");
+    // alice's successful sign-ins never count against her, and bob's failures are his alone.
+    for (const address of ["198.51.100.5", "198.51.100.6", "198.51.100.7", "198.51.100.8", "198.51.100.9"]) {
+      assert.equal((await signInFrom(a, address, "alice", PASSWORDS.alice)).status, 200, address);
+    }
   });
 });
 
@@ -49,6 +72,73 @@ async function timed(url: string, username: string, password: string): Promise<{
   const res = await rawRequest(url, { method: "POST", path: "/api/auth/login", body: { username, password } });
   return { ms: performance.now() - started, status: res.status };
 }
+
+describe("password checks", () => {
+  let stack: Stack;
+  // A cost-13 hash: each check takes about half a second of CPU in bcryptjs.
+  const carol = { name: "carol", password: "carol-long-passphrase" };
+  before(async () => {
+    const env = authEnv();
+    stack = await startStack({ workers: 0, env: { ...env, TASKCAST_USERS: `${env.TASKCAST_USERS},${carol.name}:viewer:${hashSync(carol.password, 13)}`, LOGIN_CONCURRENT_CHECKS: "1", LOGIN_ATTEMPTS_PER_MINUTE: "1000" } });
+  });
+  after(() => stack.close());
+
+  test("passwords are checked off the main thread: the event loop stays free while costly hashes are checked", async () => {
+    const url = stack.nodes[0].url;
+    assert.equal((await timed(url, carol.name, carol.password)).status, 200, "a first check starts the worker thread");
+    // This test runs the web node in its own process: its event loop is the node's.
+    const start = performance.eventLoopUtilization();
+    for (let i = 0; i < 3; i++) assert.equal((await timed(url, carol.name, `wrong-${i}`)).status, 401);
+    const { utilization } = performance.eventLoopUtilization(start);
+    assert.ok(utilization < 0.4, `the event loop was busy ${Math.round(utilization * 100)} % of the time`);
+  });
+
+  test("past LOGIN_CONCURRENT_CHECKS checks at once, sign-in answers 503 with Retry-After instead of queueing more work", async () => {
+    const url = stack.nodes[0].url;
+    const answers = await Promise.all(Array.from({ length: 4 }, (_, i) => rawRequest(url, { method: "POST", path: "/api/auth/login", body: { username: carol.name, password: `wrong-${i}` } })));
+    const statuses = answers.map((r) => r.status).sort();
+    assert.deepEqual(statuses, [401, 503, 503, 503], JSON.stringify(answers.map((r) => r.body)));
+    const busy = answers.find((r) => r.status === 503)!;
+    assert.equal(busy.body.code, "busy");
+    assert.match(busy.body.error, /Too many sign-ins are being checked at once; try again in 1 s/);
+    assert.equal(busy.headers["retry-after"], "1");
+    // Once the check is done, there is room again.
+    assert.equal((await timed(url, carol.name, carol.password)).status, 200);
+  });
+});
+
+describe("the compiled web node", () => {
+  let stack: Stack;
+  before(async () => {
+    await promisify(execFile)("bash", ["scripts/build-server.sh"], { cwd: ROOT });
+    stack = await startStack({ webNodes: 0, workers: 0 });
+  });
+  after(() => stack.close());
+
+  test("dist/server/web.js, run with node, checks passwords on its worker thread (dist/server/password-worker.js)", async (t) => {
+    if (!existsSync(join(ROOT, ".next", "BUILD_ID"))) {
+      t.skip("no Next.js build (.next/): run `npm run build` first");
+      return;
+    }
+    const child = spawn(process.execPath, ["dist/server/web.js"], { cwd: ROOT, env: { ...stack.env, ...authEnv(), PORT: "0", LOG_LEVEL: "info", NODE_ENV: "production" }, stdio: ["ignore", "pipe", "pipe"] });
+    let output = "";
+    child.stdout.on("data", (d: Buffer) => (output += d.toString()));
+    child.stderr.on("data", (d: Buffer) => (output += d.toString()));
+    const exited = new Promise<number | null>((resolve) => child.once("exit", resolve));
+    try {
+      const url = await eventually(async () => {
+        if (child.exitCode !== null) throw new Error(`web.js exited early:\n${output}`);
+        return /"url":"(http:[^"]+)","dev":false/.exec(output)?.[1];
+      }, "the compiled web node to listen", 60_000);
+      const ok = await rawRequest(url, { method: "POST", path: "/api/auth/login", body: { username: "alice", password: PASSWORDS.alice } });
+      assert.equal(ok.status, 200, `${ok.text}\n${output}`);
+      assert.equal((await rawRequest(url, { method: "POST", path: "/api/auth/login", body: { username: "alice", password: "wrong" } })).status, 401);
+    } finally {
+      child.kill("SIGTERM");
+      assert.equal(await exited, 0, output);
+    }
+  });
+});
 
 describe("bcrypt costs and lengths", () => {
   let stack: Stack;
@@ -145,7 +235,7 @@ describe("session lifetime", () => {
 describe("failed sign-ins in the audit log", () => {
   let stack: Stack;
   before(async () => {
-    stack = await startStack({ workers: 0, env: { ...authEnv(), AUDIT_LOG_LIMIT: "20", LOGIN_ATTEMPTS_PER_MINUTE: "1000", API_RATE: "0" } });
+    stack = await startStack({ workers: 0, env: { ...authEnv(), AUDIT_LOG_LIMIT: "20", LOGIN_ATTEMPTS_PER_MINUTE: "1000", LOGIN_FAILURES_PER_USER_PER_HOUR: "1000", LOGIN_CONCURRENT_CHECKS: "10", API_RATE: "0" } });
   });
   after(() => stack.close());
 

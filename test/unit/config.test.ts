@@ -116,3 +116,12 @@ test("SESSION_MAX_HOURS bounds every session: 7 days by default, fractions allow
   assert.throws(() => loadConfig({ SESSION_MAX_HOURS: "0" }), /SESSION_MAX_HOURS/);
   assert.throws(() => loadConfig({ SESSION_MAX_HOURS: "a week" }), /SESSION_MAX_HOURS/);
 });
+
+test("sign-in limits: failures per username and concurrent password checks, both positive", () => {
+  const c = loadConfig({});
+  assert.equal(c.LOGIN_FAILURES_PER_USER_PER_HOUR, 20);
+  assert.equal(c.LOGIN_CONCURRENT_CHECKS, 8);
+  assert.equal(loadConfig({ LOGIN_CONCURRENT_CHECKS: "2", LOGIN_FAILURES_PER_USER_PER_HOUR: "5" }).LOGIN_CONCURRENT_CHECKS, 2);
+  assert.throws(() => loadConfig({ LOGIN_CONCURRENT_CHECKS: "0" }), /LOGIN_CONCURRENT_CHECKS/);
+  assert.throws(() => loadConfig({ LOGIN_FAILURES_PER_USER_PER_HOUR: "0" }), /LOGIN_FAILURES_PER_USER_PER_HOUR/);
+});
