@@ -1,6 +1,6 @@
 // Sign-in, sign-out, the current session, and the audit log's API.
 import { parseCookie, stringifySetCookie } from "cookie";
-import { AuditListQuerySchema, LoginRequestSchema, type SessionInfo } from "../../lib/auth";
+import { AuditListQuerySchema, LoginRequestSchema, type Principal, type SessionInfo } from "../../lib/auth";
 import { describeZodError } from "../../lib/zod-message";
 import type { AuditLog } from "../audit/audit-log";
 import type { Authenticator } from "../auth/authenticator";
@@ -53,14 +53,14 @@ export function authRoutes(deps: {
         const perUser = await redisCall(() => usernameLimit.take(username));
         if (!perUser.allowed) {
           res.setHeader("Retry-After", String(perUser.retryAfterSeconds));
-          throw new AppError(429, "rate_limited", `Too many failed sign-ins for ${username}: at most ${usernameLimit.perHour} an hour. Try again in ${Math.ceil(perUser.retryAfterSeconds / 60)} min, or ask an operator.`);
+          throw new AppError(429, "rate_limited", `Too many failed sign-ins for ${username}: at most ${usernameLimit.perHour} an hour. Try again in ${Math.ceil(perUser.retryAfterSeconds / 60)} min.`);
         }
         if (passwords.full) {
           void usernameLimit.refund(username).catch(() => undefined);
           res.setHeader("Retry-After", "1");
-          throw new AppError(503, "busy", `Too many sign-ins are being checked at once; try again in 1 s.`);
+          throw new AppError(503, "busy", "Too many sign-ins are being checked at once; try again in 1 s.");
         }
-        let principal;
+        let principal: Principal | null;
         try {
           principal = await auth.credentials.checkPassword(username, password);
         } catch (err) {
