@@ -28,10 +28,18 @@ export const SIGN_IN_REQUIRED = "Sign in required";
 /** Whether a principal may change things (submit, broadcast, cancel, retry, discard). */
 export const canOperate = (principal: Principal | null | undefined): boolean => principal?.role === "operator";
 
+/** The longest password bcrypt checks whole, in UTF-8 bytes. */
+export const PASSWORD_MAX_BYTES = 72;
+
 /** Body of POST /api/auth/login. */
 export const LoginRequestSchema = z.object({
   username: z.string().trim().min(1, "username is required").max(100),
-  password: z.string().min(1, "password is required").max(1024),
+  password: z
+    .string()
+    .min(1, "password is required")
+    .max(1024)
+    // bcrypt reads only the first 72 bytes: anything after them would be silently ignored.
+    .refine((p) => new TextEncoder().encode(p).length <= PASSWORD_MAX_BYTES, `password must be at most ${PASSWORD_MAX_BYTES} bytes (UTF-8); bcrypt ignores anything longer`),
 });
 export type LoginRequest = z.infer<typeof LoginRequestSchema>;
 

@@ -1,9 +1,9 @@
 // `npm run auth -- hash-password [name] [role]` and `npm run auth -- new-token [name] [role]`:
 // print a TASKCAST_USERS or TASKCAST_TOKENS entry. The password is read from stdin, never from the command line.
-import { hash } from "bcryptjs";
+import { hash, truncates } from "bcryptjs";
 import { randomBytes } from "node:crypto";
 import { createInterface } from "node:readline";
-import { RoleSchema } from "../lib/auth";
+import { PASSWORD_MAX_BYTES, RoleSchema } from "../lib/auth";
 
 const BCRYPT_COST = 12;
 const [command, name = "admin", role = "operator"] = process.argv.slice(2);
@@ -47,6 +47,8 @@ async function readPassword(): Promise<string> {
 if (command === "hash-password") {
   const password = await readPassword();
   if (password.length < 8) fail("Use a password of at least 8 characters.");
+  // bcrypt would silently ignore the rest, and sign-in refuses longer passwords.
+  if (truncates(password)) fail(`Use a password of at most ${PASSWORD_MAX_BYTES} bytes (UTF-8); bcrypt ignores anything longer.`);
   process.stdout.write(`${name}:${role}:${await hash(password, BCRYPT_COST)}\n`);
 } else if (command === "new-token") {
   process.stdout.write(`${name}:${role}:${randomBytes(32).toString("base64url")}\n`);

@@ -24,6 +24,8 @@ const EnvSchema = z.object({
   SESSION_SECRET: z.string().min(32, "must be at least 32 characters (e.g. `openssl rand -base64 32`)").optional(),
   /** How long a sign-in lasts without use. */
   SESSION_TTL_HOURS: z.coerce.number().min(0.01).max(24 * 90).default(12),
+  /** How long a sign-in lasts at most, however often it is used (7 days); fractions allowed (0.5 is 30 minutes). */
+  SESSION_MAX_HOURS: z.coerce.number().min(0.001).max(24 * 366).default(168),
   /** Session cookies carry `Secure`: auto (when the request came over HTTPS), always, or never. */
   COOKIE_SECURE: z.enum(["auto", "always", "never"], { error: "must be auto, always or never" }).default("auto"),
   /** Serve on a non-loopback address without users: anyone who reaches the port is an operator. */
@@ -43,9 +45,13 @@ const EnvSchema = z.object({
   API_RATE: z.coerce.number().int().min(0).default(50),
   /** …and in a burst. Socket.IO events per connection are limited the same way. */
   API_BURST: positiveInt.default(100),
-  /** Sign-in attempts one address may make per minute on one web node. */
+  /** Sign-in attempts one address (an IPv6 address: its /64) may make per minute on one web node. */
   LOGIN_ATTEMPTS_PER_MINUTE: positiveInt.max(1000).default(10),
-  /** Audit log entries kept in Redis (the oldest go first). */
+  /** Failed sign-ins one username may have per hour, from any address, on all web nodes together (counted in Redis). */
+  LOGIN_FAILURES_PER_USER_PER_HOUR: positiveInt.max(100_000).default(20),
+  /** Password checks (bcrypt, on worker threads) one web node runs or queues at once; past it, sign-in answers 503. */
+  LOGIN_CONCURRENT_CHECKS: positiveInt.max(1000).default(8),
+  /** Audit log entries kept in Redis (the oldest go first); failed sign-ins are kept apart, up to as many again. */
   AUDIT_LOG_LIMIT: positiveInt.default(10_000),
   /** One URL, or the nodes of a cluster, comma-separated: a lost connection goes to the next one. */
   RABBITMQ_URL: z

@@ -8,7 +8,9 @@ import { ADDRESS_RATE_FACTOR, RateLimiter } from "./access/token-bucket";
 import { AuditLog } from "./audit/audit-log";
 import { Authenticator } from "./auth/authenticator";
 import { Credentials } from "./auth/credentials";
+import { PasswordChecker } from "./auth/password-checker";
 import { SessionStore } from "./auth/sessions";
+import { UsernameLimit } from "./auth/username-limit";
 import { BroadcastLog } from "./broadcast/broadcast-log";
 import { BroadcastService } from "./broadcast/broadcast-service";
 import { BroadcastIngestor } from "./broadcast/ingestor";
@@ -85,9 +87,10 @@ export async function startWebNode(config: Config, log: Logger, pages?: PageHand
 
   // State in Redis, and the services over it; they report changes on the bus.
   const live = new LiveEvents();
-  const sessions = new SessionStore(redis, keys, config.SESSION_TTL_HOURS * 3_600_000, config.SESSION_SECRET);
+  const sessions = new SessionStore(redis, keys, { idleMs: config.SESSION_TTL_HOURS * 3_600_000, maxMs: config.SESSION_MAX_HOURS * 3_600_000 }, config.SESSION_SECRET);
   await sessions.init();
-  const auth = new Authenticator(new Credentials(config.users, config.tokens), sessions, config.TRUST_PROXY);
+  const passwords = new PasswordChecker(config.LOGIN_CONCURRENT_CHECKS);
+  const auth = new Authenticator(new Credentials(config.users, config.tokens, (password, hash) => passwords.compare(password, hash)), sessions, config.TRUST_PROXY);
   const audit = new AuditLog(redis, keys, config.AUDIT_LOG_LIMIT, log, live);
   const store = new TaskStore(redis, keys, config.TASK_HISTORY_LIMIT);
   const workers = new WorkerDirectory(redis, keys);
@@ -142,7 +145,15 @@ export async function startWebNode(config: Config, log: Logger, pages?: PageHand
   // HTTP: the guard, then /metrics, the API and the pages.
   const api = createRouter(
     [
-      ...authRoutes({ auth, audit, cookieSecure: config.COOKIE_SECURE, loginAttemptsPerMinute: config.LOGIN_ATTEMPTS_PER_MINUTE, live }),
+      ...authRoutes({
+        auth,
+        audit,
+        cookieSecure: config.COOKIE_SECURE,
+        loginAttemptsPerMinute: config.LOGIN_ATTEMPTS_PER_MINUTE,
+        usernameLimit: new UsernameLimit(redis, keys, config.LOGIN_FAILURES_PER_USER_PER_HOUR),
+        passwords,
+        live,
+      }),
       ...taskRoutes({ store }),
       ...insightsRoutes({ stats, workers: workersView, webNodes: () => presence.webNodes() }),
       ...apiRoutes({ submission, tasks, store, broadcasts, broadcastLog, queueStats, health, presence, audit }),
@@ -177,6 +188,7 @@ export async function startWebNode(config: Config, log: Logger, pages?: PageHand
     ["stop ingesting broadcasts", () => ingestor.stop()],
     ["send the last task updates", () => taskUpdates.flush()],
     ["close Socket.IO and HTTP", () => new Promise<void>((resolve) => void io.close(() => resolve()))],
+    ["stop the password check threads", () => passwords.close()],
     ["save the last activity counts", () => counters.flush()],
     ["close RabbitMQ", () => amqp!.close()],
     ["close Redis", () => closeRedis(redis, adapterSub, broadcastSub)],

@@ -57,7 +57,9 @@ async function signIn(username: string, password: string): Promise<string | null
   if (res.ok) return SessionInfoSchema.safeParse(body).success ? null : "The server's answer was not understood; try again.";
   if (res.status === 429) {
     const wait = Number(res.headers.get("Retry-After"));
-    return `Too many sign-in attempts. Wait ${Number.isFinite(wait) && wait > 0 ? `${wait} s` : "a moment"} and try again.`;
+    // Up to an hour when the username itself has had too many failures (LOGIN_FAILURES_PER_USER_PER_HOUR).
+    const delay = wait >= 120 ? `${Math.ceil(wait / 60)} min` : `${wait} s`;
+    return `Too many sign-in attempts. Wait ${Number.isFinite(wait) && wait > 0 ? delay : "a moment"} and try again.`;
   }
   if (res.status === 401) return body.error ?? "Wrong username or password.";
   if (res.status >= 500) return `Taskcast could not sign you in right now (${body.error ?? `error ${res.status}`}). Try again shortly.`;

@@ -1,4 +1,5 @@
-// The audit log: every operator action and sign-in, in a capped Redis stream shared by every web node.
+// The audit log: every operator action and sign-in, in capped Redis streams shared by every web node. Failed sign-ins
+// have a stream of their own, so that a flood of them can only push out older failed sign-ins, never operator actions.
 import { AuditEntrySchema, type AuditEntry, type AuditListQuery, type AuditPage, type Principal } from "../../lib/auth";
 import { messageOf } from "../errors";
 import type { LiveEvents } from "../live-events";
@@ -13,6 +14,25 @@ const DETAIL_MAX = 200;
 /** Entries read per round while filtering, so a rare action does not mean reading the whole log at once. */
 const SCAN_BATCH = 500;
 const SCAN_LIMIT = 20_000;
+
+/**
+ * Appends an entry to KEYS[1] with an id after the newest of both streams (KEYS[1], KEYS[2]), so that the two share
+ * one order and never repeat an id, and trims KEYS[1] to about ARGV[1] entries. ARGV[2..]: field, value, …
+ */
+const APPEND = `
+local time = redis.call("TIME")
+local ms = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+local seq = 0
+for _, key in ipairs(KEYS) do
+  local newest = redis.call("XREVRANGE", key, "+", "-", "COUNT", 1)[1]
+  if newest then
+    local m, s = string.match(newest[1], "^(%d+)-(%d+)$")
+    m, s = tonumber(m), tonumber(s)
+    if m > ms or (m == ms and s >= seq) then ms, seq = m, s + 1 end
+  end
+end
+return redis.call("XADD", KEYS[1], "MAXLEN", "~", ARGV[1], string.format("%d-%d", ms, seq), unpack(ARGV, 2))
+`;
 
 export class AuditLog {
   constructor(
@@ -36,9 +56,10 @@ export class AuditLog {
       ip: input.ip,
       via: input.via,
     };
+    const [key, other] = input.action === "auth.login_failed" ? [this.keys.auditFailedSignIns, this.keys.audit] : [this.keys.audit, this.keys.auditFailedSignIns];
     try {
-      const id = await this.redis.xadd(this.keys.audit, "MAXLEN", "~", String(this.limit), "*", ...Object.entries(fields).flat());
-      const entry = toEntry(id!, fields);
+      const id = (await this.redis.eval(APPEND, 2, key, other, String(this.limit), ...Object.entries(fields).flat())) as string;
+      const entry = toEntry(id, fields);
       if (entry) this.live?.emit("audit:recorded", entry);
       return entry;
     } catch (err) {
@@ -47,27 +68,70 @@ export class AuditLog {
     }
   }
 
-  /** Newest first, optionally before an id and filtered by action and actor. */
+  /** Newest first across both streams, optionally before an id and filtered by action and actor. */
   async list(query: AuditListQuery): Promise<AuditPage> {
+    const keys = query.action === undefined ? [this.keys.audit, this.keys.auditFailedSignIns] : [query.action === "auth.login_failed" ? this.keys.auditFailedSignIns : this.keys.audit];
+    const streams = keys.map((key) => new NewestFirst(this.redis, key, query.before));
     const entries: AuditEntry[] = [];
-    let end = query.before ? `(${query.before}` : "+";
     let scanned = 0;
-    while (entries.length < query.limit && scanned < SCAN_LIMIT) {
-      const batch = (await this.redis.xrevrange(this.keys.audit, end, "-", "COUNT", SCAN_BATCH)) as Array<[string, string[]]>;
-      if (batch.length === 0) return { entries, nextBefore: null };
-      for (const [id, flat] of batch) {
-        scanned++;
-        end = `(${id}`;
-        const entry = toEntry(id, Object.fromEntries(pairs(flat)));
-        if (!entry || (query.action && entry.action !== query.action) || (query.actor && entry.actor.name !== query.actor)) continue;
-        entries.push(entry);
-        if (entries.length === query.limit) return { entries, nextBefore: id };
-      }
-      if (batch.length < SCAN_BATCH) return { entries, nextBefore: null };
+    let lastId: string | null = null;
+    while (scanned < SCAN_LIMIT) {
+      const heads = await Promise.all(streams.map((s) => s.peek()));
+      let newest = -1;
+      heads.forEach((head, i) => {
+        if (head && (newest < 0 || compareIds(head[0], heads[newest]![0]) > 0)) newest = i;
+      });
+      if (newest < 0) return { entries, nextBefore: null };
+      const [id, flat] = streams[newest].take();
+      scanned++;
+      lastId = id;
+      const entry = toEntry(id, Object.fromEntries(pairs(flat)));
+      if (!entry || (query.action && entry.action !== query.action) || (query.actor && entry.actor.name !== query.actor)) continue;
+      entries.push(entry);
+      if (entries.length === query.limit) return { entries, nextBefore: id };
     }
-    // Stopped by the scan limit: the caller may continue from where the scan stopped.
-    return { entries, nextBefore: end.slice(1) };
+    // Stopped by the scan limit: every entry newer than the last one scanned was scanned, so the caller may continue from it.
+    return { entries, nextBefore: lastId };
   }
+}
+
+/** One stream read newest first, a batch at a time. */
+class NewestFirst {
+  private batch: Array<[string, string[]]> = [];
+  private next = 0;
+  private end: string;
+  private exhausted = false;
+
+  constructor(
+    private readonly redis: Redis,
+    private readonly key: string,
+    before: string | undefined,
+  ) {
+    this.end = before ? `(${before}` : "+";
+  }
+
+  /** The newest entry not yet taken, or null when there is none. */
+  async peek(): Promise<[string, string[]] | null> {
+    if (this.next === this.batch.length && !this.exhausted) {
+      this.batch = (await this.redis.xrevrange(this.key, this.end, "-", "COUNT", SCAN_BATCH)) as Array<[string, string[]]>;
+      this.next = 0;
+      this.exhausted = this.batch.length < SCAN_BATCH;
+      if (this.batch.length > 0) this.end = `(${this.batch.at(-1)![0]}`;
+    }
+    return this.batch[this.next] ?? null;
+  }
+
+  /** Takes the entry peek() returned. */
+  take(): [string, string[]] {
+    return this.batch[this.next++];
+  }
+}
+
+/** Orders stream ids (`ms-seq`) by time, then sequence. */
+function compareIds(a: string, b: string): number {
+  const [am, as] = a.split("-").map(Number);
+  const [bm, bs] = b.split("-").map(Number);
+  return am - bm || as - bs;
 }
 
 function pairs(flat: string[]): Array<[string, string]> {

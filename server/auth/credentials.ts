@@ -1,5 +1,5 @@
 // Users (bcrypt password hashes) and service tokens as configured, and the checks against them.
-import { compare } from "bcryptjs";
+import { compare, genSaltSync, getRounds } from "bcryptjs";
 import { createHash, timingSafeEqual } from "node:crypto";
 import type { Principal, Role } from "../../lib/auth";
 import { RoleSchema } from "../../lib/auth";
@@ -16,6 +16,9 @@ export interface TokenEntry {
   /** SHA-256 of the token: the token itself is not kept in memory past parsing. */
   digest: Buffer;
 }
+
+/** Below this bcrypt cost a stolen hash is too cheap to guess at; `npm run auth` makes cost 12. */
+export const MIN_BCRYPT_COST = 10;
 
 const NAME = /^[A-Za-z0-9._@-]{1,64}$/;
 const BCRYPT_HASH = /^\$2[aby]\$\d{2}\$[./A-Za-z0-9]{53}$/;
@@ -42,6 +45,8 @@ function entries(text: string, what: string): Array<{ name: string; role: Role; 
 export function parseUsers(text: string, what = "TASKCAST_USERS"): UserEntry[] {
   const users = entries(text, what).map(({ name, role, secret, n }) => {
     if (!BCRYPT_HASH.test(secret)) throw new Error(`${what} entry ${n} (${name}): the password hash must be a bcrypt hash ($2b$…); make one with \`npm run auth -- hash-password\``);
+    const cost = getRounds(secret);
+    if (cost < MIN_BCRYPT_COST) throw new Error(`${what} entry ${n} (${name}): the password hash has bcrypt cost ${cost}; use at least ${MIN_BCRYPT_COST} (make a new one with \`npm run auth -- hash-password\`, cost 12)`);
     return { name, role, passwordHash: secret };
   });
   assertUnique(users, what);
@@ -70,15 +75,22 @@ const sha256 = (text: string) => createHash("sha256").update(text, "utf8").diges
 
 export class Credentials {
   private readonly users: Map<string, UserEntry>;
-  /** Compared against when the username is unknown, so a wrong name takes as long as a wrong password. */
-  private readonly anyHash: string | undefined;
+  /**
+   * Compared against when the username is unknown: a hash of the highest configured cost that matches no password,
+   * so a wrong name takes as long as a wrong password for the costliest user.
+   */
+  private readonly dummyHash: string | undefined;
 
+  /** `verify` checks a password against a hash: bcryptjs on this thread by default, a PasswordChecker in a web node. */
   constructor(
     users: readonly UserEntry[],
     private readonly tokens: readonly TokenEntry[],
+    private readonly verify: (password: string, hash: string) => Promise<boolean> = compare,
   ) {
     this.users = new Map(users.map((u) => [u.name, u]));
-    this.anyHash = users[0]?.passwordHash;
+    const costs = users.map((u) => getRounds(u.passwordHash));
+    // A salt of that cost and a digest of 31 dots: checking it costs as much as any hash of that cost, and no password yields it.
+    this.dummyHash = costs.length > 0 ? `${genSaltSync(Math.max(...costs))}${".".repeat(31)}` : undefined;
   }
 
   /** Users configured: pages, API and sockets then need a session or a token. */
@@ -89,10 +101,10 @@ export class Credentials {
   /** The user for a name and password, or null; as slow for an unknown name as for a wrong password. */
   async checkPassword(name: string, password: string): Promise<Principal | null> {
     const user = this.users.get(name);
-    // An unknown name is checked against a configured hash (of the same cost) and always fails.
-    const hash = user?.passwordHash ?? this.anyHash;
+    // An unknown name is checked against the dummy hash, of the highest cost, and always fails.
+    const hash = user?.passwordHash ?? this.dummyHash;
     if (!hash) return null;
-    const ok = await compare(password, hash);
+    const ok = await this.verify(password, hash);
     return ok && user ? { kind: "user", name: user.name, role: user.role } : null;
   }
 

@@ -21,7 +21,8 @@ export class SessionStore {
   constructor(
     private readonly redis: Redis,
     private readonly keys: RedisKeys,
-    private readonly ttlMs: number,
+    /** `idleMs`: a session ends this long after its last use (SESSION_TTL_HOURS); `maxMs`: this long after sign-in at most (SESSION_MAX_HOURS). */
+    private readonly lifetime: { idleMs: number; maxMs: number },
     private readonly configuredSecret: string | undefined,
   ) {}
 
@@ -37,30 +38,42 @@ export class SessionStore {
     this.secret = Buffer.from(shared, "utf8");
   }
 
+  /** The cookie's Max-Age at sign-in: the session cannot outlive it without use, nor ever outlive the absolute limit. */
   get maxAgeSeconds(): number {
-    return Math.floor(this.ttlMs / 1000);
+    return Math.floor(Math.min(this.lifetime.idleMs, this.lifetime.maxMs) / 1000);
   }
 
   /** Starts a session and returns the cookie value to set. */
   async create(user: string, ip: string): Promise<{ session: Session; cookie: string }> {
     const id = randomBytes(24).toString("base64url");
     const data: SessionData = { user, createdAt: new Date().toISOString(), ip };
-    await this.redis.set(this.keys.session(id), JSON.stringify(data), "PX", this.ttlMs);
+    await this.redis.set(this.keys.session(id), JSON.stringify(data), "PX", Math.min(this.lifetime.idleMs, this.lifetime.maxMs));
     return { session: { id, ...data }, cookie: `${id}.${this.sign(id)}` };
   }
 
-  /** The session a cookie value names, if its signature holds and it has not expired; each use extends it. */
+  /**
+   * The session a cookie value names, if its signature holds and it has not expired; each use extends it, but never
+   * past SESSION_MAX_HOURS after sign-in: the key's expiry in Redis is cut to that too, so `alive()` agrees.
+   */
   async resolve(cookie: string | undefined): Promise<Session | null> {
     const id = this.verify(cookie);
     if (!id) return null;
     const key = this.keys.session(id);
-    const [[, raw], [, extended]] = (await this.redis.multi().get(key).pexpire(key, this.ttlMs).exec()) as [[unknown, string | null], [unknown, number]];
+    const [[, raw], [, extended]] = (await this.redis.multi().get(key).pexpire(key, this.lifetime.idleMs).exec()) as [[unknown, string | null], [unknown, number]];
     if (!raw || extended !== 1) return null;
+    let data: SessionData;
     try {
-      return { id, ...(JSON.parse(raw) as SessionData) };
+      data = JSON.parse(raw) as SessionData;
     } catch {
       return null;
     }
+    const leftMs = Date.parse(data.createdAt) + this.lifetime.maxMs - Date.now();
+    if (!(leftMs > 0)) {
+      await this.redis.del(key);
+      return null;
+    }
+    if (leftMs < this.lifetime.idleMs) await this.redis.pexpire(key, Math.ceil(leftMs));
+    return { id, ...data };
   }
 
   /** Whether a session id is still signed in (for sockets opened with it). */

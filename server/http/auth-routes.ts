@@ -1,14 +1,17 @@
 // Sign-in, sign-out, the current session, and the audit log's API.
 import { parseCookie, stringifySetCookie } from "cookie";
-import { AuditListQuerySchema, LoginRequestSchema, type SessionInfo } from "../../lib/auth";
+import { AuditListQuerySchema, LoginRequestSchema, type Principal, type SessionInfo } from "../../lib/auth";
 import { describeZodError } from "../../lib/zod-message";
 import type { AuditLog } from "../audit/audit-log";
 import type { Authenticator } from "../auth/authenticator";
+import type { PasswordChecker } from "../auth/password-checker";
+import type { UsernameLimit } from "../auth/username-limit";
 import { SESSION_COOKIE } from "../auth/sessions";
 import { AppError, invalidInput } from "../errors";
 import { readJsonBody } from "./body";
 import { parseQuery, redisCall } from "./respond";
 import type { Route } from "./router";
+import { addressGroup } from "../access/address-group";
 import { RateLimiter } from "../access/token-bucket";
 import type { LiveEvents } from "../live-events";
 
@@ -19,10 +22,14 @@ export function authRoutes(deps: {
   audit: AuditLog;
   cookieSecure: "auto" | "always" | "never";
   loginAttemptsPerMinute: number;
+  /** Failed sign-ins per username, across addresses and web nodes. */
+  usernameLimit: UsernameLimit;
+  /** Where passwords are checked; refuses new checks when full. */
+  passwords: PasswordChecker;
   /** Hears "session:ended": the sockets opened with that session close on every node. */
   live: LiveEvents;
 }): Route[] {
-  const { auth, audit } = deps;
+  const { auth, audit, usernameLimit, passwords } = deps;
   const attempts = new RateLimiter(deps.loginAttemptsPerMinute / 60, deps.loginAttemptsPerMinute);
   const cookie = (value: string, maxAge: number, https: boolean) =>
     stringifySetCookie({ name: SESSION_COOKIE, value, httpOnly: true, sameSite: "lax", path: "/", maxAge, secure: deps.cookieSecure === "always" || (deps.cookieSecure === "auto" && https) });
@@ -34,15 +41,33 @@ export function authRoutes(deps: {
       access: "public",
       handler: async (req, _url, _params, res, ctx) => {
         if (!auth.authRequired) throw new AppError(409, "no_users", "No users are configured: this Taskcast serves only on loopback and needs no sign-in.");
-        const verdict = attempts.take(ctx.ip);
+        const from = addressGroup(ctx.ip);
+        const verdict = attempts.take(from);
         if (!verdict.allowed) {
           res.setHeader("Retry-After", String(verdict.retryAfterSeconds));
-          throw new AppError(429, "rate_limited", `Too many sign-in attempts from ${ctx.ip}: at most ${deps.loginAttemptsPerMinute} a minute. Try again in ${verdict.retryAfterSeconds} s.`);
+          throw new AppError(429, "rate_limited", `Too many sign-in attempts from ${from}: at most ${deps.loginAttemptsPerMinute} a minute. Try again in ${verdict.retryAfterSeconds} s.`);
         }
         const parsed = LoginRequestSchema.safeParse(await readJsonBody(req, LOGIN_BODY_MAX));
         if (!parsed.success) throw invalidInput(`Invalid sign-in: ${describeZodError(parsed.error)}.`);
         const { username, password } = parsed.data;
-        const principal = await auth.credentials.checkPassword(username, password);
+        const perUser = await redisCall(() => usernameLimit.take(username));
+        if (!perUser.allowed) {
+          res.setHeader("Retry-After", String(perUser.retryAfterSeconds));
+          throw new AppError(429, "rate_limited", `Too many failed sign-ins for ${username}: at most ${usernameLimit.perHour} an hour. Try again in ${Math.ceil(perUser.retryAfterSeconds / 60)} min.`);
+        }
+        if (passwords.full) {
+          void usernameLimit.refund(username).catch(() => undefined);
+          res.setHeader("Retry-After", "1");
+          throw new AppError(503, "busy", "Too many sign-ins are being checked at once; try again in 1 s.");
+        }
+        let principal: Principal | null;
+        try {
+          principal = await auth.credentials.checkPassword(username, password);
+        } catch (err) {
+          void usernameLimit.refund(username).catch(() => undefined);
+          throw err;
+        }
+        if (principal) void usernameLimit.refund(username).catch(() => undefined);
         if (!principal) {
           // Only a configured name is written down: what was typed may be a password in the wrong field.
           const known = auth.credentials.user(username) !== null;

@@ -27,12 +27,16 @@ export function redisKeys(prefix: string) {
     broadcastChannels: `${prefix}:broadcast:channels`,
     /** Hash of web node id → {connections, beatAt} JSON. */
     presence: `${prefix}:presence`,
-    /** A signed-in session: JSON {user, createdAt, ip}, expiring after SESSION_TTL_HOURS without use. */
+    /** A signed-in session: JSON {user, createdAt, ip}, expiring after SESSION_TTL_HOURS without use, SESSION_MAX_HOURS after sign-in at most. */
     session: (id: string) => `${prefix}:session:${id}`,
+    /** Failed sign-ins for one username (a digest of it) in the current hour: a counter that expires with its window. */
+    loginFailures: (nameDigest: string) => `${prefix}:login-failures:${nameDigest}`,
     /** The cookie-signing secret shared by every web node when SESSION_SECRET is not set. */
     sessionSecret: `${prefix}:session-secret`,
-    /** Stream of audit log entries, capped at AUDIT_LOG_LIMIT. */
+    /** Stream of audit log entries but failed sign-ins, capped at AUDIT_LOG_LIMIT. */
     audit: `${prefix}:audit`,
+    /** Stream of failed sign-in entries, capped at AUDIT_LOG_LIMIT on its own: a flood of them cannot trim the other. */
+    auditFailedSignIns: `${prefix}:audit:failed-sign-ins`,
     /** Key (channel prefix) of the Socket.IO Redis adapter and emitter. */
     socketIo: `${prefix}:socket.io`,
   };

@@ -9,12 +9,12 @@ export const PASSWORDS = { alice: `alice-${randomBytes(9).toString("base64url")}
 export const TOKENS = { ci: randomBytes(32).toString("base64url"), grafana: randomBytes(32).toString("base64url") };
 
 /**
- * TASKCAST_USERS (alice: operator, bob: viewer; bcrypt cost 4 to keep tests fast) and TASKCAST_TOKENS
+ * TASKCAST_USERS (alice: operator, bob: viewer; bcrypt cost 10, the lowest a web node accepts) and TASKCAST_TOKENS
  * (ci: operator, grafana: viewer), plus `extraTokens` entries `name:role:token`.
  */
 export function authEnv(extraTokens: string[] = []): Record<string, string> {
   return {
-    TASKCAST_USERS: `alice:operator:${hashSync(PASSWORDS.alice, 4)},bob:viewer:${hashSync(PASSWORDS.bob, 4)}`,
+    TASKCAST_USERS: `alice:operator:${hashSync(PASSWORDS.alice, 10)},bob:viewer:${hashSync(PASSWORDS.bob, 10)}`,
     TASKCAST_TOKENS: [`ci:operator:${TOKENS.ci}`, `grafana:viewer:${TOKENS.grafana}`, ...extraTokens].join(","),
   };
 }

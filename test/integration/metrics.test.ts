@@ -82,7 +82,7 @@ describe("metrics with users configured", () => {
     stack = await startStack({
       webNodes: 1,
       workers: 1,
-      env: { TASKCAST_USERS: `alice:operator:${hashSync("correct horse", 4)}`, TASKCAST_TOKENS: `prometheus:viewer:${token}` },
+      env: { TASKCAST_USERS: `alice:operator:${hashSync("correct horse", 10)}`, TASKCAST_TOKENS: `prometheus:viewer:${token}` },
     });
   });
   after(() => stack.close());

@@ -5,10 +5,11 @@ import { Authenticator } from "../../server/auth/authenticator";
 import { Credentials, parseTokens, parseUsers } from "../../server/auth/credentials";
 import type { SessionStore } from "../../server/auth/sessions";
 import { AppError } from "../../server/errors";
+import { LoginRequestSchema } from "../../lib/auth";
 
-// Cost 4: the lowest bcrypt allows, so the tests stay fast; the checks are the same at any cost.
-const ALICE_HASH = hashSync("alice-password", 4);
-const BOB_HASH = hashSync("bob-password", 4);
+// Cost 10: the lowest a web node accepts, so the tests stay fast; the checks are the same at any cost.
+const ALICE_HASH = hashSync("alice-password", 10);
+const BOB_HASH = hashSync("bob-password", 10);
 const CI_TOKEN = "ci-token-0123456789abcdefghijklmnopqrstuv";
 const GRAFANA_TOKEN = "grafana-token-0123456789abcdefghijklmnopq";
 
@@ -34,6 +35,20 @@ test("a user entry with a bad name, role or hash is refused with a message that 
   assert.throws(() => parseUsers(`al ice:operator:${ALICE_HASH}`), /the name must be 1-64 letters/);
   assert.throws(() => parseUsers(`:operator:${ALICE_HASH}`), /the name must be/);
   assert.throws(() => parseUsers("alice:operator:nope", "TASKCAST_USERS_FILE"), /TASKCAST_USERS_FILE entry 1 \(alice\)/);
+});
+
+test("a stored hash below bcrypt cost 10 is refused, naming the user", () => {
+  const weak = hashSync("carol-password", 9);
+  assert.throws(() => parseUsers(`alice:operator:${ALICE_HASH}\ncarol:viewer:${weak}`), /entry 2 \(carol\): the password hash has bcrypt cost 9; use at least 10/);
+  assert.equal(parseUsers(`carol:viewer:${hashSync("carol-password", 11)}`).length, 1);
+});
+
+test("a sign-in password may be at most 72 bytes of UTF-8, which bcrypt checks whole", () => {
+  const ok = (password: string) => LoginRequestSchema.safeParse({ username: "alice", password }).success;
+  assert.ok(ok("p".repeat(72)));
+  assert.ok(!ok("p".repeat(73)));
+  assert.ok(ok("é".repeat(36)), "72 bytes");
+  assert.ok(!ok("é".repeat(37)), "74 bytes in 37 characters");
 });
 
 test("a user or token name that appears twice is refused", () => {

@@ -60,7 +60,7 @@ test("ALLOWED_ORIGINS is a comma-separated list of origins", () => {
   assert.throws(() => loadConfig({ ALLOWED_ORIGINS: "not an origin" }), /ALLOWED_ORIGINS/);
 });
 
-const HASH = "$2b$04$abcdefghijklmnopqrstuu5m8mD8x7XhF0FJp2mGx3xY9i2ZyW0Pq"; // shape only: never checked here
+const HASH = "$2b$10$abcdefghijklmnopqrstuu5m8mD8x7XhF0FJp2mGx3xY9i2ZyW0Pq"; // shape only: never checked here
 const TOKEN = "t".repeat(32);
 
 test("isLoopbackHost: only addresses reachable from this machine alone", () => {
@@ -130,4 +130,20 @@ test("TRUST_PROXY is true, false or the number of proxies in front", () => {
   assert.equal(loadConfig({ TRUST_PROXY: "2" }).TRUST_PROXY, 2);
   assert.throws(() => loadConfig({ TRUST_PROXY: "-1" }), /TRUST_PROXY: must be true, false or the number of proxies/);
   assert.throws(() => loadConfig({ TRUST_PROXY: "10.0.0.1" }), /TRUST_PROXY/);
+});
+
+test("SESSION_MAX_HOURS bounds every session: 7 days by default, fractions allowed, never zero", () => {
+  assert.equal(loadConfig({}).SESSION_MAX_HOURS, 168);
+  assert.equal(loadConfig({ SESSION_MAX_HOURS: "0.5" }).SESSION_MAX_HOURS, 0.5);
+  assert.throws(() => loadConfig({ SESSION_MAX_HOURS: "0" }), /SESSION_MAX_HOURS/);
+  assert.throws(() => loadConfig({ SESSION_MAX_HOURS: "a week" }), /SESSION_MAX_HOURS/);
+});
+
+test("sign-in limits: failures per username and concurrent password checks, both positive", () => {
+  const c = loadConfig({});
+  assert.equal(c.LOGIN_FAILURES_PER_USER_PER_HOUR, 20);
+  assert.equal(c.LOGIN_CONCURRENT_CHECKS, 8);
+  assert.equal(loadConfig({ LOGIN_CONCURRENT_CHECKS: "2", LOGIN_FAILURES_PER_USER_PER_HOUR: "5" }).LOGIN_CONCURRENT_CHECKS, 2);
+  assert.throws(() => loadConfig({ LOGIN_CONCURRENT_CHECKS: "0" }), /LOGIN_CONCURRENT_CHECKS/);
+  assert.throws(() => loadConfig({ LOGIN_FAILURES_PER_USER_PER_HOUR: "0" }), /LOGIN_FAILURES_PER_USER_PER_HOUR/);
 });
