@@ -138,7 +138,11 @@ describe("realtime across two web nodes", () => {
       if (String(data).includes(marker)) encodedPerSocket++;
       return send.call(this, data, options, cb);
     };
-    const c = await stack.connectSocket(stack.nodes[0]);
+    // The new tab's catch-up (history read after it joined) must be out first: under load it can be read after the
+    // marker is recorded, and carry it in its own per-socket packet, as it should.
+    let caughtUp: Promise<void> | undefined;
+    const c = await stack.connectSocket(stack.nodes[0], {}, (socket) => void (caughtUp = new Promise((resolve) => socket.once("broadcast:catchup", () => resolve()))));
+    await caughtUp;
     try {
       const arrived = [a, b, c].map((s) => nextEvent(s, "broadcast", (m) => m.message === marker));
       await stack.redis.publish(stack.config.BROADCAST_CHANNEL, marker);
