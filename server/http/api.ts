@@ -4,7 +4,7 @@ import { BroadcastListQuerySchema, liveCopy, ListQuerySchema, MAX_BATCH_BODY_BYT
 import type { AuditLog } from "../audit/audit-log";
 import type { BroadcastLog } from "../broadcast/broadcast-log";
 import type { BroadcastService } from "../broadcast/broadcast-service";
-import { notFound } from "../errors";
+import { invalidInput, notFound } from "../errors";
 import type { Actor } from "../lifecycle/actor";
 import type { TaskSubmission } from "../lifecycle/submission";
 import type { TaskService } from "../lifecycle/task-service";
@@ -30,6 +30,15 @@ export interface ApiDeps {
 
 /** Who makes an HTTP request, for the rules and the audit log (routes past the access check have a principal). */
 const actorOf = (ctx: RequestContext): Actor => ({ principal: ctx.principal!, ip: ctx.ip, via: "http" });
+
+/** A task id from the path; a malformed % escape is the client's mistake (400), not a failure of ours. */
+function decodeTaskId(raw: string): string {
+  try {
+    return decodeURIComponent(raw);
+  } catch {
+    throw invalidInput(`The task id "${raw}" in the path is not valid URL encoding; encode it with encodeURIComponent.`);
+  }
+}
 
 export function apiRoutes(deps: ApiDeps): Route[] {
   const routes: Route[] = [
@@ -78,8 +87,9 @@ export function apiRoutes(deps: ApiDeps): Route[] {
       method: "GET",
       pattern: /^\/api\/tasks\/([^/]+)$/,
       handler: async (_req, _url, [id]) => {
-        const record = await redisCall(() => deps.store.get(decodeURIComponent(id)));
-        if (!record) throw notFound(`No task with id "${decodeURIComponent(id)}".`);
+        const taskId = decodeTaskId(id);
+        const record = await redisCall(() => deps.store.get(taskId));
+        if (!record) throw notFound(`No task with id "${taskId}".`);
         return [200, record];
       },
     },
@@ -96,7 +106,7 @@ export function apiRoutes(deps: ApiDeps): Route[] {
         method: "POST",
         pattern: new RegExp(`^/api/tasks/([^/]+)/${action}$`),
         handler: async (req, _url, [id], _res, ctx) => {
-          const taskId = decodeURIComponent(id);
+          const taskId = decodeTaskId(id);
           const body = action === "retry" ? await readOptionalJsonBody(req) : undefined;
           const actor = actorOf(ctx);
           const record =
