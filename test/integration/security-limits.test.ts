@@ -2,7 +2,7 @@
 // the records they read, sockets per user or token), sockets whose sign-in ended, idempotency keys per client,
 // malformed task ids, and the internal fan-out channel under KEY_PREFIX.
 import assert from "node:assert/strict";
-import { randomBytes } from "node:crypto";
+import { randomBytes, randomUUID } from "node:crypto";
 import { after, before, describe, test } from "node:test";
 import { authEnv, bearer, rawRequest, TOKENS } from "../helpers/auth";
 import { startStack, type Stack } from "../helpers/stack";
@@ -18,6 +18,30 @@ describe("one client cannot reach into another's requests or break the API with 
     url = stack.nodes[0].url;
   });
   after(() => stack.close());
+
+  const submit = (token: string, key: string, body: unknown) => rawRequest(url, { method: "POST", path: "/api/tasks", body, headers: { ...bearer(token), "Idempotency-Key": key } });
+
+  test("an Idempotency-Key is scoped to its client: another token with the same key makes its own task", async () => {
+    const key = `deploy-${randomUUID()}`;
+    const first = await submit(TOKENS.ci, key, { type: "echo", payload: { from: "ci" } });
+    assert.equal(first.status, 202, first.text);
+    // The same client again: replayed, as before.
+    const again = await submit(TOKENS.ci, key, { type: "echo", payload: { from: "ci" } });
+    assert.equal(again.status, 200, again.text);
+    assert.equal(again.body.id, first.body.id);
+    assert.equal(again.headers["idempotent-replayed"], "true");
+    // Another client, the same key and body: its own new task, not ci's.
+    const same = await submit(OTHER_OPERATOR, key, { type: "echo", payload: { from: "ci" } });
+    assert.equal(same.status, 202, same.text);
+    assert.notEqual(same.body.id, first.body.id);
+    assert.equal(same.headers["idempotent-replayed"], undefined);
+    // Another client, the same key and another body: accepted, not "key reused".
+    const other = await submit(OTHER_OPERATOR, `${key}-2`, { type: "echo" });
+    const clash = await submit(TOKENS.ci, `${key}-2`, { type: "echo", payload: { different: true } });
+    assert.equal(other.status, 202, other.text);
+    assert.equal(clash.status, 202, clash.text);
+    assert.notEqual(clash.body.id, other.body.id);
+  });
 
   test("a task id with a malformed % escape is a 400 that says so, on GET and on every action", async () => {
     const operator = bearer(TOKENS.ci);
