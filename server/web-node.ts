@@ -131,7 +131,7 @@ export async function startWebNode(config: Config, log: Logger, pages?: PageHand
   handleTaskSubmit(io, submission, auth, log);
   const taskUpdates = relayTaskUpdates(io, live, log);
   relayLiveEvents(io, live);
-  await relayBroadcasts(io, broadcastSub, config.BROADCAST_CHANNEL, log, (b) => relayLag.note(b.at));
+  await relayBroadcasts(io, broadcastSub, keys.broadcastFanout, log, (b) => relayLag.note(b.at));
 
   // HTTP: the guard, then /metrics, the API and the pages.
   const api = createRouter(

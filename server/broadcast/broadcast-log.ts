@@ -33,9 +33,6 @@ redis.call('LPUSH', KEYS[5], ARGV[9])
 redis.call('LTRIM', KEYS[5], 0, 199)
 ${APPEND_BODY}`;
 
-/** Channel on which web nodes receive stamped broadcasts to deliver to their own tabs. */
-export const fanoutChannel = (channel: string) => `${channel}:fanout`;
-
 /** Broadcast ids are decimal counters; compare them as numbers of any length. */
 const idNumber = (id: string) => BigInt(id);
 
@@ -136,7 +133,7 @@ export class BroadcastLog {
       source,
       new Date().toISOString(),
       String(this.historySize),
-      fanoutChannel(this.channel),
+      this.keys.broadcastFanout,
       source === "redis" ? "" : this.channel,
     ];
   }

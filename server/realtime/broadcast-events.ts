@@ -6,7 +6,7 @@ import { describeZodError } from "../../lib/zod-message";
 import { takeToken } from "../access/token-bucket";
 import type { AuditLog } from "../audit/audit-log";
 import type { Authenticator } from "../auth/authenticator";
-import { fanoutChannel, type BroadcastLog } from "../broadcast/broadcast-log";
+import type { BroadcastLog } from "../broadcast/broadcast-log";
 import type { BroadcastService } from "../broadcast/broadcast-service";
 import { AppError, messageOf } from "../errors";
 import type { Logger } from "../logger";
@@ -79,9 +79,8 @@ function follow(socket: IoSocket, channels: string[] | null): void {
   socket.data.subscription = { ...socket.data.subscription, channels };
 }
 
-/** Delivers stamped broadcasts from the Redis fan-out channel to this node's own tabs that follow their channel, once each. */
-export async function relayBroadcasts(io: IoServer, subscriber: Redis, channel: string, log: Logger, onRelayed?: (broadcast: Broadcast) => void): Promise<void> {
-  const fanout = fanoutChannel(channel);
+/** Delivers stamped broadcasts from the Redis fan-out channel (`<KEY_PREFIX>:broadcast:fanout`) to this node's own tabs that follow their channel, once each. */
+export async function relayBroadcasts(io: IoServer, subscriber: Redis, fanout: string, log: Logger, onRelayed?: (broadcast: Broadcast) => void): Promise<void> {
   subscriber.on("message", (ch: string, raw: string) => {
     if (ch !== fanout) return;
     const parsed = BroadcastSchema.safeParse(safeJson(raw));

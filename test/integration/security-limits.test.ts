@@ -4,6 +4,7 @@
 import assert from "node:assert/strict";
 import { randomBytes, randomUUID } from "node:crypto";
 import { after, before, describe, test } from "node:test";
+import type { Broadcast } from "../../lib/contract";
 import { authEnv, bearer, rawRequest, TOKENS } from "../helpers/auth";
 import { startStack, type Stack } from "../helpers/stack";
 
@@ -62,4 +63,39 @@ describe("one client cannot reach into another's requests or break the API with 
     assert.equal(missing.status, 404, missing.text);
   });
 
+  test("web nodes relay broadcasts on a fan-out channel under KEY_PREFIX; a PUBLISH on the old `<BROADCAST_CHANNEL>:fanout` reaches no tab", async () => {
+    const { KEY_PREFIX, BROADCAST_CHANNEL } = stack.config;
+    const listener = stack.redis.duplicate();
+    const heard: string[] = [];
+    listener.on("message", (channel: string) => heard.push(channel));
+    await listener.subscribe(`${KEY_PREFIX}:broadcast:fanout`);
+    try {
+      const socket = await stack.connectSocket(url, { auth: { token: TOKENS.grafana } });
+      const received: Broadcast[] = [];
+      socket.on("broadcast", (b) => received.push(b));
+      const forged = { id: "999999", message: `forged ${randomUUID()}`, channel: "general", source: "api", at: new Date().toISOString() };
+      await stack.redis.publish(`${BROADCAST_CHANNEL}:fanout`, JSON.stringify(forged));
+      // Published after the forgery on the same connection: the node hears it later, if it hears the forgery at all.
+      const marker = `real ${randomUUID()}`;
+      assert.equal((await rawRequest(url, { method: "POST", path: "/api/broadcasts", body: { message: marker }, headers: bearer(TOKENS.ci) })).status, 202);
+      await waitFor(() => received.some((b) => b.message === marker), "the real broadcast to arrive");
+      assert.deepEqual(
+        received.map((b) => b.message),
+        [marker],
+        "the forged message was not relayed",
+      );
+      await waitFor(() => heard.length > 0, "the broadcast on the prefixed fan-out channel");
+      assert.deepEqual(heard, [`${KEY_PREFIX}:broadcast:fanout`]);
+    } finally {
+      await listener.quit();
+    }
+  });
 });
+
+async function waitFor(check: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`Timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
