@@ -39,6 +39,7 @@ import { handleBroadcastEvents, relayBroadcasts } from "./realtime/broadcast-eve
 import { checkHandshakes } from "./realtime/handshake";
 import { relayLiveEvents } from "./realtime/live-relay";
 import { PresenceTicker } from "./realtime/presence";
+import { SESSION_CHECK_MS, startSessionSweep } from "./realtime/session-sweep";
 import { limitEvents } from "./realtime/requests";
 import { createSocketServer } from "./realtime/socket-server";
 import { handleTaskSubmit, relayTaskUpdates } from "./realtime/task-events";
@@ -68,11 +69,17 @@ export interface WebNode {
   close(): Promise<void>;
 }
 
+/** Internal timings a test may shorten; not settings. */
+export interface WebNodeTuning {
+  /** How often the node checks its sockets' sign-in sessions. @defaultValue 5000 */
+  sessionCheckMs?: number;
+}
+
 /**
  * Starts a web node. `pages` serves everything that is not the API (Next.js in production);
  * tests run the node without it.
  */
-export async function startWebNode(config: Config, log: Logger, pages?: PageHandler): Promise<WebNode> {
+export async function startWebNode(config: Config, log: Logger, pages?: PageHandler, tuning: WebNodeTuning = {}): Promise<WebNode> {
   const exposureWarning = checkExposure(config);
   if (exposureWarning) log.warn(exposureWarning);
   const keys = redisKeys(config.KEY_PREFIX);
@@ -126,7 +133,7 @@ export async function startWebNode(config: Config, log: Logger, pages?: PageHand
   const presence = new PresenceTicker(io, redis, keys, broadcastLog, log, () => relayLag.summary());
   const healthTicker = startHealthTicker(io, health, HEALTH_INTERVAL_MS);
   const queueRelay = relayQueueStats(io, live);
-  handleStreamSelection(io, { presence: () => presence.current(), channels: () => presence.channelList(), health: () => healthTicker.current(), queue: () => queueRelay.current() });
+  handleStreamSelection(io, auth, { presence: () => presence.current(), channels: () => presence.channelList(), health: () => healthTicker.current(), queue: () => queueRelay.current() });
   handleBroadcastEvents(io, { broadcasts, broadcastLog, auth, audit, rate: config.BROADCAST_RATE, burst: config.BROADCAST_BURST, log });
   handleTaskSubmit(io, submission, auth, log);
   const taskUpdates = relayTaskUpdates(io, live, log);
@@ -155,6 +162,7 @@ export async function startWebNode(config: Config, log: Logger, pages?: PageHand
   const stopQueueSampler = startQueueSampler(() => queueStats.read(), live, QUEUE_STATS_INTERVAL_MS, log);
   workersView.start(WORKERS_VIEW_INTERVAL_MS);
   const stopStatsTicker = startStatsTicker(io, stats, log);
+  const stopSessionSweep = startSessionSweep(io, sessions, tuning.sessionCheckMs ?? SESSION_CHECK_MS, log);
   const stopStallDetector = startStallDetector({ store, workers, publisher, live, intervalMs: STALL_SWEEP_INTERVAL_MS, log });
 
   const { url, port } = await listen(httpServer, config.PORT, config.HOST);
@@ -165,6 +173,7 @@ export async function startWebNode(config: Config, log: Logger, pages?: PageHand
     ["stop health pushes", () => healthTicker.stop()],
     ["stop the workers list", () => workersView.stop()],
     ["stop activity pushes", () => stopStatsTicker()],
+    ["stop session checks", () => stopSessionSweep()],
     ["stop stalled-task sweeps", () => stopStallDetector()],
     ["leave presence", () => presence.stop()],
     ["stop ingesting broadcasts", () => ingestor.stop()],

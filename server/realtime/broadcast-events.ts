@@ -11,7 +11,7 @@ import type { BroadcastService } from "../broadcast/broadcast-service";
 import { AppError, messageOf } from "../errors";
 import type { Logger } from "../logger";
 import type { Redis } from "../redis/connect";
-import { actorOf, mayOperate, reply } from "./requests";
+import { actorOf, assertSessionAlive, mayOperate, reply, sessionCheckError } from "./requests";
 import type { IoServer, IoSocket } from "./socket-server";
 
 /** Room of the tabs that follow every channel, and of the tabs that follow one. */
@@ -67,8 +67,13 @@ export function handleBroadcastEvents(
       const parsed = BroadcastSubscriptionSchema.shape.channels.safeParse(input);
       if (!parsed.success) return respond({ error: `Invalid channels: ${describeZodError(parsed.error)}. Send an array of channel names, or null for all.` });
       const followed = parsed.data ?? null;
-      follow(socket, followed);
-      broadcastLog.catchUp(null, followed).then(respond, (err: unknown) => respond({ error: `Now following, but the history could not be read (${messageOf(err)}).` }));
+      assertSessionAlive(socket, options.auth).then(
+        () => {
+          follow(socket, followed);
+          broadcastLog.catchUp(null, followed).then(respond, (err: unknown) => respond({ error: `Now following, but the history could not be read (${messageOf(err)}).` }));
+        },
+        (err: unknown) => respond({ error: sessionCheckError(err) }),
+      );
     });
   });
 }

@@ -26,10 +26,14 @@ export const actorOf = (socket: IoSocket): Actor => ({ principal: socket.data.pr
 /** A socket opened with a session that has since ended may do nothing more. */
 export async function assertSessionAlive(socket: IoSocket, auth: Authenticator): Promise<void> {
   if (socket.data.sessionId && !(await auth.sessions.alive(socket.data.sessionId))) {
-    socket.disconnect(true);
+    // Closed once the event's answer (this error) has gone out: an answer sent after the close is dropped.
+    setImmediate(() => socket.disconnect(true));
     throw new AppError(401, "unauthenticated", "Your session has ended; sign in again.");
   }
 }
+
+/** The message for an event refused by assertSessionAlive (or by a failure to check it). */
+export const sessionCheckError = (err: unknown): string => (err instanceof AppError ? err.message : "Could not check your sign-in; try again shortly.");
 
 /** Operators only, with a live session. */
 export async function mayOperate(socket: IoSocket, auth: Authenticator, what: string): Promise<void> {

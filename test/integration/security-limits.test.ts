@@ -5,8 +5,11 @@ import assert from "node:assert/strict";
 import { randomBytes, randomUUID } from "node:crypto";
 import { after, before, describe, test } from "node:test";
 import type { Broadcast } from "../../lib/contract";
-import { authEnv, bearer, rawRequest, TOKENS } from "../helpers/auth";
-import { startStack, type Stack } from "../helpers/stack";
+import { pino } from "pino";
+import { loadConfig } from "../../server/config";
+import { startWebNode, type WebNode } from "../../server/web-node";
+import { authEnv, bearer, originOf, PASSWORDS, rawRequest, signIn, TOKENS } from "../helpers/auth";
+import { startStack, type Stack, type TestSocket } from "../helpers/stack";
 
 /** A second operator token, so two clients can use the same Idempotency-Key. */
 const OTHER_OPERATOR = randomBytes(32).toString("base64url");
@@ -88,6 +91,74 @@ describe("one client cannot reach into another's requests or break the API with 
       assert.deepEqual(heard, [`${KEY_PREFIX}:broadcast:fanout`]);
     } finally {
       await listener.quit();
+    }
+  });
+});
+
+describe("a socket lives no longer than its sign-in", () => {
+  let stack: Stack;
+  /** Checks its sockets' sessions every 200 ms, and one that checks only once a minute (so only the events' own checks act). */
+  let quick: WebNode;
+  let slow: WebNode;
+  before(async () => {
+    stack = await startStack({ workers: 0, env: authEnv() });
+    const log = pino({ level: "silent" });
+    quick = await startWebNode(loadConfig(stack.env), log, undefined, { sessionCheckMs: 200 });
+    slow = await startWebNode(loadConfig(stack.env), log, undefined, { sessionCheckMs: 60_000 });
+  });
+  after(async () => {
+    await Promise.all([quick?.close(), slow?.close()]);
+    await stack.close();
+  });
+
+  /** Signs alice in, opens a socket with her cookie, and returns it with her session's Redis key. */
+  async function aliceSocket(node: WebNode): Promise<{ socket: TestSocket; sessionKey: string; ended: Promise<string> }> {
+    const cookie = await signIn(node.url, "alice", PASSWORDS.alice);
+    const socket = await stack.connectSocket(node, { reconnection: false, extraHeaders: { Cookie: cookie, Origin: originOf(node.url) } });
+    const ended = new Promise<string>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error("the socket was not disconnected within 5 s")), 5000);
+      socket.once("disconnect", (reason) => {
+        clearTimeout(timer);
+        resolve(reason);
+      });
+    });
+    ended.catch(() => undefined);
+    const sessionId = cookie.split("=")[1].split(".")[0];
+    return { socket, sessionKey: `${stack.config.KEY_PREFIX}:session:${sessionId}`, ended };
+  }
+
+  test("a socket whose session expires in Redis is disconnected within the check period, and hears no more audit entries", async () => {
+    const { socket, sessionKey, ended } = await aliceSocket(quick);
+    const { socket: other, sessionKey: otherKey } = await aliceSocket(quick);
+    assert.equal(await stack.redis.exists(sessionKey), 1);
+    const audited: string[] = [];
+    socket.on("audit:entry", (entry) => audited.push(entry.action));
+    await stack.redis.pexpire(sessionKey, 1);
+    const started = Date.now();
+    assert.equal(await ended, "io server disconnect");
+    assert.ok(Date.now() - started < 3000, `disconnected after ${Date.now() - started} ms`);
+    // The other session's socket stays.
+    assert.equal(await stack.redis.exists(otherKey), 1);
+    assert.ok(other.connected, "a socket with a live session stays connected");
+    await rawRequest(quick.url, { method: "POST", path: "/api/broadcasts", body: { message: "after the end" }, headers: bearer(TOKENS.ci) });
+    assert.deepEqual(audited, []);
+  });
+
+  test("a socket whose session is deleted (sign-out elsewhere, an operator's DEL) is disconnected too", async () => {
+    const { sessionKey, ended } = await aliceSocket(quick);
+    await stack.redis.del(sessionKey);
+    assert.equal(await ended, "io server disconnect");
+  });
+
+  test("streams:follow and broadcast:follow from a socket whose session ended are refused, and the socket is closed", async () => {
+    for (const follow of [(s: TestSocket) => s.timeout(5000).emitWithAck("streams:follow", ["tasks"]), (s: TestSocket) => s.timeout(5000).emitWithAck("broadcast:follow", ["general"])]) {
+      const { socket, sessionKey, ended } = await aliceSocket(slow);
+      assert.ok(!("error" in (await follow(socket))), "followed while signed in");
+      await stack.redis.del(sessionKey);
+      const answer = await follow(socket).catch((err: Error) => ({ error: err.message }));
+      assert.ok("error" in answer, JSON.stringify(answer));
+      assert.match(String(answer.error), /session has ended; sign in again/);
+      assert.equal(await ended, "io server disconnect");
     }
   });
 });
