@@ -1,5 +1,6 @@
 // The audit log: every operator action and sign-in, in a capped Redis stream shared by every web node.
 import { AuditEntrySchema, type AuditEntry, type AuditListQuery, type AuditPage, type Principal } from "../../lib/auth";
+import type { ScanMeter } from "../access/scan-cost";
 import { messageOf } from "../errors";
 import type { LiveEvents } from "../live-events";
 import type { Logger } from "../logger";
@@ -12,7 +13,8 @@ export type AuditRecord = Omit<AuditEntry, "id" | "at" | "actor"> & { actor: Pri
 const DETAIL_MAX = 200;
 /** Entries read per round while filtering, so a rare action does not mean reading the whole log at once. */
 const SCAN_BATCH = 500;
-const SCAN_LIMIT = 20_000;
+/** Most entries one query looks at before it answers with where to continue. */
+export const AUDIT_SCAN_LIMIT = 20_000;
 
 export class AuditLog {
   constructor(
@@ -47,14 +49,20 @@ export class AuditLog {
     }
   }
 
-  /** Newest first, optionally before an id and filtered by action and actor. */
-  async list(query: AuditListQuery): Promise<AuditPage> {
+  /**
+   * Newest first, optionally before an id and filtered by action and actor. Looks at `scanLimit` entries at most,
+   * and answers with `nextBefore` where it stopped; `meter` counts the entries read.
+   */
+  async list(query: AuditListQuery, options: { scanLimit?: number; meter?: ScanMeter } = {}): Promise<AuditPage> {
+    const scanLimit = options.scanLimit ?? AUDIT_SCAN_LIMIT;
     const entries: AuditEntry[] = [];
     let end = query.before ? `(${query.before}` : "+";
     let scanned = 0;
-    while (entries.length < query.limit && scanned < SCAN_LIMIT) {
-      const batch = (await this.redis.xrevrange(this.keys.audit, end, "-", "COUNT", SCAN_BATCH)) as Array<[string, string[]]>;
+    while (entries.length < query.limit && scanned < scanLimit) {
+      const asked = Math.min(SCAN_BATCH, scanLimit - scanned);
+      const batch = (await this.redis.xrevrange(this.keys.audit, end, "-", "COUNT", asked)) as Array<[string, string[]]>;
       if (batch.length === 0) return { entries, nextBefore: null };
+      if (options.meter) options.meter.scanned += batch.length;
       for (const [id, flat] of batch) {
         scanned++;
         end = `(${id}`;
@@ -63,7 +71,7 @@ export class AuditLog {
         entries.push(entry);
         if (entries.length === query.limit) return { entries, nextBefore: id };
       }
-      if (batch.length < SCAN_BATCH) return { entries, nextBefore: null };
+      if (batch.length < asked) return { entries, nextBefore: null };
     }
     // Stopped by the scan limit: the caller may continue from where the scan stopped.
     return { entries, nextBefore: end.slice(1) };

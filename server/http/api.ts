@@ -1,6 +1,7 @@
 // The JSON API's core routes and /healthz: thin handlers over the web node's services.
 import type { IncomingMessage } from "node:http";
 import { BroadcastListQuerySchema, liveCopy, ListQuerySchema, MAX_BATCH_BODY_BYTES, MAX_BODY_BYTES, TaskListQuerySchema, type BatchAck, type Health, type Presence, type TaskAck } from "../../lib/contract";
+import { chargeScan, metered, RECORDS_PER_TOKEN, type ScanMeter } from "../access/scan-cost";
 import type { AuditLog } from "../audit/audit-log";
 import type { BroadcastLog } from "../broadcast/broadcast-log";
 import type { BroadcastService } from "../broadcast/broadcast-service";
@@ -78,9 +79,11 @@ export function apiRoutes(deps: ApiDeps): Route[] {
     {
       method: "GET",
       pattern: /^\/api\/tasks$/,
-      handler: async (_req, url) => {
+      handler: async (_req, url, _params, _res, ctx) => {
         const query = parseQuery(TaskListQuerySchema, url);
-        return [200, { tasks: (await redisCall(() => deps.store.list(query))).map(liveCopy) }];
+        const tasks = await redisCall(() => deps.store.list(query));
+        chargeScan(ctx.cost, tasks.length, RECORDS_PER_TOKEN.tasks);
+        return [200, { tasks: tasks.map(liveCopy) }];
       },
     },
     {
@@ -96,9 +99,11 @@ export function apiRoutes(deps: ApiDeps): Route[] {
     {
       method: "GET",
       pattern: /^\/api\/dead-letters$/,
-      handler: async (_req, url) => {
+      handler: async (_req, url, _params, _res, ctx) => {
         const { limit } = parseQuery(ListQuerySchema, url);
-        return [200, { tasks: (await redisCall(() => deps.store.deadLetters(limit))).map(liveCopy) }];
+        const tasks = await redisCall(() => deps.store.deadLetters(limit));
+        chargeScan(ctx.cost, tasks.length, RECORDS_PER_TOKEN.tasks);
+        return [200, { tasks: tasks.map(liveCopy) }];
       },
     },
     ...(["cancel", "retry", "discard"] as const).map(
@@ -128,11 +133,13 @@ export function apiRoutes(deps: ApiDeps): Route[] {
     {
       method: "GET",
       pattern: /^\/api\/broadcasts$/,
-      handler: async (_req, url) => {
+      handler: async (_req, url, _params, _res, ctx) => {
         const { limit, channels, after } = parseQuery(BroadcastListQuerySchema, url);
-        if (after === undefined) return [200, { broadcasts: await redisCall(() => deps.broadcastLog.recent(limit, channels)) }];
+        // Paid for by the history entries read (a rare channel means reading much of it).
+        const read = <T>(work: (meter: ScanMeter) => Promise<T>) => metered(ctx.cost, RECORDS_PER_TOKEN.broadcasts, (meter) => redisCall(() => work(meter)));
+        if (after === undefined) return [200, { broadcasts: await read((meter) => deps.broadcastLog.recent(limit, channels, meter)) }];
         // Catch-up for outside consumers: what came after `after`, oldest first, and whether some left the history.
-        const catchUp = await redisCall(() => deps.broadcastLog.catchUp(after, channels));
+        const catchUp = await read((meter) => deps.broadcastLog.catchUp(after, channels, undefined, meter));
         return [200, { ...catchUp, broadcasts: catchUp.broadcasts.slice(0, limit) }];
       },
     },

@@ -13,6 +13,11 @@ import { startStack, type Stack, type TestSocket } from "../helpers/stack";
 
 /** A second operator token, so two clients can use the same Idempotency-Key. */
 const OTHER_OPERATOR = randomBytes(32).toString("base64url");
+/** Viewer tokens, one per test of the costs, so each starts with a full bucket. */
+const VIEWERS = Object.fromEntries(["searcher", "auditor", "watcher", "chatty", "follower"].map((name) => [name, randomBytes(32).toString("base64url")])) as Record<
+  "searcher" | "auditor" | "watcher" | "chatty" | "follower",
+  string
+>;
 
 describe("one client cannot reach into another's requests or break the API with a malformed id", () => {
   let stack: Stack;
@@ -160,6 +165,52 @@ describe("a socket lives no longer than its sign-in", () => {
       assert.match(String(answer.error), /session has ended; sign in again/);
       assert.equal(await ended, "io server disconnect");
     }
+  });
+});
+
+describe("a client pays for the work its requests cause, over all its connections", () => {
+  let stack: Stack;
+  let url: string;
+  before(async () => {
+    const viewers = Object.entries(VIEWERS).map(([name, token]) => `${name}:viewer:${token}`);
+    stack = await startStack({ workers: 0, env: { ...authEnv(viewers), API_RATE: "1", API_BURST: "20", SOCKETS_PER_PRINCIPAL: "3" } });
+    url = stack.nodes[0].url;
+  });
+  after(() => stack.close());
+
+  const get = (path: string, token: string) => rawRequest(url, { path, headers: bearer(token) });
+
+  test("a search that reads 2,000 records costs 20 requests: the client's next request is 429, other clients are not limited", async () => {
+    for (let i = 0; i < 2; i++) {
+      const tasks = Array.from({ length: 1000 }, (_, n) => ({ type: "echo", payload: { n } }));
+      const res = await rawRequest(url, { method: "POST", path: "/api/tasks/batch", body: { tasks }, headers: bearer(TOKENS.ci) });
+      assert.equal(res.status, 202, res.text);
+    }
+    const search = await get("/api/tasks/search?q=matches-nothing", VIEWERS.searcher);
+    assert.equal(search.status, 200, search.text);
+    assert.deepEqual(search.body.tasks, []);
+    const next = await get("/api/queue", VIEWERS.searcher);
+    assert.equal(next.status, 429, next.text);
+    assert.match(String(next.headers["retry-after"]), /^[1-9]\d*$/);
+    assert.equal((await get("/api/queue", TOKENS.grafana)).status, 200, "another client is not limited");
+    // With what one second refills, a search reads one token's worth (100 records) and says where to continue.
+    await new Promise((r) => setTimeout(r, Number(next.headers["retry-after"]) * 1000 + 100));
+    const short = await get("/api/tasks/search?q=matches-nothing", VIEWERS.searcher);
+    assert.equal(short.status, 200, short.text);
+    assert.deepEqual(short.body.tasks, []);
+    assert.ok(short.body.nextCursor, "stopped early, with a cursor to continue from");
+  });
+
+  test("an audit query that scans 10,000 entries costs 20 requests: the client's next request is 429", async () => {
+    const pipeline = stack.redis.pipeline();
+    const actor = JSON.stringify({ kind: "user", name: "someone", role: "operator" });
+    for (let i = 0; i < 10_000; i++) pipeline.xadd(`${stack.config.KEY_PREFIX}:audit`, "*", "at", new Date().toISOString(), "action", "broadcast.send", "actor", actor, "target", String(i), "detail", "", "ip", "127.0.0.1", "via", "http");
+    await pipeline.exec();
+    const page = await get("/api/audit?actor=nobody-at-all", VIEWERS.auditor);
+    assert.equal(page.status, 200, page.text);
+    assert.deepEqual(page.body.entries, []);
+    const next = await get("/api/queue", VIEWERS.auditor);
+    assert.equal(next.status, 429, next.text);
   });
 });
 
