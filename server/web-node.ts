@@ -36,6 +36,7 @@ import { ConfirmPublisher } from "./queue/publisher";
 import { QueueStatsReader } from "./queue/stats";
 import { assertTopology, topologyFor } from "./queue/topology";
 import { handleBroadcastEvents, relayBroadcasts } from "./realtime/broadcast-events";
+import { capSocketsPerPrincipal } from "./realtime/connection-cap";
 import { checkHandshakes } from "./realtime/handshake";
 import { relayLiveEvents } from "./realtime/live-relay";
 import { PresenceTicker } from "./realtime/presence";
@@ -124,7 +125,9 @@ export async function startWebNode(config: Config, log: Logger, pages?: PageHand
   const loopbackOnly = config.users.length === 0 && !config.ALLOW_INSECURE_NO_AUTH;
   const io = createSocketServer({ pubClient: withSafePublish(redis, log), subClient: adapterSub, adapterKey: keys.socketIo, allowedOrigins: config.ALLOWED_ORIGINS, loopbackOnly, log });
   checkHandshakes(io, auth);
-  limitEvents(io, config.API_RATE, config.API_BURST);
+  capSocketsPerPrincipal(io, config.SOCKETS_PER_PRINCIPAL);
+  const socketEvents = new RateLimiter(config.API_RATE, config.API_BURST);
+  limitEvents(io, socketEvents);
   const metrics = new WebMetrics({ redis, keys, sockets: () => io.engine.clientsCount, live });
   // Counted in memory and written every 250 ms: a round trip per broadcast cost the ingest lease holder a tenth of a core at 100 a second.
   const counters = stats.batched(log);
@@ -134,7 +137,7 @@ export async function startWebNode(config: Config, log: Logger, pages?: PageHand
   const healthTicker = startHealthTicker(io, health, HEALTH_INTERVAL_MS);
   const queueRelay = relayQueueStats(io, live);
   handleStreamSelection(io, auth, { presence: () => presence.current(), channels: () => presence.channelList(), health: () => healthTicker.current(), queue: () => queueRelay.current() });
-  handleBroadcastEvents(io, { broadcasts, broadcastLog, auth, audit, rate: config.BROADCAST_RATE, burst: config.BROADCAST_BURST, log });
+  handleBroadcastEvents(io, { broadcasts, broadcastLog, auth, audit, sends: new RateLimiter(config.BROADCAST_RATE, config.BROADCAST_BURST), events: socketEvents, log });
   handleTaskSubmit(io, submission, auth, log);
   const taskUpdates = relayTaskUpdates(io, live, log);
   relayLiveEvents(io, live);

@@ -212,7 +212,58 @@ describe("a client pays for the work its requests cause, over all its connection
     const next = await get("/api/queue", VIEWERS.auditor);
     assert.equal(next.status, 429, next.text);
   });
+
+  test("one user or token may hold SOCKETS_PER_PRINCIPAL sockets on a node; the next is refused with a clear error", async () => {
+    const sockets: TestSocket[] = [];
+    for (let i = 0; i < 3; i++) sockets.push(await stack.connectSocket(url, { reconnection: false, auth: { token: VIEWERS.watcher } }));
+    const refused = await stack.connectSocket(url, { reconnection: false, auth: { token: VIEWERS.watcher } }).then(
+      () => "connected",
+      (err: Error) => err.message,
+    );
+    assert.match(refused, /watcher already has 3 connections to this web node, the most allowed \(SOCKETS_PER_PRINCIPAL\)/);
+    // Another token is not affected, and a closed socket frees its place.
+    await stack.connectSocket(url, { reconnection: false, auth: { token: TOKENS.grafana } });
+    const closed = new Promise((resolve) => sockets[0].once("disconnect", resolve));
+    sockets[0].disconnect();
+    await closed;
+    await waitForConnect(() => stack.connectSocket(url, { reconnection: false, auth: { token: VIEWERS.watcher } }));
+  });
+
+  test("socket events are limited per user or token, not per connection", async () => {
+    const [a, b] = [await stack.connectSocket(url, { auth: { token: VIEWERS.chatty } }), await stack.connectSocket(url, { auth: { token: VIEWERS.chatty } })];
+    const follow = (s: TestSocket) => s.timeout(5000).emitWithAck("streams:follow", ["tasks"]);
+    const replies = await Promise.all([...Array.from({ length: 15 }, () => follow(a)), ...Array.from({ length: 15 }, () => follow(b))]);
+    const refused = replies.filter((r) => "error" in r);
+    assert.ok(refused.length >= 10, `${refused.length} of 30 refused with a burst of 20`);
+    assert.match((refused[0] as { error: string }).error, /Too many socket events from chatty: at most 1 a second \(bursts of 20\)/);
+  });
+
+  test("broadcast:follow pays for the history it reads: following a quiet channel over 1,000 broadcasts twice uses up the burst", async () => {
+    const history = `${stack.config.KEY_PREFIX}:broadcast:history`;
+    const pipeline = stack.redis.pipeline();
+    for (let i = 1; i <= 1000; i++) pipeline.lpush(history, JSON.stringify({ id: String(i), message: `m${i}`, channel: "busy", source: "redis", at: new Date().toISOString() }));
+    pipeline.set(`${stack.config.KEY_PREFIX}:broadcast:seq`, "1000");
+    await pipeline.exec();
+    const socket = await stack.connectSocket(url, { auth: { token: VIEWERS.follower } });
+    const replies: Array<Awaited<ReturnType<TestSocket["emitWithAck"]>>> = [];
+    for (let i = 0; i < 5; i++) replies.push(await socket.timeout(5000).emitWithAck("broadcast:follow", ["quiet"]));
+    const done = replies.filter((r) => !("error" in r));
+    assert.ok(done.length <= 2, `${done.length} of 5 follows were served`);
+    assert.match(String(replies.find((r) => "error" in r)?.error), /Too many socket events from follower/);
+  });
 });
+
+/** Connects, trying again while the server has not yet seen the previous socket go. */
+async function waitForConnect(connect: () => Promise<TestSocket>): Promise<TestSocket> {
+  for (let tries = 0; ; tries++) {
+    try {
+      return await connect();
+    } catch (err) {
+      if (tries > 50) throw err;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+}
 
 async function waitFor(check: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;

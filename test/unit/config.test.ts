@@ -109,3 +109,10 @@ test("session, cookie and limit settings are validated", () => {
   assert.throws(() => loadConfig({ API_BURST: "0" }), /API_BURST/);
   assert.equal(loadConfig({ API_RATE: "0" }).API_RATE, 0, "0 turns the API limit off");
 });
+
+test("SOCKETS_PER_PRINCIPAL caps one user's or token's sockets per web node: 50 by default, 0 for no cap", () => {
+  assert.equal(loadConfig({}).SOCKETS_PER_PRINCIPAL, 50);
+  assert.equal(loadConfig({ SOCKETS_PER_PRINCIPAL: "0" }).SOCKETS_PER_PRINCIPAL, 0);
+  assert.throws(() => loadConfig({ SOCKETS_PER_PRINCIPAL: "-1" }), /SOCKETS_PER_PRINCIPAL/);
+  assert.throws(() => loadConfig({ SOCKETS_PER_PRINCIPAL: "many" }), /SOCKETS_PER_PRINCIPAL/);
+});
