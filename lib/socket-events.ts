@@ -69,9 +69,6 @@ export interface InterServerEvents {
 
 export interface SocketData {
   connectedAt: number;
-  /** Token bucket limiting this connection's broadcasts. */
-  broadcastTokens: number;
-  broadcastRefilledAt: number;
   subscription: BroadcastSubscription;
   /** The live streams the socket receives (it is in their rooms): from its handshake, then `streams:follow`. */
   streams: LiveStream[];

@@ -43,8 +43,14 @@ const EnvSchema = z.object({
     .transform((v) => (/^(true|yes|on)$/i.test(v) ? 1 : /^(false|no|off)$/i.test(v) ? 0 : Number(v))),
   /** API requests one client (user, token or address) may make per second on one web node, on average (0: no limit)… */
   API_RATE: z.coerce.number().int().min(0).default(50),
-  /** …and in a burst. Socket.IO events per connection are limited the same way. */
+  /**
+   * …and in a burst. Requests that read many records (searches, the audit log, lists, broadcast history) take one
+   * more token per 100 task records, 500 audit entries or 100 broadcasts read. Socket.IO events of one user or
+   * token, over all its connections to a web node, are limited the same way.
+   */
   API_BURST: positiveInt.default(100),
+  /** Socket.IO connections one user or token may hold on one web node (0: no cap). Not applied without users. */
+  SOCKETS_PER_PRINCIPAL: z.coerce.number().int().min(0).max(100_000).default(50),
   /** Sign-in attempts one address (an IPv6 address: its /64) may make per minute on one web node. */
   LOGIN_ATTEMPTS_PER_MINUTE: positiveInt.max(1000).default(10),
   /** Failed sign-ins one username may have per hour, from any address, on all web nodes together (counted in Redis). */
@@ -84,7 +90,7 @@ const EnvSchema = z.object({
   KEY_PREFIX: z.string().min(1).default("taskcast"),
   BROADCAST_MAX_BYTES: positiveInt.default(4096),
   BROADCAST_HISTORY: positiveInt.default(1000),
-  /** Broadcasts one Socket.IO connection may send per second, on average… */
+  /** Broadcasts one user or token may send per second over Socket.IO, on average, over all its connections to a web node… */
   BROADCAST_RATE: positiveInt.default(10),
   /** …and in a burst. */
   BROADCAST_BURST: positiveInt.default(20),

@@ -40,9 +40,11 @@ import { ConfirmPublisher } from "./queue/publisher";
 import { QueueStatsReader } from "./queue/stats";
 import { assertTopology, topologyFor } from "./queue/topology";
 import { handleBroadcastEvents, relayBroadcasts } from "./realtime/broadcast-events";
+import { capSocketsPerPrincipal } from "./realtime/connection-cap";
 import { checkHandshakes } from "./realtime/handshake";
 import { relayLiveEvents } from "./realtime/live-relay";
 import { PresenceTicker } from "./realtime/presence";
+import { SESSION_CHECK_MS, startSessionSweep } from "./realtime/session-sweep";
 import { limitEvents } from "./realtime/requests";
 import { createSocketServer } from "./realtime/socket-server";
 import { handleTaskSubmit, relayTaskUpdates } from "./realtime/task-events";
@@ -72,11 +74,17 @@ export interface WebNode {
   close(): Promise<void>;
 }
 
+/** Internal timings a test may shorten; not settings. */
+export interface WebNodeTuning {
+  /** How often the node checks its sockets' sign-in sessions. @defaultValue 5000 */
+  sessionCheckMs?: number;
+}
+
 /**
  * Starts a web node. `pages` serves everything that is not the API (Next.js in production);
  * tests run the node without it.
  */
-export async function startWebNode(config: Config, log: Logger, pages?: PageHandler): Promise<WebNode> {
+export async function startWebNode(config: Config, log: Logger, pages?: PageHandler, tuning: WebNodeTuning = {}): Promise<WebNode> {
   const exposureWarning = checkExposure(config, "web");
   if (exposureWarning) log.warn(exposureWarning);
   const keys = redisKeys(config.KEY_PREFIX);
@@ -126,7 +134,10 @@ export async function startWebNode(config: Config, log: Logger, pages?: PageHand
   // One bucket per client for the API; authentication failures on any path or handshake count against their address.
   const apiLimiter = new RateLimiter(config.API_RATE, config.API_BURST);
   checkHandshakes(io, auth, apiLimiter);
-  limitEvents(io, config.API_RATE, config.API_BURST);
+  capSocketsPerPrincipal(io, config.SOCKETS_PER_PRINCIPAL);
+  // Socket events: one bucket per user or token over all its connections (per connection without users).
+  const socketEvents = new RateLimiter(config.API_RATE, config.API_BURST);
+  limitEvents(io, socketEvents);
   const metrics = new WebMetrics({ redis, keys, sockets: () => io.engine.clientsCount, live });
   // Counted in memory and written every 250 ms: a round trip per broadcast cost the ingest lease holder a tenth of a core at 100 a second.
   const counters = stats.batched(log);
@@ -135,12 +146,12 @@ export async function startWebNode(config: Config, log: Logger, pages?: PageHand
   const presence = new PresenceTicker(io, redis, keys, broadcastLog, log, () => relayLag.summary());
   const healthTicker = startHealthTicker(io, health, HEALTH_INTERVAL_MS);
   const queueRelay = relayQueueStats(io, live);
-  handleStreamSelection(io, { presence: () => presence.current(), channels: () => presence.channelList(), health: () => healthTicker.current(), queue: () => queueRelay.current() });
-  handleBroadcastEvents(io, { broadcasts, broadcastLog, auth, audit, rate: config.BROADCAST_RATE, burst: config.BROADCAST_BURST, log });
+  handleStreamSelection(io, auth, { presence: () => presence.current(), channels: () => presence.channelList(), health: () => healthTicker.current(), queue: () => queueRelay.current() });
+  handleBroadcastEvents(io, { broadcasts, broadcastLog, auth, audit, sends: new RateLimiter(config.BROADCAST_RATE, config.BROADCAST_BURST), events: socketEvents, log });
   handleTaskSubmit(io, submission, auth, log);
   const taskUpdates = relayTaskUpdates(io, live, log);
   relayLiveEvents(io, live);
-  await relayBroadcasts(io, broadcastSub, config.BROADCAST_CHANNEL, log, (b) => relayLag.note(b.at));
+  await relayBroadcasts(io, broadcastSub, keys.broadcastFanout, log, (b) => relayLag.note(b.at));
 
   // HTTP: the guard, then /metrics, the API and the pages.
   const api = createRouter(
@@ -173,6 +184,7 @@ export async function startWebNode(config: Config, log: Logger, pages?: PageHand
   const stopQueueSampler = startQueueSampler(() => queueStats.read(), live, QUEUE_STATS_INTERVAL_MS, log);
   workersView.start(WORKERS_VIEW_INTERVAL_MS);
   const stopStatsTicker = startStatsTicker(io, stats, log);
+  const stopSessionSweep = startSessionSweep(io, sessions, tuning.sessionCheckMs ?? SESSION_CHECK_MS, log);
   const stopStallDetector = startStallDetector({ store, workers, publisher, live, intervalMs: STALL_SWEEP_INTERVAL_MS, log });
 
   const { url, port } = await listen(httpServer, config.PORT, config.HOST);
@@ -183,6 +195,7 @@ export async function startWebNode(config: Config, log: Logger, pages?: PageHand
     ["stop health pushes", () => healthTicker.stop()],
     ["stop the workers list", () => workersView.stop()],
     ["stop activity pushes", () => stopStatsTicker()],
+    ["stop session checks", () => stopSessionSweep()],
     ["stop stalled-task sweeps", () => stopStallDetector()],
     ["leave presence", () => presence.stop()],
     ["stop ingesting broadcasts", () => ingestor.stop()],

@@ -16,7 +16,7 @@ export function takeToken(bucket: { tokens: number; refilledAt: number }, now: n
  */
 export const ADDRESS_RATE_FACTOR = 4;
 
-/** Buckets idle this long are full again and can be forgotten. */
+/** Full buckets are forgotten every this many calls. */
 const SWEEP_EVERY = 1000;
 
 export class RateLimiter {
@@ -42,8 +42,28 @@ export class RateLimiter {
     return { allowed: false, retryAfterSeconds: Math.max(1, Math.ceil((1 - bucket.tokens) / this.rate)) };
   }
 
+  /** Tokens `client` has now, whole or not (Infinity when the limiter is off); what a request may still spend. */
+  available(client: string, now = Date.now()): number {
+    if (this.rate === 0) return Infinity;
+    const bucket = this.buckets.get(client);
+    if (!bucket) return this.burst;
+    return Math.min(this.burst, bucket.tokens + ((now - bucket.refilledAt) / 1000) * this.rate);
+  }
+
+  /**
+   * Takes `tokens` more from `client` for work its request has done (records read), even below zero: a client
+   * in debt is refused until the refill has paid it back.
+   */
+  charge(client: string, tokens: number, now = Date.now()): void {
+    if (this.rate === 0 || tokens <= 0) return;
+    const bucket = this.buckets.get(client) ?? { tokens: this.burst, refilledAt: now };
+    bucket.tokens = Math.min(this.burst, bucket.tokens + ((now - bucket.refilledAt) / 1000) * this.rate) - tokens;
+    bucket.refilledAt = now;
+    this.buckets.set(client, bucket);
+  }
+
   private sweep(now: number): void {
-    const refillMs = (this.burst / this.rate) * 1000;
-    for (const [client, bucket] of this.buckets) if (now - bucket.refilledAt > refillMs) this.buckets.delete(client);
+    // Forgotten only once full again: a bucket in debt stays until the refill has paid it back.
+    for (const [client, bucket] of this.buckets) if (bucket.tokens + ((now - bucket.refilledAt) / 1000) * this.rate >= this.burst) this.buckets.delete(client);
   }
 }

@@ -1,6 +1,7 @@
 // The audit log: every operator action and sign-in, in capped Redis streams shared by every web node. Failed sign-ins
 // have a stream of their own, so that a flood of them can only push out older failed sign-ins, never operator actions.
 import { AuditEntrySchema, type AuditEntry, type AuditListQuery, type AuditPage, type Principal } from "../../lib/auth";
+import type { ScanMeter } from "../access/scan-cost";
 import { messageOf } from "../errors";
 import type { LiveEvents } from "../live-events";
 import type { Logger } from "../logger";
@@ -13,7 +14,8 @@ export type AuditRecord = Omit<AuditEntry, "id" | "at" | "actor"> & { actor: Pri
 const DETAIL_MAX = 200;
 /** Entries read per round while filtering, so a rare action does not mean reading the whole log at once. */
 const SCAN_BATCH = 500;
-const SCAN_LIMIT = 20_000;
+/** Most entries one query looks at before it answers with where to continue. */
+export const AUDIT_SCAN_LIMIT = 20_000;
 
 /**
  * Appends an entry to KEYS[1] with an id after the newest of both streams (KEYS[1], KEYS[2]), so that the two share
@@ -68,14 +70,18 @@ export class AuditLog {
     }
   }
 
-  /** Newest first across both streams, optionally before an id and filtered by action and actor. */
-  async list(query: AuditListQuery): Promise<AuditPage> {
+  /**
+   * Newest first across both streams, optionally before an id and filtered by action and actor. Looks at
+   * `scanLimit` entries at most, and answers with `nextBefore` where it stopped; `meter` counts the entries read.
+   */
+  async list(query: AuditListQuery, options: { scanLimit?: number; meter?: ScanMeter } = {}): Promise<AuditPage> {
+    const scanLimit = options.scanLimit ?? AUDIT_SCAN_LIMIT;
     const keys = query.action === undefined ? [this.keys.audit, this.keys.auditFailedSignIns] : [query.action === "auth.login_failed" ? this.keys.auditFailedSignIns : this.keys.audit];
     const streams = keys.map((key) => new NewestFirst(this.redis, key, query.before));
     const entries: AuditEntry[] = [];
     let scanned = 0;
     let lastId: string | null = null;
-    while (scanned < SCAN_LIMIT) {
+    while (scanned < scanLimit) {
       const heads = await Promise.all(streams.map((s) => s.peek()));
       let newest = -1;
       heads.forEach((head, i) => {
@@ -84,6 +90,7 @@ export class AuditLog {
       if (newest < 0) return { entries, nextBefore: null };
       const [id, flat] = streams[newest].take();
       scanned++;
+      if (options.meter) options.meter.scanned++;
       lastId = id;
       const entry = toEntry(id, Object.fromEntries(pairs(flat)));
       if (!entry || (query.action && entry.action !== query.action) || (query.actor && entry.actor.name !== query.actor)) continue;

@@ -81,6 +81,17 @@ export class SessionStore {
     return (await this.redis.exists(this.keys.session(id))) === 1;
   }
 
+  /** Which of these session ids are still signed in: one round trip for any number (the sockets' periodic check). */
+  async aliveMany(ids: readonly string[]): Promise<Set<string>> {
+    if (ids.length === 0) return new Set();
+    const pipeline = this.redis.pipeline();
+    for (const id of ids) pipeline.exists(this.keys.session(id));
+    const replies = (await pipeline.exec()) ?? [];
+    const failed = replies.find(([err]) => err);
+    if (failed) throw failed[0];
+    return new Set(ids.filter((_, i) => replies[i]?.[1] === 1));
+  }
+
   /** Ends a session (sign-out); its cookie stops working on every web node at once. */
   async destroy(cookie: string | undefined): Promise<Session | null> {
     const id = this.verify(cookie);

@@ -1,6 +1,7 @@
 // The broadcast log: every broadcast gets the next id, lands in the bounded history and is fanned out, in one atomic step.
 import { BroadcastSchema, type Broadcast, type BroadcastCatchUp, type BroadcastSource } from "../../lib/contract";
 import { safeJson } from "../../lib/safe-json";
+import type { ScanMeter } from "../access/scan-cost";
 import type { LiveEvents } from "../live-events";
 import type { Redis } from "../redis/connect";
 import type { RedisKeys } from "../redis/keys";
@@ -32,9 +33,6 @@ if redis.call('GET', KEYS[4]) ~= ARGV[8] then return false end
 redis.call('LPUSH', KEYS[5], ARGV[9])
 redis.call('LTRIM', KEYS[5], 0, 199)
 ${APPEND_BODY}`;
-
-/** Channel on which web nodes receive stamped broadcasts to deliver to their own tabs. */
-export const fanoutChannel = (channel: string) => `${channel}:fanout`;
 
 /** Broadcast ids are decimal counters; compare them as numbers of any length. */
 const idNumber = (id: string) => BigInt(id);
@@ -83,12 +81,13 @@ export class BroadcastLog {
     return (await this.redis.lrange(this.keys.broadcastIngestLog, 0, count - 1)).reverse();
   }
 
-  /** Newest first, in the given channels (all when undefined). */
-  async recent(limit: number, channels?: readonly string[]): Promise<Broadcast[]> {
+  /** Newest first, in the given channels (all when undefined); `meter` counts the history entries read. */
+  async recent(limit: number, channels?: readonly string[], meter?: ScanMeter): Promise<Broadcast[]> {
     const found: Broadcast[] = [];
     const batch = 200;
     for (let start = 0; found.length < limit && start < this.historySize; start += batch) {
       const raws = await this.redis.lrange(this.keys.broadcastHistory, start, start + batch - 1);
+      if (meter) meter.scanned += raws.length;
       for (const b of parseAll(raws)) {
         if (found.length < limit && (!channels || channels.includes(b.channel))) found.push(b);
       }
@@ -99,14 +98,14 @@ export class BroadcastLog {
 
   /**
    * What a tab that last saw `afterId` missed in `channels` (all when null), oldest first; without
-   * `afterId`, the newest `recentLimit`. `gap`: some it missed have left the history.
+   * `afterId`, the newest `recentLimit`. `gap`: some it missed have left the history. `meter` counts the entries read.
    */
-  async catchUp(afterId: string | null | undefined, channels: readonly string[] | null | undefined, recentLimit = 50): Promise<BroadcastCatchUp> {
+  async catchUp(afterId: string | null | undefined, channels: readonly string[] | null | undefined, recentLimit = 50, meter?: ScanMeter): Promise<BroadcastCatchUp> {
     const [latestRaw, length] = await Promise.all([this.redis.get(this.keys.broadcastSeq), this.redis.llen(this.keys.broadcastHistory)]);
     const latestId = latestRaw ?? null;
     const follow = channels ?? undefined;
     if (!afterId || latestId === null) {
-      return { broadcasts: (await this.recent(recentLimit, follow)).reverse(), gap: false, latestId };
+      return { broadcasts: (await this.recent(recentLimit, follow, meter)).reverse(), gap: false, latestId };
     }
     const latest = idNumber(latestId);
     const after = idNumber(afterId);
@@ -115,6 +114,7 @@ export class BroadcastLog {
     const missed = Number(latest - after);
     const oldestKept = latest - BigInt(length) + 1n;
     const raws = await this.redis.lrange(this.keys.broadcastHistory, 0, Math.min(missed, this.historySize) - 1);
+    if (meter) meter.scanned += raws.length;
     const broadcasts = parseAll(raws)
       .filter((b) => idNumber(b.id) > after && (!follow || follow.includes(b.channel)))
       .reverse();
@@ -136,7 +136,7 @@ export class BroadcastLog {
       source,
       new Date().toISOString(),
       String(this.historySize),
-      fanoutChannel(this.channel),
+      this.keys.broadcastFanout,
       source === "redis" ? "" : this.channel,
     ];
   }

@@ -1,10 +1,11 @@
 // The JSON API's core routes and /healthz: thin handlers over the web node's services.
 import type { IncomingMessage } from "node:http";
 import { BroadcastListQuerySchema, liveCopy, ListQuerySchema, MAX_BATCH_BODY_BYTES, MAX_BODY_BYTES, TaskListQuerySchema, type BatchAck, type Health, type Presence, type TaskAck } from "../../lib/contract";
+import { chargeScan, metered, RECORDS_PER_TOKEN, type ScanMeter } from "../access/scan-cost";
 import type { AuditLog } from "../audit/audit-log";
 import type { BroadcastLog } from "../broadcast/broadcast-log";
 import type { BroadcastService } from "../broadcast/broadcast-service";
-import { notFound } from "../errors";
+import { invalidInput, notFound } from "../errors";
 import type { Actor } from "../lifecycle/actor";
 import type { TaskSubmission } from "../lifecycle/submission";
 import type { TaskService } from "../lifecycle/task-service";
@@ -30,6 +31,15 @@ export interface ApiDeps {
 
 /** Who makes an HTTP request, for the rules and the audit log (routes past the access check have a principal). */
 const actorOf = (ctx: RequestContext): Actor => ({ principal: ctx.principal!, ip: ctx.ip, via: "http" });
+
+/** A task id from the path; a malformed % escape is the client's mistake (400), not a failure of ours. */
+function decodeTaskId(raw: string): string {
+  try {
+    return decodeURIComponent(raw);
+  } catch {
+    throw invalidInput(`The task id "${raw}" in the path is not valid URL encoding; encode it with encodeURIComponent.`);
+  }
+}
 
 export function apiRoutes(deps: ApiDeps): Route[] {
   const routes: Route[] = [
@@ -69,26 +79,31 @@ export function apiRoutes(deps: ApiDeps): Route[] {
     {
       method: "GET",
       pattern: /^\/api\/tasks$/,
-      handler: async (_req, url) => {
+      handler: async (_req, url, _params, _res, ctx) => {
         const query = parseQuery(TaskListQuerySchema, url);
-        return [200, { tasks: (await redisCall(() => deps.store.list(query))).map(liveCopy) }];
+        const tasks = await redisCall(() => deps.store.list(query));
+        chargeScan(ctx.cost, tasks.length, RECORDS_PER_TOKEN.tasks);
+        return [200, { tasks: tasks.map(liveCopy) }];
       },
     },
     {
       method: "GET",
       pattern: /^\/api\/tasks\/([^/]+)$/,
       handler: async (_req, _url, [id]) => {
-        const record = await redisCall(() => deps.store.get(decodeURIComponent(id)));
-        if (!record) throw notFound(`No task with id "${decodeURIComponent(id)}".`);
+        const taskId = decodeTaskId(id);
+        const record = await redisCall(() => deps.store.get(taskId));
+        if (!record) throw notFound(`No task with id "${taskId}".`);
         return [200, record];
       },
     },
     {
       method: "GET",
       pattern: /^\/api\/dead-letters$/,
-      handler: async (_req, url) => {
+      handler: async (_req, url, _params, _res, ctx) => {
         const { limit } = parseQuery(ListQuerySchema, url);
-        return [200, { tasks: (await redisCall(() => deps.store.deadLetters(limit))).map(liveCopy) }];
+        const tasks = await redisCall(() => deps.store.deadLetters(limit));
+        chargeScan(ctx.cost, tasks.length, RECORDS_PER_TOKEN.tasks);
+        return [200, { tasks: tasks.map(liveCopy) }];
       },
     },
     ...(["cancel", "retry", "discard"] as const).map(
@@ -96,7 +111,7 @@ export function apiRoutes(deps: ApiDeps): Route[] {
         method: "POST",
         pattern: new RegExp(`^/api/tasks/([^/]+)/${action}$`),
         handler: async (req, _url, [id], _res, ctx) => {
-          const taskId = decodeURIComponent(id);
+          const taskId = decodeTaskId(id);
           const body = action === "retry" ? await readOptionalJsonBody(req) : undefined;
           const actor = actorOf(ctx);
           const record =
@@ -118,11 +133,13 @@ export function apiRoutes(deps: ApiDeps): Route[] {
     {
       method: "GET",
       pattern: /^\/api\/broadcasts$/,
-      handler: async (_req, url) => {
+      handler: async (_req, url, _params, _res, ctx) => {
         const { limit, channels, after } = parseQuery(BroadcastListQuerySchema, url);
-        if (after === undefined) return [200, { broadcasts: await redisCall(() => deps.broadcastLog.recent(limit, channels)) }];
+        // Paid for by the history entries read (a rare channel means reading much of it).
+        const read = <T>(work: (meter: ScanMeter) => Promise<T>) => metered(ctx.cost, RECORDS_PER_TOKEN.broadcasts, (meter) => redisCall(() => work(meter)));
+        if (after === undefined) return [200, { broadcasts: await read((meter) => deps.broadcastLog.recent(limit, channels, meter)) }];
         // Catch-up for outside consumers: what came after `after`, oldest first, and whether some left the history.
-        const catchUp = await redisCall(() => deps.broadcastLog.catchUp(after, channels));
+        const catchUp = await read((meter) => deps.broadcastLog.catchUp(after, channels, undefined, meter));
         return [200, { ...catchUp, broadcasts: catchUp.broadcasts.slice(0, limit) }];
       },
     },

@@ -2,7 +2,8 @@
 import { parseCookie, stringifySetCookie } from "cookie";
 import { AuditListQuerySchema, LoginRequestSchema, type Principal, type SessionInfo } from "../../lib/auth";
 import { describeZodError } from "../../lib/zod-message";
-import type { AuditLog } from "../audit/audit-log";
+import { metered, RECORDS_PER_TOKEN, scanBudget } from "../access/scan-cost";
+import { AUDIT_SCAN_LIMIT, type AuditLog } from "../audit/audit-log";
 import type { Authenticator } from "../auth/authenticator";
 import type { PasswordChecker } from "../auth/password-checker";
 import type { UsernameLimit } from "../auth/username-limit";
@@ -112,10 +113,12 @@ export function authRoutes(deps: {
     {
       method: "GET",
       pattern: /^\/api\/audit$/,
-      handler: async (_req, url) => {
+      handler: async (_req, url, _params, _res, ctx) => {
         // Parsed outside redisCall, which would report a bad query as Redis being unreachable.
         const query = parseQuery(AuditListQuerySchema, url);
-        return [200, await redisCall(() => audit.list(query))];
+        // A filter that matches little reads many entries: it reads what the client's rate limit affords, and pays for it.
+        const scanLimit = scanBudget(ctx.cost, RECORDS_PER_TOKEN.audit, AUDIT_SCAN_LIMIT);
+        return [200, await metered(ctx.cost, RECORDS_PER_TOKEN.audit, (meter) => redisCall(() => audit.list(query, { scanLimit, meter })))];
       },
     },
   ];

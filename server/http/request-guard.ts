@@ -8,6 +8,7 @@ import type { Authenticator } from "../auth/authenticator";
 import type { Session } from "../auth/sessions";
 import { AppError } from "../errors";
 import { hostAllowed, originAllowed, originHint } from "../access/origin-policy";
+import type { RequestCost } from "../access/scan-cost";
 import type { RateLimiter } from "../access/token-bucket";
 import { sendJson } from "./respond";
 import { API_CSP, newNonce, pageCsp, setSecurityHeaders } from "./security-headers";
@@ -18,6 +19,8 @@ export interface RequestContext {
   session: Session | null;
   ip: string;
   https: boolean;
+  /** The client's rate-limit budget: routes that read many records charge it for them. */
+  cost: RequestCost;
 }
 
 
@@ -82,11 +85,11 @@ export function createRequestGuard(options: GuardOptions) {
       if (isApi && !SAFE_METHODS.has(req.method ?? "GET") && identity.via !== "token") {
         checkSameOrigin(req, identity.via === "cookie", https);
       }
-      if (url.pathname.startsWith("/api/")) {
-        limit(limiter, identity.principal && identity.principal.kind !== "local" ? `${identity.principal.kind}:${identity.principal.name}` : `ip:${ip}`, res);
-      }
+      const client = identity.principal && identity.principal.kind !== "local" ? `${identity.principal.kind}:${identity.principal.name}` : `ip:${ip}`;
+      if (url.pathname.startsWith("/api/")) limit(limiter, client, res);
       req.headers[SESSION_HEADER] = JSON.stringify({ authRequired: auth.authRequired, principal: identity.principal } satisfies SessionInfo);
-      return { principal: identity.principal, session: identity.session, ip, https };
+      const cost: RequestCost = { available: () => limiter.available(client), charge: (tokens) => limiter.charge(client, tokens) };
+      return { principal: identity.principal, session: identity.session, ip, https, cost };
     } catch (err) {
       if (!(err instanceof AppError)) throw err;
       if (err.status === 401) res.setHeader("WWW-Authenticate", 'Bearer realm="taskcast"');

@@ -72,7 +72,7 @@ export class TaskSubmission {
   constructor(private readonly deps: SubmissionDeps) {}
 
   /** Resolves once RabbitMQ has confirmed the message; never accepts a task it could not queue. */
-  async submit({ input, idempotencyKey: key, actor }: SubmitRequest): Promise<Submitted> {
+  async submit({ input, idempotencyKey, actor }: SubmitRequest): Promise<Submitted> {
     assertOperator(actor, "submit tasks");
     const bytes = Buffer.byteLength(JSON.stringify(input) ?? "");
     if (bytes > MAX_BODY_BYTES) throw tooLarge(`The task is ${bytes} bytes as JSON; the limit is ${MAX_BODY_BYTES} bytes. Nothing was queued.`);
@@ -81,7 +81,7 @@ export class TaskSubmission {
     const { type, payload = {}, priority = 0 } = parsed.data;
     const check = checkTask(type, payload);
     if (!check.ok) throw invalidInput(check.error);
-    checkKey(key);
+    const key = scopedKey(idempotencyKey, actor);
     // Refuse at once while RabbitMQ is down rather than record a task that cannot be queued.
     this.deps.amqp().current();
 
@@ -194,12 +194,12 @@ export class TaskSubmission {
    * confirms. One Idempotency-Key covers the batch, and a person's batch is one audit entry. Resolves with the
    * tasks in the order sent once RabbitMQ confirmed every message.
    */
-  async submitBatch({ input, idempotencyKey: key, actor }: SubmitRequest): Promise<SubmittedBatch> {
+  async submitBatch({ input, idempotencyKey, actor }: SubmitRequest): Promise<SubmittedBatch> {
     assertOperator(actor, "submit tasks");
     const bytes = Buffer.byteLength(JSON.stringify(input) ?? "");
     if (bytes > MAX_BATCH_BODY_BYTES) throw tooLarge(`The batch is ${bytes} bytes as JSON; the limit is ${MAX_BATCH_BODY_BYTES} bytes. Nothing was queued; split it.`);
     const tasks = checkBatch(input);
-    checkKey(key);
+    const key = scopedKey(idempotencyKey, actor);
     this.deps.amqp().current();
 
     // The tasks' ids derive from the batch's: a replayed key gives back the same ids without storing them.
@@ -319,10 +319,16 @@ export class TaskSubmission {
 
 }
 
-function checkKey(key: string | undefined): void {
-  if (key !== undefined && (key.length === 0 || key.length > MAX_IDEMPOTENCY_KEY_LENGTH)) {
+/**
+ * Checks an Idempotency-Key and scopes it to the client that sent it (user or token), so two clients that
+ * happen to choose the same key never see each other's tasks, nor block each other's requests.
+ */
+function scopedKey(key: string | undefined, actor: Actor): string | undefined {
+  if (key === undefined) return undefined;
+  if (key.length === 0 || key.length > MAX_IDEMPOTENCY_KEY_LENGTH) {
     throw invalidInput(`Idempotency-Key must be 1 to ${MAX_IDEMPOTENCY_KEY_LENGTH} characters.`);
   }
+  return JSON.stringify([actor.principal.kind, actor.principal.name, key]);
 }
 
 /** Checks a whole batch: every invalid task is named by its index and problem in one 400, or none is. */

@@ -3,15 +3,16 @@
 import { BroadcastSchema, BroadcastSubscriptionSchema, type Broadcast } from "../../lib/contract";
 import { safeJson } from "../../lib/safe-json";
 import { describeZodError } from "../../lib/zod-message";
-import { takeToken } from "../access/token-bucket";
+import { metered, RECORDS_PER_TOKEN } from "../access/scan-cost";
+import type { RateLimiter } from "../access/token-bucket";
 import type { AuditLog } from "../audit/audit-log";
 import type { Authenticator } from "../auth/authenticator";
-import { fanoutChannel, type BroadcastLog } from "../broadcast/broadcast-log";
+import type { BroadcastLog } from "../broadcast/broadcast-log";
 import type { BroadcastService } from "../broadcast/broadcast-service";
 import { AppError, messageOf } from "../errors";
 import type { Logger } from "../logger";
 import type { Redis } from "../redis/connect";
-import { actorOf, mayOperate, reply } from "./requests";
+import { actorOf, assertSessionAlive, clientOf, mayOperate, reply, sessionCheckError } from "./requests";
 import type { IoServer, IoSocket } from "./socket-server";
 
 /** Room of the tabs that follow every channel, and of the tabs that follow one. */
@@ -25,21 +26,26 @@ export function handleBroadcastEvents(
     broadcastLog: BroadcastLog;
     auth: Authenticator;
     audit: AuditLog;
-    /** Broadcasts one connection may send a second, and in a burst. */
-    rate: number;
-    burst: number;
+    /** Broadcasts one user or token may send a second over all its sockets, and in a burst. */
+    sends: RateLimiter;
+    /** The socket events limiter: reading the history is charged to it by the entries read. */
+    events: RateLimiter;
     log: Logger;
   },
 ): void {
-  const { broadcastLog, rate, burst, log } = options;
+  const { broadcastLog, sends, events, log } = options;
+  /** Reads history for a socket, charging its user or token for the entries read beyond one event's worth. */
+  const catchUp = (socket: IoSocket, afterId: string | null, channels: string[] | null) => {
+    const client = clientOf(socket);
+    const cost = { available: () => events.available(client), charge: (tokens: number) => events.charge(client, tokens) };
+    return metered(cost, RECORDS_PER_TOKEN.broadcasts, (meter) => broadcastLog.catchUp(afterId, channels, undefined, meter));
+  };
   io.on("connection", (socket) => {
-    socket.data.broadcastTokens = burst;
-    socket.data.broadcastRefilledAt = Date.now();
     const { channels = null, lastBroadcastId = null } = socket.data.subscription;
     follow(socket, channels);
     // Joined first, then read: a broadcast in between arrives both ways, and the tab keeps one copy by id.
-    broadcastLog.catchUp(lastBroadcastId, channels).then(
-      (catchUp) => socket.emit("broadcast:catchup", catchUp),
+    catchUp(socket, lastBroadcastId, channels).then(
+      (missed) => socket.emit("broadcast:catchup", missed),
       (err: unknown) => log.warn({ err: messageOf(err) }, "could not send a tab the broadcasts it missed"),
     );
     socket.on("broadcast:send", (input, ack) =>
@@ -47,12 +53,8 @@ export function handleBroadcastEvents(
         ack,
         async () => {
           await mayOperate(socket, options.auth, "broadcast");
-          const bucket = { tokens: socket.data.broadcastTokens, refilledAt: socket.data.broadcastRefilledAt };
-          const allowed = takeToken(bucket, Date.now(), rate, burst);
-          socket.data.broadcastTokens = bucket.tokens;
-          socket.data.broadcastRefilledAt = bucket.refilledAt;
-          if (!allowed) {
-            throw new AppError(429, "rate_limited", `Too many broadcasts: at most ${rate} a second (bursts of ${burst}) per connection. Nothing was sent; wait a moment and try again.`);
+          if (!sends.take(clientOf(socket)).allowed) {
+            throw new AppError(429, "rate_limited", `Too many broadcasts: at most ${sends.rate} a second (bursts of ${sends.burst}) per user or token, over all its connections. Nothing was sent; wait a moment and try again.`);
           }
           const broadcast = await options.broadcasts.send(input, "dashboard");
           const { principal, ip, via } = actorOf(socket);
@@ -67,11 +69,16 @@ export function handleBroadcastEvents(
       const parsed = BroadcastSubscriptionSchema.shape.channels.safeParse(input);
       if (!parsed.success) return respond({ error: `Invalid channels: ${describeZodError(parsed.error)}. Send an array of channel names, or null for all.` });
       const followed = parsed.data ?? null;
-      follow(socket, followed);
-      broadcastLog.catchUp(null, followed).then(respond, (err: unknown) => {
-        log.warn({ err: messageOf(err) }, "could not read the broadcast history for broadcast:follow");
-        respond({ error: "Now following, but the history could not be read; follow again shortly to catch up." });
-      });
+      assertSessionAlive(socket, options.auth).then(
+        () => {
+          follow(socket, followed);
+          catchUp(socket, null, followed).then(respond, (err: unknown) => {
+            log.warn({ err: messageOf(err) }, "could not read the broadcast history for broadcast:follow");
+            respond({ error: "Now following, but the history could not be read; follow again shortly to catch up." });
+          });
+        },
+        (err: unknown) => respond({ error: sessionCheckError(err) }),
+      );
     });
   });
 }
@@ -82,9 +89,8 @@ function follow(socket: IoSocket, channels: string[] | null): void {
   socket.data.subscription = { ...socket.data.subscription, channels };
 }
 
-/** Delivers stamped broadcasts from the Redis fan-out channel to this node's own tabs that follow their channel, once each. */
-export async function relayBroadcasts(io: IoServer, subscriber: Redis, channel: string, log: Logger, onRelayed?: (broadcast: Broadcast) => void): Promise<void> {
-  const fanout = fanoutChannel(channel);
+/** Delivers stamped broadcasts from the Redis fan-out channel (`<KEY_PREFIX>:broadcast:fanout`) to this node's own tabs that follow their channel, once each. */
+export async function relayBroadcasts(io: IoServer, subscriber: Redis, fanout: string, log: Logger, onRelayed?: (broadcast: Broadcast) => void): Promise<void> {
   subscriber.on("message", (ch: string, raw: string) => {
     if (ch !== fanout) return;
     const parsed = BroadcastSchema.safeParse(safeJson(raw));

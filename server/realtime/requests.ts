@@ -2,20 +2,30 @@
 // answer (`{...}` or a clear `{error, code}`) on the event's acknowledgement.
 import { canOperate } from "../../lib/auth";
 import type { Authenticator } from "../auth/authenticator";
-import { takeToken } from "../access/token-bucket";
+import type { RateLimiter } from "../access/token-bucket";
 import { AppError, messageOf } from "../errors";
 import type { Actor } from "../lifecycle/actor";
 import { logClientError, type Logger } from "../logger";
 import type { IoServer, IoSocket } from "./socket-server";
 
-/** Events of any kind one connection may send a second, and in a burst (0: no limit). */
-export function limitEvents(io: IoServer, rate: number, burst: number): void {
+/**
+ * Whose budget a socket spends: its user's or token's, over all its connections to this node. Without users
+ * everyone is the same `local` operator on a loopback-only install, so there each connection has its own.
+ */
+export const clientOf = (socket: IoSocket): string => {
+  const { principal } = socket.data;
+  return principal.kind === "local" ? `socket:${socket.id}` : `${principal.kind}:${principal.name}`;
+};
+
+/** Events of any kind one user or token may send a second over all its sockets, and in a burst (the limiter's rate 0: no limit). */
+export function limitEvents(io: IoServer, events: RateLimiter): void {
   io.on("connection", (socket) => {
-    const events = { tokens: burst, refilledAt: Date.now() };
+    const client = clientOf(socket);
     socket.use(([event, ...args], next) => {
-      if (rate === 0 || takeToken(events, Date.now(), rate, burst)) return next();
+      if (events.take(client).allowed) return next();
       const ack = args.at(-1);
-      if (typeof ack === "function") ack({ error: `Too many requests on this connection: at most ${rate} a second (bursts of ${burst}). "${String(event)}" was not done; wait a moment.`, code: "rate_limited" });
+      const who = socket.data.principal.kind === "local" ? "this connection" : socket.data.principal.name;
+      if (typeof ack === "function") ack({ error: `Too many socket events from ${who}: at most ${events.rate} a second (bursts of ${events.burst}), over all its connections. "${String(event)}" was not done; wait a moment.`, code: "rate_limited" });
     });
   });
 }
@@ -26,10 +36,14 @@ export const actorOf = (socket: IoSocket): Actor => ({ principal: socket.data.pr
 /** A socket opened with a session that has since ended may do nothing more. */
 export async function assertSessionAlive(socket: IoSocket, auth: Authenticator): Promise<void> {
   if (socket.data.sessionId && !(await auth.sessions.alive(socket.data.sessionId))) {
-    socket.disconnect(true);
+    // Closed once the event's answer (this error) has gone out: an answer sent after the close is dropped.
+    setImmediate(() => socket.disconnect(true));
     throw new AppError(401, "unauthenticated", "Your session has ended; sign in again.");
   }
 }
+
+/** The message for an event refused by assertSessionAlive (or by a failure to check it). */
+export const sessionCheckError = (err: unknown): string => (err instanceof AppError ? err.message : "Could not check your sign-in; try again shortly.");
 
 /** Operators only, with a live session. */
 export async function mayOperate(socket: IoSocket, auth: Authenticator, what: string): Promise<void> {

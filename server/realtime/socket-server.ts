@@ -12,8 +12,9 @@ import type { Redis } from "../redis/connect";
 export type IoServer = Server<ClientToServerEvents, ServerToClientEvents, InterServerEvents, SocketData>;
 export type IoSocket = Socket<ClientToServerEvents, ServerToClientEvents, InterServerEvents, SocketData>;
 
+export const SESSION_ROOM_PREFIX = "session:";
 /** Room of the sockets opened with one sign-in session. */
-export const sessionRoom = (sessionId: string) => `session:${sessionId}`;
+export const sessionRoom = (sessionId: string) => `${SESSION_ROOM_PREFIX}${sessionId}`;
 
 /**
  * The Socket.IO server, not yet attached: attach it (`io.attach(httpServer)`) once the HTTP server has its

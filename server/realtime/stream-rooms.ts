@@ -4,6 +4,8 @@ import { LIVE_STREAMS, selectedStreams, StreamSelectionSchema, type LiveStream }
 import { STREAM_EVENTS, type StreamEvent, type StreamValue } from "../../lib/socket-events";
 import { z } from "../../lib/zod";
 import { describeZodError } from "../../lib/zod-message";
+import type { Authenticator } from "../auth/authenticator";
+import { assertSessionAlive, sessionCheckError } from "./requests";
 import type { IoServer, IoSocket } from "./socket-server";
 
 const streamRoom = (stream: LiveStream) => `stream:${stream}`;
@@ -41,14 +43,20 @@ export function streamFollowed(io: IoServer, stream: LiveStream): boolean {
  * current presence, channels and health it follows; `streams:follow` replaces the selection, and a socket that
  * starts following a stream pushed only on change gets its current value at once, before the answer.
  */
-export function handleStreamSelection(io: IoServer, snapshots: StreamSnapshots): void {
+export function handleStreamSelection(io: IoServer, auth: Authenticator, snapshots: StreamSnapshots): void {
   io.on("connection", (socket) => {
     joinStreams(socket, socket.data.streams);
     for (const stream of SNAPSHOTS_ON_CONNECT) if (socket.data.streams.includes(stream)) sendSnapshot(socket, stream, snapshots);
-    socket.on("streams:follow", (input, ack) => {
+    socket.on("streams:follow", async (input, ack) => {
       const respond = typeof ack === "function" ? ack : () => undefined;
       const parsed = FollowInputSchema.safeParse({ streams: input });
       if (!parsed.success) return respond({ error: `Invalid streams: ${describeZodError(parsed.error)}.` });
+      // A socket whose session ended starts following nothing more (and is closed).
+      const alive = await assertSessionAlive(socket, auth).then(
+        () => true,
+        (err: unknown) => void respond({ error: sessionCheckError(err) }),
+      );
+      if (!alive) return;
       const before = socket.data.streams;
       const streams = selectedStreams(parsed.data.streams);
       joinStreams(socket, streams);

@@ -17,6 +17,11 @@ export function redisKeys(prefix: string) {
     /** Hash of worker id → heartbeat JSON. */
     workers: `${prefix}:workers`,
     broadcastSeq: `${prefix}:broadcast:seq`,
+    /**
+     * Pub/sub channel on which web nodes relay stamped broadcasts to their own tabs. Internal, so under the prefix
+     * (Redis ACLs can keep outside publishers to BROADCAST_CHANNEL); BROADCAST_CHANNEL itself is the public contract.
+     */
+    broadcastFanout: `${prefix}:broadcast:fanout`,
     broadcastHistory: `${prefix}:broadcast:history`,
     broadcastIngestor: `${prefix}:broadcast:ingestor`,
     /** Hashes of the newest outside messages the ingest lease holders recorded, newest first. */

@@ -3,6 +3,7 @@ import { isFinished, TASK_STATUSES, TaskClaimSchema, TaskRecordSchema, type Task
 import { isDeadLetter, isRetainedHistory } from "../../lib/task-lifecycle";
 import { safeJson } from "../../lib/safe-json";
 import { matchesSearch, parseCursor, type TaskSearchFilters } from "../../lib/task-search";
+import type { ScanMeter } from "../access/scan-cost";
 import type { Redis } from "../redis/connect";
 import type { RedisKeys } from "../redis/keys";
 
@@ -150,9 +151,9 @@ export class TaskStore {
    * matches little would otherwise read the whole history (10,000+ records, some with large payloads) in one
    * request and hold Redis and the web node for seconds; it stops after `scanLimit` records instead and
    * answers with the cursor where it stopped, so the next request carries on from there.
-   * `nextCursor` is null when the index has nothing beyond what was looked at.
+   * `nextCursor` is null when the index has nothing beyond what was looked at. `meter` counts the records read.
    */
-  async search(options: TaskSearchFilters & { cursor?: string; limit: number; scanLimit?: number }): Promise<{ records: TaskRecord[]; nextCursor: string | null }> {
+  async search(options: TaskSearchFilters & { cursor?: string; limit: number; scanLimit?: number; meter?: ScanMeter }): Promise<{ records: TaskRecord[]; nextCursor: string | null }> {
     const index = options.status ? this.keys.tasksByStatus(options.status) : this.keys.tasks;
     const scanLimit = options.scanLimit ?? SEARCH_SCAN_LIMIT;
     const records: TaskRecord[] = [];
@@ -163,6 +164,7 @@ export class TaskStore {
       const found = await this.readMap(entries.map((e) => e.id));
       for (const [i, entry] of entries.entries()) {
         scanned++;
+        if (options.meter) options.meter.scanned++;
         after = entry;
         const record = found.get(entry.id);
         if (record && matchesSearch(record, options)) records.push(record);

@@ -485,8 +485,8 @@ const socketCases: SocketCase[] = [
   { name: "a broadcast with an extra field", socket: { event: "broadcast:send", payload: { message: "hi", id: "1" } }, error: /id/ },
   { name: "a broadcast from a viewer", socket: { as: "viewer", event: "broadcast:send", payload: { message: "hi" } }, error: /grafana has the viewer role and may not broadcast/ },
   { name: "script and HTML in a broadcast", socket: { event: "broadcast:send", payload: { message: `socket ${XSS}` } }, stores: { broadcast: `socket ${XSS}` } },
-  // A flood of events on one connection past API_BURST: the last ones are refused and not done.
-  { name: "a flood of events past the connection's rate limit", socket: { event: "task:submit", payload: { type: "no-such-type" }, repeat: 80 }, error: /Too many requests on this connection: at most 1 a second \(bursts of 60\)/ },
+  // A flood of events past API_BURST (from a token of its own: the limit counts all of a token's connections): the last ones are refused and not done.
+  { name: "a flood of events past the token's rate limit", socket: { as: "flood", event: "task:submit", payload: { type: "no-such-type" }, repeat: 80 }, error: /Too many socket events from flood: at most 1 a second \(bursts of 60\), over all its connections/ },
 ];
 
 describe("every bad input is refused with a clear error, and nothing is enqueued or broadcast", () => {

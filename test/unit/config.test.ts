@@ -147,3 +147,10 @@ test("sign-in limits: failures per username and concurrent password checks, both
   assert.throws(() => loadConfig({ LOGIN_CONCURRENT_CHECKS: "0" }), /LOGIN_CONCURRENT_CHECKS/);
   assert.throws(() => loadConfig({ LOGIN_FAILURES_PER_USER_PER_HOUR: "0" }), /LOGIN_FAILURES_PER_USER_PER_HOUR/);
 });
+
+test("SOCKETS_PER_PRINCIPAL caps one user's or token's sockets per web node: 50 by default, 0 for no cap", () => {
+  assert.equal(loadConfig({}).SOCKETS_PER_PRINCIPAL, 50);
+  assert.equal(loadConfig({ SOCKETS_PER_PRINCIPAL: "0" }).SOCKETS_PER_PRINCIPAL, 0);
+  assert.throws(() => loadConfig({ SOCKETS_PER_PRINCIPAL: "-1" }), /SOCKETS_PER_PRINCIPAL/);
+  assert.throws(() => loadConfig({ SOCKETS_PER_PRINCIPAL: "many" }), /SOCKETS_PER_PRINCIPAL/);
+});

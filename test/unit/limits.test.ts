@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { originAllowed } from "../../server/access/origin-policy";
-import { takeToken } from "../../server/access/token-bucket";
+import { chargeScan, scanBudget } from "../../server/access/scan-cost";
+import { RateLimiter, takeToken } from "../../server/access/token-bucket";
 
 test("the token bucket allows a burst, then the steady rate", () => {
   const bucket = { tokens: 20, refilledAt: 0 };
@@ -24,4 +25,35 @@ test("a browser may connect from its own origin (scheme, host and port) or a lis
   assert.ok(originAllowed("http://evil.example", "127.0.0.1:3000", false, ["http://evil.example"]));
   assert.ok(originAllowed("http://any.example", "127.0.0.1:3000", false, ["*"]));
   assert.ok(!originAllowed("null", "127.0.0.1:3000", false, []));
+});
+
+test("a request charged for the records it read leaves its client in debt until the refill pays it back", () => {
+  const limiter = new RateLimiter(10, 20);
+  assert.equal(limiter.available("a", 0), 20, "a new client has the whole burst");
+  assert.ok(limiter.take("a", 0).allowed);
+  limiter.charge("a", 25, 0);
+  assert.equal(limiter.available("a", 0), -6);
+  const refused = limiter.take("a", 0);
+  assert.deepEqual(refused, { allowed: false, retryAfterSeconds: 1 });
+  assert.equal(limiter.take("a", 600).allowed, false, "0 tokens after 600 ms");
+  assert.equal(limiter.take("a", 700).allowed, true, "1 token after 700 ms");
+  assert.equal(limiter.available("b", 0), 20, "other clients are not charged");
+  assert.equal(new RateLimiter(0, 20).available("a"), Infinity, "rate 0: no limit");
+});
+
+test("a scan reads what its own token and the client's remaining tokens pay for, and is charged the rest", () => {
+  let left = 4.5;
+  let charged = 0;
+  const cost = { available: () => left, charge: (t: number) => void (charged += t) };
+  assert.equal(scanBudget(cost, 100, 5000), 500, "1 + 4 whole tokens of 100 records");
+  left = 0;
+  assert.equal(scanBudget(cost, 100, 5000), 100, "the request's own token");
+  left = Infinity;
+  assert.equal(scanBudget(cost, 100, 5000), 5000, "no limit: the cap");
+  chargeScan(cost, 100, 100);
+  assert.equal(charged, 0, "100 records: the request's own token");
+  chargeScan(cost, 101, 100);
+  assert.equal(charged, 1);
+  chargeScan(cost, 2000, 100);
+  assert.equal(charged, 20);
 });
