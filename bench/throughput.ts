@@ -76,8 +76,8 @@ export async function bareAmqplib(tasks: number, prefetch: number, options: { ma
 
 /**
  * The floor for any queue that keeps a record per task: the bare amqplib consumer (priority queue, as Taskcast's)
- * plus exactly the Redis work Taskcast's worker does for a task, through Taskcast's own TaskStore: read the record
- * before running the task, write its outcome (compare-and-set, indexes, retention) before the ack. No events,
+ * plus exactly the Redis work Taskcast's worker does for a task, through Taskcast's own TaskStore: read (and claim) the
+ * record before running the task, write its outcome (compare-and-set, indexes, retention) before the ack. No events,
  * logs, metrics, timers or handler machinery. Taskcast's figure against this one is its own overhead; this one
  * against bare amqplib is the price of the record itself.
  */
@@ -85,7 +85,9 @@ export function amqplibWithRecords(tasks: number, prefetch: number): Promise<Thr
   return amqplibWithRedis(RECORDS_FLOOR, tasks, prefetch, 9, (redis, prefix) => {
     const store = new TaskStore(redis, redisKeys(prefix), loadConfig(process.env).TASK_HISTORY_LIMIT);
     return async (task) => {
-      const known: TaskRecord = (await store.get(task.id)) ?? { id: task.id, type: task.type, payload: task.payload, status: "queued", progress: 0, priority: 0, attempts: 0, attemptLog: [], createdAt: new Date().toISOString(), version: 0 };
+      // The worker's read: a claim on the record if it waits (see TaskStore.claim).
+      const claim = { worker: "bench-floor", startedAt: new Date().toISOString(), maxAttempts: 3, run: 1 };
+      const known: TaskRecord = (await store.claim(task.id, claim)) ?? { id: task.id, type: task.type, payload: task.payload, status: "queued", progress: 0, priority: 0, attempts: 0, attemptLog: [], createdAt: new Date().toISOString(), version: 0 };
       const result = { echo: task.payload };
       await store.update(task.id, (cur) => ({ ...cur, status: "succeeded", attempts: cur.attempts + 1, progress: 1, result, finishedAt: new Date().toISOString() }), known);
     };
