@@ -89,7 +89,7 @@ export function createRequestGuard(options: GuardOptions) {
       const client = identity.principal && identity.principal.kind !== "local" ? `${identity.principal.kind}:${identity.principal.name}` : addressKey(ip);
       if (url.pathname.startsWith("/api/")) limit(limiter, client, res);
       req.headers[SESSION_HEADER] = JSON.stringify({ authRequired: auth.authRequired, principal: identity.principal } satisfies SessionInfo);
-      const cost: RequestCost = { available: () => limiter.available(client), charge: (tokens) => limiter.charge(client, tokens) };
+      const cost: RequestCost = { available: () => limiter.available(client), charge: (tokens) => limiter.charge(client, tokens), refund: (tokens) => limiter.refund(client, tokens) };
       return { principal: identity.principal, session: identity.session, ip, https, cost };
     } catch (err) {
       if (!(err instanceof AppError)) throw err;
