@@ -50,6 +50,7 @@ export async function budgeted<T>(cost: RequestCost, perToken: number, cap: numb
   } finally {
     const used = Math.max(0, Math.ceil(meter.scanned / perToken) - 1);
     if (reserved > used) cost.refund(reserved - used);
+    else if (used > reserved) cost.charge(used - reserved);
   }
 }
 
