@@ -58,6 +58,25 @@ function testRunner(store: TaskStore, workerId: string, deps: Partial<TaskRunner
   });
 }
 
+/**
+ * The task store with its worker's read (the claim) held after it is made: `claimed` resolves once it is, and the
+ * read returns when the test calls `resume`.
+ */
+function pausedAtClaim(store: TaskStore): { paused: TaskStore; claimed: Promise<void>; resume: () => void } {
+  let onClaimed = () => undefined as void;
+  const claimed = new Promise<void>((resolve) => (onClaimed = resolve));
+  let release = () => undefined as void;
+  const held = new Promise<void>((resolve) => (release = resolve));
+  const paused = Object.create(store) as TaskStore;
+  paused.claim = async (id, claim) => {
+    const record = await store.claim(id, claim);
+    onClaimed();
+    await held;
+    return record;
+  };
+  return { paused, claimed, resume: release };
+}
+
 describe("a dead task's message is in the dead-letter queue whenever its record says dead", () => {
   let stack: Stack;
   let amqp: AmqpConnection;
@@ -274,23 +293,14 @@ describe("a task cancelled in its first 100 ms, before it is recorded running, i
 
   test("a second delivery of a task this worker is starting is requeued, not run beside it", async () => {
     const store = storeOf(stack);
-    let claimed = () => undefined as void;
-    let resume = () => undefined as void;
-    const paused = Object.create(store) as TaskStore;
-    paused.claim = async (id, claim) => {
-      const record = await store.claim(id, claim);
-      claimed();
-      await new Promise<void>((resolve) => (resume = resolve));
-      return record;
-    };
+    const { paused, claimed, resume } = pausedAtClaim(store);
     const runner = testRunner(paused, "w-dup");
     let started = 0;
     gate.started = () => void started++;
     const id = await submit(stack, { type: "test-gated", payload: {} });
     const body = JSON.stringify({ id, type: "test-gated", payload: {} });
-    const read = new Promise<void>((resolve) => (claimed = resolve));
     const first = runner.run(delivery(body, id));
-    await read;
+    await claimed;
     try {
       assert.equal(await runner.run(delivery(body, id, true)), "requeue");
       assert.equal(started, 0);
@@ -314,15 +324,7 @@ describe("a task cancelled in its first 100 ms, before it is recorded running, i
   test("a cancel heard between the claim and the handler's start stops the attempt before its handler runs", async () => {
     const store = storeOf(stack);
     // The worker's read of the record (its claim) is held until the cancel has been answered and heard.
-    let claimed = () => undefined as void;
-    let resume = () => undefined as void;
-    const paused = Object.create(store) as TaskStore;
-    paused.claim = async (id, claim) => {
-      const record = await store.claim(id, claim);
-      claimed();
-      await new Promise<void>((resolve) => (resume = resolve));
-      return record;
-    };
+    const { paused, claimed, resume } = pausedAtClaim(store);
     const runner = testRunner(paused, "w-gated-early");
     const heard: string[] = [];
     const subscriber = stack.redis.duplicate();
@@ -334,9 +336,8 @@ describe("a task cancelled in its first 100 ms, before it is recorded running, i
     gate.started = () => void (handlerRan = true);
     try {
       const id = await submit(stack, { type: "test-gated", payload: {} });
-      const read = new Promise<void>((resolve) => (claimed = resolve));
       const outcome = runner.run(delivery(JSON.stringify({ id, type: "test-gated", payload: {} }), id));
-      await read;
+      await claimed;
       const cancel = await postJson(stack.nodes[0], `/api/tasks/${id}/cancel`, {});
       assert.equal(cancel.body.status, "running", `after the worker's claim, the cancel answered ${JSON.stringify(cancel.body)}`);
       await eventually(async () => (heard.includes(id) ? true : undefined), "the worker to hear the cancel");
