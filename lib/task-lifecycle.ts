@@ -1,6 +1,6 @@
 // The one owner of a task's status: which (status, event) pairs are legal and what the next record is.
 // Pure: the worker's runner, the web node's operator actions, the stall sweep and the dashboard only ask it.
-import { isFinished, MAX_ATTEMPT_LOG, type TaskAttempt, type TaskRecord, type TaskStatus } from "./contract";
+import { isFinished, MAX_ATTEMPT_LOG, type TaskAttempt, type TaskClaim, type TaskRecord, type TaskStatus } from "./contract";
 
 /** The error of a task an operator cancelled. */
 export const CANCELLED_BY_OPERATOR = "Cancelled by an operator.";
@@ -33,16 +33,15 @@ export const isRetainedHistory = (task: TaskRecord) => isFinished(task.status) &
  */
 export const holdsReply = (record: TaskRecord, claim: string) => record.reply?.state === "sending" && record.reply.claim === claim;
 
+/** Whether the attempt a worker claimed (see TaskRecord's `claim`) is in the record's log: the claim is spent. */
+export const claimWritten = (record: Pick<TaskRecord, "attemptLog">, claim: Pick<AttemptRef, "worker" | "startedAt">) =>
+  record.attemptLog.some((a) => a.worker === claim.worker && a.startedAt === claim.startedAt);
+
 /** Which run of a task a record is (1, then one more for each operator retry). */
 export const runOf = (task: Pick<TaskRecord, "run">) => task.run ?? 1;
 
 /** One attempt as a worker knows it: who runs it, since when, of which run, and how many attempts the task type allows. */
-export interface AttemptRef {
-  worker: string;
-  startedAt: string;
-  maxAttempts: number;
-  run: number;
-}
+export type AttemptRef = TaskClaim;
 
 /** Why an attempt ended without a result that settles the task. */
 export type AttemptFailure = "error" | "timeout";
@@ -192,7 +191,7 @@ export function transition(current: TaskRecord, event: TaskEvent): Transition {
       if (!CANCELLABLE_STATUSES.includes(cur.status)) return refused(`Task ${cur.id} is ${cur.status}; only queued, running, retrying or stalled tasks can be cancelled.`);
       if (cur.status === "running") return cur.cancelRequested ? UNCHANGED : next({ ...cur, cancelRequested: true });
       // A claim whose attempt is in the log was written (and ended: retrying, handed back); it is no attempt under way.
-      if (current.claim && !cur.cancelRequested && !cur.attemptLog.some((a) => a.worker === current.claim!.worker && a.startedAt === current.claim!.startedAt)) {
+      if (current.claim && !cur.cancelRequested && !claimWritten(cur, current.claim)) {
         // A worker read the task to run it, and has not written the attempt yet: its handler may be running. The
         // attempt is recorded as running, and its worker asked to stop it.
         const started = start(cur, current.claim);

@@ -133,7 +133,7 @@ export async function startWebNode(config: Config, log: Logger, pages?: PageHand
   const io = createSocketServer({ pubClient: withSafePublish(redis, log), subClient: adapterSub, adapterKey: keys.socketIo, allowedOrigins: config.ALLOWED_ORIGINS, allowedHosts, isHttps, log });
   // One bucket per client for the API; authentication failures on any path or handshake count against their address.
   const apiLimiter = new RateLimiter(config.API_RATE, config.API_BURST);
-  checkHandshakes(io, auth, apiLimiter);
+  checkHandshakes(io, auth, apiLimiter, log);
   capSocketsPerPrincipal(io, config.SOCKETS_PER_PRINCIPAL);
   // Socket events: one bucket per user or token over all its connections (per connection without users).
   const socketEvents = new RateLimiter(config.API_RATE, config.API_BURST);

@@ -2,18 +2,19 @@
 import { SIGN_IN_REQUIRED } from "../../lib/auth";
 import { HandshakeAuthSchema, selectedStreams } from "../../lib/contract";
 import { describeZodError } from "../../lib/zod-message";
+import { addressKey } from "../access/address-group";
 import type { RateLimiter } from "../access/token-bucket";
 import type { Authenticator } from "../auth/authenticator";
-import { AppError } from "../errors";
+import { AppError, unavailable } from "../errors";
+import { logClientError, type Logger } from "../logger";
 import { sessionRoom, type IoServer } from "./socket-server";
-import { addressKey } from "../access/address-group";
 
 /**
  * Refuses a connection without a valid subscription, stream selection or sign-in; a signed-in one joins its session's
  * room. A refused sign-in takes a token from its address's bucket in `failures` (the HTTP API's limiter), as a wrong
  * token over HTTP does; past the limit the refusal says so, as HTTP answers 429.
  */
-export function checkHandshakes(io: IoServer, auth: Authenticator, failures: RateLimiter): void {
+export function checkHandshakes(io: IoServer, auth: Authenticator, failures: RateLimiter, log: Logger): void {
   io.use((socket, next) => {
     const { token, ...rest } = (socket.handshake.auth ?? {}) as Record<string, unknown>;
     const parsed = HandshakeAuthSchema.safeParse(rest);
@@ -36,8 +37,11 @@ export function checkHandshakes(io: IoServer, auth: Authenticator, failures: Rat
           refused = true;
         }
       } catch (err) {
-        failure = err instanceof AppError ? err.message : "Could not check the sign-in; try again shortly.";
-        refused = err instanceof AppError;
+        // A refusal (wrong token, ended session) counts against the address; a failure to check (Redis down) is logged.
+        const error = err instanceof AppError ? err : unavailable("Could not check the sign-in; try again shortly.", err);
+        logClientError(log, error, { via: "socket handshake", ip });
+        failure = error.message;
+        refused = error.status < 500;
       }
       if (refused) {
         const verdict = failures.take(addressKey(ip));

@@ -1,6 +1,6 @@
 // Task records in Redis: a hash per task (JSON and a version), sorted-set indexes, and bounded retention.
 import { isFinished, TASK_STATUSES, TaskClaimSchema, TaskRecordSchema, type TaskClaim, type TaskRecord, type TaskStatus } from "../../lib/contract";
-import { isDeadLetter, isRetainedHistory } from "../../lib/task-lifecycle";
+import { claimWritten, isDeadLetter, isRetainedHistory } from "../../lib/task-lifecycle";
 import { safeJson } from "../../lib/safe-json";
 import { matchesSearch, parseCursor, type TaskSearchFilters } from "../../lib/task-search";
 import type { ScanMeter } from "../access/scan-cost";
@@ -262,14 +262,11 @@ export class TaskStore {
       deadLetter === wasDeadLetter ? "" : deadLetter ? "+" : "-",
       replaced?.status ?? "",
       FINISHED_LIST,
-      WAITING_STATUSES.includes(record.status) && !(known?.claim && attemptWritten(record, known.claim)) ? "" : "1",
+      WAITING_STATUSES.includes(record.status) && !(known?.claim && claimWritten(record, known.claim)) ? "" : "1",
     );
     return Number(result);
   }
 }
-
-/** Whether `record` has the claimed attempt in its log: the claim has done its part. */
-const attemptWritten = (record: TaskRecord, claim: TaskClaim) => record.attemptLog.some((a) => a.worker === claim.worker && a.startedAt === claim.startedAt);
 
 interface SaveTaskCommand {
   taskcastSaveTask(...args: Array<string | number>): Promise<number>;
