@@ -13,7 +13,8 @@ import type { SlotLease } from "../queue/slots";
 import type { ConfirmPublisher } from "../queue/publisher";
 import { carriedProperties, messagePriority, parseMessage, type ParsedMessage } from "../queue/task-message";
 import type { TaskStore } from "../store/task-store";
-import { backoffDelay, retryPolicy, TaskFailure, type RetryPolicy } from "../tasks/define-task";
+import { planFailedAttempt } from "./attempt-failure";
+import { retryPolicy, TaskFailure, type RetryPolicy } from "../tasks/define-task";
 import { checkTask, taskTypes, type PayloadCheck } from "../tasks/registry";
 
 /** A task still running after this long is recorded as running; shorter ones are recorded once, when they end. */
@@ -285,15 +286,12 @@ export class TaskRunner {
       return this.settle(message, id, { type: "fail", attempt: ref, error, at }, record);
     }
     const outcome = failure instanceof AttemptAbort && failure.kind === "timeout" ? "timeout" : "error";
-    if (attempt >= policy.maxAttempts) {
-      return this.bury(message, record, { type: "bury", reason: `Failed ${attempt} of ${policy.maxAttempts} attempts; last error: ${error}`, at, attempt: { ref, outcome, error } });
-    }
-    const delayMs = backoffDelay(policy, attempt);
-    const nextAttemptAt = new Date(Date.now() + delayMs).toISOString();
+    const plan = planFailedAttempt(policy, ref, attempt, outcome, error, at);
+    if (plan.kind === "bury") return this.bury(message, record, plan.event);
     // Record first, then park the message: if the worker dies between the two, the original is simply redelivered.
-    await this.apply(id, { type: "retry-later", attempt: ref, outcome, error, nextAttemptAt, at }, record);
-    await this.deps.publisher.publishRetry(message.content, carriedProperties(message.properties, id, { queue: "retry" }), delayMs);
-    log.info({ taskId: id, attempt, delayMs, err: error }, "attempt failed; retrying later");
+    await this.apply(id, plan.event, record);
+    await this.deps.publisher.publishRetry(message.content, carriedProperties(message.properties, id, { queue: "retry" }), plan.delayMs);
+    log.info({ taskId: id, attempt, delayMs: plan.delayMs, err: error }, "attempt failed; retrying later");
     return "ack";
   }
 
