@@ -13,6 +13,9 @@ export const eventsQueueName = (taskQueue: string) => `${taskQueue}.events`;
 /** An outside worker not heard from for this long is gone: its types leave the submit form, its running tasks stall. */
 export const OUTSIDE_WORKER_LIVE_MS = 15_000;
 
+/** The largest event accepted (a `succeeded` report carries the task's result). */
+export const MAX_WORKER_EVENT_BYTES = 1024 * 1024;
+
 const Id = z.string().min(1).max(200);
 
 /** One task type an outside worker runs. */
@@ -74,6 +77,7 @@ export type ParsedWorkerEvent = { ok: true; event: WorkerEvent } | { ok: false; 
 
 /** Reads one message body of the events queue; never throws. */
 export function parseWorkerEvent(content: Buffer): ParsedWorkerEvent {
+  if (content.length > MAX_WORKER_EVENT_BYTES) return { ok: false, kind: "bad-shape", reason: `too large: ${content.length} bytes, at most ${MAX_WORKER_EVENT_BYTES}` };
   let body: unknown;
   try {
     body = JSON.parse(content.toString("utf8"));

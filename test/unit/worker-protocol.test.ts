@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { parseWorkerEvent, TaskReportSchema, WorkerAnnounceSchema } from "../../lib/worker-protocol";
+import { MAX_WORKER_EVENT_BYTES, parseWorkerEvent, TaskReportSchema, WorkerAnnounceSchema } from "../../lib/worker-protocol";
 
 const announce = { kind: "worker", v: 1, worker: "php-1", queue: "images", types: [{ name: "resize", description: "Resizes an image", example: { w: 100 } }], concurrency: 4, inflight: 1, language: "php", host: "box-1" };
 
@@ -53,4 +53,12 @@ test("parseWorkerEvent reads either kind from bytes and never throws on garbage"
   assert.ok(!notJson.ok && notJson.kind === "not-json");
   const shape = parseWorkerEvent(Buffer.from('{"kind":"task","v":1}'));
   assert.ok(!shape.ok && shape.kind === "bad-shape");
+});
+
+test("an event over MAX_WORKER_EVENT_BYTES is refused before it is parsed", () => {
+  const big = Buffer.from(JSON.stringify({ kind: "task", v: 1, id: "t", worker: "w", status: "succeeded", result: "x".repeat(MAX_WORKER_EVENT_BYTES) }));
+  const parsed = parseWorkerEvent(big);
+  assert.ok(!parsed.ok && parsed.kind === "bad-shape" && /too large/.test(parsed.reason), JSON.stringify(parsed).slice(0, 200));
+  const fits = parseWorkerEvent(Buffer.from(JSON.stringify({ kind: "task", v: 1, id: "t", worker: "w", status: "succeeded", result: "x".repeat(MAX_WORKER_EVENT_BYTES - 200) })));
+  assert.ok(fits.ok);
 });
