@@ -73,7 +73,8 @@ export class WorkerEvents {
       if (event.status === "running" && !message.properties.replyTo && chain.waiting > 0) return;
       await this.withRetries(`report ${event.status} of task ${event.id}`, () => this.report(event, message.properties));
     });
-    chain.tail = done;
+    // `done` never rejects (withRetries catches everything); the catch only keeps the chain going should that change.
+    chain.tail = done.catch(() => undefined);
     this.chains.set(event.id, chain);
     await done;
     if (this.chains.get(event.id) === chain && chain.waiting === 0) this.chains.delete(event.id);
@@ -178,7 +179,7 @@ export class WorkerEvents {
           if (isFinished(cur.status)) return cur.awaitingDelivery ? nextRecord(cur, { type: "drop-delivery" }) : undefined;
           const ref = refFor(cur);
           const started = isAttempt(cur, ref) ? cur : nextRecord(cur, { type: "start", attempt: ref });
-          if (!started || started.status !== "running" && started.status !== "stalled") return started;
+          if (!started || (started.status !== "running" && started.status !== "stalled")) return started;
           const fraction = r.progress ?? (started.status === "stalled" ? started.progress : undefined);
           const progressed = fraction === undefined ? started : (nextRecord(started, { type: "progress", worker: r.worker, run, fraction }) ?? started);
           return progressed === cur ? undefined : progressed;
