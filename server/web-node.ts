@@ -120,8 +120,8 @@ export async function startWebNode(config: Config, log: Logger, pages?: PageHand
   const publisher = new ConfirmPublisher(() => amqp!, topology, log);
   const queueStats = new QueueStatsReader(() => amqp!, topology, () => workers.inflight(), log);
   const deadLetters = new DeadLetterQueue(topology, log);
-  // Outside workers' events (worker protocol): every web node consumes <TASK_QUEUE>.events, one at a time (the
-  // queue has a single active consumer), so a dashboard with only outside workers needs no Taskcast worker.
+  // Outside workers' events (worker protocol): every web node consumes <TASK_QUEUE>.events, so a dashboard with
+  // only outside workers needs no Taskcast worker.
   const verdicts = new ReplySender(() => amqp!, log);
   const workerEvents = new WorkerEvents({
     store,

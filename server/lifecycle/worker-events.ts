@@ -142,8 +142,7 @@ export class WorkerEvents {
       log.info({ taskId: r.id, run: r.run, current: runOf(record) }, "report of an earlier run of the task; ignoring it");
       return undefined;
     }
-    // A retrying task's next attempt is not due: anything its worker says now is about the attempt that failed.
-    if (record.status === "retrying" && record.nextAttemptAt && Date.now() < Date.parse(record.nextAttemptAt)) return undefined;
+    if (awaitsNextAttempt(record)) return undefined;
     if ((record.status === "running" || record.status === "stalled") && record.worker && record.worker !== r.worker) {
       const holder = record.worker;
       if ((await workers.live()).some((w) => w.id === holder)) throw new Refusal("not-applicable", `task ${r.id} is running on live worker ${holder}, not on ${r.worker}`);
@@ -174,7 +173,7 @@ export class WorkerEvents {
     });
     switch (r.status) {
       case "running":
-        return this.update(r.id, record, (cur) => {
+        return this.updateByReport(r.id, record, (cur) => {
           // The worker met a task cancelled while it waited: the record has nothing more to wait for.
           if (isFinished(cur.status)) return cur.awaitingDelivery ? nextRecord(cur, { type: "drop-delivery" }) : undefined;
           const ref = refFor(cur);
@@ -185,10 +184,10 @@ export class WorkerEvents {
           return progressed === cur ? undefined : progressed;
         });
       case "succeeded":
-        return this.update(r.id, record, (cur) => nextRecord(cur, { type: "succeed", attempt: refFor(cur), result: r.result ?? null, at }));
+        return this.updateByReport(r.id, record, (cur) => nextRecord(cur, { type: "succeed", attempt: refFor(cur), result: r.result ?? null, at }));
       case "failed":
         // A task whose cancel was asked for and that stopped: cancelled, as a Taskcast worker's aborted attempt.
-        return this.update(r.id, record, (cur) => nextRecord(cur, cur.cancelRequested ? { type: "abort", attempt: refFor(cur), error: r.error!, at } : { type: "fail", attempt: refFor(cur), error: r.error!, at }));
+        return this.updateByReport(r.id, record, (cur) => nextRecord(cur, cur.cancelRequested ? { type: "abort", attempt: refFor(cur), error: r.error!, at } : { type: "fail", attempt: refFor(cur), error: r.error!, at }));
       case "error":
         return this.failAttempt(r, record, refFor, at);
     }
@@ -202,12 +201,12 @@ export class WorkerEvents {
       const ref = refFor(cur);
       return planFailedAttempt(policy, ref, isAttempt(cur, ref) ? cur.attempts : cur.attempts + 1, "error", error, at);
     };
-    if (record.cancelRequested) return this.update(r.id, record, (cur) => nextRecord(cur, { type: "abort", attempt: refFor(cur), error, at }));
+    if (record.cancelRequested) return this.updateByReport(r.id, record, (cur) => nextRecord(cur, { type: "abort", attempt: refFor(cur), error, at }));
     const first = planFor(record);
     if (first.kind === "bury") return this.bury(record, first.event);
     let delayMs = 0;
     let retried = false;
-    const saved = await this.update(r.id, record, (cur) => {
+    const saved = await this.updateByReport(r.id, record, (cur) => {
       const plan = planFor(cur);
       if (plan.kind !== "retry") return undefined;
       const next = nextRecord(cur, plan.event);
@@ -244,6 +243,14 @@ export class WorkerEvents {
     return dead;
   }
 
+  /**
+   * A report's change, judged against the record as it is when written: the report of an attempt that another
+   * web node has meanwhile recorded as failed (its task now waits for the next attempt) changes nothing.
+   */
+  private updateByReport(id: string, known: TaskRecord, mutate: (cur: TaskRecord) => TaskRecord | undefined): Promise<TaskRecord | undefined> {
+    return this.update(id, known, (cur) => (awaitsNextAttempt(cur) ? undefined : mutate(cur)));
+  }
+
   private apply(id: string, event: TaskEvent, known: TaskRecord, onChange?: () => void): Promise<TaskRecord | undefined> {
     return this.update(id, known, (cur) => nextRecord(cur, event), onChange);
   }
@@ -270,6 +277,13 @@ export class WorkerEvents {
     return saved;
   }
 }
+
+/**
+ * A retrying task whose next attempt is not due yet: whatever a worker reports of it now is about the attempt that
+ * failed (a duplicate `error`, a late progress), so it changes nothing. Its next attempt's message only reaches a
+ * worker once it is due.
+ */
+const awaitsNextAttempt = (record: TaskRecord) => record.status === "retrying" && record.nextAttemptAt !== undefined && Date.now() < Date.parse(record.nextAttemptAt);
 
 /** A task's message body as every worker gets it. */
 const taskMessage = (record: TaskRecord) => Buffer.from(JSON.stringify({ type: record.type, payload: record.payload, id: record.id }));

@@ -45,11 +45,12 @@ export function deadQueueArguments(t: Topology): Record<string, unknown> {
 }
 
 /**
- * The events queue's arguments: one active consumer at a time (the others stand by), so the events of a task are
- * applied in the order its worker published them, whichever web nodes run; quorum when the work queue is.
+ * The events queue's arguments: quorum when the work queue is. Every web node consumes it at once; applying an
+ * event is a compare-and-set that is safe in any order. (Not a single active consumer: RabbitMQ cannot basic.get
+ * from a quorum queue with one, so a queue type change could not move its messages.)
  */
 export function eventsQueueArguments(t: Topology): Record<string, unknown> {
-  return { "x-single-active-consumer": true, ...deadQueueArguments(t) };
+  return deadQueueArguments(t);
 }
 
 /** Where messages wait while a queue is re-declared with other arguments. */
