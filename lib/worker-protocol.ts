@@ -63,6 +63,9 @@ export const TaskReportSchema = z
     at: z.iso.datetime({ offset: true }).optional(),
     /** The delivery's `x-taskcast-run` header, when it has one (an operator's retry is a new run). @defaultValue the record's current run */
     run: z.number().int().min(1).optional(),
+    /** The delivery's `reply_to` and `correlation_id` properties, if it had them: Taskcast replies once to the submitter. */
+    reply_to: z.string().min(1).max(255).optional(),
+    correlation_id: z.string().max(255).optional(),
   })
   .refine((r) => (r.status !== "failed" && r.status !== "error") || r.error !== undefined, { message: "a failed or error report needs an error string", path: ["error"] });
 export type TaskReport = z.infer<typeof TaskReportSchema>;

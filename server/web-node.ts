@@ -122,13 +122,14 @@ export async function startWebNode(config: Config, log: Logger, pages?: PageHand
   const deadLetters = new DeadLetterQueue(topology, log);
   // Outside workers' events (worker protocol): every web node consumes <TASK_QUEUE>.events, so a dashboard with
   // only outside workers needs no Taskcast worker.
-  const verdicts = new ReplySender(() => amqp!, log);
+  const replies = new ReplySender(() => amqp!, log);
   const workerEvents = new WorkerEvents({
     store,
     workers,
     publisher,
     removeDeadCopy: (taskId) => deadLetters.remove(amqp!.current(), taskId, { oneCopy: true }),
-    answer: (replyTo, correlationId, verdict) => verdicts.sendJson(replyTo, correlationId, `${verdict.id}:verdict`, verdict),
+    reply: (replyTo, correlationId, record) => replies.send(replyTo, correlationId, record),
+    answer: (replyTo, correlationId, verdict) => replies.sendJson(replyTo, correlationId, `${verdict.id}:verdict`, verdict),
     live,
     log,
     finished: (record) => counters.countFinished(record),

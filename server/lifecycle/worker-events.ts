@@ -14,6 +14,7 @@ import { REASON_HEADER } from "../queue/topology";
 import type { TaskStore } from "../store/task-store";
 import type { WorkerDirectory } from "../store/worker-directory";
 import { planFailedAttempt, policyOf } from "./attempt-failure";
+import { replyOnce } from "./reply-once";
 
 /** A report that cannot be applied (Redis or RabbitMQ unreachable) is tried again this many times, then dropped. */
 const APPLY_TRIES = 6;
@@ -28,6 +29,8 @@ export interface WorkerEventsDeps {
   publisher: Pick<ConfirmPublisher, "publishRetry" | "publishDead">;
   /** Removes one dead-letter copy of a task that was settled while the copy was being published. */
   removeDeadCopy: (taskId: string) => Promise<unknown>;
+  /** Sends a finished task's record to its submitter's reply_to; resolves once RabbitMQ confirmed it. */
+  reply: (replyTo: string, correlationId: string | undefined, record: TaskRecord) => Promise<void>;
   /** Sends a verdict to the reply_to of a `running` report that asked for one. */
   answer: (replyTo: string, correlationId: string | undefined, verdict: RunVerdict) => Promise<void>;
   /** `task:changed` for every record written; `worker-event:refused` for every event refused. */
@@ -124,6 +127,11 @@ export class WorkerEvents {
     }
     if (!record) return verdict(undefined, false);
     const saved = await this.applyReport(r, record);
+    // The submitter's one reply, once the task is finished (done, failed, dead, or cancelled while it waited).
+    if (saved && isFinished(saved.status) && r.reply_to) {
+      const sent = await replyOnce({ apply: (id, event, known) => this.apply(id, event, known), reply: this.deps.reply }, { replyTo: r.reply_to, correlationId: r.correlation_id }, saved);
+      if (!sent) this.deps.log.warn({ taskId: r.id }, "another sender held the task's reply for 30 s; leaving it to that one");
+    }
     if (!replyTo) return;
     const runs = saved !== undefined && saved.status === "running" && saved.worker === r.worker && !saved.cancelRequested;
     await verdict(saved, runs);
@@ -152,8 +160,8 @@ export class WorkerEvents {
       record = interrupted;
       const policy = policyOf(record.type);
       if (record.status === "queued" && record.attempts >= policy.maxAttempts) {
-        await this.bury(record, { type: "bury", reason: `Attempt ${record.attempts} of ${policy.maxAttempts} was interrupted (its worker stopped) and no attempts are left.`, at: now() });
-        return undefined;
+        // Buried: the report then changes nothing, but the submitter still gets its reply.
+        return this.bury(record, { type: "bury", reason: `Attempt ${record.attempts} of ${policy.maxAttempts} was interrupted (its worker stopped) and no attempts are left.`, at: now() }, carried(r));
       }
     }
     return record;
@@ -203,10 +211,13 @@ export class WorkerEvents {
     };
     if (record.cancelRequested) return this.updateByReport(r.id, record, (cur) => nextRecord(cur, { type: "abort", attempt: refFor(cur), error, at }));
     const first = planFor(record);
-    if (first.kind === "bury") return this.bury(record, first.event);
+    if (first.kind === "bury") return this.bury(record, first.event, carried(r));
     let delayMs = 0;
     let retried = false;
-    const saved = await this.updateByReport(r.id, record, (cur) => {
+    const saved = await this.update(r.id, record, (cur) => {
+      // Set afresh in every round of the compare-and-set: a round that lost to another writer must not publish.
+      retried = false;
+      if (awaitsNextAttempt(cur)) return undefined;
       const plan = planFor(cur);
       if (plan.kind !== "retry") return undefined;
       const next = nextRecord(cur, plan.event);
@@ -217,7 +228,7 @@ export class WorkerEvents {
     if (!retried || !saved) return saved;
     // Record first, then park the message, as a Taskcast worker does; the stall sweep re-queues a retry whose message was lost.
     const queue = await this.queueOf(r.worker, saved.type);
-    await this.deps.publisher.publishRetry(taskMessage(saved), taskMessageProperties(saved), delayMs, queue);
+    await this.deps.publisher.publishRetry(taskMessage(saved), { ...taskMessageProperties(saved), ...carried(r) }, delayMs, queue);
     this.deps.log.info({ taskId: saved.id, worker: r.worker, attempt: saved.attempts, delayMs, queue, err: error }, "outside worker's attempt failed; retrying later");
     return saved;
   }
@@ -230,9 +241,10 @@ export class WorkerEvents {
   }
 
   /** As a Taskcast worker buries: the dead-letter copy first, then the record (a surplus copy is removed). */
-  private async bury(record: TaskRecord, event: Extract<TaskEvent, { type: "bury" }>): Promise<TaskRecord | undefined> {
+  private async bury(record: TaskRecord, event: Extract<TaskEvent, { type: "bury" }>, reply: Options.Publish): Promise<TaskRecord | undefined> {
     if (nextRecord(record, event)?.status !== "dead") return record;
-    await this.deps.publisher.publishDead(taskMessage(record), { ...taskMessageProperties(record), headers: { ...taskMessageProperties(record).headers, [REASON_HEADER]: event.reason.slice(0, 1000) } });
+    const properties = taskMessageProperties(record);
+    await this.deps.publisher.publishDead(taskMessage(record), { ...properties, ...reply, headers: { ...properties.headers, [REASON_HEADER]: event.reason.slice(0, 1000) } });
     let buried = false;
     const dead = await this.apply(record.id, event, record, () => (buried = true));
     if (!buried || dead?.status !== "dead") {
@@ -251,12 +263,12 @@ export class WorkerEvents {
     return this.update(id, known, (cur) => (awaitsNextAttempt(cur) ? undefined : mutate(cur)));
   }
 
-  private apply(id: string, event: TaskEvent, known: TaskRecord, onChange?: () => void): Promise<TaskRecord | undefined> {
+  private apply(id: string, event: TaskEvent, known: TaskRecord | undefined, onChange?: () => void): Promise<TaskRecord | undefined> {
     return this.update(id, known, (cur) => nextRecord(cur, event), onChange);
   }
 
   /** Compare-and-set through the store; a changed record goes to every browser, a newly finished one to the counters. */
-  private async update(id: string, known: TaskRecord, mutate: (cur: TaskRecord) => TaskRecord | undefined, onChange?: () => void): Promise<TaskRecord | undefined> {
+  private async update(id: string, known: TaskRecord | undefined, mutate: (cur: TaskRecord) => TaskRecord | undefined, onChange?: () => void): Promise<TaskRecord | undefined> {
     let changed = false;
     let finishing = false;
     const saved = await this.deps.store.update(
@@ -291,6 +303,11 @@ const taskMessage = (record: TaskRecord) => Buffer.from(JSON.stringify({ type: r
 function taskMessageProperties(record: TaskRecord): Options.Publish & { headers: Record<string, unknown> } {
   const run = runOf(record);
   return { messageId: record.id, type: record.type, contentType: "application/json", priority: record.priority, headers: run > 1 ? { [RUN_HEADER]: run } : {} };
+}
+
+/** The submitter's reply address a report carries, as message properties for the task's next copy. */
+function carried(r: TaskReport): Options.Publish {
+  return { ...(r.reply_to ? { replyTo: r.reply_to } : {}), ...(r.correlation_id ? { correlationId: r.correlation_id } : {}) };
 }
 
 const now = () => new Date().toISOString();

@@ -65,10 +65,10 @@ class OutsideWorker {
   }
 
   /** `running`, asking for Taskcast's verdict: run it, or skip it. */
-  async claim(id: string): Promise<RunVerdict> {
+  async claim(id: string, extra: Record<string, unknown> = {}): Promise<RunVerdict> {
     const correlationId = randomUUID();
     const verdict = new Promise<RunVerdict>((resolve) => this.verdicts.set(correlationId, resolve));
-    await this.publish({ kind: "task", v: 1, id, worker: this.id, status: "running" }, { replyTo: "amq.rabbitmq.reply-to", correlationId });
+    await this.publish({ kind: "task", v: 1, id, worker: this.id, status: "running", ...extra }, { replyTo: "amq.rabbitmq.reply-to", correlationId });
     return withTimeout(verdict, 10_000, `verdict on task ${id}`);
   }
 
@@ -188,7 +188,8 @@ describe("worker protocol v1: an outside worker", () => {
         const waiting = await taskOf(stack, id);
         assert.equal(waiting?.attempts, attempt - 1);
       }
-      assert.equal((await w.claim(id)).run, true);
+      const verdict = await w.claim(id);
+      assert.equal(verdict.run, true, `attempt ${attempt}: ${JSON.stringify(verdict)} ${JSON.stringify(await taskOf(stack, id))}`);
       // The first attempt's error comes four times at once, spread over both web nodes' consumers, then a late progress.
       await Promise.all(Array.from({ length: attempt === 1 ? 4 : 1 }, () => w.report(id, "error", { error: `disk full ${attempt}` })));
       if (attempt === 1) await w.report(id, "running", { progress: 0.9 });
@@ -274,5 +275,82 @@ describe("worker protocol v1: an outside worker", () => {
     const done = await waitForStatus(stack, id, ["succeeded"]);
     assert.equal(done.result, "mine");
     assert.equal(done.worker, w.id);
+  });
+});
+
+describe("worker protocol v1: the submitter's reply", () => {
+  let stack: Stack;
+  let model: ChannelModel;
+  let store: TaskStore;
+  let w: OutsideWorker;
+  const replies: ConsumeMessage[] = [];
+  let replyQueue: string;
+
+  before(async () => {
+    // One web node: reports of one task are then applied strictly in order, so a verdict proves what came before it was applied.
+    stack = await startStack({ webNodes: 1, workers: 0 });
+    model = await connect(stack.config.rabbitmqUrls[0]);
+    store = new TaskStore(stack.redis, redisKeys(stack.config.KEY_PREFIX), stack.config.TASK_HISTORY_LIMIT);
+    const ch = await model.createChannel();
+    replyQueue = (await ch.assertQueue("", { exclusive: true })).queue;
+    await ch.consume(replyQueue, (m) => void (m && replies.push(m)), { noAck: true });
+    w = new OutsideWorker(model, eventsQueueName(stack.config.TASK_QUEUE), `${stack.config.TASK_QUEUE}.outside-${randomUUID().slice(0, 8)}`);
+    await w.start();
+    await w.announce();
+  });
+  after(async () => {
+    const ch = await model.createChannel();
+    ch.on("error", () => undefined);
+    for (const name of [w.queue, retryQueueName(w.queue, backoffDelay(DEFAULT_RETRY, 1))]) await ch.deleteQueue(name).catch(() => undefined);
+    await model.close();
+    await stack.close();
+  });
+
+  async function enqueue(correlationId: string): Promise<string> {
+    const id = randomUUID();
+    assert.ok(await store.create(newTaskRecord({ type: "submit", id, taskType: "resize", payload: {}, priority: 0, at: new Date().toISOString() })));
+    const ch = await model.createConfirmChannel();
+    ch.sendToQueue(w.queue, Buffer.from(JSON.stringify({ type: "resize", payload: {}, id })), { persistent: true, messageId: id, replyTo: replyQueue, correlationId });
+    await ch.waitForConfirms();
+    await ch.close();
+    return id;
+  }
+
+  /** What the protocol asks a worker to copy from a delivery into its reports. */
+  const carried = (m: ConsumeMessage) => ({ reply_to: m.properties.replyTo, correlation_id: m.properties.correlationId });
+
+  test("one reply, after a retry and despite a duplicate final report; the retried delivery keeps reply_to", async () => {
+    const correlationId = randomUUID();
+    const id = await enqueue(correlationId);
+    const first = await w.nextDelivery(0);
+    assert.equal((await w.claim(id, carried(first))).run, true);
+    await w.report(id, "error", { error: "try again", ...carried(first) });
+    w.ack(first);
+    const second = await w.nextDelivery(1);
+    assert.equal(second.properties.replyTo, replyQueue);
+    assert.equal(second.properties.correlationId, correlationId);
+    assert.equal((await w.claim(id, carried(second))).run, true);
+    await w.report(id, "succeeded", { result: { ok: true }, ...carried(second) });
+    w.ack(second);
+    await w.report(id, "succeeded", { result: { ok: true }, ...carried(second) });
+    assert.equal((await w.claim(id, carried(second))).run, false);
+    await eventually(async () => replies.find((m) => m.properties.correlationId === correlationId), "the reply");
+    const ours = replies.filter((m) => m.properties.correlationId === correlationId);
+    assert.equal(ours.length, 1);
+    const record = JSON.parse(ours[0].content.toString()) as TaskRecord;
+    assert.equal(record.status, "succeeded");
+    assert.equal(record.attempts, 2);
+    assert.equal((await taskOf(stack, id))?.reply?.state, "sent");
+  });
+
+  test("a task cancelled while it waited still gets its one reply when the worker meets it", async () => {
+    const correlationId = randomUUID();
+    const id = await enqueue(correlationId);
+    const delivery = await w.nextDelivery(2);
+    assert.equal((await api(stack.nodes[0], `/api/tasks/${id}/cancel`, { method: "POST" })).status, 202);
+    assert.equal((await w.claim(id, carried(delivery))).run, false);
+    w.ack(delivery);
+    const reply = await eventually(async () => replies.find((m) => m.properties.correlationId === correlationId), "the reply");
+    assert.equal((JSON.parse(reply.content.toString()) as TaskRecord).status, "cancelled");
   });
 });

@@ -62,3 +62,11 @@ test("an event over MAX_WORKER_EVENT_BYTES is refused before it is parsed", () =
   const fits = parseWorkerEvent(Buffer.from(JSON.stringify({ kind: "task", v: 1, id: "t", worker: "w", status: "succeeded", result: "x".repeat(MAX_WORKER_EVENT_BYTES - 200) })));
   assert.ok(fits.ok);
 });
+
+test("a report may carry the delivery's reply_to and correlation_id, for the submitter's one reply", () => {
+  const report = { kind: "task", v: 1, id: "t", worker: "w", status: "succeeded", reply_to: "amq.gen-abc", correlation_id: "c-1" };
+  assert.deepEqual(TaskReportSchema.parse(report), report);
+  assert.equal(TaskReportSchema.safeParse({ ...report, reply_to: "" }).success, false);
+  assert.equal(TaskReportSchema.safeParse({ ...report, reply_to: "q".repeat(256) }).success, false);
+  assert.equal(TaskReportSchema.safeParse({ ...report, correlation_id: 7 }).success, false);
+});
