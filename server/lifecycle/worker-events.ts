@@ -125,7 +125,7 @@ export class WorkerEvents {
       if (err instanceof Refusal) await verdict(undefined, false).catch(() => undefined);
       throw err;
     }
-    if (!record) return verdict(undefined, false);
+    if (!record) return verdict(replyTo ? await this.deps.store.get(r.id) : undefined, false);
     const saved = await this.applyReport(r, record);
     // The submitter's one reply, once the task is finished (done, failed, dead, or cancelled while it waited).
     if (saved && isFinished(saved.status) && r.reply_to) {
@@ -228,7 +228,19 @@ export class WorkerEvents {
     if (!retried || !saved) return saved;
     // Record first, then park the message, as a Taskcast worker does; the stall sweep re-queues a retry whose message was lost.
     const queue = await this.queueOf(r.worker, saved.type);
-    await this.deps.publisher.publishRetry(taskMessage(saved), { ...taskMessageProperties(saved), ...carried(r) }, delayMs, queue);
+    // Published here until it goes: were the report applied again (withRetries), its record would say the retry was parked already.
+    for (let tried = 1; ; tried++) {
+      try {
+        await this.deps.publisher.publishRetry(taskMessage(saved), { ...taskMessageProperties(saved), ...carried(r) }, delayMs, queue);
+        break;
+      } catch (err) {
+        if (tried >= APPLY_TRIES) {
+          this.deps.log.error({ taskId: saved.id, err: messageOf(err) }, "retry message not published; the stall sweep queues the task again once it is overdue");
+          return saved;
+        }
+        await delay(APPLY_RETRY_MS * 2 ** (tried - 1));
+      }
+    }
     this.deps.log.info({ taskId: saved.id, worker: r.worker, attempt: saved.attempts, delayMs, queue, err: error }, "outside worker's attempt failed; retrying later");
     return saved;
   }
