@@ -244,6 +244,26 @@ describe("worker protocol v1: an outside worker", () => {
     assert.equal(task.awaitingDelivery, undefined);
   });
 
+  test("a task whose outside worker stops announcing stalls after 15 s, not 5, and its next report resumes it", async () => {
+    const w = await worker();
+    const id = await enqueue(w);
+    await w.nextDelivery(0);
+    assert.equal((await w.claim(id)).run, true);
+    // No more announcements. A Taskcast worker would count as gone after 5 s (and the sweep runs every 2 s).
+    const silentSince = Date.now();
+    const stalled = await waitForStatus(stack, id, ["stalled"], 25_000);
+    const silentMs = Date.now() - silentSince;
+    assert.ok(silentMs >= 14_000, `stalled after ${silentMs} ms of silence`);
+    assert.equal(stalled.worker, w.id);
+    await w.announce();
+    await w.report(id, "running", { progress: 0.7 });
+    const resumed = await eventually(async () => {
+      const t = await taskOf(stack, id);
+      return t?.status === "running" && t.progress === 0.7 ? t : undefined;
+    }, "the task running again");
+    assert.equal(resumed.attempts, 1);
+  });
+
   test("malformed events are counted and logged, change no record, and the next good event still applies", async () => {
     const w = await worker();
     const id = await enqueue(w);
