@@ -58,9 +58,11 @@ export function apiRoutes(deps: ApiDeps): Route[] {
       method: "GET",
       pattern: /^\/api\/task-types$/,
       handler: async () => {
-        // A built-in type wins over an outside worker's type of the same name.
+        // A built-in type wins over an outside worker's type of the same name. Without Redis the built-in types
+        // are still offered (as before outside workers existed), not a 503.
         const builtIn = taskTypeInfo();
-        const announced = (await redisCall(() => deps.announcedTypes())).filter((t) => !builtIn.some((b) => b.name === t.name));
+        const live = await redisCall(() => deps.announcedTypes()).catch(() => []);
+        const announced = live.filter((t) => !builtIn.some((b) => b.name === t.name));
         return [200, { types: [...builtIn, ...announced] }];
       },
     },
