@@ -191,7 +191,8 @@ export function transition(current: TaskRecord, event: TaskEvent): Transition {
     case "cancel":
       if (!CANCELLABLE_STATUSES.includes(cur.status)) return refused(`Task ${cur.id} is ${cur.status}; only queued, running, retrying or stalled tasks can be cancelled.`);
       if (cur.status === "running") return cur.cancelRequested ? UNCHANGED : next({ ...cur, cancelRequested: true });
-      if (current.claim && !cur.cancelRequested) {
+      // A claim whose attempt is in the log was written (and ended: retrying, handed back); it is no attempt under way.
+      if (current.claim && !cur.cancelRequested && !cur.attemptLog.some((a) => a.worker === current.claim!.worker && a.startedAt === current.claim!.startedAt)) {
         // A worker read the task to run it, and has not written the attempt yet: its handler may be running. The
         // attempt is recorded as running, and its worker asked to stop it.
         const started = start(cur, current.claim);

@@ -42,6 +42,8 @@ if [ "$suite" = all ] || [ "$suite" = e2e ]; then
   run "end-to-end tests (Playwright, headless chromium)" node_modules/.bin/playwright test
   # The benchmarks run the compiled web node and worker, as production does.
   run "building the server (dist/server/)" bash scripts/build-server.sh
+  # Skipped among the integration tests when there was no Next.js build yet (a fresh clone): run now that there is.
+  run "the compiled web node (passwords on its worker thread)" node --import tsx --test test/integration/compiled-web.test.ts
   # The benchmarks in miniature (about a minute), so the harness cannot rot; figures go to a scratch folder.
   run "benchmark smoke run" env BENCH_OUT="$(mktemp -d)" node --import tsx bench/run.ts --smoke
 fi

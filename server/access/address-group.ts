@@ -19,6 +19,9 @@ export function addressGroup(address: string): string {
     .join(":")}::/64`;
 }
 
+/** The rate-limit key of a client address: its group (an IPv6 address counts as its /64). */
+export const addressKey = (address: string) => `ip:${addressGroup(address)}`;
+
 /** The eight 16-bit groups of a valid IPv6 address (`::` expanded, a dotted IPv4 tail as two groups). */
 function ipv6Groups(address: string): number[] {
   const parse = (part: string): number[] =>

@@ -18,6 +18,18 @@ export function clientAddress(headers: IncomingHttpHeaders, remoteAddress: strin
     .filter(Boolean);
   if (entries.length === 0) return socket;
   // Fewer entries than hops: the left-most is as far as the proxies recorded.
-  const chosen = entries[Math.max(0, entries.length - trustedHops)].replace(/^::ffff:/, "");
+  const chosen = entryAddress(entries[Math.max(0, entries.length - trustedHops)]).replace(/^::ffff:/, "");
   return isIP(chosen) ? chosen : socket;
+}
+
+/**
+ * An X-Forwarded-For entry's address. Some load balancers append it with its port (`203.0.113.5:51234`) or, for
+ * IPv6, in brackets (`[2001:db8::5]`, `[2001:db8::5]:443`): without this, every client behind such a proxy would
+ * fall back to the proxy's own address and share one set of limits.
+ */
+function entryAddress(entry: string): string {
+  const bracketed = /^\[([^\]]+)\](?::\d+)?$/.exec(entry);
+  if (bracketed) return bracketed[1];
+  const withPort = /^(\d{1,3}(?:\.\d{1,3}){3}):\d+$/.exec(entry);
+  return withPort ? withPort[1] : entry;
 }

@@ -62,6 +62,14 @@ export class RateLimiter {
     this.buckets.set(client, bucket);
   }
 
+  /** Gives `client` back `tokens` taken ahead of work not done, up to the bucket's size. */
+  refund(client: string, tokens: number, now = Date.now()): void {
+    const bucket = this.buckets.get(client);
+    if (this.rate === 0 || tokens <= 0 || !bucket) return;
+    bucket.tokens = Math.min(this.burst, bucket.tokens + ((now - bucket.refilledAt) / 1000) * this.rate + tokens);
+    bucket.refilledAt = now;
+  }
+
   private sweep(now: number): void {
     // Forgotten only once full again: a bucket in debt stays until the refill has paid it back.
     for (const [client, bucket] of this.buckets) if (bucket.tokens + ((now - bucket.refilledAt) / 1000) * this.rate >= this.burst) this.buckets.delete(client);

@@ -77,12 +77,13 @@ export class AuditLog {
   async list(query: AuditListQuery, options: { scanLimit?: number; meter?: ScanMeter } = {}): Promise<AuditPage> {
     const scanLimit = options.scanLimit ?? AUDIT_SCAN_LIMIT;
     const keys = query.action === undefined ? [this.keys.audit, this.keys.auditFailedSignIns] : [query.action === "auth.login_failed" ? this.keys.auditFailedSignIns : this.keys.audit];
-    const streams = keys.map((key) => new NewestFirst(this.redis, key, query.before));
+    // Every entry read from Redis is counted, taken or not.
+    const streams = keys.map((key) => new NewestFirst(this.redis, key, query.before, (read) => void (options.meter && (options.meter.scanned += read))));
     const entries: AuditEntry[] = [];
     let scanned = 0;
     let lastId: string | null = null;
     while (scanned < scanLimit) {
-      const heads = await Promise.all(streams.map((s) => s.peek()));
+      const heads = await Promise.all(streams.map((s) => s.peek(scanLimit - scanned)));
       let newest = -1;
       heads.forEach((head, i) => {
         if (head && (newest < 0 || compareIds(head[0], heads[newest]![0]) > 0)) newest = i;
@@ -90,7 +91,6 @@ export class AuditLog {
       if (newest < 0) return { entries, nextBefore: null };
       const [id, flat] = streams[newest].take();
       scanned++;
-      if (options.meter) options.meter.scanned++;
       lastId = id;
       const entry = toEntry(id, Object.fromEntries(pairs(flat)));
       if (!entry || (query.action && entry.action !== query.action) || (query.actor && entry.actor.name !== query.actor)) continue;
@@ -113,16 +113,19 @@ class NewestFirst {
     private readonly redis: Redis,
     private readonly key: string,
     before: string | undefined,
+    private readonly onRead: (entries: number) => void,
   ) {
     this.end = before ? `(${before}` : "+";
   }
 
-  /** The newest entry not yet taken, or null when there is none. */
-  async peek(): Promise<[string, string[]] | null> {
+  /** The newest entry not yet taken, or null when there is none; reads at most `wanted` entries ahead. */
+  async peek(wanted: number): Promise<[string, string[]] | null> {
     if (this.next === this.batch.length && !this.exhausted) {
-      this.batch = (await this.redis.xrevrange(this.key, this.end, "-", "COUNT", SCAN_BATCH)) as Array<[string, string[]]>;
+      const count = Math.max(1, Math.min(SCAN_BATCH, wanted));
+      this.batch = (await this.redis.xrevrange(this.key, this.end, "-", "COUNT", count)) as Array<[string, string[]]>;
+      this.onRead(this.batch.length);
       this.next = 0;
-      this.exhausted = this.batch.length < SCAN_BATCH;
+      this.exhausted = this.batch.length < count;
       if (this.batch.length > 0) this.end = `(${this.batch.at(-1)![0]}`;
     }
     return this.batch[this.next] ?? null;

@@ -5,6 +5,14 @@ import type { RedisKeys } from "../redis/keys";
 
 const WINDOW_MS = 3_600_000;
 
+/**
+ * Counts one attempt; the window starts with the first (a count without an expiry gets one). A script, not
+ * \`PEXPIRE … NX\`, which needs Redis 7.
+ */
+const TAKE = `local c = redis.call("INCR", KEYS[1])
+if redis.call("PTTL", KEYS[1]) < 0 then redis.call("PEXPIRE", KEYS[1], ARGV[1]) end
+return {c, redis.call("PTTL", KEYS[1])}`;
+
 /** Takes back one attempt, unless its window has ended meanwhile (a DECR would make a count that never expires). */
 const REFUND = `if redis.call("EXISTS", KEYS[1]) == 1 then return redis.call("DECR", KEYS[1]) end return 0`;
 
@@ -23,7 +31,7 @@ export class UsernameLimit {
    */
   async take(username: string): Promise<{ allowed: true } | { allowed: false; retryAfterSeconds: number }> {
     const key = this.keyOf(username);
-    const [[, count], , [, leftMs]] = (await this.redis.multi().incr(key).pexpire(key, WINDOW_MS, "NX").pttl(key).exec()) as [[unknown, number], unknown, [unknown, number]];
+    const [count, leftMs] = (await this.redis.eval(TAKE, 1, key, WINDOW_MS)) as [number, number];
     if (count <= this.perHour) return { allowed: true };
     return { allowed: false, retryAfterSeconds: Math.max(1, Math.ceil(leftMs / 1000)) };
   }

@@ -42,7 +42,8 @@ export class BroadcastLog {
     private readonly redis: Redis,
     private readonly keys: RedisKeys,
     private readonly channel: string,
-    private readonly historySize: number,
+    /** Broadcasts kept (BROADCAST_HISTORY). */
+    readonly historySize: number,
     /** Hears each broadcast recorded here ("broadcast:logged"): the metrics. */
     private readonly live?: LiveEvents,
     /** Awaited right after each broadcast is recorded (the activity counters); its failure never fails the broadcast. */
@@ -100,7 +101,7 @@ export class BroadcastLog {
    * What a tab that last saw `afterId` missed in `channels` (all when null), oldest first; without
    * `afterId`, the newest `recentLimit`. `gap`: some it missed have left the history. `meter` counts the entries read.
    */
-  async catchUp(afterId: string | null | undefined, channels: readonly string[] | null | undefined, recentLimit = 50, meter?: ScanMeter): Promise<BroadcastCatchUp> {
+  async catchUp(afterId: string | null | undefined, channels: readonly string[] | null | undefined, recentLimit = 50, meter?: ScanMeter, readLimit = this.historySize): Promise<BroadcastCatchUp> {
     const [latestRaw, length] = await Promise.all([this.redis.get(this.keys.broadcastSeq), this.redis.llen(this.keys.broadcastHistory)]);
     const latestId = latestRaw ?? null;
     const follow = channels ?? undefined;
@@ -113,12 +114,14 @@ export class BroadcastLog {
     // Ids are consecutive, so the newest (latest - after) entries are exactly the ones missed.
     const missed = Number(latest - after);
     const oldestKept = latest - BigInt(length) + 1n;
-    const raws = await this.redis.lrange(this.keys.broadcastHistory, 0, Math.min(missed, this.historySize) - 1);
+    // The newest `readLimit` of them at most: a tab that missed more is told so (gap), as when history no longer has them.
+    const read = Math.min(missed, this.historySize, Math.max(1, readLimit));
+    const raws = await this.redis.lrange(this.keys.broadcastHistory, 0, read - 1);
     if (meter) meter.scanned += raws.length;
     const broadcasts = parseAll(raws)
       .filter((b) => idNumber(b.id) > after && (!follow || follow.includes(b.channel)))
       .reverse();
-    return { broadcasts, gap: after + 1n < oldestKept, latestId };
+    return { broadcasts, gap: after + 1n < oldestKept || read < missed, latestId };
   }
 
   /** Channels that had broadcasts, most recently used first. */

@@ -2,7 +2,7 @@
 import { parseCookie, stringifySetCookie } from "cookie";
 import { AuditListQuerySchema, LoginRequestSchema, type Principal, type SessionInfo } from "../../lib/auth";
 import { describeZodError } from "../../lib/zod-message";
-import { metered, RECORDS_PER_TOKEN, scanBudget } from "../access/scan-cost";
+import { budgeted, RECORDS_PER_TOKEN } from "../access/scan-cost";
 import { AUDIT_SCAN_LIMIT, type AuditLog } from "../audit/audit-log";
 import type { Authenticator } from "../auth/authenticator";
 import type { PasswordChecker } from "../auth/password-checker";
@@ -117,8 +117,7 @@ export function authRoutes(deps: {
         // Parsed outside redisCall, which would report a bad query as Redis being unreachable.
         const query = parseQuery(AuditListQuerySchema, url);
         // A filter that matches little reads many entries: it reads what the client's rate limit affords, and pays for it.
-        const scanLimit = scanBudget(ctx.cost, RECORDS_PER_TOKEN.audit, AUDIT_SCAN_LIMIT);
-        return [200, await metered(ctx.cost, RECORDS_PER_TOKEN.audit, (meter) => redisCall(() => audit.list(query, { scanLimit, meter })))];
+        return [200, await budgeted(ctx.cost, RECORDS_PER_TOKEN.audit, AUDIT_SCAN_LIMIT, (scanLimit, meter) => redisCall(() => audit.list(query, { scanLimit, meter })))];
       },
     },
   ];

@@ -8,6 +8,7 @@ import type { Authenticator } from "../auth/authenticator";
 import type { Session } from "../auth/sessions";
 import { AppError } from "../errors";
 import { hostAllowed, originAllowed, originHint } from "../access/origin-policy";
+import { addressKey } from "../access/address-group";
 import type { RequestCost } from "../access/scan-cost";
 import type { RateLimiter } from "../access/token-bucket";
 import { sendJson } from "./respond";
@@ -66,10 +67,10 @@ export function createRequestGuard(options: GuardOptions) {
           `This Taskcast has no users configured, so it answers only to localhost and the names in ALLOWED_HOSTS, not to "${req.headers.host ?? ""}". Add the name to ALLOWED_HOSTS if it is this server's, or configure users (see the README's security section).`,
         );
       }
-      if (!url.pathname.startsWith("/api/")) limit(options.addressLimiter, `ip:${ip}`, res, "from one address");
+      if (!url.pathname.startsWith("/api/")) limit(options.addressLimiter, addressKey(ip), res, "from one address");
       const identity = await auth.identify(req.headers).catch((err: unknown) => {
         // Wrong tokens, on any path, count against the address's rate limit too, so guessing them is throttled.
-        if (err instanceof AppError) limit(limiter, `ip:${ip}`, res);
+        if (err instanceof AppError) limit(limiter, addressKey(ip), res);
         throw err;
       });
       const isPublic = PUBLIC_PATHS.has(url.pathname) || url.pathname.startsWith("/_next/");
@@ -79,16 +80,16 @@ export function createRequestGuard(options: GuardOptions) {
           res.writeHead(303, { Location: `/login?next=${encodeURIComponent(next)}`, "Cache-Control": "no-store" }).end();
           return null;
         }
-        limit(limiter, `ip:${ip}`, res);
+        limit(limiter, addressKey(ip), res);
         throw new AppError(401, "unauthenticated", "Sign in first, or send Authorization: Bearer <token> (see the README's security section).");
       }
       if (isApi && !SAFE_METHODS.has(req.method ?? "GET") && identity.via !== "token") {
         checkSameOrigin(req, identity.via === "cookie", https);
       }
-      const client = identity.principal && identity.principal.kind !== "local" ? `${identity.principal.kind}:${identity.principal.name}` : `ip:${ip}`;
+      const client = identity.principal && identity.principal.kind !== "local" ? `${identity.principal.kind}:${identity.principal.name}` : addressKey(ip);
       if (url.pathname.startsWith("/api/")) limit(limiter, client, res);
       req.headers[SESSION_HEADER] = JSON.stringify({ authRequired: auth.authRequired, principal: identity.principal } satisfies SessionInfo);
-      const cost: RequestCost = { available: () => limiter.available(client), charge: (tokens) => limiter.charge(client, tokens) };
+      const cost: RequestCost = { available: () => limiter.available(client), charge: (tokens) => limiter.charge(client, tokens), refund: (tokens) => limiter.refund(client, tokens) };
       return { principal: identity.principal, session: identity.session, ip, https, cost };
     } catch (err) {
       if (!(err instanceof AppError)) throw err;

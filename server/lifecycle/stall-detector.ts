@@ -2,9 +2,9 @@
 // `stalled` (RabbitMQ redelivers them), and retrying tasks whose retry message was lost are queued again.
 import type { Payload } from "../../lib/contract";
 import { nextRecord, runOf } from "../../lib/task-lifecycle";
-import { messageOf } from "../errors";
 import type { LiveEvents } from "../live-events";
 import type { Logger } from "../logger";
+import { runPeriodically } from "../periodic";
 import type { ConfirmPublisher } from "../queue/publisher";
 import type { TaskStore } from "../store/task-store";
 import type { WorkerDirectory } from "../store/worker-directory";
@@ -31,36 +31,24 @@ export function startStallDetector(options: {
   log: Logger;
 }): () => void {
   const { store, workers, log } = options;
-  let busy = false;
-  let failing = false;
   const sweep = async () => {
-    if (busy) return;
-    busy = true;
-    try {
-      const live = new Set((await workers.live()).map((w) => w.id));
-      // Every running task, a page at a time (a task that stalls leaves the index, so a later one may be
-      // missed this sweep and is met by the next).
-      for (let offset = 0; ; offset += SWEEP_PAGE) {
-        const running = await store.list({ status: "running", limit: SWEEP_PAGE, offset });
-        for (const task of running) {
-          if (!task.worker || live.has(task.worker)) continue;
-          const worker = task.worker;
-          const stalled = await store.update(task.id, (cur) => nextRecord(cur, { type: "stall", worker }));
-          if (stalled?.status === "stalled") {
-            log.warn({ taskId: task.id, worker }, "task stalled: its worker stopped beating; RabbitMQ will redeliver it");
-            options.live.emit("task:changed", stalled);
-          }
+    const live = new Set((await workers.live()).map((w) => w.id));
+    // Every running task, a page at a time (a task that stalls leaves the index, so a later one may be
+    // missed this sweep and is met by the next).
+    for (let offset = 0; ; offset += SWEEP_PAGE) {
+      const running = await store.list({ status: "running", limit: SWEEP_PAGE, offset });
+      for (const task of running) {
+        if (!task.worker || live.has(task.worker)) continue;
+        const worker = task.worker;
+        const stalled = await store.update(task.id, (cur) => nextRecord(cur, { type: "stall", worker }));
+        if (stalled?.status === "stalled") {
+          log.warn({ taskId: task.id, worker }, "task stalled: its worker stopped beating; RabbitMQ will redeliver it");
+          options.live.emit("task:changed", stalled);
         }
-        if (running.length < SWEEP_PAGE) break;
       }
-      await recoverOverdueRetries();
-      failing = false;
-    } catch (err) {
-      if (!failing) log.warn({ err: messageOf(err) }, "stalled-task sweep failed");
-      failing = true;
-    } finally {
-      busy = false;
+      if (running.length < SWEEP_PAGE) break;
     }
+    await recoverOverdueRetries();
   };
   /**
    * The record moves to the new run first (compare-and-set, so of several web nodes sweeping only one does),
@@ -93,6 +81,5 @@ export function startStallDetector(options: {
       if (retrying.length < SWEEP_PAGE) break;
     }
   };
-  const timer = setInterval(() => void sweep(), options.intervalMs);
-  return () => clearInterval(timer);
+  return runPeriodically(sweep, { intervalMs: options.intervalMs, failure: { log, message: "stalled-task sweep failed" } });
 }

@@ -169,7 +169,8 @@ export class TaskRunner {
     if (parsed.error !== undefined) return this.bury(message, record, { type: "bury", reason: parsed.error, at: now() });
     const check = checkTask(record.type, record.payload);
     if (!check.ok) return this.bury(message, record, { type: "bury", reason: check.error, at: now() });
-    if (this.active.has(id) || (record.status === "running" && record.worker && record.worker !== workerId && (await this.deps.heldElsewhere(record.worker, id)))) {
+    // Running here, or starting here (a delivery without a claim while another of this task starts).
+    if (this.active.has(id) || (this.starting.has(id) && !claim) || (record.status === "running" && record.worker && record.worker !== workerId && (await this.deps.heldElsewhere(record.worker, id)))) {
       // A duplicate delivery of a task still being run (its first channel closed, the worker lives on).
       log.info({ taskId: id, worker: record.worker }, "task is running elsewhere; requeueing the duplicate");
       return "requeue";
@@ -181,7 +182,8 @@ export class TaskRunner {
       if (!interrupted) return "ack";
       record = interrupted;
       log.warn({ taskId: id, attempt: record.attempts }, "previous attempt was interrupted");
-      if (record.attempts >= policy.maxAttempts) {
+      // A cancelled attempt (recorded from a claim whose worker then died) ends the task cancelled, below, not dead.
+      if (record.attempts >= policy.maxAttempts && !record.cancelRequested) {
         return this.bury(message, record, { type: "bury", reason: `Attempt ${record.attempts} of ${policy.maxAttempts} was interrupted (its worker stopped) and no attempts are left.`, at: now() });
       }
     }
@@ -215,7 +217,8 @@ export class TaskRunner {
         .then((saved) => {
           if (saved) record = saved;
           // Cancelled or settled while it waited to be recorded as running: stop the handler.
-          if (!saved || !isAttempt(saved, ref)) control.abort(cancelledByOperator());
+          // A cancel that found this attempt's claim recorded it as running with cancelRequested: stop it here too.
+          if (!saved || !isAttempt(saved, ref) || saved.cancelRequested) control.abort(cancelledByOperator());
           // Like the record, the log has a line for the start of an attempt that lasts; every attempt's end has one.
           else log.info({ taskId: id, type: record.type, attempt }, "task running");
         })

@@ -8,6 +8,7 @@ import type { RateLimiter } from "../access/token-bucket";
 import type { Credentials } from "../auth/credentials";
 import { messageOf } from "../errors";
 import type { Logger } from "../logger";
+import { addressKey } from "../access/address-group";
 
 /** Writes a registry's metrics in the Prometheus text format. */
 export async function sendMetrics(registry: Registry, res: ServerResponse): Promise<void> {
@@ -43,7 +44,7 @@ export async function startMetricsServer(options: {
       res.writeHead(status, { "Content-Type": "text/plain; charset=utf-8", "X-Content-Type-Options": "nosniff", "Cache-Control": "no-store", ...headers }).end(body);
     const ip = clientAddress(req.headers, req.socket.remoteAddress, options.trustedHops);
     const limited = (limiter: RateLimiter) => {
-      const verdict = limiter.take(`ip:${ip}`);
+      const verdict = limiter.take(addressKey(ip));
       if (verdict.allowed) return false;
       text(429, `Too many requests from your address: at most ${limiter.rate} a second (bursts of ${limiter.burst}). Try again in ${verdict.retryAfterSeconds} s.\n`, { "Retry-After": String(verdict.retryAfterSeconds) });
       return true;

@@ -3,7 +3,7 @@
 import { BroadcastSchema, BroadcastSubscriptionSchema, type Broadcast } from "../../lib/contract";
 import { safeJson } from "../../lib/safe-json";
 import { describeZodError } from "../../lib/zod-message";
-import { metered, RECORDS_PER_TOKEN } from "../access/scan-cost";
+import { metered, RECORDS_PER_TOKEN, scanBudget } from "../access/scan-cost";
 import type { RateLimiter } from "../access/token-bucket";
 import type { AuditLog } from "../audit/audit-log";
 import type { Authenticator } from "../auth/authenticator";
@@ -37,8 +37,11 @@ export function handleBroadcastEvents(
   /** Reads history for a socket, charging its user or token for the entries read beyond one event's worth. */
   const catchUp = (socket: IoSocket, afterId: string | null, channels: string[] | null) => {
     const client = clientOf(socket);
-    const cost = { available: () => events.available(client), charge: (tokens: number) => events.charge(client, tokens) };
-    return metered(cost, RECORDS_PER_TOKEN.broadcasts, (meter) => broadcastLog.catchUp(afterId, channels, undefined, meter));
+    const cost = { available: () => events.available(client), charge: (tokens: number) => events.charge(client, tokens), refund: (tokens: number) => events.refund(client, tokens) };
+    // It reads no more history than the client's tokens pay for (past that the tab is told it missed some: gap), and
+    // is charged once read: tokens reserved up front would hold up the events a tab sends the moment it connects.
+    const readLimit = scanBudget(cost, RECORDS_PER_TOKEN.broadcasts, broadcastLog.historySize);
+    return metered(cost, RECORDS_PER_TOKEN.broadcasts, (meter) => broadcastLog.catchUp(afterId, channels, undefined, meter, readLimit));
   };
   io.on("connection", (socket) => {
     const { channels = null, lastBroadcastId = null } = socket.data.subscription;

@@ -13,6 +13,9 @@ export function capSocketsPerPrincipal(io: IoServer, max: number): void {
   io.use((socket, next) => {
     const { principal } = socket.data;
     if (principal.kind === "local") return next();
+    // Closed while the sign-in check before this one waited on Redis (a tab closed or reloaded): it takes no place,
+    // for its close has been and gone, and Socket.IO drops it without a "disconnect" that would give one back.
+    if (socket.conn.readyState !== "open") return next(new Error("The connection closed during its handshake."));
     const client = `${principal.kind}:${principal.name}`;
     const count = held.get(client) ?? 0;
     if (count >= max) {

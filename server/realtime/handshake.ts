@@ -6,6 +6,7 @@ import type { RateLimiter } from "../access/token-bucket";
 import type { Authenticator } from "../auth/authenticator";
 import { AppError } from "../errors";
 import { sessionRoom, type IoServer } from "./socket-server";
+import { addressKey } from "../access/address-group";
 
 /**
  * Refuses a connection without a valid subscription, stream selection or sign-in; a signed-in one joins its session's
@@ -39,7 +40,7 @@ export function checkHandshakes(io: IoServer, auth: Authenticator, failures: Rat
         refused = err instanceof AppError;
       }
       if (refused) {
-        const verdict = failures.take(`ip:${ip}`);
+        const verdict = failures.take(addressKey(ip));
         if (!verdict.allowed) failure += ` Too many failed sign-ins from this address: at most ${failures.rate} a second (bursts of ${failures.burst}); try again in ${verdict.retryAfterSeconds} s.`;
       }
       next(failure === null ? undefined : new Error(failure));

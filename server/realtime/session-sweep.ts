@@ -1,8 +1,8 @@
 // Sockets opened with a sign-in session end with it: each web node checks its sockets' sessions together, once
 // per interval, and disconnects those whose session expired or was deleted (sign-out on another node has its own, faster path).
 import type { SessionStore } from "../auth/sessions";
-import { messageOf } from "../errors";
 import type { Logger } from "../logger";
+import { runPeriodically } from "../periodic";
 import { SESSION_ROOM_PREFIX, sessionRoom, type IoServer } from "./socket-server";
 
 /** @defaultValue 5000: a socket outlives its session by at most this (plus one Redis round trip). */
@@ -14,23 +14,10 @@ export const SESSION_CHECK_MS = 5000;
  * disconnected: the events that need a live session check it themselves.
  */
 export function startSessionSweep(io: IoServer, sessions: SessionStore, intervalMs: number, log: Logger): () => void {
-  let busy = false;
-  let failing = false;
   const sweep = async () => {
-    if (busy) return;
-    busy = true;
-    try {
-      const ids = [...io.of("/").adapter.rooms.keys()].filter((room) => room.startsWith(SESSION_ROOM_PREFIX)).map((room) => room.slice(SESSION_ROOM_PREFIX.length));
-      const alive = await sessions.aliveMany(ids);
-      for (const id of ids) if (!alive.has(id)) io.local.in(sessionRoom(id)).disconnectSockets(true);
-      failing = false;
-    } catch (err) {
-      if (!failing) log.warn({ err: messageOf(err) }, "could not check the sockets' sessions; trying again");
-      failing = true;
-    } finally {
-      busy = false;
-    }
+    const ids = [...io.of("/").adapter.rooms.keys()].filter((room) => room.startsWith(SESSION_ROOM_PREFIX)).map((room) => room.slice(SESSION_ROOM_PREFIX.length));
+    const alive = await sessions.aliveMany(ids);
+    for (const id of ids) if (!alive.has(id)) io.local.in(sessionRoom(id)).disconnectSockets(true);
   };
-  const timer = setInterval(() => void sweep(), intervalMs);
-  return () => clearInterval(timer);
+  return runPeriodically(sweep, { intervalMs, failure: { log, message: "could not check the sockets' sessions; trying again" } });
 }

@@ -1,8 +1,8 @@
 // What each web node pushes to its own tabs as it reads it: queue stats, health, activity.
 import type { Health, QueueStats } from "../../lib/contract";
-import { messageOf } from "../errors";
 import type { LiveEvents } from "../live-events";
 import type { Logger } from "../logger";
+import { runPeriodically } from "../periodic";
 import type { StatsStore } from "../metrics/stats-store";
 import type { IoServer } from "./socket-server";
 import { pushToStream, streamFollowed } from "./stream-rooms";
@@ -55,22 +55,10 @@ export function startHealthTicker(io: IoServer, check: () => Promise<Health>, in
  * tabs that follow the stream (`stats:tick`), so no tab polls. Skipped while none does.
  */
 export function startStatsTicker(io: IoServer, stats: StatsStore, log: Logger, intervalMs = 1000): () => void {
-  let failing = false;
-  let busy = false;
   const tick = async () => {
-    if (busy || !streamFollowed(io, "stats")) return;
-    busy = true;
-    try {
-      const now = Math.floor(Date.now() / 1000);
-      pushToStream(io, "stats", await stats.series(now - PUSHED_SECONDS + 1, now));
-      failing = false;
-    } catch (err) {
-      if (!failing) log.warn({ err: messageOf(err) }, "activity series unavailable");
-      failing = true;
-    } finally {
-      busy = false;
-    }
+    if (!streamFollowed(io, "stats")) return;
+    const now = Math.floor(Date.now() / 1000);
+    pushToStream(io, "stats", await stats.series(now - PUSHED_SECONDS + 1, now));
   };
-  const timer = setInterval(() => void tick(), intervalMs);
-  return () => clearInterval(timer);
+  return runPeriodically(tick, { intervalMs, failure: { log, message: "activity series unavailable" } });
 }

@@ -22,15 +22,15 @@ export const SEARCH_SCAN_LIMIT = 5000;
 // ARGV: expected version ("0": must not exist), record JSON, createdAt score, status, status-index prefix,
 //       task-key prefix, id, finished index: score to add | "-" to remove | "" unchanged, history limit,
 //       dead-letter index: "+" add | "-" remove | "" unchanged, the replaced record's status ("" when new),
-//       the statuses a finished record can have (comma-separated), "1" to drop a worker's claim (the record no
-//       longer waits: the attempt is written, or the task settled) | "".
+//       the statuses a finished record can have (comma-separated), "1" to drop a worker's claim (its attempt is
+//       written, or the record no longer waits) | "".
 const SAVE_SCRIPT = `
 local cur = redis.call('HGET', KEYS[1], 'v')
 if (cur or '0') ~= ARGV[1] then return 0 end
 local v = (tonumber(cur) or 0) + 1
 local id = ARGV[7]
 redis.call('HSET', KEYS[1], 'r', ARGV[2], 'v', v)
-if ARGV[13] == '1' then redis.call('HDEL', KEYS[1], 'a') end
+if ARGV[13] == '1' then redis.call('HDEL', KEYS[1], 'a', 'ar') end
 if not cur then redis.call('ZADD', KEYS[2], ARGV[3], id) end
 if ARGV[11] ~= ARGV[4] then
   if ARGV[11] ~= '' then redis.call('ZREM', ARGV[5] .. ARGV[11], id) end
@@ -60,14 +60,16 @@ const WAITING_STATUSES: readonly TaskStatus[] = ["queued", "retrying", "stalled"
 // A worker's read of a task it is about to run: the record and its version, and whether the worker's claim was
 // set on it (see TaskRecord's \`claim\`). Only a waiting task (in a waiting status's index) is claimed, and the
 // claim bumps its version, so a change made from a copy read before the claim is refused and made again from a
-// copy that has it. Nothing for a task with no record.
-// KEYS: task hash. ARGV: the claim (JSON), status-index prefix, id.
+// copy that has it. A claim for an earlier run than the one claimed (a delivery of an old message, which the
+// worker then drops) never replaces it. Nothing for a task with no record.
+// KEYS: task hash. ARGV: the claim (JSON), status-index prefix, id, the claim's run.
 const CLAIM_SCRIPT = `
 local r = redis.call('HGET', KEYS[1], 'r')
 if not r then return false end
+if tonumber(redis.call('HGET', KEYS[1], 'ar') or '0') > tonumber(ARGV[4]) then return {r, redis.call('HGET', KEYS[1], 'v'), 0} end
 for _, s in ipairs({${WAITING_STATUSES.map((s) => `'${s}'`).join(", ")}}) do
   if redis.call('ZSCORE', ARGV[2] .. s, ARGV[3]) then
-    redis.call('HSET', KEYS[1], 'a', ARGV[1])
+    redis.call('HSET', KEYS[1], 'a', ARGV[1], 'ar', ARGV[4])
     return {r, redis.call('HINCRBY', KEYS[1], 'v', 1), 1}
   end
 end
@@ -104,7 +106,7 @@ export class TaskStore {
    * attempt, a cancel records it as running.
    */
   async claim(id: string, claim: TaskClaim): Promise<TaskRecord | undefined> {
-    const reply = await (this.redis as unknown as ClaimTaskCommand).taskcastClaimTask(this.keys.task(id), JSON.stringify(claim), this.keys.tasksByStatus(""), id);
+    const reply = await (this.redis as unknown as ClaimTaskCommand).taskcastClaimTask(this.keys.task(id), JSON.stringify(claim), this.keys.tasksByStatus(""), id, claim.run);
     return reply ? decode(reply[0], String(reply[1]), reply[2] === 1 ? claim : undefined) : undefined;
   }
 
@@ -260,17 +262,20 @@ export class TaskStore {
       deadLetter === wasDeadLetter ? "" : deadLetter ? "+" : "-",
       replaced?.status ?? "",
       FINISHED_LIST,
-      WAITING_STATUSES.includes(record.status) ? "" : "1",
+      WAITING_STATUSES.includes(record.status) && !(known?.claim && attemptWritten(record, known.claim)) ? "" : "1",
     );
     return Number(result);
   }
 }
 
+/** Whether `record` has the claimed attempt in its log: the claim has done its part. */
+const attemptWritten = (record: TaskRecord, claim: TaskClaim) => record.attemptLog.some((a) => a.worker === claim.worker && a.startedAt === claim.startedAt);
+
 interface SaveTaskCommand {
   taskcastSaveTask(...args: Array<string | number>): Promise<number>;
 }
 interface ClaimTaskCommand {
-  taskcastClaimTask(key: string, claim: string, statusIndexPrefix: string, id: string): Promise<[string, number | string | null, number] | null>;
+  taskcastClaimTask(key: string, claim: string, statusIndexPrefix: string, id: string, run: number): Promise<[string, number | string | null, number] | null>;
 }
 
 function decode(raw: string | null | undefined, version: string | null | undefined, claim?: TaskClaim): TaskRecord | undefined {

@@ -103,6 +103,18 @@ describe("behind a trusted proxy (TRUST_PROXY=true)", () => {
     assert.equal((await rawRequest(url, { path: "/api/queue", headers: { "X-Forwarded-For": "198.51.100.23", ...wrong() } })).status, 401);
   });
 
+  test("the addresses of one IPv6 /64 are one client for every per-address limit, not 2^64 of them", async () => {
+    const wrong = () => bearer(randomBytes(32).toString("base64url"));
+    const seen: number[] = [];
+    // Each wrong token from another address of the same /64 (API_BURST=5).
+    for (let i = 1; i <= 8; i++) seen.push((await rawRequest(url, { path: "/api/queue", headers: { "X-Forwarded-For": `2001:db8:5:7::${i.toString(16)}`, ...wrong() } })).status);
+    assert.deepEqual(seen, [401, 401, 401, 401, 401, 429, 429, 429]);
+    const refusal = await socketAnswer(url, { "X-Forwarded-For": "2001:db8:5:7::99", ...wrong() });
+    assert.match(refusal, /Too many failed sign-ins from this address/);
+    // Another /64 is another client.
+    assert.equal((await rawRequest(url, { path: "/api/queue", headers: { "X-Forwarded-For": "2001:db8:5:8::1", ...wrong() } })).status, 401);
+  });
+
   test("pages, /healthz and /metrics have a light per-address limit (4 × API_RATE, bursts of 4 × API_BURST)", async () => {
     const flood = async (path: string, address: string) => {
       const answers = [];

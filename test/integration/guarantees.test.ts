@@ -58,6 +58,25 @@ function testRunner(store: TaskStore, workerId: string, deps: Partial<TaskRunner
   });
 }
 
+/**
+ * The task store with its worker's read (the claim) held after it is made: `claimed` resolves once it is, and the
+ * read returns when the test calls `resume`.
+ */
+function pausedAtClaim(store: TaskStore): { paused: TaskStore; claimed: Promise<void>; resume: () => void } {
+  let onClaimed = () => undefined as void;
+  const claimed = new Promise<void>((resolve) => (onClaimed = resolve));
+  let release = () => undefined as void;
+  const held = new Promise<void>((resolve) => (release = resolve));
+  const paused = Object.create(store) as TaskStore;
+  paused.claim = async (id, claim) => {
+    const record = await store.claim(id, claim);
+    onClaimed();
+    await held;
+    return record;
+  };
+  return { paused, claimed, resume: release };
+}
+
 describe("a dead task's message is in the dead-letter queue whenever its record says dead", () => {
   let stack: Stack;
   let amqp: AmqpConnection;
@@ -197,9 +216,23 @@ describe("a task cancelled in its first 100 ms, before it is recorded running, i
         },
       }) as unknown as TaskDefinition,
     );
+    types.set(
+      "test-throws",
+      defineTask({
+        name: "test-throws",
+        description: "test: fails at once, retryably",
+        example: {},
+        payload: z.strictObject({}),
+        retry: { maxAttempts: 3 },
+        run: async () => {
+          throw new Error("failed quickly (the test)");
+        },
+      }) as unknown as TaskDefinition,
+    );
   });
   after(async () => {
     types.delete("test-gated");
+    types.delete("test-throws");
     await stack.close();
   });
 
@@ -231,18 +264,67 @@ describe("a task cancelled in its first 100 ms, before it is recorded running, i
     }
   });
 
+  test("a task that failed quickly and waits to retry is cancelled at once: its written attempt's claim is spent", async () => {
+    const store = storeOf(stack);
+    const retries: string[] = [];
+    const runner = testRunner(store, "w-quick-fail", { publisher: { publishRetry: async () => void retries.push("retry"), publishDead: async () => assert.fail("not dead") } });
+    const id = await submit(stack, { type: "test-throws", payload: {} });
+    assert.equal(await runner.run(delivery(JSON.stringify({ id, type: "test-throws", payload: {} }), id)), "ack");
+    assert.equal((await store.get(id))?.status, "retrying");
+    assert.equal((await store.get(id))?.claim, undefined, "the claim went with the attempt's write");
+    const cancel = await postJson(stack.nodes[0], `/api/tasks/${id}/cancel`, {});
+    assert.equal(cancel.body.status, "cancelled", JSON.stringify(cancel.body));
+  });
+
+  test("a claimed task whose worker died, then cancelled, ends cancelled when its message comes back, not dead", async () => {
+    const store = storeOf(stack);
+    const id = await submit(stack, { type: "test-gated", payload: {} });
+    // A worker read and claimed it, then died before writing anything.
+    await store.claim(id, { worker: "w-died", startedAt: new Date().toISOString(), maxAttempts: 1, run: 1 });
+    const cancel = await postJson(stack.nodes[0], `/api/tasks/${id}/cancel`, {});
+    assert.equal(cancel.body.status, "running");
+    let handlerRan = false;
+    gate.started = () => void (handlerRan = true);
+    const runner = testRunner(store, "w-next", { publisher: { publishRetry: async () => assert.fail("no retry"), publishDead: async () => assert.fail("a cancelled task is not buried") } });
+    assert.equal(await runner.run(delivery(JSON.stringify({ id, type: "test-gated", payload: {} }), id, true)), "ack");
+    assert.equal(handlerRan, false);
+    assert.equal((await store.get(id))?.status, "cancelled");
+  });
+
+  test("a second delivery of a task this worker is starting is requeued, not run beside it", async () => {
+    const store = storeOf(stack);
+    const { paused, claimed, resume } = pausedAtClaim(store);
+    const runner = testRunner(paused, "w-dup");
+    let started = 0;
+    gate.started = () => void started++;
+    const id = await submit(stack, { type: "test-gated", payload: {} });
+    const body = JSON.stringify({ id, type: "test-gated", payload: {} });
+    const first = runner.run(delivery(body, id));
+    await claimed;
+    try {
+      assert.equal(await runner.run(delivery(body, id, true)), "requeue");
+      assert.equal(started, 0);
+    } finally {
+      resume();
+      await eventually(async () => (started === 1 ? true : undefined), "the first delivery's handler to start");
+      gate.release();
+    }
+    assert.equal(await first, "ack");
+  });
+
+  test("a delivery of an earlier run does not replace the claim of the run being started", async () => {
+    const store = storeOf(stack);
+    const id = await submit(stack, { type: "test-gated", payload: {} });
+    const current = { worker: "w-run2", startedAt: new Date().toISOString(), maxAttempts: 1, run: 2 };
+    await store.claim(id, current);
+    await store.claim(id, { worker: "w-old-message", startedAt: new Date().toISOString(), maxAttempts: 1, run: 1 });
+    assert.deepEqual((await store.get(id))?.claim, current);
+  });
+
   test("a cancel heard between the claim and the handler's start stops the attempt before its handler runs", async () => {
     const store = storeOf(stack);
     // The worker's read of the record (its claim) is held until the cancel has been answered and heard.
-    let claimed = () => undefined as void;
-    let resume = () => undefined as void;
-    const paused = Object.create(store) as TaskStore;
-    paused.claim = async (id, claim) => {
-      const record = await store.claim(id, claim);
-      claimed();
-      await new Promise<void>((resolve) => (resume = resolve));
-      return record;
-    };
+    const { paused, claimed, resume } = pausedAtClaim(store);
     const runner = testRunner(paused, "w-gated-early");
     const heard: string[] = [];
     const subscriber = stack.redis.duplicate();
@@ -254,9 +336,8 @@ describe("a task cancelled in its first 100 ms, before it is recorded running, i
     gate.started = () => void (handlerRan = true);
     try {
       const id = await submit(stack, { type: "test-gated", payload: {} });
-      const read = new Promise<void>((resolve) => (claimed = resolve));
       const outcome = runner.run(delivery(JSON.stringify({ id, type: "test-gated", payload: {} }), id));
-      await read;
+      await claimed;
       const cancel = await postJson(stack.nodes[0], `/api/tasks/${id}/cancel`, {});
       assert.equal(cancel.body.status, "running", `after the worker's claim, the cancel answered ${JSON.stringify(cancel.body)}`);
       await eventually(async () => (heard.includes(id) ? true : undefined), "the worker to hear the cancel");

@@ -14,8 +14,8 @@ import { startStack, type Stack, type TestSocket } from "../helpers/stack";
 /** A second operator token, so two clients can use the same Idempotency-Key. */
 const OTHER_OPERATOR = randomBytes(32).toString("base64url");
 /** Viewer tokens, one per test of the costs, so each starts with a full bucket. */
-const VIEWERS = Object.fromEntries(["searcher", "auditor", "watcher", "chatty", "follower"].map((name) => [name, randomBytes(32).toString("base64url")])) as Record<
-  "searcher" | "auditor" | "watcher" | "chatty" | "follower",
+const VIEWERS = Object.fromEntries(["searcher", "auditor", "watcher", "chatty", "follower", "reconnector"].map((name) => [name, randomBytes(32).toString("base64url")])) as Record<
+  "searcher" | "auditor" | "watcher" | "chatty" | "follower" | "reconnector",
   string
 >;
 
@@ -250,6 +250,25 @@ describe("a client pays for the work its requests cause, over all its connection
     const done = replies.filter((r) => !("error" in r));
     assert.ok(done.length <= 2, `${done.length} of 5 follows were served`);
     assert.match(String(replies.find((r) => "error" in r)?.error), /Too many socket events from follower/);
+  });
+
+  test("the catch-up a socket gets on connecting reads only what the client's tokens pay for; past that the tab is told it missed some", async () => {
+    const history = `${stack.config.KEY_PREFIX}:broadcast:history`;
+    const pipeline = stack.redis.pipeline().del(history);
+    for (let i = 1; i <= 1000; i++) pipeline.lpush(history, JSON.stringify({ id: String(i), message: `m${i}`, channel: "busy", source: "redis", at: new Date().toISOString() }));
+    pipeline.set(`${stack.config.KEY_PREFIX}:broadcast:seq`, "1000");
+    await pipeline.exec();
+    // Reconnecting again and again, each time "missing" all 1,000 (API_BURST 20: 2,000 records at first).
+    const caughtUp: Array<{ broadcasts: unknown[]; gap: boolean }> = [];
+    for (let i = 0; i < 4; i++) {
+      let catchUp: Promise<{ broadcasts: unknown[]; gap: boolean }> | undefined;
+      const socket = await waitForConnect(() => stack.connectSocket(url, { auth: { token: VIEWERS.reconnector, lastBroadcastId: "0" } }, (s) => void (catchUp = new Promise((resolve) => s.once("broadcast:catchup", resolve)))));
+      caughtUp.push(await catchUp!);
+      socket.disconnect();
+    }
+    assert.equal(caughtUp[0].broadcasts.length, 1000);
+    const last = caughtUp.at(-1)!;
+    assert.ok(last.broadcasts.length < 1000 && last.gap, `the 4th catch-up: ${last.broadcasts.length} broadcasts, gap ${last.gap}`);
   });
 });
 

@@ -3,8 +3,6 @@
 // that failed sign-ins cannot flush.
 import assert from "node:assert/strict";
 import { execFile, spawn } from "node:child_process";
-import { existsSync } from "node:fs";
-import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { after, before, describe, test } from "node:test";
 import { promisify } from "node:util";
@@ -105,39 +103,6 @@ describe("password checks", () => {
     assert.equal(busy.headers["retry-after"], "1");
     // Once the check is done, there is room again.
     assert.equal((await timed(url, carol.name, carol.password)).status, 200);
-  });
-});
-
-describe("the compiled web node", () => {
-  let stack: Stack;
-  before(async () => {
-    await promisify(execFile)("bash", ["scripts/build-server.sh"], { cwd: ROOT });
-    stack = await startStack({ webNodes: 0, workers: 0 });
-  });
-  after(() => stack.close());
-
-  test("dist/server/web.js, run with node, checks passwords on its worker thread (dist/server/password-worker.js)", async (t) => {
-    if (!existsSync(join(ROOT, ".next", "BUILD_ID"))) {
-      t.skip("no Next.js build (.next/): run `npm run build` first");
-      return;
-    }
-    const child = spawn(process.execPath, ["dist/server/web.js"], { cwd: ROOT, env: { ...stack.env, ...authEnv(), PORT: "0", LOG_LEVEL: "info", NODE_ENV: "production" }, stdio: ["ignore", "pipe", "pipe"] });
-    let output = "";
-    child.stdout.on("data", (d: Buffer) => (output += d.toString()));
-    child.stderr.on("data", (d: Buffer) => (output += d.toString()));
-    const exited = new Promise<number | null>((resolve) => child.once("exit", resolve));
-    try {
-      const url = await eventually(async () => {
-        if (child.exitCode !== null) throw new Error(`web.js exited early:\n${output}`);
-        return /"url":"(http:[^"]+)","dev":false/.exec(output)?.[1];
-      }, "the compiled web node to listen", 60_000);
-      const ok = await rawRequest(url, { method: "POST", path: "/api/auth/login", body: { username: "alice", password: PASSWORDS.alice } });
-      assert.equal(ok.status, 200, `${ok.text}\n${output}`);
-      assert.equal((await rawRequest(url, { method: "POST", path: "/api/auth/login", body: { username: "alice", password: "wrong" } })).status, 401);
-    } finally {
-      child.kill("SIGTERM");
-      assert.equal(await exited, 0, output);
-    }
   });
 });
 

@@ -15,7 +15,7 @@ const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..")
 const SERVER_LAYERS: ReadonlyArray<readonly string[]> = [
   ["errors.ts", "redact.ts", "deadline.ts", "live-events.ts", "access"], // no server imports: errors, redaction, the bus, origin policy and token buckets
   ["logger.ts"],
-  ["process.ts", "shutdown.ts", "redis", "queue", "tasks"], // broker adapters, and the task handlers with their registry
+  ["process.ts", "shutdown.ts", "periodic.ts", "redis", "queue", "tasks"], // broker adapters, and the task handlers with their registry
   ["store", "auth", "audit", "broadcast"], // state kept in Redis
   ["metrics"], // reading that state: health, Prometheus, activity, the workers list
   ["lifecycle"], // the task lifecycle's orchestration: runner, submission, operator actions, stall sweep

@@ -134,6 +134,10 @@ test("the client address is the socket's unless TRUST_PROXY trusts proxies; then
   assert.equal(proxied.clientIp({ "x-forwarded-for": ["203.0.113.9", "198.51.100.7"] }, "10.0.0.1"), "198.51.100.7", "repeated headers count as one list");
   assert.equal(proxied.clientIp({ "x-forwarded-for": "2001:db8::1" }, "10.0.0.1"), "2001:db8::1");
   assert.equal(proxied.clientIp({ "x-forwarded-for": "not an address" }, "10.0.0.1"), "10.0.0.1", "an entry that is no address is not taken");
+  // Entries some load balancers write: with a port, or IPv6 in brackets.
+  assert.equal(proxied.clientIp({ "x-forwarded-for": "203.0.113.9, 198.51.100.7:51234" }, "10.0.0.1"), "198.51.100.7");
+  assert.equal(proxied.clientIp({ "x-forwarded-for": "[2001:db8::5]" }, "10.0.0.1"), "2001:db8::5");
+  assert.equal(proxied.clientIp({ "x-forwarded-for": "[2001:db8::5]:443" }, "10.0.0.1"), "2001:db8::5");
   assert.equal(proxied.clientIp({}, "10.0.0.1"), "10.0.0.1");
   assert.equal(direct.isHttps(headers, false), false, "X-Forwarded-Proto is ignored without TRUST_PROXY");
   assert.equal(proxied.isHttps(headers, false), true);

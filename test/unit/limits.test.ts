@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { originAllowed } from "../../server/access/origin-policy";
-import { chargeScan, scanBudget } from "../../server/access/scan-cost";
+import { budgeted, chargeScan, scanBudget } from "../../server/access/scan-cost";
 import { RateLimiter, takeToken } from "../../server/access/token-bucket";
 
 test("the token bucket allows a burst, then the steady rate", () => {
@@ -44,7 +44,7 @@ test("a request charged for the records it read leaves its client in debt until 
 test("a scan reads what its own token and the client's remaining tokens pay for, and is charged the rest", () => {
   let left = 4.5;
   let charged = 0;
-  const cost = { available: () => left, charge: (t: number) => void (charged += t) };
+  const cost = { available: () => left, charge: (t: number) => void (charged += t), refund: () => undefined };
   assert.equal(scanBudget(cost, 100, 5000), 500, "1 + 4 whole tokens of 100 records");
   left = 0;
   assert.equal(scanBudget(cost, 100, 5000), 100, "the request's own token");
@@ -56,4 +56,26 @@ test("a scan reads what its own token and the client's remaining tokens pay for,
   assert.equal(charged, 1);
   chargeScan(cost, 2000, 100);
   assert.equal(charged, 20);
+});
+
+test("reads run side by side cannot each spend the same budget: tokens are taken before a read, the unused given back", async () => {
+  const limiter = new RateLimiter(1, 100);
+  const cost = { available: () => limiter.available("c", 0), charge: (t: number) => limiter.charge("c", t, 0), refund: (t: number) => limiter.refund("c", t, 0) };
+  let release = () => undefined as void;
+  const budgets: number[] = [];
+  // The first read holds its budget while it runs; the second starts meanwhile.
+  const first = budgeted(cost, 100, 100_000, async (scanLimit, meter) => {
+    budgets.push(scanLimit);
+    await new Promise<void>((resolve) => (release = resolve));
+    meter.scanned = 1000;
+  });
+  await budgeted(cost, 100, 100_000, async (scanLimit, meter) => {
+    budgets.push(scanLimit);
+    meter.scanned = scanLimit;
+  });
+  release();
+  await first;
+  assert.deepEqual(budgets, [10_100, 100], "the second read gets what is left: its own token's 100 records");
+  // The first read used 10 tokens' worth beyond its own and was given back the other 91.
+  assert.equal(limiter.available("c", 0), 91);
 });

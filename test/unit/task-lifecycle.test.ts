@@ -141,6 +141,13 @@ describe("what the transitions write", () => {
     }
   });
 
+  test("a claim whose attempt is already in the log (it ended: retrying, handed back) is no attempt under way", () => {
+    const claimed = { ...FRESH, startedAt: T1 };
+    const waited = record("retrying", { claim: claimed, attempts: 1, attemptLog: [{ attempt: 1, worker: "w2", startedAt: T1, finishedAt: T1, outcome: "error" }] });
+    const t = transition(waited, events.cancel);
+    assert.ok(t.kind === "next" && t.record.status === "cancelled" && t.record.attempts === 1, JSON.stringify(t));
+  });
+
   test("a claim of an earlier run is not an attempt of this one: the cancel is a waiting task's", () => {
     const t = transition(record("queued", { run: 2, claim: FRESH }), events.cancel);
     assert.ok(t.kind === "next" && t.record.status === "cancelled" && t.record.attempts === 0);
