@@ -314,6 +314,8 @@ export const TaskTypeInfoSchema = z.object({
   name: z.string(),
   description: z.string(),
   example: PayloadSchema,
+  /** The queue of a type an outside worker announced (absent: a built-in type, on TASK_QUEUE). */
+  queue: z.string().optional(),
 });
 export type TaskTypeInfo = z.infer<typeof TaskTypeInfoSchema>;
 

@@ -56,6 +56,9 @@ export const WorkerInfoSchema = z.object({
   heartbeatAgeMs: z.number().min(0),
   /** "gone": stopped beating (or stopped cleanly); listed for a few minutes after. */
   state: z.enum(WORKER_STATES),
+  /** An outside worker (worker protocol): the language it announced, and the queue it consumes. */
+  language: z.string().optional(),
+  queue: z.string().optional(),
 });
 export type WorkerInfo = z.infer<typeof WorkerInfoSchema>;
 

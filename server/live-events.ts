@@ -4,6 +4,7 @@ import { EventEmitter } from "node:events";
 import type { AuditEntry } from "../lib/auth";
 import type { Broadcast, QueueStats, TaskRecord } from "../lib/contract";
 import type { WorkerList } from "../lib/insights";
+import type { MalformedKind } from "../lib/worker-protocol";
 
 export interface LiveEventMap {
   /** A task record this node changed (submitted, cancelled, retried, discarded, stalled): every tab on every node sees it. */
@@ -18,6 +19,8 @@ export interface LiveEventMap {
   "queue:sampled": [stats: QueueStats];
   /** This node's workers list, computed once a second. */
   "workers:listed": [list: WorkerList];
+  /** An outside worker's event this node refused (malformed, unknown task, no sense for the record) or could not apply. */
+  "worker-event:refused": [reason: MalformedKind | "unapplied"];
   /** A sign-in session ended (signed out): its sockets close on every node. */
   "session:ended": [sessionId: string];
 }

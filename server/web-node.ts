@@ -26,6 +26,7 @@ import { CancelRequests } from "./lifecycle/cancel-requests";
 import { startStallDetector } from "./lifecycle/stall-detector";
 import { TaskSubmission } from "./lifecycle/submission";
 import { TaskService } from "./lifecycle/task-service";
+import { WorkerEvents } from "./lifecycle/worker-events";
 import { LiveEvents } from "./live-events";
 import type { Logger } from "./logger";
 import { healthCheck } from "./metrics/health";
@@ -36,7 +37,9 @@ import { StatsStore } from "./metrics/stats-store";
 import { WorkersView } from "./metrics/workers-view";
 import { connectAmqp, type AmqpConnection } from "./queue/amqp";
 import { DeadLetterQueue } from "./queue/dead-letters";
+import { TaskConsumer } from "./queue/consumer";
 import { ConfirmPublisher } from "./queue/publisher";
+import { ReplySender } from "./queue/replies";
 import { QueueStatsReader } from "./queue/stats";
 import { assertTopology, topologyFor } from "./queue/topology";
 import { handleBroadcastEvents, relayBroadcasts } from "./realtime/broadcast-events";
@@ -63,6 +66,9 @@ const STALL_SWEEP_INTERVAL_MS = 2000;
 const PRESENCE_INTERVAL_MS = 1000;
 const HEALTH_INTERVAL_MS = 1000;
 const WORKERS_VIEW_INTERVAL_MS = 1000;
+/** Outside workers' events applied at once by this node (those of one task always one after another). */
+const WORKER_EVENTS_CONCURRENCY = 16;
+const WORKER_EVENTS_PREFETCH = 64;
 
 export type { PageHandler };
 
@@ -105,26 +111,46 @@ export async function startWebNode(config: Config, log: Logger, pages?: PageHand
   const stats = new StatsStore(redis, config.KEY_PREFIX);
   const workersView = new WorkersView(workers, log, live);
   const relayLag = new RelayLagTracker();
+  // Counted in memory and written every 250 ms: a round trip per broadcast cost the ingest lease holder a tenth of a core at 100 a second.
+  const counters = stats.batched(log);
 
   // RabbitMQ: the topology, confirmed publishing and queue stats, set up again on every reconnection.
   const topology = topologyFor(config);
   let amqp: AmqpConnection | undefined;
   const publisher = new ConfirmPublisher(() => amqp!, topology, log);
   const queueStats = new QueueStatsReader(() => amqp!, topology, () => workers.inflight(), log);
+  const deadLetters = new DeadLetterQueue(topology, log);
+  // Outside workers' events (worker protocol): every web node consumes <TASK_QUEUE>.events, so a dashboard with
+  // only outside workers needs no Taskcast worker.
+  const replies = new ReplySender(() => amqp!, log);
+  const workerEvents = new WorkerEvents({
+    store,
+    workers,
+    publisher,
+    removeDeadCopy: (taskId) => deadLetters.remove(amqp!.current(), taskId, { oneCopy: true }),
+    reply: (replyTo, correlationId, record) => replies.send(replyTo, correlationId, record),
+    answer: (replyTo, correlationId, verdict) => replies.sendJson(replyTo, correlationId, `${verdict.id}:verdict`, verdict),
+    live,
+    log,
+    finished: (record) => counters.countFinished(record),
+  });
+  const declare = (model: Parameters<typeof assertTopology>[0]) => assertTopology(model, topology, log);
+  const eventsConsumer = new TaskConsumer(topology.events, WORKER_EVENTS_CONCURRENCY, WORKER_EVENTS_PREFETCH, (message) => workerEvents.handle(message).then(() => "ack" as const), declare, log);
   amqp = await connectAmqp({
     url: config.rabbitmqUrls,
     name: "taskcast-web",
     log,
     setup: async (model) => {
-      await assertTopology(model, topology, log);
+      await declare(model);
       await publisher.setup(model);
       await queueStats.setup(model);
+      await eventsConsumer.setup(model);
     },
   });
   const health = healthCheck(amqp, redis);
   const lifecycle = { store, publisher, amqp: () => amqp!, audit, live, log };
   const submission = new TaskSubmission({ ...lifecycle, idempotency: new IdempotencyKeys(redis, keys) });
-  const tasks = new TaskService({ ...lifecycle, deadLetters: new DeadLetterQueue(topology, log), cancels: new CancelRequests(redis, keys) });
+  const tasks = new TaskService({ ...lifecycle, deadLetters, cancels: new CancelRequests(redis, keys) });
 
   // Socket.IO: who may connect, then what flows over it.
   // Nothing authenticates requests without users: answer only to this machine's names and the listed ones.
@@ -139,8 +165,6 @@ export async function startWebNode(config: Config, log: Logger, pages?: PageHand
   const socketEvents = new RateLimiter(config.API_RATE, config.API_BURST);
   limitEvents(io, socketEvents);
   const metrics = new WebMetrics({ redis, keys, sockets: () => io.engine.clientsCount, live });
-  // Counted in memory and written every 250 ms: a round trip per broadcast cost the ingest lease holder a tenth of a core at 100 a second.
-  const counters = stats.batched(log);
   const broadcastLog = new BroadcastLog(redis, keys, config.BROADCAST_CHANNEL, config.BROADCAST_HISTORY, live, async (b) => counters.count("broadcasts", Date.parse(b.at)));
   const broadcasts = new BroadcastService(broadcastLog, config.BROADCAST_MAX_BYTES);
   const presence = new PresenceTicker(io, redis, keys, broadcastLog, log, () => relayLag.summary());
@@ -167,7 +191,7 @@ export async function startWebNode(config: Config, log: Logger, pages?: PageHand
       }),
       ...taskRoutes({ store }),
       ...insightsRoutes({ stats, workers: workersView, webNodes: () => presence.webNodes() }),
-      ...apiRoutes({ submission, tasks, store, broadcasts, broadcastLog, queueStats, health, presence, audit }),
+      ...apiRoutes({ submission, tasks, store, broadcasts, broadcastLog, queueStats, health, presence, audit, announcedTypes: () => workers.announcedTypes() }),
     ],
     log,
   );
@@ -191,6 +215,7 @@ export async function startWebNode(config: Config, log: Logger, pages?: PageHand
   presence.start(`${hostname()}:${port}`, PRESENCE_INTERVAL_MS);
 
   const close = shutdownInOrder(log, [
+    ["stop applying outside workers' events", () => eventsConsumer.stop()],
     ["stop queue stats", () => stopQueueSampler()],
     ["stop health pushes", () => healthTicker.stop()],
     ["stop the workers list", () => workersView.stop()],
@@ -202,6 +227,7 @@ export async function startWebNode(config: Config, log: Logger, pages?: PageHand
     ["send the last task updates", () => taskUpdates.flush()],
     ["close Socket.IO and HTTP", () => new Promise<void>((resolve) => void io.close(() => resolve()))],
     ["stop the password check threads", () => passwords.close()],
+    ["finish the outside workers' events under way", () => eventsConsumer.drain(5000)],
     ["save the last activity counts", () => counters.flush()],
     ["close RabbitMQ", () => amqp!.close()],
     ["close Redis", () => closeRedis(redis, adapterSub, broadcastSub)],

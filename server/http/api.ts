@@ -1,6 +1,6 @@
 // The JSON API's core routes and /healthz: thin handlers over the web node's services.
 import type { IncomingMessage } from "node:http";
-import { BroadcastListQuerySchema, liveCopy, ListQuerySchema, MAX_BATCH_BODY_BYTES, MAX_BODY_BYTES, TaskListQuerySchema, type BatchAck, type Health, type Presence, type TaskAck } from "../../lib/contract";
+import { BroadcastListQuerySchema, liveCopy, ListQuerySchema, MAX_BATCH_BODY_BYTES, MAX_BODY_BYTES, TaskListQuerySchema, type BatchAck, type Health, type Presence, type TaskAck, type TaskTypeInfo } from "../../lib/contract";
 import { chargeScan, metered, RECORDS_PER_TOKEN, type ScanMeter } from "../access/scan-cost";
 import type { AuditLog } from "../audit/audit-log";
 import type { BroadcastLog } from "../broadcast/broadcast-log";
@@ -27,6 +27,8 @@ export interface ApiDeps {
   health: () => Promise<Health>;
   presence: { current(): Presence };
   audit: AuditLog;
+  /** Types that live outside workers announce, with their queue (worker protocol). */
+  announcedTypes: () => Promise<TaskTypeInfo[]>;
 }
 
 /** Who makes an HTTP request, for the rules and the audit log (routes past the access check have a principal). */
@@ -52,7 +54,18 @@ export function apiRoutes(deps: ApiDeps): Route[] {
         return [health.status === "ok" ? 200 : 503, health];
       },
     },
-    { method: "GET", pattern: /^\/api\/task-types$/, handler: async () => [200, { types: taskTypeInfo() }] },
+    {
+      method: "GET",
+      pattern: /^\/api\/task-types$/,
+      handler: async () => {
+        // A built-in type wins over an outside worker's type of the same name. Without Redis the built-in types
+        // are still offered (as before outside workers existed), not a 503.
+        const builtIn = taskTypeInfo();
+        const live = await redisCall(() => deps.announcedTypes()).catch(() => []);
+        const announced = live.filter((t) => !builtIn.some((b) => b.name === t.name));
+        return [200, { types: [...builtIn, ...announced] }];
+      },
+    },
     {
       method: "POST",
       pattern: /^\/api\/tasks$/,

@@ -2,10 +2,8 @@
 // failed, cancelled, retrying (parked in a TTL retry queue) or dead (moved to the dead-letter queue).
 // Every status change is an event of lib/task-lifecycle.ts; this module only orders the steps.
 import type { ConsumeMessage } from "amqplib";
-import { randomUUID } from "node:crypto";
-import { setTimeout as delay } from "node:timers/promises";
 import { isFinished, type TaskRecord } from "../../lib/contract";
-import { CANCELLED_BY_OPERATOR, holdsReply, isAttempt, newTaskRecord, nextRecord, runOf, type AttemptRef, type TaskEvent } from "../../lib/task-lifecycle";
+import { CANCELLED_BY_OPERATOR, isAttempt, newTaskRecord, nextRecord, runOf, type AttemptRef, type TaskEvent } from "../../lib/task-lifecycle";
 import { messageOf } from "../errors";
 import type { Logger } from "../logger";
 import type { Outcome } from "../queue/consumer";
@@ -13,16 +11,13 @@ import type { SlotLease } from "../queue/slots";
 import type { ConfirmPublisher } from "../queue/publisher";
 import { carriedProperties, messagePriority, parseMessage, type ParsedMessage } from "../queue/task-message";
 import type { TaskStore } from "../store/task-store";
-import { backoffDelay, retryPolicy, TaskFailure, type RetryPolicy } from "../tasks/define-task";
+import { planFailedAttempt } from "./attempt-failure";
+import { replyOnce } from "./reply-once";
+import { retryPolicy, TaskFailure, type RetryPolicy } from "../tasks/define-task";
 import { checkTask, taskTypes, type PayloadCheck } from "../tasks/registry";
 
 /** A task still running after this long is recorded as running; shorter ones are recorded once, when they end. */
 const RUNNING_WRITE_DELAY_MS = 100;
-
-/** A reply claimed this long ago without being sent was abandoned (its worker died): another delivery sends it. */
-const REPLY_CLAIM_STALE_MS = 30_000;
-/** How often a delivery looks again while another one sends the reply. */
-const REPLY_WAIT_MS = 250;
 
 /** Progress is written to Redis and pushed to browsers at most this often per task. */
 const PROGRESS_INTERVAL_MS = 250;
@@ -288,15 +283,12 @@ export class TaskRunner {
       return this.settle(message, id, { type: "fail", attempt: ref, error, at }, record);
     }
     const outcome = failure instanceof AttemptAbort && failure.kind === "timeout" ? "timeout" : "error";
-    if (attempt >= policy.maxAttempts) {
-      return this.bury(message, record, { type: "bury", reason: `Failed ${attempt} of ${policy.maxAttempts} attempts; last error: ${error}`, at, attempt: { ref, outcome, error } });
-    }
-    const delayMs = backoffDelay(policy, attempt);
-    const nextAttemptAt = new Date(Date.now() + delayMs).toISOString();
+    const plan = planFailedAttempt(policy, ref, attempt, outcome, error, at);
+    if (plan.kind === "bury") return this.bury(message, record, plan.event);
     // Record first, then park the message: if the worker dies between the two, the original is simply redelivered.
-    await this.apply(id, { type: "retry-later", attempt: ref, outcome, error, nextAttemptAt, at }, record);
-    await this.deps.publisher.publishRetry(message.content, carriedProperties(message.properties, id, { queue: "retry" }), delayMs);
-    log.info({ taskId: id, attempt, delayMs, err: error }, "attempt failed; retrying later");
+    await this.apply(id, plan.event, record);
+    await this.deps.publisher.publishRetry(message.content, carriedProperties(message.properties, id, { queue: "retry" }), plan.delayMs);
+    log.info({ taskId: id, attempt, delayMs: plan.delayMs, err: error }, "attempt failed; retrying later");
     return "ack";
   }
 
@@ -351,37 +343,10 @@ export class TaskRunner {
     return saved;
   }
 
-  /**
-   * Sends a finished task's record to the message's reply_to exactly once, whatever the deliveries: the reply is
-   * claimed in the record (compare-and-set), published with a confirm, then marked sent; only then is the
-   * delivery acknowledged. A delivery that finds another's fresh claim waits for it to be sent (or abandoned);
-   * a claim whose publish failed is released and the delivery requeued, so a later one sends the reply.
-   */
+  /** Sends a finished task's record to the message's reply_to exactly once (see reply-once.ts); "requeue" if another delivery still holds it. */
   private async replyOnce(message: ConsumeMessage, finished: TaskRecord): Promise<Outcome> {
-    const { replyTo, correlationId } = message.properties;
-    if (typeof replyTo !== "string" || !replyTo) return "ack";
-    const id = finished.id;
-    let known: TaskRecord | undefined = finished;
-    for (let waited = 0; waited <= REPLY_CLAIM_STALE_MS; waited += REPLY_WAIT_MS) {
-      const claim = randomUUID();
-      const claimed = await this.apply(id, { type: "reply-claim", at: now(), staleBefore: new Date(Date.now() - REPLY_CLAIM_STALE_MS).toISOString(), claim }, known);
-      if (!claimed || !isFinished(claimed.status) || claimed.reply?.state === "sent") return "ack";
-      if (holdsReply(claimed, claim)) {
-        try {
-          await this.deps.reply(replyTo, correlationId as string | undefined, { ...claimed, reply: undefined });
-        } catch (err) {
-          await this.apply(id, { type: "reply-release", claim }, claimed);
-          throw err;
-        }
-        await this.apply(id, { type: "reply-sent", claim, at: now() }, claimed);
-        return "ack";
-      }
-      // Another delivery is sending it now: wait for that one, holding this delivery (a requeue would count on a quorum queue).
-      // Then read the record afresh: a copy judged against itself would never show that reply sent.
-      known = undefined;
-      await delay(REPLY_WAIT_MS);
-    }
-    return "requeue";
+    const sent = await replyOnce({ apply: (id, event, known) => this.apply(id, event, known), reply: this.deps.reply }, message.properties, finished);
+    return sent ? "ack" : "requeue";
   }
 
 }

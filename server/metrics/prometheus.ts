@@ -35,6 +35,12 @@ export class WebMetrics {
   /** Read when scraped. */
   private readonly gauges: Gauge[];
   private readonly operatorActions = new Counter({ name: "taskcast_operator_actions_total", help: "Operator actions and sign-ins recorded in the audit log, by action", labelNames: ["action"], registers: [this.registry] });
+  private readonly refusedWorkerEvents = new Counter({
+    name: "taskcast_worker_events_refused_total",
+    help: "Outside workers' events this web node refused, by reason (not-json, bad-shape, unknown-task, not-applicable) or could not apply (unapplied)",
+    labelNames: ["reason"],
+    registers: [this.registry],
+  });
 
   constructor(options: {
     redis: Redis;
@@ -51,6 +57,7 @@ export class WebMetrics {
     options.live.on("task:submitted", (record) => this.submitted.inc({ type: typeLabel(record.type) }));
     options.live.on("audit:recorded", (entry) => this.operatorActions.inc({ action: entry.action }));
     options.live.on("broadcast:logged", (broadcast) => this.broadcasts.inc({ source: broadcast.source }));
+    options.live.on("worker-event:refused", (reason) => this.refusedWorkerEvents.inc({ reason }));
     this.gauges = [
       new Gauge({
         name: "taskcast_queue_messages",

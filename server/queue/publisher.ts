@@ -65,12 +65,15 @@ export class ConfirmPublisher {
     });
   }
 
-  /** Parks a message in the retry queue for `delayMs`; RabbitMQ moves it back to the work queue afterwards. */
-  async publishRetry(content: Buffer, properties: Options.Publish, delayMs: number): Promise<void> {
+  /**
+   * Parks a message in a retry queue for `delayMs`; RabbitMQ moves it to `queue` afterwards (an outside worker's
+   * queue, or by default the work queue).
+   */
+  async publishRetry(content: Buffer, properties: Options.Publish, delayMs: number, queue = this.topology.queue): Promise<void> {
     // Declared before every use: a retry queue deletes itself a minute after it was last declared
     // (x-expires; publishing does not count as use), and a message sent to a deleted queue is dropped.
-    await assertRetryQueue(await this.slot.get(), this.topology, delayMs);
-    await this.send(retryQueueName(this.topology.queue, delayMs), content, properties);
+    await assertRetryQueue(await this.slot.get(), this.topology, delayMs, queue);
+    await this.send(retryQueueName(queue, delayMs), content, properties);
   }
 
   /** Puts a message in the dead-letter queue. */

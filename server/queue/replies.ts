@@ -24,10 +24,15 @@ export class ReplySender {
 
   /** Sends the record; resolves once RabbitMQ confirmed it, rejects (503) when it refused or did not answer in time. */
   async send(replyTo: string, correlationId: string | undefined, record: TaskRecord): Promise<void> {
+    await this.sendJson(replyTo, correlationId, replyMessageId(record), record);
+  }
+
+  /** Sends any JSON body to a reply_to queue (a worker protocol verdict); resolves once RabbitMQ confirmed it. */
+  async sendJson(replyTo: string, correlationId: string | undefined, messageId: string, body: unknown): Promise<void> {
     const channel = await this.slot.get();
     const confirmed = new Promise<void>((resolve, reject) => {
       try {
-        channel.sendToQueue(replyTo, Buffer.from(JSON.stringify(record)), { correlationId, messageId: replyMessageId(record), contentType: "application/json" }, (err) => {
+        channel.sendToQueue(replyTo, Buffer.from(JSON.stringify(body)), { correlationId, messageId, contentType: "application/json" }, (err) => {
           if (!err) return resolve();
           this.slot.refused(channel);
           reject(unavailable(`RabbitMQ refused the reply (${messageOf(err)})`));

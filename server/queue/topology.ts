@@ -1,6 +1,8 @@
-// The task queue's RabbitMQ topology: the work queue, its dead-letter queue, and TTL retry queues.
+// The task queue's RabbitMQ topology: the work queue, its dead-letter queue, TTL retry queues, and the queue
+// outside workers publish their events to (worker protocol).
 import type { Channel, ChannelModel } from "amqplib";
 import { MAX_PRIORITY } from "../../lib/contract";
+import { eventsQueueName } from "../../lib/worker-protocol";
 import { setTimeout as delay } from "node:timers/promises";
 import type { Logger } from "../logger";
 
@@ -9,6 +11,8 @@ export interface Topology {
   queue: string;
   /** Where dead tasks end, with their reason: TASK_QUEUE + ".dead". */
   dead: string;
+  /** Where outside workers publish announcements and task reports: TASK_QUEUE + ".events". */
+  events: string;
   type: "classic" | "quorum";
   /** Quorum queues: deliveries after which RabbitMQ dead-letters a message by itself. */
   deliveryLimit: number;
@@ -17,7 +21,7 @@ export interface Topology {
 }
 
 export function topologyFor(config: { TASK_QUEUE: string; TASK_QUEUE_TYPE: "classic" | "quorum"; TASK_DELIVERY_LIMIT: number; TASK_MAX_PRIORITY?: number }): Topology {
-  return { queue: config.TASK_QUEUE, dead: deadQueueName(config.TASK_QUEUE), type: config.TASK_QUEUE_TYPE, deliveryLimit: config.TASK_DELIVERY_LIMIT, maxPriority: config.TASK_MAX_PRIORITY ?? MAX_PRIORITY };
+  return { queue: config.TASK_QUEUE, dead: deadQueueName(config.TASK_QUEUE), events: eventsQueueName(config.TASK_QUEUE), type: config.TASK_QUEUE_TYPE, deliveryLimit: config.TASK_DELIVERY_LIMIT, maxPriority: config.TASK_MAX_PRIORITY ?? MAX_PRIORITY };
 }
 
 export const deadQueueName = (queue: string) => `${queue}.dead`;
@@ -38,6 +42,15 @@ export function workQueueArguments(t: Topology): Record<string, unknown> {
 /** The dead-letter queue's arguments: quorum when the work queue is. */
 export function deadQueueArguments(t: Topology): Record<string, unknown> {
   return t.type === "quorum" ? { "x-queue-type": "quorum" } : {};
+}
+
+/**
+ * The events queue's arguments: quorum when the work queue is. Every web node consumes it at once; applying an
+ * event is a compare-and-set that is safe in any order. (Not a single active consumer: RabbitMQ cannot basic.get
+ * from a quorum queue with one, so a queue type change could not move its messages.)
+ */
+export function eventsQueueArguments(t: Topology): Record<string, unknown> {
+  return deadQueueArguments(t);
 }
 
 /** Where messages wait while a queue is re-declared with other arguments. */
@@ -61,6 +74,7 @@ const MIGRATION_LOCK_POLL_MS = 200;
 export async function assertTopology(model: ChannelModel, t: Topology, log: Logger): Promise<void> {
   await declareOrMigrate(model, t.dead, deadQueueArguments(t), log);
   await declareOrMigrate(model, t.queue, workQueueArguments(t), log);
+  await declareOrMigrate(model, t.events, eventsQueueArguments(t), log);
 }
 
 async function declareOrMigrate(model: ChannelModel, queue: string, args: Record<string, unknown>, log: Logger): Promise<void> {
@@ -205,12 +219,15 @@ async function withChannel<T>(model: ChannelModel, step: (channel: Channel) => P
   }
 }
 
-/** Declares the retry queue for one delay (it deletes itself a minute after its last use). */
-export async function assertRetryQueue(channel: Channel, t: Topology, delayMs: number): Promise<string> {
-  const name = retryQueueName(t.queue, delayMs);
+/**
+ * Declares the retry queue for one delay (it deletes itself a minute after its last use) in front of `queue`
+ * (an outside worker's queue, or by default the work queue).
+ */
+export async function assertRetryQueue(channel: Channel, t: Topology, delayMs: number, queue = t.queue): Promise<string> {
+  const name = retryQueueName(queue, delayMs);
   await channel.assertQueue(name, {
     durable: true,
-    arguments: { "x-message-ttl": delayMs, "x-dead-letter-exchange": "", "x-dead-letter-routing-key": t.queue, "x-expires": delayMs + 60_000 },
+    arguments: { "x-message-ttl": delayMs, "x-dead-letter-exchange": "", "x-dead-letter-routing-key": queue, "x-expires": delayMs + 60_000 },
   });
   return name;
 }

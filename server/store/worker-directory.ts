@@ -1,6 +1,8 @@
 // Worker heartbeats in Redis: who is alive, and how many deliveries each holds.
 import { z } from "zod";
+import type { TaskTypeInfo } from "../../lib/contract";
 import type { WorkerInfo } from "../../lib/insights";
+import { AnnouncedTypeSchema, OUTSIDE_WORKER_LIVE_MS, type WorkerAnnounce } from "../../lib/worker-protocol";
 import { safeJson } from "../../lib/safe-json";
 import { messageOf } from "../errors";
 import type { Logger } from "../logger";
@@ -19,10 +21,16 @@ export const WorkerBeatSchema = z.object({
   running: z.array(z.string()).default([]),
   startedAt: z.string(),
   beatAt: z.number(),
+  /** An outside worker (worker protocol): what it is written in, the queue it consumes, the types it runs. */
+  language: z.string().optional(),
+  queue: z.string().optional(),
+  types: z.array(AnnouncedTypeSchema).optional(),
+  /** How long it counts as live after its last beat. @defaultValue WORKER_STALE_MS */
+  liveMs: z.number().int().positive().optional(),
 });
 export type WorkerBeat = z.infer<typeof WorkerBeatSchema>;
 
-/** A worker that has not beaten for this long is gone. */
+/** A Taskcast worker that has not beaten for this long is gone (an outside one: its own `liveMs`). */
 export const WORKER_STALE_MS = 5000;
 /** Beats of workers gone this long are deleted. */
 const WORKER_FORGET_MS = 60 * 60 * 1000;
@@ -43,6 +51,32 @@ export class WorkerDirectory {
     private readonly redis: Redis,
     private readonly keys: RedisKeys,
   ) {}
+
+  /**
+   * Stores an outside worker's announcement as its beat (live for OUTSIDE_WORKER_LIVE_MS). It has no pid and no
+   * processed count (0); `startedAt` is when Taskcast first heard from it.
+   */
+  async announce(a: WorkerAnnounce): Promise<void> {
+    const previous = WorkerBeatSchema.safeParse(safeJson((await this.redis.hget(this.keys.workers, a.worker)) ?? ""));
+    const startedAt = previous.success ? previous.data.startedAt : new Date().toISOString();
+    await this.beat({ id: a.worker, host: a.host ?? "unknown", pid: 0, concurrency: a.concurrency, inflight: a.inflight, processed: 0, running: [], startedAt, beatAt: 0, language: a.language, queue: a.queue, types: a.types, liveMs: OUTSIDE_WORKER_LIVE_MS });
+  }
+
+  /** The last announcement of outside worker `id`, live or not (kept as long as any beat): its queue, for a retry. */
+  async announced(id: string): Promise<WorkerBeat | undefined> {
+    const parsed = WorkerBeatSchema.safeParse(safeJson((await this.redis.hget(this.keys.workers, id)) ?? ""));
+    return parsed.success && parsed.data.queue ? parsed.data : undefined;
+  }
+
+  /** The task types live outside workers offer, each once (the first worker by id names its queue). */
+  async announcedTypes(): Promise<Array<TaskTypeInfo & { queue: string }>> {
+    const types = new Map<string, TaskTypeInfo & { queue: string }>();
+    for (const w of (await this.live()).sort((a, b) => a.id.localeCompare(b.id))) {
+      if (!w.queue || !w.types) continue;
+      for (const t of w.types) if (!types.has(t.name)) types.set(t.name, { name: t.name, description: t.description ?? "", example: t.example ?? {}, queue: w.queue });
+    }
+    return [...types.values()];
+  }
 
   /** Stores a worker's beat; its time is Redis's (the `beatAt` given is ignored). */
   async beat(beat: WorkerBeat): Promise<void> {
@@ -105,6 +139,8 @@ export class WorkerDirectory {
       beatAt: w.beatAt,
       heartbeatAgeMs: Math.max(0, now - w.beatAt),
       state,
+      ...(w.language !== undefined ? { language: w.language } : {}),
+      ...(w.queue !== undefined ? { queue: w.queue } : {}),
     });
     const byId = (a: WorkerBeat, b: WorkerBeat) => a.id.localeCompare(b.id);
     return [...live.sort(byId).map((w) => info(w, "live")), ...[...gone.values()].sort(byId).map((w) => info(w, "gone"))];
@@ -128,7 +164,7 @@ export class WorkerDirectory {
     for (const [id, raw] of Object.entries(all)) {
       const parsed = WorkerBeatSchema.safeParse(safeJson(raw));
       if (!parsed.success || now - parsed.data.beatAt > WORKER_FORGET_MS) forgotten.push(id);
-      else if (now - parsed.data.beatAt <= WORKER_STALE_MS) live.push(parsed.data);
+      else if (now - parsed.data.beatAt <= (parsed.data.liveMs ?? WORKER_STALE_MS)) live.push(parsed.data);
     }
     if (forgotten.length > 0) await this.redis.hdel(this.keys.workers, ...forgotten);
     return live;

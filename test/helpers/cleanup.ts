@@ -2,6 +2,7 @@
 import { connect } from "amqplib";
 import { Redis } from "ioredis";
 import type { Config } from "../../server/config";
+import { eventsQueueName } from "../../lib/worker-protocol";
 import { deadQueueName, retryQueueName } from "../../server/queue/topology";
 import { backoffDelay, retryPolicy } from "../../server/tasks/define-task";
 import { taskTypes } from "../../server/tasks/registry";
@@ -25,7 +26,7 @@ export async function removeRunData(config: Config): Promise<void> {
   }
   if (!conn) throw new Error(`no RabbitMQ node answers of ${config.rabbitmqUrls.length}`);
   // A failed delete closes the channel, so each queue gets a channel of its own.
-  for (const queue of [config.TASK_QUEUE, deadQueueName(config.TASK_QUEUE), ...retryQueues(config.TASK_QUEUE)]) {
+  for (const queue of [config.TASK_QUEUE, deadQueueName(config.TASK_QUEUE), eventsQueueName(config.TASK_QUEUE), ...retryQueues(config.TASK_QUEUE)]) {
       const ch = await conn.createChannel();
     ch.on("error", () => undefined);
     await ch.deleteQueue(queue).catch(() => undefined);

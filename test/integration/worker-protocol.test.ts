@@ -1,0 +1,376 @@
+// Worker protocol v1 against the real RabbitMQ and Redis: an outside worker, simulated here with amqplib as a
+// PHP or Python one would be written from docs/worker-protocol.md, runs tasks through Taskcast's web node alone.
+import assert from "node:assert/strict";
+import { randomUUID } from "node:crypto";
+import { after, before, describe, test } from "node:test";
+import { connect, type ChannelModel, type ConfirmChannel, type ConsumeMessage } from "amqplib";
+import type { TaskRecord } from "../../lib/contract";
+import type { WorkerList } from "../../lib/insights";
+import { newTaskRecord } from "../../lib/task-lifecycle";
+import { eventsQueueName, RunVerdictSchema, type RunVerdict } from "../../lib/worker-protocol";
+import { deadQueueName, REASON_HEADER, retryQueueName } from "../../server/queue/topology";
+import { redisKeys } from "../../server/redis/keys";
+import { TaskStore } from "../../server/store/task-store";
+import { backoffDelay, DEFAULT_RETRY } from "../../server/tasks/define-task";
+import { api, eventually, startStack, type Stack } from "../helpers/stack";
+import { taskOf, waitForStatus } from "../helpers/tasks";
+
+/** An outside worker as the protocol page describes it: consumes its queue, announces, reports with confirms. */
+class OutsideWorker {
+  readonly id = `php-${randomUUID().slice(0, 8)}`;
+  private channel!: ConfirmChannel;
+  private readonly verdicts = new Map<string, (v: RunVerdict) => void>();
+  readonly deliveries: ConsumeMessage[] = [];
+  private waiting?: () => void;
+
+  constructor(
+    private readonly model: ChannelModel,
+    private readonly events: string,
+    readonly queue: string,
+  ) {}
+
+  async start(): Promise<void> {
+    this.channel = await this.model.createConfirmChannel();
+    await this.channel.assertQueue(this.queue, { durable: true });
+    await this.channel.prefetch(4);
+    // Direct reply-to: Taskcast's verdicts on `running` reports come back on this channel.
+    await this.channel.consume(
+      "amq.rabbitmq.reply-to",
+      (m) => {
+        if (!m) return;
+        const verdict = RunVerdictSchema.parse(JSON.parse(m.content.toString()));
+        this.verdicts.get(String(m.properties.correlationId))?.(verdict);
+      },
+      { noAck: true },
+    );
+    await this.channel.consume(this.queue, (m) => {
+      if (!m) return;
+      this.deliveries.push(m);
+      this.waiting?.();
+    });
+  }
+
+  /** The next delivery not yet taken. */
+  async nextDelivery(taken: number, timeoutMs = 15_000): Promise<ConsumeMessage> {
+    return eventually(async () => this.deliveries[taken], `delivery ${taken + 1} of ${this.queue}`, timeoutMs, 20);
+  }
+
+  async announce(types = [{ name: "resize", description: "Resizes an image", example: { width: 100 } }]): Promise<void> {
+    await this.publish({ kind: "worker", v: 1, worker: this.id, queue: this.queue, types, concurrency: 4, inflight: this.deliveries.length, language: "php", host: "php-box" });
+  }
+
+  /** Publishes a report persistently and waits for RabbitMQ's confirm. */
+  async report(id: string, status: string, extra: Record<string, unknown> = {}): Promise<void> {
+    await this.publish({ kind: "task", v: 1, id, worker: this.id, status, ...extra });
+  }
+
+  /** `running`, asking for Taskcast's verdict: run it, or skip it. */
+  async claim(id: string, extra: Record<string, unknown> = {}): Promise<RunVerdict> {
+    const correlationId = randomUUID();
+    const verdict = new Promise<RunVerdict>((resolve) => this.verdicts.set(correlationId, resolve));
+    await this.publish({ kind: "task", v: 1, id, worker: this.id, status: "running", ...extra }, { replyTo: "amq.rabbitmq.reply-to", correlationId });
+    return withTimeout(verdict, 10_000, `verdict on task ${id}`);
+  }
+
+  async publishRaw(body: Buffer): Promise<void> {
+    this.channel.sendToQueue(this.events, body, { persistent: true });
+    await this.channel.waitForConfirms();
+  }
+
+  ack(m: ConsumeMessage): void {
+    this.channel.ack(m);
+  }
+
+  private async publish(body: object, properties: { replyTo?: string; correlationId?: string } = {}): Promise<void> {
+    this.channel.sendToQueue(this.events, Buffer.from(JSON.stringify(body)), { persistent: true, contentType: "application/json", ...properties });
+    await this.channel.waitForConfirms();
+  }
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  return Promise.race([p, new Promise<T>((_, reject) => setTimeout(() => reject(new Error(`Timed out after ${ms} ms waiting for ${what}`)), ms).unref())]);
+}
+
+/** The value of the first sample of `name` whose labels include every one of `labels` (0 when absent). */
+function sample(text: string, name: string, labels: Record<string, string>): number {
+  for (const line of text.split("\n")) {
+    const match = /^([a-z_:]+)(?:\{(.*)\})? (\S+)$/.exec(line);
+    if (!match || match[1] !== name) continue;
+    const have = Object.fromEntries([...(match[2] ?? "").matchAll(/(\w+)="([^"]*)"/g)].map((m) => [m[1], m[2]]));
+    if (Object.entries(labels).every(([k, v]) => have[k] === v)) return Number(match[3]);
+  }
+  return 0;
+}
+
+describe("worker protocol v1: an outside worker", () => {
+  let stack: Stack;
+  let model: ChannelModel;
+  let store: TaskStore;
+  const queues: string[] = [];
+
+  before(async () => {
+    // No Taskcast worker at all: the web nodes alone apply the outside worker's events, both at once.
+    stack = await startStack({ webNodes: 2, workers: 0 });
+    model = await connect(stack.config.rabbitmqUrls[0]);
+    store = new TaskStore(stack.redis, redisKeys(stack.config.KEY_PREFIX), stack.config.TASK_HISTORY_LIMIT);
+  });
+  after(async () => {
+    const ch = await model.createChannel();
+    ch.on("error", () => undefined);
+    const delays = [1, 2].map((a) => backoffDelay(DEFAULT_RETRY, a));
+    for (const q of queues) for (const name of [q, ...delays.map((d) => retryQueueName(q, d))]) await ch.deleteQueue(name).catch(() => undefined);
+    await model.close();
+    await stack.close();
+  });
+
+  async function worker(): Promise<OutsideWorker> {
+    const queue = `${stack.config.TASK_QUEUE}.outside-${randomUUID().slice(0, 8)}`;
+    queues.push(queue);
+    const w = new OutsideWorker(model, eventsQueueName(stack.config.TASK_QUEUE), queue);
+    await w.start();
+    await w.announce();
+    return w;
+  }
+
+  /** A queued task of an outside type and its message in the worker's queue (routing by type is not built yet). */
+  async function enqueue(w: OutsideWorker, payload: Record<string, unknown> = { width: 10 }): Promise<string> {
+    const id = randomUUID();
+    assert.ok(await store.create(newTaskRecord({ type: "submit", id, taskType: "resize", payload, priority: 0, at: new Date().toISOString() })));
+    const ch = await model.createConfirmChannel();
+    ch.sendToQueue(w.queue, Buffer.from(JSON.stringify({ type: "resize", payload, id })), { persistent: true, messageId: id, contentType: "application/json" });
+    await ch.waitForConfirms();
+    await ch.close();
+    return id;
+  }
+
+  test("runs a task to succeeded with progress, listed with its language and host, its type offered with its queue", async () => {
+    const w = await worker();
+    const listed = await eventually(async () => {
+      const { body } = await api(stack.nodes[0], "/api/workers");
+      return (body as WorkerList).workers.find((x) => x.id === w.id && x.state === "live");
+    }, "the outside worker in GET /api/workers");
+    assert.equal(listed.language, "php");
+    assert.equal(listed.host, "php-box");
+    assert.equal(listed.queue, w.queue);
+    const { body: types } = await api(stack.nodes[0], "/api/task-types");
+    assert.deepEqual((types as { types: Array<{ name: string; queue?: string }> }).types.find((t) => t.name === "resize"), { name: "resize", description: "Resizes an image", example: { width: 100 }, queue: w.queue });
+
+    const id = await enqueue(w);
+    const delivery = await w.nextDelivery(0);
+    assert.deepEqual(JSON.parse(delivery.content.toString()), { type: "resize", payload: { width: 10 }, id });
+    const verdict = await w.claim(id);
+    assert.deepEqual(verdict, { v: 1, id, run: true, status: "running", attempt: 1 });
+    await w.report(id, "running", { progress: 0.5 });
+    const running = await eventually(async () => {
+      const t = await taskOf(stack, id);
+      return t?.progress === 0.5 ? t : undefined;
+    }, "progress 0.5");
+    assert.equal(running.status, "running");
+    assert.equal(running.worker, w.id);
+    await w.report(id, "succeeded", { result: { url: "/img/1.png" } });
+    w.ack(delivery);
+    const done = await waitForStatus(stack, id, ["succeeded", "failed", "dead"]);
+    assert.equal(done.status, "succeeded");
+    assert.deepEqual(done.result, { url: "/img/1.png" });
+    assert.equal(done.progress, 1);
+    assert.equal(done.attempts, 1);
+    assert.deepEqual(done.attemptLog.map((a) => [a.attempt, a.worker, a.outcome]), [[1, w.id, "succeeded"]]);
+  });
+
+  test("an error report is retried by the task type's policy, back in the worker's queue, then the task goes dead", async () => {
+    const w = await worker();
+    const id = await enqueue(w);
+    for (let attempt = 1; attempt <= DEFAULT_RETRY.maxAttempts; attempt++) {
+      const delivery = await w.nextDelivery(attempt - 1);
+      assert.equal(delivery.properties.messageId, id);
+      if (attempt > 1) {
+        // The duplicate error and the late progress sent with the first attempt counted nothing.
+        const waiting = await taskOf(stack, id);
+        assert.equal(waiting?.attempts, attempt - 1);
+      }
+      const verdict = await w.claim(id);
+      assert.equal(verdict.run, true, `attempt ${attempt}: ${JSON.stringify(verdict)} ${JSON.stringify(await taskOf(stack, id))}`);
+      // The first attempt's error comes four times at once, spread over both web nodes' consumers, then a late progress.
+      await Promise.all(Array.from({ length: attempt === 1 ? 4 : 1 }, () => w.report(id, "error", { error: `disk full ${attempt}` })));
+      if (attempt === 1) await w.report(id, "running", { progress: 0.9 });
+      w.ack(delivery);
+      if (attempt < DEFAULT_RETRY.maxAttempts) {
+        const retrying = await waitForStatus(stack, id, ["retrying"]);
+        assert.equal(retrying.attempts, attempt);
+      }
+    }
+    const dead = await waitForStatus(stack, id, ["dead"]);
+    assert.equal(dead.attempts, 3);
+    assert.match(dead.error ?? "", /Failed 3 of 3 attempts; last error: disk full 3/);
+    assert.deepEqual(dead.attemptLog.map((a) => a.outcome), ["error", "error", "error"]);
+    assert.equal(w.deliveries.length, 3);
+    const ch = await model.createChannel();
+    const copy = await eventually(async () => (await ch.get(deadQueueName(stack.config.TASK_QUEUE), { noAck: true })) || undefined, "the dead-letter copy");
+    await ch.close();
+    assert.equal(copy.properties.messageId, id);
+    assert.match(String(copy.properties.headers?.[REASON_HEADER]), /disk full 3/);
+  });
+
+  test("a duplicate final event, a late progress and a late running change nothing", async () => {
+    const w = await worker();
+    const id = await enqueue(w);
+    const delivery = await w.nextDelivery(0);
+    assert.equal((await w.claim(id)).run, true);
+    await w.report(id, "succeeded", { result: { n: 1 } });
+    w.ack(delivery);
+    const done = await waitForStatus(stack, id, ["succeeded"]);
+    await w.report(id, "succeeded", { result: { n: 2 } });
+    await w.report(id, "failed", { error: "too late" });
+    await w.report(id, "error", { error: "too late" });
+    await w.report(id, "running", { progress: 0.3 });
+    // Reports of one task are applied in order: this verdict comes after all of the above were.
+    assert.deepEqual(await w.claim(id), { v: 1, id, run: false, status: "succeeded" });
+    const later = (await taskOf(stack, id)) as TaskRecord;
+    assert.equal(later.version, done.version);
+    assert.deepEqual(later, done);
+  });
+
+  test("a task cancelled while it waited is skipped: the verdict says so and nothing new is recorded", async () => {
+    const w = await worker();
+    const id = await enqueue(w);
+    const delivery = await w.nextDelivery(0);
+    const cancelled = await api(stack.nodes[0], `/api/tasks/${id}/cancel`, { method: "POST" });
+    assert.equal(cancelled.status, 202, JSON.stringify(cancelled.body));
+    assert.deepEqual(await w.claim(id), { v: 1, id, run: false, status: "cancelled" });
+    w.ack(delivery);
+    const task = (await taskOf(stack, id)) as TaskRecord;
+    assert.equal(task.status, "cancelled");
+    assert.equal(task.attempts, 0);
+    assert.equal(task.awaitingDelivery, undefined);
+  });
+
+  test("a task whose outside worker stops announcing stalls after 15 s, not 5, and its next report resumes it", async () => {
+    const w = await worker();
+    const id = await enqueue(w);
+    await w.nextDelivery(0);
+    assert.equal((await w.claim(id)).run, true);
+    // No more announcements. A Taskcast worker would count as gone after 5 s (and the sweep runs every 2 s).
+    const silentSince = Date.now();
+    const stalled = await waitForStatus(stack, id, ["stalled"], 25_000);
+    const silentMs = Date.now() - silentSince;
+    assert.ok(silentMs >= 14_000, `stalled after ${silentMs} ms of silence`);
+    assert.equal(stalled.worker, w.id);
+    await w.announce();
+    await w.report(id, "running", { progress: 0.7 });
+    const resumed = await eventually(async () => {
+      const t = await taskOf(stack, id);
+      return t?.status === "running" && t.progress === 0.7 ? t : undefined;
+    }, "the task running again");
+    assert.equal(resumed.attempts, 1);
+  });
+
+  test("malformed events are counted and logged, change no record, and the next good event still applies", async () => {
+    const w = await worker();
+    const id = await enqueue(w);
+    const delivery = await w.nextDelivery(0);
+    assert.equal((await w.claim(id)).run, true);
+    const claimed = (await taskOf(stack, id)) as TaskRecord;
+    const other = await worker();
+
+    await w.publishRaw(Buffer.from("this is not json"));
+    await w.publishRaw(Buffer.from(JSON.stringify({ kind: "task", v: 1, id })));
+    await w.publishRaw(Buffer.from(JSON.stringify({ kind: "task", v: 2, id, worker: w.id, status: "succeeded" })));
+    await w.publishRaw(Buffer.from(JSON.stringify({ kind: "task", v: 1, id, worker: w.id, status: "running", progress: 7 })));
+    await w.report(`no-such-${randomUUID()}`, "succeeded");
+    // Another live worker claims a task this one runs.
+    await other.report(id, "succeeded", { result: "stolen" });
+
+    const metrics = await eventually(async () => {
+      const texts = await Promise.all(stack.nodes.map(async (node) => (await fetch(`${node.url}/metrics`)).text()));
+      const counts = ["not-json", "bad-shape", "unknown-task", "not-applicable"].map((reason) => texts.reduce((sum, text) => sum + sample(text, "taskcast_worker_events_refused_total", { reason }), 0));
+      return counts[0] >= 1 && counts[1] >= 3 && counts[2] >= 1 && counts[3] >= 1 ? counts : undefined;
+    }, "the refused events in the metrics");
+    assert.deepEqual(metrics, [1, 3, 1, 1]);
+    const unchanged = (await taskOf(stack, id)) as TaskRecord;
+    assert.equal(unchanged.version, claimed.version);
+    assert.equal(unchanged.status, "running");
+
+    await w.report(id, "succeeded", { result: "mine" });
+    w.ack(delivery);
+    const done = await waitForStatus(stack, id, ["succeeded"]);
+    assert.equal(done.result, "mine");
+    assert.equal(done.worker, w.id);
+  });
+});
+
+describe("worker protocol v1: the submitter's reply", () => {
+  let stack: Stack;
+  let model: ChannelModel;
+  let store: TaskStore;
+  let w: OutsideWorker;
+  const replies: ConsumeMessage[] = [];
+  let replyQueue: string;
+
+  before(async () => {
+    // One web node: reports of one task are then applied strictly in order, so a verdict proves what came before it was applied.
+    stack = await startStack({ webNodes: 1, workers: 0 });
+    model = await connect(stack.config.rabbitmqUrls[0]);
+    store = new TaskStore(stack.redis, redisKeys(stack.config.KEY_PREFIX), stack.config.TASK_HISTORY_LIMIT);
+    const ch = await model.createChannel();
+    replyQueue = (await ch.assertQueue("", { exclusive: true })).queue;
+    await ch.consume(replyQueue, (m) => void (m && replies.push(m)), { noAck: true });
+    w = new OutsideWorker(model, eventsQueueName(stack.config.TASK_QUEUE), `${stack.config.TASK_QUEUE}.outside-${randomUUID().slice(0, 8)}`);
+    await w.start();
+    await w.announce();
+  });
+  after(async () => {
+    const ch = await model.createChannel();
+    ch.on("error", () => undefined);
+    for (const name of [w.queue, retryQueueName(w.queue, backoffDelay(DEFAULT_RETRY, 1))]) await ch.deleteQueue(name).catch(() => undefined);
+    await model.close();
+    await stack.close();
+  });
+
+  async function enqueue(correlationId: string): Promise<string> {
+    const id = randomUUID();
+    assert.ok(await store.create(newTaskRecord({ type: "submit", id, taskType: "resize", payload: {}, priority: 0, at: new Date().toISOString() })));
+    const ch = await model.createConfirmChannel();
+    ch.sendToQueue(w.queue, Buffer.from(JSON.stringify({ type: "resize", payload: {}, id })), { persistent: true, messageId: id, replyTo: replyQueue, correlationId });
+    await ch.waitForConfirms();
+    await ch.close();
+    return id;
+  }
+
+  /** What the protocol asks a worker to copy from a delivery into its reports. */
+  const carried = (m: ConsumeMessage) => ({ reply_to: m.properties.replyTo, correlation_id: m.properties.correlationId });
+
+  test("one reply, after a retry and despite a duplicate final report; the retried delivery keeps reply_to", async () => {
+    const correlationId = randomUUID();
+    const id = await enqueue(correlationId);
+    const first = await w.nextDelivery(0);
+    assert.equal((await w.claim(id, carried(first))).run, true);
+    await w.report(id, "error", { error: "try again", ...carried(first) });
+    w.ack(first);
+    const second = await w.nextDelivery(1);
+    assert.equal(second.properties.replyTo, replyQueue);
+    assert.equal(second.properties.correlationId, correlationId);
+    assert.equal((await w.claim(id, carried(second))).run, true);
+    await w.report(id, "succeeded", { result: { ok: true }, ...carried(second) });
+    w.ack(second);
+    await w.report(id, "succeeded", { result: { ok: true }, ...carried(second) });
+    assert.equal((await w.claim(id, carried(second))).run, false);
+    await eventually(async () => replies.find((m) => m.properties.correlationId === correlationId), "the reply");
+    const ours = replies.filter((m) => m.properties.correlationId === correlationId);
+    assert.equal(ours.length, 1);
+    const record = JSON.parse(ours[0].content.toString()) as TaskRecord;
+    assert.equal(record.status, "succeeded");
+    assert.equal(record.attempts, 2);
+    assert.equal((await taskOf(stack, id))?.reply?.state, "sent");
+  });
+
+  test("a task cancelled while it waited still gets its one reply when the worker meets it", async () => {
+    const correlationId = randomUUID();
+    const id = await enqueue(correlationId);
+    const delivery = await w.nextDelivery(2);
+    assert.equal((await api(stack.nodes[0], `/api/tasks/${id}/cancel`, { method: "POST" })).status, 202);
+    assert.equal((await w.claim(id, carried(delivery))).run, false);
+    w.ack(delivery);
+    const reply = await eventually(async () => replies.find((m) => m.properties.correlationId === correlationId), "the reply");
+    assert.equal((JSON.parse(reply.content.toString()) as TaskRecord).status, "cancelled");
+  });
+});
