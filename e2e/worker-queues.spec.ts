@@ -10,7 +10,7 @@ import { E2E_PORTS, e2eEnv } from "./env";
 const config = loadConfig(e2eEnv(process.env.TASKCAST_E2E_RUN!));
 const nodeUrl = `http://127.0.0.1:${E2E_PORTS[0]}/`;
 
-test("the dashboard shows an outside worker's queue live, and the insights page its language, host and queue", async ({ browser }) => {
+test("the dashboard shows an outside worker's queue live, and the insights page its language, host, queue and depth chart", async ({ browser }) => {
   const queue = `${config.TASK_QUEUE}.images-${randomUUID().slice(0, 6)}`;
   const worker = `php-e2e-${randomUUID().slice(0, 8)}`;
   let model: ChannelModel | undefined;
@@ -52,6 +52,12 @@ test("the dashboard shows an outside worker's queue live, and the insights page 
     // No pid and no done count: "-", never a misleading 0.
     await expect(workerRow.getByRole("cell", { name: "-", exact: true })).toHaveCount(2);
     await expect(workerRow.getByRole("cell", { name: "1 held", exact: true })).toBeVisible();
+
+    // The depth chart shows the chosen queue's samples.
+    await page.getByLabel("Queue depth of").selectOption(queue);
+    const depth = page.getByRole("figure", { name: `Queue depth: ${queue}` });
+    await expect(depth.locator("canvas")).toHaveCount(1);
+    await expect(depth.getByText(/^Latest: 2 ready, 1 unacked\./)).toBeAttached();
     await page.context().close();
   } finally {
     clearInterval(announcing);

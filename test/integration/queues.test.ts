@@ -5,6 +5,7 @@ import { randomUUID } from "node:crypto";
 import { after, before, describe, test } from "node:test";
 import { connect, type ChannelModel } from "amqplib";
 import type { QueueDepth, QueueList } from "../../lib/contract";
+import { StatsSeriesSchema } from "../../lib/insights";
 import { eventsQueueName } from "../../lib/worker-protocol";
 import { api, eventually, nextEvent, startStack, type Stack } from "../helpers/stack";
 
@@ -99,6 +100,21 @@ describe("several queues", () => {
     assert.deepEqual(list.queues.map((q) => q.queue), [stack.config.TASK_QUEUE, images, missing]);
     assert.equal(list.queues[1].ready, 2);
     all.disconnect();
+  });
+
+  test("each queue's depth is sampled into the activity series, TASK_QUEUE's in ready and unacked as before", async () => {
+    const s = await eventually(async () => {
+      const got = StatsSeriesSchema.parse((await api(stack.nodes[0], "/api/stats/series?minutes=1")).body);
+      return got.queues.length === 2 && got.ready.some((v) => v !== null) ? got : undefined;
+    }, "both outside queues in the series");
+    assert.deepEqual(s.queues.map((q) => q.queue), [images, missing]);
+    const latest = (values: Array<number | null>) => values.filter((v) => v !== null).at(-1);
+    assert.equal(latest(s.queues[0].ready), 2);
+    assert.equal(latest(s.queues[0].unacked), 1);
+    assert.equal(latest(s.queues[1].unacked), 5);
+    assert.equal(latest(s.ready), 0);
+    assert.equal(latest(s.unacked), 0);
+    for (const q of s.queues) assert.equal(q.ready.length, s.time.length);
   });
 
   test("the queue gauges carry each queue in their queue label", async () => {
