@@ -61,8 +61,15 @@ export const TaskReportSchema = z
     error: z.string().min(1).max(10_000).optional(),
     /** When the worker sent it (informational; Taskcast orders by arrival). */
     at: z.iso.datetime({ offset: true }).optional(),
-    /** The delivery's `x-taskcast-run` header, when it has one (an operator's retry is a new run). @defaultValue the record's current run */
+    /** The delivery's `x-taskcast-run` header, when it has one (an operator's retry is a new run). @defaultValue 1 */
     run: z.number().int().min(1).optional(),
+    /**
+     * The `attempt` of the verdict that let this delivery run, echoed in every later report of it: a report of an
+     * attempt that is over (late, duplicated, redelivered) then changes nothing.
+     */
+    attempt: z.number().int().min(1).optional(),
+    /** In the `running` report asking for the verdict: the delivery's `redelivered` flag (an earlier holder lost it). */
+    redelivered: z.boolean().optional(),
     /** The delivery's `reply_to` and `correlation_id` properties, if it had them: Taskcast replies once to the submitter. */
     reply_to: z.string().min(1).max(255).optional(),
     correlation_id: z.string().max(255).optional(),

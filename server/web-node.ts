@@ -138,7 +138,7 @@ export async function startWebNode(config: Config, log: Logger, pages?: PageHand
     finished: (record) => counters.countFinished(record),
   });
   const declare = (model: Parameters<typeof assertTopology>[0]) => assertTopology(model, topology, log);
-  const eventsConsumer = new TaskConsumer(topology.events, WORKER_EVENTS_CONCURRENCY, WORKER_EVENTS_PREFETCH, (message) => workerEvents.handle(message).then(() => "ack" as const), declare, log);
+  const eventsConsumer = new TaskConsumer(topology.events, WORKER_EVENTS_CONCURRENCY, WORKER_EVENTS_PREFETCH, (message) => workerEvents.handle(message), declare, log);
   amqp = await connectAmqp({
     url: config.rabbitmqUrls,
     name: "taskcast-web",

@@ -8,6 +8,7 @@ import { parseWorkerEvent, WORKER_PROTOCOL_VERSION, type MalformedKind, type Run
 import { messageOf } from "../errors";
 import type { LiveEvents } from "../live-events";
 import type { Logger } from "../logger";
+import type { Outcome } from "../queue/consumer";
 import type { ConfirmPublisher } from "../queue/publisher";
 import { RUN_HEADER } from "../queue/task-message";
 import { REASON_HEADER } from "../queue/topology";
@@ -64,24 +65,36 @@ export class WorkerEvents {
    * Handles one message of the events queue. Never rejects: the consumer acknowledges every message, so a bad
    * one is never redelivered. Reports of one task are applied one after another, in the order they came.
    */
-  async handle(message: Pick<ConsumeMessage, "content" | "properties">): Promise<void> {
+  async handle(message: Pick<ConsumeMessage, "content" | "properties">): Promise<Outcome> {
     const parsed = parseWorkerEvent(message.content);
-    if (!parsed.ok) return this.refuse(parsed.kind, parsed.reason);
+    if (!parsed.ok) {
+      this.refuse(parsed.kind, parsed.reason);
+      return "ack";
+    }
     const event = parsed.event;
-    if (event.kind === "worker") return this.announce(event);
+    if (event.kind === "worker") {
+      await this.announce(event);
+      // An announcement that could not be stored is not requeued: the worker announces again within 5 s.
+      return "ack";
+    }
     const chain = this.chains.get(event.id) ?? { tail: Promise.resolve(), waiting: 0 };
     chain.waiting++;
-    const done = chain.tail.then(async () => {
+    const done: Promise<Outcome> = chain.tail.then(async () => {
       chain.waiting--;
       // A newer report of this task waits behind this one: a plain running/progress report adds nothing to it.
-      if (event.status === "running" && !message.properties.replyTo && chain.waiting > 0) return;
-      await this.withRetries(`report ${event.status} of task ${event.id}`, () => this.report(event, message.properties));
+      if (event.status === "running" && !message.properties.replyTo && chain.waiting > 0) return "ack";
+      // One that cannot be applied for want of Redis or RabbitMQ comes back later: the worker has acked its delivery.
+      return this.withRetries(`report ${event.status} of task ${event.id}`, () => this.report(event, message.properties));
     });
     // `done` never rejects (withRetries catches everything); the catch only keeps the chain going should that change.
-    chain.tail = done.catch(() => undefined);
+    chain.tail = done.then(
+      () => undefined,
+      () => undefined,
+    );
     this.chains.set(event.id, chain);
-    await done;
+    const outcome = await done;
     if (this.chains.get(event.id) === chain && chain.waiting === 0) this.chains.delete(event.id);
+    return outcome;
   }
 
   /** An announcement: the worker joins the directory, its types are routed to its queue (declared here). */
@@ -95,17 +108,24 @@ export class WorkerEvents {
     });
   }
 
-  /** Runs `step`, again after a pause while it fails for want of Redis or RabbitMQ; a refusal is counted, never retried. */
-  private async withRetries(what: string, step: () => Promise<void>): Promise<void> {
+  /**
+   * Runs `step`, again after a pause while it fails for want of Redis or RabbitMQ; a refusal is counted, never
+   * retried. After APPLY_TRIES failures the event is requeued (it comes back after the consumer's pause).
+   */
+  private async withRetries(what: string, step: () => Promise<void>): Promise<Outcome> {
     for (let tried = 1; ; tried++) {
       try {
-        return await step();
+        await step();
+        return "ack";
       } catch (err) {
-        if (err instanceof Refusal) return this.refuse(err.kind, err.message);
+        if (err instanceof Refusal) {
+          this.refuse(err.kind, err.message);
+          return "ack";
+        }
         if (tried >= APPLY_TRIES) {
-          this.deps.log.error({ err: messageOf(err) }, `${what} could not be applied; dropping it`);
+          this.deps.log.error({ err: messageOf(err) }, `${what} could not be applied; requeueing it`);
           this.deps.live.emit("worker-event:refused", "unapplied");
-          return;
+          return "requeue";
         }
         await delay(APPLY_RETRY_MS * 2 ** (tried - 1));
       }
@@ -130,15 +150,17 @@ export class WorkerEvents {
       replyTo
         ? this.deps.answer(replyTo, properties.correlationId as string | undefined, { v: WORKER_PROTOCOL_VERSION, id: r.id, run, status: record?.status ?? "unknown", ...(run && record ? { attempt: record.attempts } : {}) })
         : Promise.resolve();
+    // A `running` report asking for the verdict starts (or re-checks) an attempt; the others report on one.
+    const asks = replyTo !== undefined;
     let record: TaskRecord | undefined;
     try {
-      record = await this.admit(r);
+      record = await this.admit(r, asks);
     } catch (err) {
-      if (err instanceof Refusal) await verdict(undefined, false).catch(() => undefined);
+      if (err instanceof Refusal) await verdict(await this.deps.store.get(r.id).catch(() => undefined), false).catch(() => undefined);
       throw err;
     }
     if (!record) return verdict(replyTo ? await this.deps.store.get(r.id) : undefined, false);
-    const saved = await this.applyReport(r, record);
+    const saved = await this.applyReport(r, record, staleFor(r, asks));
     // The submitter's one reply, once the task is finished (done, failed, dead, or cancelled while it waited).
     if (saved && isFinished(saved.status) && r.reply_to) {
       const sent = await replyOnce({ apply: (id, event, known) => this.apply(id, event, known), reply: this.deps.reply }, { replyTo: r.reply_to, correlationId: r.correlation_id }, saved);
@@ -154,24 +176,30 @@ export class WorkerEvents {
    * closes it; undefined when the report is late and changes nothing (an earlier run's, or a failed attempt's
    * while its task waits for the next one). Refuses a report of an unknown task or of another live worker's task.
    */
-  private async admit(r: TaskReport): Promise<TaskRecord | undefined> {
+  private async admit(r: TaskReport, asks: boolean): Promise<TaskRecord | undefined> {
     const { store, workers, log } = this.deps;
     let record = await store.get(r.id);
     if (!record) throw new Refusal("unknown-task", `task ${r.id} has no record (reported by ${r.worker})`);
-    if (r.run !== undefined && r.run !== runOf(record)) {
-      log.info({ taskId: r.id, run: r.run, current: runOf(record) }, "report of an earlier run of the task; ignoring it");
+    // A delivery without the run header is run 1, as a Taskcast worker reads it.
+    if ((r.run ?? 1) !== runOf(record)) {
+      log.info({ taskId: r.id, run: r.run ?? 1, current: runOf(record) }, "report of an earlier run of the task; ignoring it");
       return undefined;
     }
-    if (awaitsNextAttempt(record)) return undefined;
+    if (staleFor(r, asks)(record)) return undefined;
+    // A report naming its attempt is that attempt's, which is this worker's (staleFor checked it).
+    if (r.attempt !== undefined) return record;
     if ((record.status === "running" || record.status === "stalled") && record.worker && record.worker !== r.worker) {
       const holder = record.worker;
-      if ((await workers.live()).some((w) => w.id === holder)) throw new Refusal("not-applicable", `task ${r.id} is running on live worker ${holder}, not on ${r.worker}`);
+      // RabbitMQ redelivered the task to this worker: the holder's delivery is gone (its channel closed), whatever its announcements say.
+      const takeover = asks && r.redelivered === true;
+      if (!takeover && (await workers.live()).some((w) => w.id === holder)) throw new Refusal("not-applicable", `task ${r.id} is running on live worker ${holder}, not on ${r.worker}`);
       // Its worker is gone and RabbitMQ gave the task to this one: that attempt counts as interrupted.
       const interrupted = await this.apply(r.id, { type: "interrupt", at: now() }, record);
       if (!interrupted) return undefined;
       record = interrupted;
       const policy = policyOf(record.type);
-      if (record.status === "queued" && record.attempts >= policy.maxAttempts) {
+      // A cancelled attempt (its cancel was asked for) ends the task cancelled when this report starts it, not dead.
+      if (record.status === "queued" && record.attempts >= policy.maxAttempts && !record.cancelRequested) {
         // Buried: the report then changes nothing, but the submitter still gets its reply.
         return this.bury(record, { type: "bury", reason: `Attempt ${record.attempts} of ${policy.maxAttempts} was interrupted (its worker stopped) and no attempts are left.`, at: now() }, carried(r));
       }
@@ -180,7 +208,7 @@ export class WorkerEvents {
   }
 
   /** Applies a report to an admitted record; resolves with the stored record. */
-  private async applyReport(r: TaskReport, record: TaskRecord): Promise<TaskRecord | undefined> {
+  private async applyReport(r: TaskReport, record: TaskRecord, stale: (cur: TaskRecord) => boolean): Promise<TaskRecord | undefined> {
     const at = now();
     const policy = policyOf(record.type);
     const run = runOf(record);
@@ -193,7 +221,7 @@ export class WorkerEvents {
     });
     switch (r.status) {
       case "running":
-        return this.updateByReport(r.id, record, (cur) => {
+        return this.updateByReport(r.id, record, stale, (cur) => {
           // The worker met a task cancelled while it waited: the record has nothing more to wait for.
           if (isFinished(cur.status)) return cur.awaitingDelivery ? nextRecord(cur, { type: "drop-delivery" }) : undefined;
           const ref = refFor(cur);
@@ -204,24 +232,24 @@ export class WorkerEvents {
           return progressed === cur ? undefined : progressed;
         });
       case "succeeded":
-        return this.updateByReport(r.id, record, (cur) => nextRecord(cur, { type: "succeed", attempt: refFor(cur), result: r.result ?? null, at }));
+        return this.updateByReport(r.id, record, stale, (cur) => nextRecord(cur, { type: "succeed", attempt: refFor(cur), result: r.result ?? null, at }));
       case "failed":
         // A task whose cancel was asked for and that stopped: cancelled, as a Taskcast worker's aborted attempt.
-        return this.updateByReport(r.id, record, (cur) => nextRecord(cur, cur.cancelRequested ? { type: "abort", attempt: refFor(cur), error: r.error!, at } : { type: "fail", attempt: refFor(cur), error: r.error!, at }));
+        return this.updateByReport(r.id, record, stale, (cur) => nextRecord(cur, cur.cancelRequested ? { type: "abort", attempt: refFor(cur), error: r.error!, at } : { type: "fail", attempt: refFor(cur), error: r.error!, at }));
       case "error":
-        return this.failAttempt(r, record, refFor, at);
+        return this.failAttempt(r, record, refFor, stale, at);
     }
   }
 
   /** An `error` report: the task type's retry policy decides between another attempt after a backoff and the dead-letter queue. */
-  private async failAttempt(r: TaskReport, record: TaskRecord, refFor: (cur: TaskRecord) => AttemptRef, at: string): Promise<TaskRecord | undefined> {
+  private async failAttempt(r: TaskReport, record: TaskRecord, refFor: (cur: TaskRecord) => AttemptRef, stale: (cur: TaskRecord) => boolean, at: string): Promise<TaskRecord | undefined> {
     const policy = policyOf(record.type);
     const error = r.error!;
     const planFor = (cur: TaskRecord) => {
       const ref = refFor(cur);
       return planFailedAttempt(policy, ref, isAttempt(cur, ref) ? cur.attempts : cur.attempts + 1, "error", error, at);
     };
-    if (record.cancelRequested) return this.updateByReport(r.id, record, (cur) => nextRecord(cur, { type: "abort", attempt: refFor(cur), error, at }));
+    if (record.cancelRequested) return this.updateByReport(r.id, record, stale, (cur) => nextRecord(cur, { type: "abort", attempt: refFor(cur), error, at }));
     const first = planFor(record);
     if (first.kind === "bury") return this.bury(record, first.event, carried(r));
     let delayMs = 0;
@@ -229,7 +257,7 @@ export class WorkerEvents {
     const saved = await this.update(r.id, record, (cur) => {
       // Set afresh in every round of the compare-and-set: a round that lost to another writer must not publish.
       retried = false;
-      if (awaitsNextAttempt(cur)) return undefined;
+      if (stale(cur)) return undefined;
       const plan = planFor(cur);
       if (plan.kind !== "retry") return undefined;
       const next = nextRecord(cur, plan.event);
@@ -283,8 +311,8 @@ export class WorkerEvents {
    * A report's change, judged against the record as it is when written: the report of an attempt that another
    * web node has meanwhile recorded as failed (its task now waits for the next attempt) changes nothing.
    */
-  private updateByReport(id: string, known: TaskRecord, mutate: (cur: TaskRecord) => TaskRecord | undefined): Promise<TaskRecord | undefined> {
-    return this.update(id, known, (cur) => (awaitsNextAttempt(cur) ? undefined : mutate(cur)));
+  private updateByReport(id: string, known: TaskRecord, stale: (cur: TaskRecord) => boolean, mutate: (cur: TaskRecord) => TaskRecord | undefined): Promise<TaskRecord | undefined> {
+    return this.update(id, known, (cur) => (stale(cur) ? undefined : mutate(cur)));
   }
 
   private apply(id: string, event: TaskEvent, known: TaskRecord | undefined, onChange?: () => void): Promise<TaskRecord | undefined> {
@@ -320,6 +348,17 @@ export class WorkerEvents {
  * worker once it is due.
  */
 const awaitsNextAttempt = (record: TaskRecord) => record.status === "retrying" && record.nextAttemptAt !== undefined && Date.now() < Date.parse(record.nextAttemptAt);
+
+/**
+ * Whether a report comes too late to change `cur`. A report naming its attempt (echoed from the verdict) is late
+ * unless that attempt is the record's current one, on this worker. Without it: a `running` report asking for the
+ * verdict may start the next attempt whenever its delivery comes (RabbitMQ holds a retry until it is due; no clock
+ * is compared), and any other report is late while the task waits for its next attempt.
+ */
+function staleFor(r: TaskReport, asks: boolean): (cur: TaskRecord) => boolean {
+  if (r.attempt !== undefined) return (cur) => !((cur.status === "running" || cur.status === "stalled") && cur.worker === r.worker && cur.attempts === r.attempt);
+  return asks ? () => false : awaitsNextAttempt;
+}
 
 /** A task's message body as every worker gets it. */
 const taskMessage = (record: TaskRecord) => Buffer.from(JSON.stringify({ type: record.type, payload: record.payload, id: record.id }));

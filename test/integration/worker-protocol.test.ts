@@ -12,6 +12,7 @@ import { deadQueueName, REASON_HEADER, retryQueueName, topologyFor, workQueueArg
 import { redisKeys } from "../../server/redis/keys";
 import { TaskStore } from "../../server/store/task-store";
 import { backoffDelay, DEFAULT_RETRY } from "../../server/tasks/define-task";
+import { FaultProxy } from "../helpers/fault-proxy";
 import { api, eventually, postJson, startStack, type Stack } from "../helpers/stack";
 import { taskOf, waitForStatus } from "../helpers/tasks";
 
@@ -89,6 +90,11 @@ class OutsideWorker {
 
   ack(m: ConsumeMessage): void {
     this.channel.ack(m);
+  }
+
+  /** Dies as a killed process would: its channel closes, and RabbitMQ gives its deliveries to another consumer. */
+  async close(): Promise<void> {
+    await this.channel.close();
   }
 
   private async publish(body: object, properties: { replyTo?: string; correlationId?: string } = {}): Promise<void> {
@@ -253,6 +259,50 @@ describe("worker protocol v1: an outside worker", () => {
     assert.equal(task.status, "cancelled");
     assert.equal(task.attempts, 0);
     assert.equal(task.awaitingDelivery, undefined);
+  });
+
+  test("a worker killed mid-task: the redelivery runs at once on the next worker, the first attempt counted as interrupted", async () => {
+    const w = await worker();
+    const id = await enqueue(w);
+    await w.nextDelivery(0);
+    assert.equal((await w.claim(id)).run, true);
+    const next = new OutsideWorker(model, eventsQueueName(stack.config.TASK_QUEUE), w.queue);
+    await next.start();
+    // Killed: it still counts as live for 15 s, but RabbitMQ has taken its delivery back.
+    await w.close();
+    const again = await next.nextDelivery(0);
+    assert.equal(again.fields.redelivered, true);
+    const verdict = await next.claim(id, { redelivered: true });
+    assert.deepEqual([verdict.run, verdict.attempt], [true, 2]);
+    await next.report(id, "succeeded", { result: "second", attempt: 2 });
+    next.ack(again);
+    const done = await waitForStatus(stack, id, ["succeeded"]);
+    assert.equal(done.worker, next.id);
+    assert.equal(done.attempts, 2);
+    assert.deepEqual(done.attemptLog.map((a) => [a.worker, a.outcome]), [[w.id, "interrupted"], [next.id, "succeeded"]]);
+  });
+
+  test("reports naming an attempt that is over change nothing, however late they come", async () => {
+    const w = await worker();
+    const id = await enqueue(w);
+    const first = await w.nextDelivery(0);
+    assert.equal((await w.claim(id)).attempt, 1);
+    await w.report(id, "error", { error: "timed out", attempt: 1 });
+    w.ack(first);
+    const second = await w.nextDelivery(1);
+    assert.equal((await w.claim(id)).attempt, 2);
+    // Copies of attempt 1's reports, as a redelivered events message brings them during attempt 2.
+    await w.report(id, "error", { error: "timed out", attempt: 1 });
+    await w.report(id, "running", { progress: 0.9, attempt: 1 });
+    await w.report(id, "succeeded", { result: "ok", attempt: 2 });
+    w.ack(second);
+    const done = await waitForStatus(stack, id, ["succeeded"]);
+    assert.equal(done.attempts, 2);
+    assert.deepEqual(done.attemptLog.map((a) => a.outcome), ["error", "succeeded"]);
+    // No further retry was parked for the late error.
+    await new Promise((r) => setTimeout(r, 2500));
+    assert.equal(w.deliveries.length, 2);
+    assert.equal((await taskOf(stack, id))?.status, "succeeded");
   });
 
   test("a task whose outside worker stops announcing stalls after 15 s, not 5, and its next report resumes it", async () => {
@@ -504,5 +554,48 @@ describe("worker protocol v1: routing by type", () => {
     const { body } = await api(stack.nodes[0], "/api/task-types");
     assert.equal((body as { types: Array<{ name: string }> }).types.some((t) => t.name === intruder.type), false);
     assert.equal((await postJson(stack.nodes[0], "/api/tasks", { type: intruder.type, payload: {} })).status, 400);
+  });
+});
+
+describe("worker protocol v1: a final report during a Redis outage", () => {
+  let stack: Stack;
+  let model: ChannelModel;
+  let proxy: FaultProxy;
+  let queue: string;
+
+  before(async () => {
+    const redisUrl = process.env.REDIS_URL ?? "redis://127.0.0.1:6379";
+    proxy = await FaultProxy.start(redisUrl);
+    stack = await startStack({ webNodes: 1, workers: 0, env: { REDIS_URL: proxy.via(redisUrl) } });
+    model = await connect(stack.config.rabbitmqUrls[0]);
+  });
+  after(async () => {
+    proxy.restore();
+    const ch = await model.createChannel();
+    ch.on("error", () => undefined);
+    await ch.deleteQueue(queue).catch(() => undefined);
+    await model.close();
+    await stack.close();
+    await proxy.close();
+  });
+
+  test("is applied once Redis is back, however long the outage (the worker has acked its delivery)", async () => {
+    queue = `outside-${randomUUID().slice(0, 8)}-${stack.config.TASK_QUEUE}`;
+    const w = new OutsideWorker(model, eventsQueueName(stack.config.TASK_QUEUE), queue);
+    await w.start();
+    const { body } = await postJson(stack.nodes[0], "/api/tasks", { type: w.type, payload: {} });
+    const id = (body as TaskRecord).id;
+    const delivery = await w.nextDelivery(0);
+    assert.equal((await w.claim(id)).attempt, 1);
+    // Redis stops answering for longer than the web node keeps trying (6 tries over about 14 s); the report is sent, confirmed, and the delivery acked.
+    proxy.blackhole();
+    await w.report(id, "succeeded", { result: "made it", attempt: 1 });
+    w.ack(delivery);
+    await new Promise((r) => setTimeout(r, 16_000));
+    // Commands sent meanwhile are lost with their connections, as when Redis itself was down.
+    proxy.cut();
+    proxy.restore();
+    const done = await waitForStatus(stack, id, ["succeeded"], 30_000);
+    assert.equal(done.result, "made it");
   });
 });
