@@ -15,6 +15,7 @@ import type { Topology } from "../queue/topology";
 const LIVE_TYPES_TTL_MS = 1000;
 /** What live outside workers offer: each type once (its first announcer's description), and every queue offering it. */
 interface LiveTypes {
+  /** When the read began. */
   at: number;
   types: Map<string, TaskTypeInfo & { queue: string; queues: Set<string> }>;
   /** The type → queue map in Redis, read with them. */
@@ -168,21 +169,28 @@ export class TaskRoutes {
 
   private async liveTypes(fresh: boolean): Promise<LiveTypes["types"]> {
     if (!fresh && Date.now() - this.live.at < LIVE_TYPES_TTL_MS) return this.live.types;
-    this.refreshing ??= Promise.all([this.deps.workers.live(), this.deps.redis.hgetall(this.deps.keys.typeQueues)])
-      .then(([workers, mapped]) => {
-        const types: LiveTypes["types"] = new Map();
-        for (const w of workers.sort((a, b) => a.id.localeCompare(b.id))) {
-          if (!w.queue || !w.types) continue;
-          for (const t of w.types) {
-            const known = types.get(t.name) ?? { name: t.name, description: t.description ?? "", example: t.example ?? {}, queue: w.queue, queues: new Set<string>() };
-            known.queues.add(w.queue);
-            types.set(t.name, known);
-          }
-        }
-        this.live = { at: Date.now(), types, mapped };
-      })
-      .finally(() => (this.refreshing = undefined));
-    await this.refreshing;
+    // A fresh read does not join one already under way: that one may have started before the announcement it needs.
+    if (fresh || !this.refreshing) this.refreshing = this.readLiveTypes();
+    const reading = this.refreshing;
+    await reading;
+    if (this.refreshing === reading) this.refreshing = undefined;
     return this.live.types;
   }
+
+  /** Reads what live outside workers offer; kept unless a read that started later has finished first. */
+  private async readLiveTypes(): Promise<void> {
+    const at = Date.now();
+    const [workers, mapped] = await Promise.all([this.deps.workers.live(), this.deps.redis.hgetall(this.deps.keys.typeQueues)]);
+    const types: LiveTypes["types"] = new Map();
+    for (const w of workers.sort((a, b) => a.id.localeCompare(b.id))) {
+      if (!w.queue || !w.types) continue;
+      for (const t of w.types) {
+        const known = types.get(t.name) ?? { name: t.name, description: t.description ?? "", example: t.example ?? {}, queue: w.queue, queues: new Set<string>() };
+        known.queues.add(w.queue);
+        types.set(t.name, known);
+      }
+    }
+    if (at >= this.live.at) this.live = { at, types, mapped };
+  }
+
 }
