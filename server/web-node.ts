@@ -119,7 +119,7 @@ export async function startWebNode(config: Config, log: Logger, pages?: PageHand
   const topology = topologyFor(config);
   let amqp: AmqpConnection | undefined;
   const publisher = new ConfirmPublisher(() => amqp!, topology, log);
-  const routes = new TaskRoutes({ redis, keys, topology, workers, declareQueue: (queue) => assertWorkQueue(amqp!.current(), topology, queue, log), log });
+  const routes = new TaskRoutes({ redis, keys, topology, workers, declareQueue: (queue) => assertWorkQueue(amqp!.current(), topology, queue), log });
   const queueStats = new QueueStatsReader(() => amqp!, topology, { inflightByQueue: () => workers.inflightByQueue(topology.queue), knownQueues: () => routes.queues() }, log);
   const deadLetters = new DeadLetterQueue(topology, log);
   // Outside workers' events (worker protocol): every web node consumes <TASK_QUEUE>.events, so a dashboard with

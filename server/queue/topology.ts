@@ -79,10 +79,12 @@ export async function assertTopology(model: ChannelModel, t: Topology, log: Logg
 
 /**
  * Declares an outside worker's queue (worker protocol) as the work queue is declared: durable, the same queue type
- * and priorities, dead-lettering to the dead-letter queue; an existing queue with other arguments is migrated.
+ * and priorities, dead-lettering to the dead-letter queue. An existing queue with other arguments is left alone
+ * (it may be another application's: an announcement must not rebuild it), with an error that says what to do.
  */
-export async function assertWorkQueue(model: ChannelModel, t: Topology, queue: string, log: Logger): Promise<void> {
-  await declareOrMigrate(model, queue, workQueueArguments(t), log);
+export async function assertWorkQueue(model: ChannelModel, t: Topology, queue: string): Promise<void> {
+  if (await declare(model, queue, workQueueArguments(t))) return;
+  throw new Error(`RabbitMQ queue "${queue}" exists with other arguments than Taskcast's work queues, so Taskcast leaves it as it is. Delete it while empty (Taskcast declares it again at the worker's next announcement), or have the worker announce and consume a queue of another name.`);
 }
 
 async function declareOrMigrate(model: ChannelModel, queue: string, args: Record<string, unknown>, log: Logger): Promise<void> {

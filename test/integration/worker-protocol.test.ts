@@ -519,6 +519,25 @@ describe("worker protocol v1: routing by type", () => {
     assert.equal((await waitForStatus(stack, id, ["succeeded"])).result, 7);
   });
 
+  test("an announced queue that exists with other arguments is left as it is", async () => {
+    const queue = `foreign-${randomUUID().slice(0, 8)}-${stack.config.TASK_QUEUE}`;
+    queues.push(queue);
+    const foreign = { "x-message-ttl": 600_000 };
+    const ch = await model.createConfirmChannel();
+    await ch.assertQueue(queue, { durable: true, arguments: foreign });
+    ch.sendToQueue(queue, Buffer.from("another application's message"), { persistent: true });
+    await ch.waitForConfirms();
+    const w = new OutsideWorker(model, eventsQueueName(stack.config.TASK_QUEUE), queue);
+    ch.sendToQueue(eventsQueueName(stack.config.TASK_QUEUE), Buffer.from(JSON.stringify({ kind: "worker", v: 1, worker: w.id, queue, types: [{ name: w.type }], concurrency: 1, inflight: 0 })), { persistent: true });
+    await ch.waitForConfirms();
+    // Applied: the type is offered (routed to that queue), but the queue keeps its arguments and its message.
+    await eventually(async () => ((await api(stack.nodes[0], "/api/task-types")).body as { types: Array<{ name: string }> }).types.some((t) => t.name === w.type) || undefined, "the type offered");
+    await new Promise((r) => setTimeout(r, 500));
+    assert.equal(await declaredWith(queue, foreign), true);
+    assert.equal((await ch.checkQueue(queue)).messageCount, 1);
+    await ch.close();
+  });
+
   test("an operator's retry of an outside task goes back to its worker's queue", async () => {
     const w = await worker();
     const { body } = await postJson(stack.nodes[0], "/api/tasks", { type: w.type, payload: {} });
