@@ -122,7 +122,9 @@ export class WorkerEvents {
     try {
       record = await this.admit(r);
     } catch (err) {
-      if (err instanceof Refusal) await verdict(undefined, false).catch(() => undefined);
+      // Another live worker's task: the verdict names its status (running), so the asker keeps the delivery and asks
+      // again, rather than acking a task whose holder may be dead (RabbitMQ redelivered it before the holder went silent).
+      if (err instanceof Refusal) await verdict(err.kind === "not-applicable" ? await this.deps.store.get(r.id).catch(() => undefined) : undefined, false).catch(() => undefined);
       throw err;
     }
     if (!record) return verdict(replyTo ? await this.deps.store.get(r.id) : undefined, false);
