@@ -128,6 +128,18 @@ describe("the PHP example worker", () => {
     assert.deepEqual(reported.map((l) => l.status), ["succeeded"]);
   });
 
+  test("stopped (SIGTERM) mid-task: finishes the task at hand, then exits", async () => {
+    const queue = await newQueue();
+    const w = await php(queue);
+    const id = await enqueue(queue, { width: 3, height: 3, steps: 4, stepMs: 300 });
+    await progressOf(id, 0.25);
+    w.process.kill("SIGTERM");
+    assert.equal(await w.exited, 0, w.output());
+    const done = (await taskOf(stack, id)) as TaskRecord;
+    assert.equal(done.status, "succeeded", JSON.stringify(done));
+    assert.equal(done.attempts, 1);
+  });
+
   test("an error report is retried by Taskcast's policy; one that always errs ends dead, its copy in <TASK_QUEUE>.dead", async () => {
     const queue = await newQueue();
     await php(queue);
