@@ -41,7 +41,8 @@ import { TaskConsumer } from "./queue/consumer";
 import { ConfirmPublisher } from "./queue/publisher";
 import { ReplySender } from "./queue/replies";
 import { QueueStatsReader } from "./queue/stats";
-import { assertTopology, topologyFor } from "./queue/topology";
+import { TaskRoutes } from "./store/task-routes";
+import { assertTopology, assertWorkQueue, topologyFor } from "./queue/topology";
 import { handleBroadcastEvents, relayBroadcasts } from "./realtime/broadcast-events";
 import { capSocketsPerPrincipal } from "./realtime/connection-cap";
 import { checkHandshakes } from "./realtime/handshake";
@@ -120,12 +121,14 @@ export async function startWebNode(config: Config, log: Logger, pages?: PageHand
   const publisher = new ConfirmPublisher(() => amqp!, topology, log);
   const queueStats = new QueueStatsReader(() => amqp!, topology, () => workers.inflight(), log);
   const deadLetters = new DeadLetterQueue(topology, log);
+  const routes = new TaskRoutes({ redis, keys, topology, workers, declareQueue: (queue) => assertWorkQueue(amqp!.current(), topology, queue, log), log });
   // Outside workers' events (worker protocol): every web node consumes <TASK_QUEUE>.events, so a dashboard with
   // only outside workers needs no Taskcast worker.
   const replies = new ReplySender(() => amqp!, log);
   const workerEvents = new WorkerEvents({
     store,
     workers,
+    routes,
     publisher,
     removeDeadCopy: (taskId) => deadLetters.remove(amqp!.current(), taskId, { oneCopy: true }),
     reply: (replyTo, correlationId, record) => replies.send(replyTo, correlationId, record),
@@ -141,6 +144,7 @@ export async function startWebNode(config: Config, log: Logger, pages?: PageHand
     name: "taskcast-web",
     log,
     setup: async (model) => {
+      routes.reset();
       await declare(model);
       await publisher.setup(model);
       await queueStats.setup(model);
@@ -149,8 +153,8 @@ export async function startWebNode(config: Config, log: Logger, pages?: PageHand
   });
   const health = healthCheck(amqp, redis);
   const lifecycle = { store, publisher, amqp: () => amqp!, audit, live, log };
-  const submission = new TaskSubmission({ ...lifecycle, idempotency: new IdempotencyKeys(redis, keys) });
-  const tasks = new TaskService({ ...lifecycle, deadLetters, cancels: new CancelRequests(redis, keys) });
+  const submission = new TaskSubmission({ ...lifecycle, routes, idempotency: new IdempotencyKeys(redis, keys) });
+  const tasks = new TaskService({ ...lifecycle, routes, deadLetters, cancels: new CancelRequests(redis, keys) });
 
   // Socket.IO: who may connect, then what flows over it.
   // Nothing authenticates requests without users: answer only to this machine's names and the listed ones.
@@ -191,7 +195,7 @@ export async function startWebNode(config: Config, log: Logger, pages?: PageHand
       }),
       ...taskRoutes({ store }),
       ...insightsRoutes({ stats, workers: workersView, webNodes: () => presence.webNodes() }),
-      ...apiRoutes({ submission, tasks, store, broadcasts, broadcastLog, queueStats, health, presence, audit, announcedTypes: () => workers.announcedTypes() }),
+      ...apiRoutes({ submission, tasks, store, broadcasts, broadcastLog, queueStats, health, presence, audit, announcedTypes: () => routes.announcedTypes() }),
     ],
     log,
   );
@@ -209,7 +213,7 @@ export async function startWebNode(config: Config, log: Logger, pages?: PageHand
   workersView.start(WORKERS_VIEW_INTERVAL_MS);
   const stopStatsTicker = startStatsTicker(io, stats, log);
   const stopSessionSweep = startSessionSweep(io, sessions, tuning.sessionCheckMs ?? SESSION_CHECK_MS, log);
-  const stopStallDetector = startStallDetector({ store, workers, publisher, live, intervalMs: STALL_SWEEP_INTERVAL_MS, log });
+  const stopStallDetector = startStallDetector({ store, workers, publisher, queueOf: (type) => routes.queueOf(type), live, intervalMs: STALL_SWEEP_INTERVAL_MS, log });
 
   const { url, port } = await listen(httpServer, config.PORT, config.HOST);
   presence.start(`${hostname()}:${port}`, PRESENCE_INTERVAL_MS);

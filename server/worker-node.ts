@@ -25,6 +25,7 @@ import { RedisOutageGate } from "./redis/outage-gate";
 import { redisKeys } from "./redis/keys";
 import { withSafePublish } from "./redis/safe-publish";
 import { closeRedis, shutdownInOrder } from "./shutdown";
+import { announcedQueueOf } from "./store/task-routes";
 import { TaskStore } from "./store/task-store";
 import { WorkerDirectory } from "./store/worker-directory";
 
@@ -65,6 +66,7 @@ export async function startWorkerNode(config: Config, log: Logger): Promise<Work
     workerId: id,
     log,
     heldElsewhere: (workerId, taskId) => directory.holds(workerId, taskId),
+    outsideTypes: { queueOf: (type) => announcedQueueOf(redis, keys, type), forward: (queue, content, properties) => publisher.forward(queue, content, properties) },
     removeDeadCopy: (taskId) => deadLetters.remove(amqp!.current(), taskId, { oneCopy: true }),
     publish: (record) => {
       metrics.recorded(record);

@@ -8,6 +8,9 @@ import { MAX_BATCH_TASKS, MAX_PRIORITY, type BatchSubmitAck, type TaskTypeInfo }
 import { getSocket } from "@/components/live/socket-client";
 import { fetchJson } from "@/components/live/fetch-json";
 
+/** How often the form reads the task types again (an outside worker's types appear within this). */
+const TYPES_REFRESH_MS = 5000;
+
 export function SubmitTaskForm({ onSubmitted }: { onSubmitted: (ids: string[]) => void }) {
   const [types, setTypes] = useState<TaskTypeInfo[]>([]);
   const [type, setType] = useState("");
@@ -19,16 +22,25 @@ export function SubmitTaskForm({ onSubmitted }: { onSubmitted: (ids: string[]) =
   const canOperate = useCanOperate();
 
   useEffect(() => {
-    fetchJson<{ types: TaskTypeInfo[] }>("/api/task-types").then(
-      ({ types: list }) => {
-        setTypes(list);
-        if (list[0]) {
-          setType(list[0].name);
-          setPayload(JSON.stringify(list[0].example, null, 2));
-        }
-      },
-      (err: Error) => setFeedback({ kind: "error", text: `Could not load task types: ${err.message}` }),
-    );
+    // Outside workers' types come and go with their workers: the list is read again every few seconds.
+    let first = true;
+    const load = () =>
+      fetchJson<{ types: TaskTypeInfo[] }>("/api/task-types").then(
+        ({ types: list }) => {
+          setTypes(list);
+          if (first && list[0]) {
+            setType(list[0].name);
+            setPayload(JSON.stringify(list[0].example, null, 2));
+          }
+          first = false;
+        },
+        (err: Error) => {
+          if (first) setFeedback({ kind: "error", text: `Could not load task types: ${err.message}` });
+        },
+      );
+    void load();
+    const timer = setInterval(() => void load(), TYPES_REFRESH_MS);
+    return () => clearInterval(timer);
   }, []);
 
   const chooseType = (name: string) => {
@@ -98,7 +110,7 @@ export function SubmitTaskForm({ onSubmitted }: { onSubmitted: (ids: string[]) =
       <select id="task-type" value={type} onChange={(e) => chooseType(e.target.value)} required disabled={!canOperate}>
         {types.map((t) => (
           <option key={t.name} value={t.name} title={t.description}>
-            {t.name}
+            {t.queue ? `${t.name} (${t.queue})` : t.name}
           </option>
         ))}
       </select>

@@ -26,6 +26,8 @@ export function startStallDetector(options: {
   workers: WorkerDirectory;
   /** Queues an overdue retry again. */
   publisher: Pick<ConfirmPublisher, "publishTask">;
+  /** The queue of a task's type (an outside worker's types go to its queue). */
+  queueOf: (type: string) => Promise<string>;
   live: LiveEvents;
   intervalMs: number;
   log: Logger;
@@ -70,7 +72,7 @@ export function startStallDetector(options: {
         });
         if (!moved || !queued) continue;
         try {
-          await options.publisher.publishTask({ id: task.id, type: task.type, payload: task.payload as Payload }, task.priority, run);
+          await options.publisher.publishTask({ id: task.id, type: task.type, payload: task.payload as Payload }, task.priority, run, await options.queueOf(task.type));
         } catch (err) {
           await store.update(task.id, (cur) => nextRecord(cur, { type: "recover-failed", run, nextAttemptAt: task.nextAttemptAt! }));
           throw err;

@@ -12,9 +12,9 @@ import type { Logger } from "../logger";
 import type { AmqpConnection } from "../queue/amqp";
 import { redisCall, withinDeadline } from "../redis/connect";
 import { CONFIRM_TIMEOUT_MS, ConfirmTimeout, withConfirmTimeout, type ConfirmPublisher } from "../queue/publisher";
+import type { TaskRoutes } from "../store/task-routes";
 import { hash, type ClaimState, type IdempotencyKeys } from "../store/idempotency";
 import type { TaskStore } from "../store/task-store";
-import { checkTask } from "../tasks/registry";
 import { assertOperator, type Actor } from "./actor";
 
 /** What a refused submission tells the client when Redis does not answer. */
@@ -34,6 +34,8 @@ export interface SubmissionDeps {
   store: TaskStore;
   publisher: ConfirmPublisher;
   idempotency: IdempotencyKeys;
+  /** Checks a type and says which queue its tasks go to (built in, or an outside worker's). */
+  routes: Pick<TaskRoutes, "forSubmission">;
   amqp: () => AmqpConnection;
   audit: AuditLog;
   live: LiveEvents;
@@ -66,6 +68,8 @@ interface BatchTask {
   type: string;
   payload: Record<string, unknown>;
   priority: number;
+  /** The queue its type goes to. */
+  queue: string;
 }
 
 export class TaskSubmission {
@@ -79,8 +83,8 @@ export class TaskSubmission {
     const parsed = SubmitTaskSchema.safeParse(input);
     if (!parsed.success) throw invalidInput(`Invalid task: ${describeZodError(parsed.error)}. Send {"type": string, "payload"?: object, "priority"?: 0-9}.`);
     const { type, payload = {}, priority = 0 } = parsed.data;
-    const check = checkTask(type, payload);
-    if (!check.ok) throw invalidInput(check.error);
+    const route = await redisCall(() => this.deps.routes.forSubmission(type, payload), NOTHING_CHANGED);
+    if (!route.ok) throw invalidInput(route.error);
     const key = scopedKey(idempotencyKey, actor);
     // Refuse at once while RabbitMQ is down rather than record a task that cannot be queued.
     this.deps.amqp().current();
@@ -112,7 +116,7 @@ export class TaskSubmission {
       if (key !== undefined) this.undo(() => this.deps.idempotency.release(key, id));
       throw err;
     }
-    await this.publish(record, key);
+    await this.publish(record, route.queue, key);
     this.announce(record, "task queued");
     // A person's submission is audited; services' (tokens, the loopback API) are the queue's ordinary traffic.
     if (actor.principal.kind === "user") {
@@ -128,9 +132,9 @@ export class TaskSubmission {
    * pending, and the confirm, whenever it comes, confirms the key (a retry with it then replays this task) or
    * the refusal undoes both.
    */
-  private async publish(record: TaskRecord, key: string | undefined): Promise<void> {
+  private async publish(record: TaskRecord, queue: string, key: string | undefined): Promise<void> {
     const { id, type, payload, priority } = record;
-    const confirmed = this.deps.publisher.sendTask({ id, type, payload: payload as Payload }, priority);
+    const confirmed = this.deps.publisher.sendTask({ id, type, payload: payload as Payload }, priority, 1, queue);
     const confirmKey = () => (key === undefined ? Promise.resolve() : this.deps.idempotency.confirm(key, id));
     try {
       await withConfirmTimeout(confirmed, () => new ConfirmTimeout(`RabbitMQ did not confirm the task in ${CONFIRM_TIMEOUT_MS / 1000} s, so it is not accepted yet; it may still be queued. Task ${id} stays tracked: ${key === undefined ? "look it up before submitting again" : "retry with the same Idempotency-Key to learn its fate"}.`));
@@ -198,7 +202,7 @@ export class TaskSubmission {
     assertOperator(actor, "submit tasks");
     const bytes = Buffer.byteLength(JSON.stringify(input) ?? "");
     if (bytes > MAX_BATCH_BODY_BYTES) throw tooLarge(`The batch is ${bytes} bytes as JSON; the limit is ${MAX_BATCH_BODY_BYTES} bytes. Nothing was queued; split it.`);
-    const tasks = checkBatch(input);
+    const tasks = await checkBatch(input, this.deps.routes);
     const key = scopedKey(idempotencyKey, actor);
     this.deps.amqp().current();
 
@@ -232,7 +236,7 @@ export class TaskSubmission {
       if (key !== undefined) this.undo(() => this.deps.idempotency.release(key, batchId));
       throw err;
     }
-    await this.publishBatch(records, key, batchId);
+    await this.publishBatch(records, tasks, key, batchId);
     // One line for the batch; a line per task only at debug (a line each cost a tenth of the web node's CPU per task).
     for (const record of records) this.announce(record, "task queued", "debug");
     this.deps.log.info({ batch: batchId, tasks: records.length, first: ids[0], last: ids.at(-1) }, "batch queued");
@@ -249,8 +253,8 @@ export class TaskSubmission {
    * confirmed tasks run and stay tracked, and the key is spent for 24 hours (a replay answers 409 saying the
    * batch was partly queued), so they are never queued twice.
    */
-  private async publishBatch(records: TaskRecord[], key: string | undefined, batchId: string): Promise<void> {
-    const outcomes = Promise.allSettled(records.map(({ id, type, payload, priority }) => this.deps.publisher.sendTask({ id, type, payload: payload as Payload }, priority)));
+  private async publishBatch(records: TaskRecord[], tasks: BatchTask[], key: string | undefined, batchId: string): Promise<void> {
+    const outcomes = Promise.allSettled(records.map(({ id, type, payload, priority }, i) => this.deps.publisher.sendTask({ id, type, payload: payload as Payload }, priority, 1, tasks[i].queue)));
     let results: Array<PromiseSettledResult<void>>;
     try {
       results = await withDeadline(
@@ -332,7 +336,7 @@ function scopedKey(key: string | undefined, actor: Actor): string | undefined {
 }
 
 /** Checks a whole batch: every invalid task is named by its index and problem in one 400, or none is. */
-function checkBatch(input: unknown): BatchTask[] {
+async function checkBatch(input: unknown, routes: Pick<TaskRoutes, "forSubmission">): Promise<BatchTask[]> {
   const usage = `Send {"tasks": [{"type": string, "payload"?: object, "priority"?: 0-9}, ...]} with 1 to ${MAX_BATCH_TASKS} tasks.`;
   const parsed = SubmitBatchSchema.safeParse(input);
   const problems = new Map<number, string[]>();
@@ -349,15 +353,19 @@ function checkBatch(input: unknown): BatchTask[] {
   // The envelope is right, so `tasks` is an array; a task the schema passed still faces its type's checks.
   const raw = (input as { tasks: unknown[] }).tasks;
   const tasks: BatchTask[] = [];
-  raw.forEach((item, index) => {
-    if (problems.has(index)) return;
+  for (const [index, item] of raw.entries()) {
+    if (problems.has(index)) continue;
     const { type, payload = {}, priority = 0 } = SubmitTaskSchema.parse(item);
     const bytes = Buffer.byteLength(JSON.stringify(item));
-    if (bytes > MAX_BODY_BYTES) return note(index, `the task is ${bytes} bytes as JSON; the limit for one task is ${MAX_BODY_BYTES} bytes`);
-    const check = checkTask(type, payload);
-    if (!check.ok) return note(index, check.error);
-    tasks.push({ type, payload, priority });
-  });
+    if (bytes > MAX_BODY_BYTES) {
+      note(index, `the task is ${bytes} bytes as JSON; the limit for one task is ${MAX_BODY_BYTES} bytes`);
+      continue;
+    }
+    // Routes are cached per node: a batch of one type costs no round trip per task.
+    const route = await redisCall(() => routes.forSubmission(type, payload), NOTHING_CHANGED);
+    if (!route.ok) note(index, route.error);
+    else tasks.push({ type, payload, priority, queue: route.queue });
+  }
   if (problems.size > 0) {
     const list = [...problems].sort(([a], [b]) => a - b).map(([index, found]) => `tasks[${index}]: ${found.join("; ")}`);
     throw invalidInput(`${problems.size} of ${raw.length} tasks are invalid, so nothing was queued. ${list.join(" | ")}`);

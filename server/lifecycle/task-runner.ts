@@ -48,6 +48,14 @@ export interface TaskRunnerDeps {
   store: TaskStore;
   /** Confirmed publishing to the retry and dead-letter queues. */
   publisher: Pick<ConfirmPublisher, "publishRetry" | "publishDead">;
+  /**
+   * Types outside workers run (worker protocol): the queue of one, and the confirmed move of a message there. A
+   * task of such a type published to TASK_QUEUE goes to its queue.
+   */
+  outsideTypes?: {
+    queueOf: (type: string) => Promise<string | null>;
+    forward: ConfirmPublisher["forward"];
+  };
   /** Pushes a task record to every browser. */
   publish: (record: TaskRecord) => void;
   /** Sends the final record to an AMQP reply_to queue; resolves once RabbitMQ confirmed it. */
@@ -103,6 +111,11 @@ export class TaskRunner {
   async run(message: ConsumeMessage, slot: SlotLease = UNBOUNDED): Promise<Outcome> {
     if (!(await slot.hold())) return "release";
     const parsed = parseMessage(message);
+    if (parsed.error === undefined && !taskTypes.has(parsed.type) && this.deps.outsideTypes) {
+      const queue = await this.deps.outsideTypes.queueOf(parsed.type);
+      const forwarded = queue ? await this.forward(message, parsed, queue) : undefined;
+      if (forwarded) return forwarded;
+    }
     // The attempt is claimed with the read of its record, unless this worker already runs or starts the task (a
     // duplicate delivery: requeued below, and it must not replace the running attempt's claim).
     const claim = this.active.has(parsed.id) || this.starting.has(parsed.id) ? undefined : this.claimFor(parsed);
@@ -113,6 +126,24 @@ export class TaskRunner {
     } finally {
       this.starting.delete(parsed.id);
     }
+  }
+
+  /**
+   * A task of a type an outside worker runs, published to TASK_QUEUE (a service submitting over AMQP): its record
+   * is made if it has none, then its message moves to that worker's queue as it is (reply_to, run), confirmed
+   * before the ack. A finished task, or a message of an earlier run, is left to the usual path (undefined).
+   */
+  private async forward(message: ConsumeMessage, parsed: ParsedMessage, queue: string): Promise<Outcome | undefined> {
+    const { forward } = this.deps.outsideTypes!;
+    let record = await this.deps.store.get(parsed.id);
+    if (record && (isFinished(record.status) || runOf(record) !== parsed.run)) return undefined;
+    if (!record) {
+      record = await this.deps.store.create(recordFromMessage(parsed, message));
+      if (record) this.deps.publish(record);
+    }
+    await forward(queue, message.content, carriedProperties(message.properties, parsed.id, { queue: "work" }));
+    this.deps.log.info({ taskId: parsed.id, type: parsed.type, queue }, "task of an outside worker's type forwarded to its queue");
+    return "ack";
   }
 
   /** The attempt this worker is about to make of a task, as written with its read (see TaskStore.claim). */

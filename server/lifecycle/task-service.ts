@@ -11,8 +11,8 @@ import type { Logger } from "../logger";
 import type { AmqpConnection } from "../queue/amqp";
 import type { DeadLetterQueue } from "../queue/dead-letters";
 import type { ConfirmPublisher } from "../queue/publisher";
+import type { TaskRoutes } from "../store/task-routes";
 import type { TaskStore } from "../store/task-store";
-import { checkTask } from "../tasks/registry";
 import { assertOperator, type Actor } from "./actor";
 import type { CancelRequests } from "./cancel-requests";
 
@@ -20,6 +20,8 @@ export interface TaskServiceDeps {
   store: TaskStore;
   publisher: ConfirmPublisher;
   deadLetters: DeadLetterQueue;
+  /** The queue a task's type goes to (an outside worker's types go to its queue). */
+  routes: Pick<TaskRoutes, "forExisting">;
   amqp: () => AmqpConnection;
   /** Tells the workers to abort a running task. */
   cancels: CancelRequests;
@@ -55,7 +57,7 @@ export class TaskService {
     const model = this.deps.amqp().current();
     const before = await redisCall(() => this.deps.store.get(id));
     if (!before) throw notFound(`No task with id "${id}".`);
-    const check = checkTask(before.type, parsed.data.payload ?? before.payload);
+    const check = await redisCall(() => this.deps.routes.forExisting(before.type, parsed.data.payload ?? before.payload));
     if (!check.ok) throw invalidInput(check.error);
 
     const retriedAt = new Date().toISOString();
@@ -63,8 +65,8 @@ export class TaskService {
     const message = { id, type: before.type, payload: check.payload };
     try {
       const run = runOf(queued);
-      const moved = await this.deps.deadLetters.requeue(model, id, Buffer.from(JSON.stringify(message)), before.priority, run);
-      if (!moved) await this.deps.publisher.publishTask(message, before.priority, run);
+      const moved = await this.deps.deadLetters.requeue(model, id, Buffer.from(JSON.stringify(message)), before.priority, run, check.queue);
+      if (!moved) await this.deps.publisher.publishTask(message, before.priority, run, check.queue);
     } catch (err) {
       // Not queued: put the record back as it was, so nothing claims to be queued that is not.
       await this.change(id, { type: "undo-retry", before, retriedAt }).catch(() => undefined);

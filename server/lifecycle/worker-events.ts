@@ -4,7 +4,7 @@ import type { ConsumeMessage, MessageProperties, Options } from "amqplib";
 import { setTimeout as delay } from "node:timers/promises";
 import { isFinished, type TaskRecord } from "../../lib/contract";
 import { isAttempt, nextRecord, runOf, type AttemptRef, type TaskEvent } from "../../lib/task-lifecycle";
-import { parseWorkerEvent, WORKER_PROTOCOL_VERSION, type MalformedKind, type RunVerdict, type TaskReport } from "../../lib/worker-protocol";
+import { parseWorkerEvent, WORKER_PROTOCOL_VERSION, type MalformedKind, type RunVerdict, type TaskReport, type WorkerAnnounce } from "../../lib/worker-protocol";
 import { messageOf } from "../errors";
 import type { LiveEvents } from "../live-events";
 import type { Logger } from "../logger";
@@ -12,6 +12,7 @@ import type { ConfirmPublisher } from "../queue/publisher";
 import { RUN_HEADER } from "../queue/task-message";
 import { REASON_HEADER } from "../queue/topology";
 import type { TaskStore } from "../store/task-store";
+import type { TaskRoutes } from "../store/task-routes";
 import type { WorkerDirectory } from "../store/worker-directory";
 import { planFailedAttempt, policyOf } from "./attempt-failure";
 import { replyOnce } from "./reply-once";
@@ -25,6 +26,8 @@ const REFUSED_LOG_INTERVAL_MS = 10_000;
 export interface WorkerEventsDeps {
   store: TaskStore;
   workers: WorkerDirectory;
+  /** Routes announced types to their worker's queue, which it declares; the queue of a type for a retry. */
+  routes: Pick<TaskRoutes, "learn" | "queueOf" | "reserved">;
   /** Confirmed publishing to retry queues and the dead-letter queue. */
   publisher: Pick<ConfirmPublisher, "publishRetry" | "publishDead">;
   /** Removes one dead-letter copy of a task that was settled while the copy was being published. */
@@ -65,9 +68,7 @@ export class WorkerEvents {
     const parsed = parseWorkerEvent(message.content);
     if (!parsed.ok) return this.refuse(parsed.kind, parsed.reason);
     const event = parsed.event;
-    if (event.kind === "worker") {
-      return this.withRetries(`announcement of ${event.worker}`, () => this.deps.workers.announce(event));
-    }
+    if (event.kind === "worker") return this.announce(event);
     const chain = this.chains.get(event.id) ?? { tail: Promise.resolve(), waiting: 0 };
     chain.waiting++;
     const done = chain.tail.then(async () => {
@@ -81,6 +82,17 @@ export class WorkerEvents {
     this.chains.set(event.id, chain);
     await done;
     if (this.chains.get(event.id) === chain && chain.waiting === 0) this.chains.delete(event.id);
+  }
+
+  /** An announcement: the worker joins the directory, its types are routed to its queue (declared here). */
+  private async announce(event: WorkerAnnounce): Promise<void> {
+    const reserved = this.deps.routes.reserved(event.queue);
+    if (reserved) return this.refuse("not-applicable", `worker ${event.worker} announced queue "${event.queue}": ${reserved}`);
+    await this.withRetries(`announcement of ${event.worker}`, async () => {
+      await this.deps.workers.announce(event);
+      const kept = await this.deps.routes.learn(event);
+      if (kept.length > 0) this.refuse("not-applicable", `worker ${event.worker} announced types another queue's live worker runs (${kept.join(", ")}); they stay with that queue`);
+    });
   }
 
   /** Runs `step`, again after a pause while it fails for want of Redis or RabbitMQ; a refusal is counted, never retried. */
@@ -251,7 +263,7 @@ export class WorkerEvents {
   private async queueOf(worker: string, type: string): Promise<string | undefined> {
     const own = await this.deps.workers.announced(worker);
     if (own?.queue) return own.queue;
-    return (await this.deps.workers.announcedTypes()).find((t) => t.name === type)?.queue;
+    return this.deps.routes.queueOf(type);
   }
 
   /** As a Taskcast worker buries: the dead-letter copy first, then the record (a surplus copy is removed). */

@@ -29,15 +29,15 @@ export class DeadLetterQueue {
   }
 
   /**
-   * Moves task `id`'s dead letter back to the work queue with a new body (the task as it runs now), the
+   * Moves task `id`'s dead letter back to `queue` (by default the work queue) with a new body (the task as it runs now), the
    * given priority and run, keeping its reply_to and the publisher's headers; resolves once RabbitMQ confirmed the
    * copy and the dead letter is gone. Resolves false if the message is not in the queue.
    */
-  requeue(model: ChannelModel, id: string, body: Buffer, priority: number, run: number): Promise<boolean> {
+  requeue(model: ChannelModel, id: string, body: Buffer, priority: number, run: number, queue = this.topology.queue): Promise<boolean> {
     return this.withdraw(model, id, async (message, channel) => {
       const properties = carriedProperties(message.properties, id, { queue: "work" });
       properties.headers = { ...properties.headers, [RUN_HEADER]: run };
-      channel.sendToQueue(this.topology.queue, body, { ...properties, persistent: true, priority });
+      channel.sendToQueue(queue, body, { ...properties, persistent: true, priority });
       await channel.waitForConfirms();
     });
   }

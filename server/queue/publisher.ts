@@ -44,17 +44,20 @@ export class ConfirmPublisher {
     await this.slot.get(model);
   }
 
-  /** Publishes a new task to the work queue; resolves once RabbitMQ has confirmed it, else rejects with a 503 error. */
-  async publishTask(message: TaskMessage & { id: string }, priority: number, run = 1): Promise<void> {
-    await withConfirmTimeout(this.sendTask(message, priority, run));
+  /**
+   * Publishes a new task to `queue` (by default the work queue; an outside worker's for its types); resolves once
+   * RabbitMQ has confirmed it, else rejects with a 503 error.
+   */
+  async publishTask(message: TaskMessage & { id: string }, priority: number, run = 1, queue = this.topology.queue): Promise<void> {
+    await withConfirmTimeout(this.sendTask(message, priority, run, queue));
   }
 
   /**
    * Publishes a new task; resolves with RabbitMQ's confirm however long it takes, rejects (503) when RabbitMQ
    * refuses the message or its channel closes first. For callers that answer in time but keep tracking the task.
    */
-  async sendTask(message: TaskMessage & { id: string }, priority: number, run = 1): Promise<void> {
-    await this.confirm(this.topology.queue, Buffer.from(JSON.stringify(message)), {
+  async sendTask(message: TaskMessage & { id: string }, priority: number, run = 1, queue = this.topology.queue): Promise<void> {
+    await this.confirm(queue, Buffer.from(JSON.stringify(message)), {
       contentType: "application/json",
       messageId: message.id,
       type: message.type,
@@ -74,6 +77,11 @@ export class ConfirmPublisher {
     // (x-expires; publishing does not count as use), and a message sent to a deleted queue is dropped.
     await assertRetryQueue(await this.slot.get(), this.topology, delayMs, queue);
     await this.send(retryQueueName(queue, delayMs), content, properties);
+  }
+
+  /** Moves a task's message as it is to another work queue (an outside worker's, for its type). */
+  async forward(queue: string, content: Buffer, properties: Options.Publish): Promise<void> {
+    await this.send(queue, content, properties);
   }
 
   /** Puts a message in the dead-letter queue. */

@@ -77,6 +77,14 @@ export async function assertTopology(model: ChannelModel, t: Topology, log: Logg
   await declareOrMigrate(model, t.events, eventsQueueArguments(t), log);
 }
 
+/**
+ * Declares an outside worker's queue (worker protocol) as the work queue is declared: durable, the same queue type
+ * and priorities, dead-lettering to the dead-letter queue; an existing queue with other arguments is migrated.
+ */
+export async function assertWorkQueue(model: ChannelModel, t: Topology, queue: string, log: Logger): Promise<void> {
+  await declareOrMigrate(model, queue, workQueueArguments(t), log);
+}
+
 async function declareOrMigrate(model: ChannelModel, queue: string, args: Record<string, unknown>, log: Logger): Promise<void> {
   const temp = migrationQueueName(queue);
   if ((await declare(model, queue, args)) && !(await exists(model, temp))) return;

@@ -16,6 +16,8 @@ export function redisKeys(prefix: string) {
     taskCancel: `${prefix}:task:cancel`,
     /** Hash of worker id → heartbeat JSON. */
     workers: `${prefix}:workers`,
+    /** Hash of task type → the queue it goes to, for the types outside workers announce (worker protocol). */
+    typeQueues: `${prefix}:task-types:queues`,
     broadcastSeq: `${prefix}:broadcast:seq`,
     /**
      * Pub/sub channel on which web nodes relay stamped broadcasts to their own tabs. Internal, so under the prefix

@@ -1,6 +1,5 @@
 // Worker heartbeats in Redis: who is alive, and how many deliveries each holds.
 import { z } from "zod";
-import type { TaskTypeInfo } from "../../lib/contract";
 import type { WorkerInfo } from "../../lib/insights";
 import { AnnouncedTypeSchema, OUTSIDE_WORKER_LIVE_MS, type WorkerAnnounce } from "../../lib/worker-protocol";
 import { safeJson } from "../../lib/safe-json";
@@ -66,16 +65,6 @@ export class WorkerDirectory {
   async announced(id: string): Promise<WorkerBeat | undefined> {
     const parsed = WorkerBeatSchema.safeParse(safeJson((await this.redis.hget(this.keys.workers, id)) ?? ""));
     return parsed.success && parsed.data.queue ? parsed.data : undefined;
-  }
-
-  /** The task types live outside workers offer, each once (the first worker by id names its queue). */
-  async announcedTypes(): Promise<Array<TaskTypeInfo & { queue: string }>> {
-    const types = new Map<string, TaskTypeInfo & { queue: string }>();
-    for (const w of (await this.live()).sort((a, b) => a.id.localeCompare(b.id))) {
-      if (!w.queue || !w.types) continue;
-      for (const t of w.types) if (!types.has(t.name)) types.set(t.name, { name: t.name, description: t.description ?? "", example: t.example ?? {}, queue: w.queue });
-    }
-    return [...types.values()];
   }
 
   /** Stores a worker's beat; its time is Redis's (the `beatAt` given is ignored). */

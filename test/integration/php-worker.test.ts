@@ -2,66 +2,49 @@
 // Redis and a Taskcast web node: it runs tasks with Taskcast's guarantees (retries, dead letters, reply once, cancel).
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
-import { after, before, describe, test } from "node:test";
+import { after, afterEach, before, describe, test } from "node:test";
 import { connect, type ChannelModel, type ConsumeMessage } from "amqplib";
 import type { TaskRecord } from "../../lib/contract";
-import { newTaskRecord } from "../../lib/task-lifecycle";
 import { deadQueueName, REASON_HEADER, retryQueueName, topologyFor, workQueueArguments } from "../../server/queue/topology";
-import { redisKeys } from "../../server/redis/keys";
-import { TaskStore } from "../../server/store/task-store";
 import { backoffDelay, DEFAULT_RETRY } from "../../server/tasks/define-task";
 import { spawnExampleWorker, stopExampleWorker, type ExampleWorker } from "../helpers/example-workers";
 import { api, eventually, startStack, type Stack } from "../helpers/stack";
-import { taskOf, waitForStatus } from "../helpers/tasks";
+import { submit, taskOf, waitForStatus } from "../helpers/tasks";
 
 describe("the PHP example worker", () => {
   let stack: Stack;
   let model: ChannelModel;
-  let store: TaskStore;
-  const queues: string[] = [];
-  const workers: ExampleWorker[] = [];
+  // One queue for every test: a type stays with the queue a live worker first offered it on.
+  let queue: string;
+  let running: ExampleWorker[] = [];
 
   before(async () => {
-    stack = await startStack({ webNodes: 1, workers: 0 });
+    // One Taskcast worker: it forwards tasks of the PHP worker's type that AMQP submitters publish to TASK_QUEUE.
+    stack = await startStack({ webNodes: 1, workers: 1 });
     model = await connect(stack.config.rabbitmqUrls[0]);
-    store = new TaskStore(stack.redis, redisKeys(stack.config.KEY_PREFIX), stack.config.TASK_HISTORY_LIMIT);
+    queue = `${stack.config.TASK_QUEUE}-images`;
+  });
+  // Each test's workers stop with it, so the next test's tasks go to its own.
+  afterEach(async () => {
+    await Promise.all(running.map(stopExampleWorker));
+    running = [];
   });
   after(async () => {
-    await Promise.all(workers.map(stopExampleWorker));
     const ch = await model.createChannel();
     ch.on("error", () => undefined);
     const delays = [1, 2].map((a) => backoffDelay(DEFAULT_RETRY, a));
-    for (const q of queues) for (const name of [q, ...delays.map((d) => retryQueueName(q, d))]) await ch.deleteQueue(name).catch(() => undefined);
+    for (const name of [queue, ...delays.map((d) => retryQueueName(queue, d))]) await ch.deleteQueue(name).catch(() => undefined);
     await model.close();
     await stack.close();
   });
 
-  /** A queue of the test's own, declared as Taskcast declares an announced worker's queue. */
-  async function newQueue(): Promise<string> {
-    const queue = `${stack.config.TASK_QUEUE}.images-${randomUUID().slice(0, 8)}`;
-    queues.push(queue);
-    const ch = await model.createChannel();
-    await ch.assertQueue(queue, { durable: true, arguments: workQueueArguments(topologyFor(stack.config)) });
-    await ch.close();
-    return queue;
-  }
-
-  async function php(queue: string, options: { consuming?: boolean } = {}): Promise<ExampleWorker> {
-    const w = await spawnExampleWorker(stack, "php", queue, {}, options);
-    workers.push(w);
+  async function php(): Promise<ExampleWorker> {
+    const w = await spawnExampleWorker(stack, "php", queue);
+    running.push(w);
     return w;
   }
 
-  /** A queued `resize` task and its message in `queue`, as Taskcast publishes a submitted one. */
-  async function enqueue(queue: string, payload: Record<string, unknown>, properties: { replyTo?: string; correlationId?: string } = {}): Promise<string> {
-    const id = randomUUID();
-    assert.ok(await store.create(newTaskRecord({ type: "submit", id, taskType: "resize", payload, priority: 0, at: new Date().toISOString() })));
-    const ch = await model.createConfirmChannel();
-    ch.sendToQueue(queue, Buffer.from(JSON.stringify({ type: "resize", payload, id })), { persistent: true, messageId: id, type: "resize", contentType: "application/json", ...properties });
-    await ch.waitForConfirms();
-    await ch.close();
-    return id;
-  }
+  const resize = (payload: Record<string, unknown>) => submit(stack, { type: "resize", payload });
 
   const progressOf = (id: string, atLeast: number) =>
     eventually(async () => {
@@ -69,25 +52,23 @@ describe("the PHP example worker", () => {
       return t?.status === "running" && (t.progress ?? 0) >= atLeast && (t.progress ?? 0) < 1 ? t : undefined;
     }, `task ${id} running with progress ≥ ${atLeast}`, 15_000, 20);
 
-  test("waits for its queue, then runs a task: progress, then succeeded with the result, under its worker id", async () => {
-    const queue = `${stack.config.TASK_QUEUE}.images-${randomUUID().slice(0, 8)}`;
-    queues.push(queue);
-    // Started before its queue exists: it announces and waits for Taskcast to declare the queue.
-    const w = await php(queue, { consuming: false });
+  test("announces, consumes the queue Taskcast declared for it, and runs a submitted task: progress, then the result", async () => {
+    const w = await php();
+    const ch = await model.createChannel();
+    ch.on("error", () => undefined);
+    // Taskcast declared it like the work queue: the same arguments are accepted, plain durable ones refused.
+    await ch.assertQueue(queue, { durable: true, arguments: workQueueArguments(topologyFor(stack.config)) });
+    await assert.rejects(ch.assertQueue(queue, { durable: true }));
     const listed = await eventually(async () => {
       const { body } = await api(stack.nodes[0], "/api/workers");
       return (body as { workers: Array<{ id: string; state: string; language?: string; queue?: string }> }).workers.find((x) => x.id === w.id && x.state === "live");
     }, "the PHP worker in GET /api/workers");
     assert.equal(listed.language, "php");
     assert.equal(listed.queue, queue);
-    const ch = await model.createChannel();
-    await ch.assertQueue(queue, { durable: true, arguments: workQueueArguments(topologyFor(stack.config)) });
-    await ch.close();
-    await eventually(async () => (w.lines().some((l) => l.msg === "consuming tasks") ? true : undefined), "the PHP worker to consume");
 
-    const id = await enqueue(queue, { width: 64, height: 48, steps: 4, stepMs: 300 });
-    const running = await progressOf(id, 0.25);
-    assert.equal(running.worker, w.id);
+    const id = await resize({ width: 64, height: 48, steps: 4, stepMs: 300 });
+    const inProgress = await progressOf(id, 0.25);
+    assert.equal(inProgress.worker, w.id);
     const done = await waitForStatus(stack, id, ["succeeded", "failed", "dead"]);
     assert.equal(done.status, "succeeded", JSON.stringify(done));
     assert.deepEqual(done.result, { width: 64, height: 48, bytes: 64 * 48 * 3 });
@@ -96,9 +77,8 @@ describe("the PHP example worker", () => {
   });
 
   test("a bad payload fails at once, without retries", async () => {
-    const queue = await newQueue();
-    await php(queue);
-    const id = await enqueue(queue, { width: "wide" });
+    await php();
+    const id = await resize({ width: "wide" });
     const done = await waitForStatus(stack, id, ["succeeded", "failed", "dead"]);
     assert.equal(done.status, "failed");
     assert.match(done.error ?? "", /payload\.width must be an integer/);
@@ -106,11 +86,10 @@ describe("the PHP example worker", () => {
   });
 
   test("killed (SIGKILL) mid-task: the task is redelivered to a second PHP worker and finishes once", async () => {
-    const queue = await newQueue();
-    const first = await php(queue);
-    const id = await enqueue(queue, { width: 10, height: 10, steps: 16, stepMs: 250 });
+    const first = await php();
+    const id = await resize({ width: 10, height: 10, steps: 16, stepMs: 250 });
     await progressOf(id, 0.1);
-    const second = await php(queue);
+    const second = await php();
     first.process.kill("SIGKILL");
     await first.exited;
     // Taskcast counts the first worker gone 15 s after its last announcement; until then the second one waits.
@@ -129,9 +108,8 @@ describe("the PHP example worker", () => {
   });
 
   test("stopped (SIGTERM) mid-task: finishes the task at hand, then exits", async () => {
-    const queue = await newQueue();
-    const w = await php(queue);
-    const id = await enqueue(queue, { width: 3, height: 3, steps: 4, stepMs: 300 });
+    const w = await php();
+    const id = await resize({ width: 3, height: 3, steps: 4, stepMs: 300 });
     await progressOf(id, 0.25);
     w.process.kill("SIGTERM");
     assert.equal(await w.exited, 0, w.output());
@@ -141,10 +119,9 @@ describe("the PHP example worker", () => {
   });
 
   test("an error report is retried by Taskcast's policy; one that always errs ends dead, its copy in <TASK_QUEUE>.dead", async () => {
-    const queue = await newQueue();
-    await php(queue);
-    const flaky = await enqueue(queue, { width: 10, height: 10, steps: 1, stepMs: 0, transientFailures: 1 });
-    const always = await enqueue(queue, { width: 10, height: 10, steps: 1, stepMs: 0, transientFailures: 100 });
+    await php();
+    const flaky = await resize({ width: 10, height: 10, steps: 1, stepMs: 0, transientFailures: 1 });
+    const always = await resize({ width: 10, height: 10, steps: 1, stepMs: 0, transientFailures: 100 });
 
     const recovered = await waitForStatus(stack, flaky, ["succeeded", "failed", "dead"]);
     assert.equal(recovered.status, "succeeded");
@@ -163,13 +140,14 @@ describe("the PHP example worker", () => {
     assert.match(String(copy.properties.headers?.[REASON_HEADER]), /simulated transient failure on attempt 3/);
   });
 
-  test("a task cancelled while queued, before any worker ran, is never run once the worker starts", async () => {
-    const queue = await newQueue();
-    const cancelled = await enqueue(queue, { width: 10, height: 10, steps: 1, stepMs: 0 });
-    const next = await enqueue(queue, { width: 20, height: 20, steps: 1, stepMs: 0 });
+  test("a task cancelled while queued, with no worker running, is never run once a worker starts", async () => {
+    // A worker announced the type a moment ago (submissions need a live one), then stopped.
+    await stopExampleWorker(await php());
+    const cancelled = await resize({ width: 10, height: 10, steps: 1, stepMs: 0 });
+    const next = await resize({ width: 20, height: 20, steps: 1, stepMs: 0 });
     const res = await api(stack.nodes[0], `/api/tasks/${cancelled}/cancel`, { method: "POST" });
     assert.equal(res.status, 202, JSON.stringify(res.body));
-    const w = await php(queue);
+    const w = await php();
     // The queue is FIFO and the worker runs one task at a time: once the next one is done, the cancelled one was met.
     assert.equal((await waitForStatus(stack, next, ["succeeded", "failed", "dead"])).status, "succeeded");
     const task = (await taskOf(stack, cancelled)) as TaskRecord;
@@ -181,14 +159,17 @@ describe("the PHP example worker", () => {
   });
 
   test("reply once: an AMQP submitter with reply_to gets exactly one reply, after a retry", async () => {
-    const queue = await newQueue();
     const replies: ConsumeMessage[] = [];
-    const ch = await model.createChannel();
+    const ch = await model.createConfirmChannel();
     const replyQueue = (await ch.assertQueue("", { exclusive: true })).queue;
     await ch.consume(replyQueue, (m) => void (m && replies.push(m)), { noAck: true });
-    await php(queue);
+    await php();
     const correlationId = randomUUID();
-    const id = await enqueue(queue, { width: 5, height: 5, steps: 2, stepMs: 50, transientFailures: 1 }, { replyTo: replyQueue, correlationId });
+    const id = randomUUID();
+    // As the AMQP contract says: every task goes to TASK_QUEUE; Taskcast moves it to the PHP worker's queue.
+    const body = { type: "resize", payload: { width: 5, height: 5, steps: 2, stepMs: 50, transientFailures: 1 }, id };
+    ch.sendToQueue(stack.config.TASK_QUEUE, Buffer.from(JSON.stringify(body)), { persistent: true, messageId: id, contentType: "application/json", replyTo: replyQueue, correlationId });
+    await ch.waitForConfirms();
     const reply = await eventually(async () => replies.find((m) => m.properties.correlationId === correlationId), "the reply");
     const record = JSON.parse(reply.content.toString()) as TaskRecord;
     assert.equal(record.id, id);
@@ -206,11 +187,12 @@ describe("the Python example worker", () => {
   let stack: Stack;
   let model: ChannelModel;
   let worker: ExampleWorker | undefined;
-  const queue = `test-py-${randomUUID().slice(0, 8)}.images`;
+  let queue: string;
 
   before(async () => {
     stack = await startStack({ webNodes: 1, workers: 0 });
     model = await connect(stack.config.rabbitmqUrls[0]);
+    queue = `${stack.config.TASK_QUEUE}-images`;
   });
   after(async () => {
     if (worker) await stopExampleWorker(worker);
@@ -221,21 +203,9 @@ describe("the Python example worker", () => {
     await stack.close();
   });
 
-  test("runs a task: progress, then succeeded with the result, under its worker id", async () => {
-    worker = await spawnExampleWorker(stack, "python", queue, {}, { consuming: false });
-    const ch = await model.createChannel();
-    await ch.assertQueue(queue, { durable: true, arguments: workQueueArguments(topologyFor(stack.config)) });
-    await ch.close();
-    const w = worker;
-    await eventually(async () => (w.lines().some((l) => l.msg === "consuming tasks") ? true : undefined), "the Python worker to consume");
-    const store = new TaskStore(stack.redis, redisKeys(stack.config.KEY_PREFIX), stack.config.TASK_HISTORY_LIMIT);
-    const id = randomUUID();
-    const payload = { width: 8, height: 4, steps: 3, stepMs: 300 };
-    assert.ok(await store.create(newTaskRecord({ type: "submit", id, taskType: "resize", payload, priority: 0, at: new Date().toISOString() })));
-    const pub = await model.createConfirmChannel();
-    pub.sendToQueue(queue, Buffer.from(JSON.stringify({ type: "resize", payload, id })), { persistent: true, messageId: id, contentType: "application/json" });
-    await pub.waitForConfirms();
-    await pub.close();
+  test("runs a submitted task: progress, then succeeded with the result, under its worker id", async () => {
+    const w = (worker = await spawnExampleWorker(stack, "python", queue));
+    const id = await submit(stack, { type: "resize", payload: { width: 8, height: 4, steps: 3, stepMs: 300 } });
     const running = await eventually(async () => {
       const t = await taskOf(stack, id);
       return t?.status === "running" && (t.progress ?? 0) > 0 && (t.progress ?? 0) < 1 ? t : undefined;

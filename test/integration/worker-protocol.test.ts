@@ -8,16 +8,18 @@ import type { TaskRecord } from "../../lib/contract";
 import type { WorkerList } from "../../lib/insights";
 import { newTaskRecord } from "../../lib/task-lifecycle";
 import { eventsQueueName, RunVerdictSchema, type RunVerdict } from "../../lib/worker-protocol";
-import { deadQueueName, REASON_HEADER, retryQueueName } from "../../server/queue/topology";
+import { deadQueueName, REASON_HEADER, retryQueueName, topologyFor, workQueueArguments } from "../../server/queue/topology";
 import { redisKeys } from "../../server/redis/keys";
 import { TaskStore } from "../../server/store/task-store";
 import { backoffDelay, DEFAULT_RETRY } from "../../server/tasks/define-task";
-import { api, eventually, startStack, type Stack } from "../helpers/stack";
+import { api, eventually, postJson, startStack, type Stack } from "../helpers/stack";
 import { taskOf, waitForStatus } from "../helpers/tasks";
 
 /** An outside worker as the protocol page describes it: consumes its queue, announces, reports with confirms. */
 class OutsideWorker {
   readonly id = `php-${randomUUID().slice(0, 8)}`;
+  /** Its own type, so that workers of earlier tests (live for 15 s) do not hold it on their queues. */
+  readonly type = `resize-${this.id.slice(4)}`;
   private channel!: ConfirmChannel;
   private readonly verdicts = new Map<string, (v: RunVerdict) => void>();
   readonly deliveries: ConsumeMessage[] = [];
@@ -29,9 +31,17 @@ class OutsideWorker {
     readonly queue: string,
   ) {}
 
+  /** Announces itself, waits for Taskcast to declare its queue (as the protocol says), then consumes it. */
   async start(): Promise<void> {
     this.channel = await this.model.createConfirmChannel();
-    await this.channel.assertQueue(this.queue, { durable: true });
+    await this.announce();
+    await eventually(async () => {
+      const probe = await this.model.createChannel();
+      probe.on("error", () => undefined);
+      const found = await probe.checkQueue(this.queue).then(() => true, () => false);
+      await probe.close().catch(() => undefined);
+      return found || undefined;
+    }, `Taskcast declaring ${this.queue}`);
     await this.channel.prefetch(4);
     // Direct reply-to: Taskcast's verdicts on `running` reports come back on this channel.
     await this.channel.consume(
@@ -55,7 +65,7 @@ class OutsideWorker {
     return eventually(async () => this.deliveries[taken], `delivery ${taken + 1} of ${this.queue}`, timeoutMs, 20);
   }
 
-  async announce(types = [{ name: "resize", description: "Resizes an image", example: { width: 100 } }]): Promise<void> {
+  async announce(types = [{ name: this.type, description: "Resizes an image", example: { width: 100 } }]): Promise<void> {
     await this.publish({ kind: "worker", v: 1, worker: this.id, queue: this.queue, types, concurrency: 4, inflight: this.deliveries.length, language: "php", host: "php-box" });
   }
 
@@ -124,7 +134,8 @@ describe("worker protocol v1: an outside worker", () => {
   });
 
   async function worker(): Promise<OutsideWorker> {
-    const queue = `${stack.config.TASK_QUEUE}.outside-${randomUUID().slice(0, 8)}`;
+    // Not under TASK_QUEUE's name: names starting "<TASK_QUEUE>." are Taskcast's own.
+    const queue = `outside-${randomUUID().slice(0, 8)}-${stack.config.TASK_QUEUE}`;
     queues.push(queue);
     const w = new OutsideWorker(model, eventsQueueName(stack.config.TASK_QUEUE), queue);
     await w.start();
@@ -135,9 +146,9 @@ describe("worker protocol v1: an outside worker", () => {
   /** A queued task of an outside type and its message in the worker's queue (routing by type is not built yet). */
   async function enqueue(w: OutsideWorker, payload: Record<string, unknown> = { width: 10 }): Promise<string> {
     const id = randomUUID();
-    assert.ok(await store.create(newTaskRecord({ type: "submit", id, taskType: "resize", payload, priority: 0, at: new Date().toISOString() })));
+    assert.ok(await store.create(newTaskRecord({ type: "submit", id, taskType: w.type, payload, priority: 0, at: new Date().toISOString() })));
     const ch = await model.createConfirmChannel();
-    ch.sendToQueue(w.queue, Buffer.from(JSON.stringify({ type: "resize", payload, id })), { persistent: true, messageId: id, contentType: "application/json" });
+    ch.sendToQueue(w.queue, Buffer.from(JSON.stringify({ type: w.type, payload, id })), { persistent: true, messageId: id, contentType: "application/json" });
     await ch.waitForConfirms();
     await ch.close();
     return id;
@@ -153,11 +164,11 @@ describe("worker protocol v1: an outside worker", () => {
     assert.equal(listed.host, "php-box");
     assert.equal(listed.queue, w.queue);
     const { body: types } = await api(stack.nodes[0], "/api/task-types");
-    assert.deepEqual((types as { types: Array<{ name: string; queue?: string }> }).types.find((t) => t.name === "resize"), { name: "resize", description: "Resizes an image", example: { width: 100 }, queue: w.queue });
+    assert.deepEqual((types as { types: Array<{ name: string; queue?: string }> }).types.find((t) => t.name === w.type), { name: w.type, description: "Resizes an image", example: { width: 100 }, queue: w.queue });
 
     const id = await enqueue(w);
     const delivery = await w.nextDelivery(0);
-    assert.deepEqual(JSON.parse(delivery.content.toString()), { type: "resize", payload: { width: 10 }, id });
+    assert.deepEqual(JSON.parse(delivery.content.toString()), { type: w.type, payload: { width: 10 }, id });
     const verdict = await w.claim(id);
     assert.deepEqual(verdict, { v: 1, id, run: true, status: "running", attempt: 1 });
     await w.report(id, "running", { progress: 0.5 });
@@ -314,7 +325,7 @@ describe("worker protocol v1: the submitter's reply", () => {
     const ch = await model.createChannel();
     replyQueue = (await ch.assertQueue("", { exclusive: true })).queue;
     await ch.consume(replyQueue, (m) => void (m && replies.push(m)), { noAck: true });
-    w = new OutsideWorker(model, eventsQueueName(stack.config.TASK_QUEUE), `${stack.config.TASK_QUEUE}.outside-${randomUUID().slice(0, 8)}`);
+    w = new OutsideWorker(model, eventsQueueName(stack.config.TASK_QUEUE), `outside-${randomUUID().slice(0, 8)}-${stack.config.TASK_QUEUE}`);
     await w.start();
     await w.announce();
   });
@@ -328,9 +339,9 @@ describe("worker protocol v1: the submitter's reply", () => {
 
   async function enqueue(correlationId: string): Promise<string> {
     const id = randomUUID();
-    assert.ok(await store.create(newTaskRecord({ type: "submit", id, taskType: "resize", payload: {}, priority: 0, at: new Date().toISOString() })));
+    assert.ok(await store.create(newTaskRecord({ type: "submit", id, taskType: w.type, payload: {}, priority: 0, at: new Date().toISOString() })));
     const ch = await model.createConfirmChannel();
-    ch.sendToQueue(w.queue, Buffer.from(JSON.stringify({ type: "resize", payload: {}, id })), { persistent: true, messageId: id, replyTo: replyQueue, correlationId });
+    ch.sendToQueue(w.queue, Buffer.from(JSON.stringify({ type: w.type, payload: {}, id })), { persistent: true, messageId: id, replyTo: replyQueue, correlationId });
     await ch.waitForConfirms();
     await ch.close();
     return id;
@@ -372,5 +383,126 @@ describe("worker protocol v1: the submitter's reply", () => {
     w.ack(delivery);
     const reply = await eventually(async () => replies.find((m) => m.properties.correlationId === correlationId), "the reply");
     assert.equal((JSON.parse(reply.content.toString()) as TaskRecord).status, "cancelled");
+  });
+});
+
+describe("worker protocol v1: routing by type", () => {
+  let stack: Stack;
+  let model: ChannelModel;
+  const queues: string[] = [];
+
+  before(async () => {
+    // One Taskcast worker: it runs the built-in types, and forwards outside types that reach TASK_QUEUE.
+    stack = await startStack({ webNodes: 1, workers: 1 });
+    model = await connect(stack.config.rabbitmqUrls[0]);
+  });
+  after(async () => {
+    const ch = await model.createChannel();
+    ch.on("error", () => undefined);
+    for (const q of queues) await ch.deleteQueue(q).catch(() => undefined);
+    await model.close();
+    await stack.close();
+  });
+
+  async function worker(): Promise<OutsideWorker> {
+    const queue = `outside-${randomUUID().slice(0, 8)}-${stack.config.TASK_QUEUE}`;
+    queues.push(queue);
+    const w = new OutsideWorker(model, eventsQueueName(stack.config.TASK_QUEUE), queue);
+    await w.start();
+    return w;
+  }
+
+  /** Whether `queue` exists with exactly these arguments (RabbitMQ refuses a declaration with other ones). */
+  async function declaredWith(queue: string, args: Record<string, unknown>): Promise<boolean> {
+    const ch = await model.createChannel();
+    ch.on("error", () => undefined);
+    const same = await ch.assertQueue(queue, { durable: true, arguments: args }).then(() => true, () => false);
+    await ch.close().catch(() => undefined);
+    return same;
+  }
+
+  test("a submission of an announced type goes to its worker's queue, which Taskcast declared like the work queue", async () => {
+    const w = await worker();
+    assert.equal(await declaredWith(w.queue, workQueueArguments(topologyFor(stack.config))), true);
+    assert.equal(await declaredWith(w.queue, {}), false);
+
+    const { status, body } = await postJson(stack.nodes[0], "/api/tasks", { type: w.type, payload: { width: 5 }, priority: 3 });
+    assert.equal(status, 202, JSON.stringify(body));
+    const id = (body as TaskRecord).id;
+    const delivery = await w.nextDelivery(0);
+    assert.deepEqual(JSON.parse(delivery.content.toString()), { type: w.type, payload: { width: 5 }, id });
+    assert.equal(delivery.properties.messageId, id);
+    assert.equal(delivery.properties.priority, 3);
+    assert.equal((await w.claim(id)).run, true);
+    await w.report(id, "succeeded", { result: { bytes: 1 } });
+    w.ack(delivery);
+    assert.equal((await waitForStatus(stack, id, ["succeeded"])).worker, w.id);
+
+    // A batch mixing a built-in type (to TASK_QUEUE, run by the Taskcast worker) and the announced one.
+    const batch = await postJson(stack.nodes[0], "/api/tasks/batch", { tasks: [{ type: "echo", payload: { message: "x" } }, { type: w.type, payload: { width: 6 } }] });
+    assert.equal(batch.status, 202, JSON.stringify(batch.body));
+    const second = await w.nextDelivery(1);
+    assert.deepEqual(JSON.parse(second.content.toString()).payload, { width: 6 });
+    w.ack(second);
+    const [echo] = (batch.body as { tasks: Array<{ id: string }> }).tasks;
+    assert.equal((await waitForStatus(stack, echo.id, ["succeeded"])).type, "echo");
+  });
+
+  test("a task of an announced type published to TASK_QUEUE over AMQP is recorded and forwarded to its worker's queue", async () => {
+    const w = await worker();
+    const id = randomUUID();
+    const ch = await model.createConfirmChannel();
+    ch.sendToQueue(stack.config.TASK_QUEUE, Buffer.from(JSON.stringify({ type: w.type, payload: { width: 7 }, id })), { persistent: true, messageId: id, correlationId: "c-1", replyTo: "some-reply-queue", priority: 2 });
+    await ch.waitForConfirms();
+    await ch.close();
+    const delivery = await w.nextDelivery(0);
+    assert.equal(delivery.properties.messageId, id);
+    assert.equal(delivery.properties.replyTo, "some-reply-queue");
+    assert.equal(delivery.properties.correlationId, "c-1");
+    assert.deepEqual(JSON.parse(delivery.content.toString()), { type: w.type, payload: { width: 7 }, id });
+    const queued = (await taskOf(stack, id)) as TaskRecord;
+    assert.equal(queued.status, "queued");
+    assert.equal(queued.priority, 2);
+    assert.equal((await w.claim(id)).run, true);
+    await w.report(id, "succeeded", { result: 7 });
+    w.ack(delivery);
+    assert.equal((await waitForStatus(stack, id, ["succeeded"])).result, 7);
+  });
+
+  test("an operator's retry of an outside task goes back to its worker's queue", async () => {
+    const w = await worker();
+    const { body } = await postJson(stack.nodes[0], "/api/tasks", { type: w.type, payload: {} });
+    const id = (body as TaskRecord).id;
+    const first = await w.nextDelivery(0);
+    assert.equal((await w.claim(id)).run, true);
+    await w.report(id, "failed", { error: "bad image" });
+    w.ack(first);
+    await waitForStatus(stack, id, ["failed"]);
+    const retried = await postJson(stack.nodes[0], `/api/tasks/${id}/retry`, {});
+    assert.equal(retried.status, 202, JSON.stringify(retried.body));
+    const again = await w.nextDelivery(1);
+    assert.equal(again.properties.messageId, id);
+    assert.equal(again.properties.headers?.["x-taskcast-run"], 2);
+    w.ack(again);
+  });
+
+  test("unknown types are refused naming the known ones; Taskcast's own queues cannot be announced", async () => {
+    const w = await worker();
+    const unknown = await postJson(stack.nodes[0], "/api/tasks", { type: "no-such-type", payload: {} });
+    assert.equal(unknown.status, 400);
+    const { error } = unknown.body as { error: string };
+    assert.match(error, /^Unknown task type "no-such-type"\. Known types: sleep, echo, fail, flaky, .*\.$/);
+    assert.ok(error.includes(w.type), error);
+
+    const intruder = new OutsideWorker(model, eventsQueueName(stack.config.TASK_QUEUE), stack.config.TASK_QUEUE);
+    const channel = await model.createConfirmChannel();
+    const grab = { kind: "worker", v: 1, worker: intruder.id, queue: stack.config.TASK_QUEUE, types: [{ name: intruder.type }], concurrency: 1, inflight: 0 };
+    channel.sendToQueue(eventsQueueName(stack.config.TASK_QUEUE), Buffer.from(JSON.stringify(grab)), { persistent: true });
+    await channel.waitForConfirms();
+    await channel.close();
+    await eventually(async () => sample(await (await fetch(`${stack.nodes[0].url}/metrics`)).text(), "taskcast_worker_events_refused_total", { reason: "not-applicable" }) >= 1 || undefined, "the announcement refused");
+    const { body } = await api(stack.nodes[0], "/api/task-types");
+    assert.equal((body as { types: Array<{ name: string }> }).types.some((t) => t.name === intruder.type), false);
+    assert.equal((await postJson(stack.nodes[0], "/api/tasks", { type: intruder.type, payload: {} })).status, 400);
   });
 });

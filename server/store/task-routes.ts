@@ -1,0 +1,188 @@
+// Which queue each task type goes to: built-in types to TASK_QUEUE, a type an outside worker announces to the
+// queue that worker consumes (worker protocol). The type → queue map lives in Redis, so every web node agrees,
+// and a task whose worker is gone still knows where its next attempt goes.
+import type { TaskTypeInfo } from "../../lib/contract";
+import type { WorkerAnnounce } from "../../lib/worker-protocol";
+import { messageOf } from "../errors";
+import type { Logger } from "../logger";
+import type { Redis } from "../redis/connect";
+import type { RedisKeys } from "../redis/keys";
+import type { WorkerDirectory } from "./worker-directory";
+import { checkTask, taskTypes } from "../tasks/registry";
+import type { Topology } from "../queue/topology";
+
+/** How long a node trusts its copy of the live announced types; an unknown type refreshes it sooner. */
+const LIVE_TYPES_TTL_MS = 1000;
+/** What live outside workers offer: each type once (its first announcer's description), and every queue offering it. */
+interface LiveTypes {
+  at: number;
+  types: Map<string, TaskTypeInfo & { queue: string; queues: Set<string> }>;
+  /** The type → queue map in Redis, read with them. */
+  mapped: Record<string, string>;
+}
+
+/** At most one refresh this often for types nobody announced (a flood of bad submissions stays off Redis). */
+const UNKNOWN_REFRESH_MS = 100;
+/** An announced queue is declared again this often (someone may have deleted it). */
+const REDECLARE_MS = 60_000;
+
+/** The queue an outside worker's type was last routed to, if any (one HGET: for the worker's hot path). */
+export const announcedQueueOf = (redis: Redis, keys: RedisKeys, type: string): Promise<string | null> => redis.hget(keys.typeQueues, type);
+
+export type Route = { ok: true; queue: string; payload: Record<string, unknown> } | { ok: false; error: string };
+
+export interface TaskRoutesDeps {
+  redis: Redis;
+  keys: RedisKeys;
+  topology: Topology;
+  workers: Pick<WorkerDirectory, "live">;
+  /** Declares an outside worker's queue with the work queue's arguments (durable, dead-lettering, queue type). */
+  declareQueue: (queue: string) => Promise<void>;
+  log: Logger;
+}
+
+export class TaskRoutes {
+  private live: LiveTypes = { at: 0, types: new Map(), mapped: {} };
+  private refreshing?: Promise<void>;
+  private lastUnknownRefresh = 0;
+  /** Queue → when this node last declared it. */
+  private readonly declared = new Map<string, number>();
+  /** Type → the queue this node last wrote for it (saves a write per announcement). */
+  private readonly written = new Map<string, string>();
+
+  constructor(private readonly deps: TaskRoutesDeps) {}
+
+  /**
+   * Why a queue name cannot be an outside worker's: Taskcast's own queues, and RabbitMQ's. Undefined when it can.
+   */
+  reserved(queue: string): string | undefined {
+    const t = this.deps.topology;
+    if (queue.startsWith("amq.")) return `queue names starting with "amq." belong to RabbitMQ`;
+    if (queue === t.queue) return `"${queue}" is TASK_QUEUE, where Taskcast's own workers take the built-in types; consume a queue of your own`;
+    if (queue.startsWith(`${t.queue}.`)) return `names starting with "${t.queue}." are Taskcast's (events, dead letters, retries)`;
+    return undefined;
+  }
+
+  /**
+   * A new submission: its type must be built in or offered by a live outside worker now. Answers the queue it
+   * goes to and the payload to send (a built-in type's payload as its schema parsed it).
+   */
+  async forSubmission(type: string, payload: Record<string, unknown>): Promise<Route> {
+    if (taskTypes.has(type)) return this.builtIn(type, payload);
+    let live = await this.liveTypes(false);
+    if (!live.has(type) && Date.now() - this.lastUnknownRefresh >= UNKNOWN_REFRESH_MS) {
+      this.lastUnknownRefresh = Date.now();
+      live = await this.liveTypes(true);
+    }
+    const offered = live.get(type);
+    if (!offered) return { ok: false, error: `Unknown task type "${type}". Known types: ${[...taskTypes.keys(), ...[...live.keys()].sort()].join(", ")}.` };
+    return { ok: true, queue: this.live.mapped[type] ?? offered.queue, payload };
+  }
+
+  /**
+   * A task that exists (an operator's retry, an overdue retry): built in, or a type some outside worker announced
+   * at some time. Its worker need not be live: the task waits in its queue.
+   */
+  async forExisting(type: string, payload: unknown): Promise<Route> {
+    if (taskTypes.has(type)) return this.builtIn(type, payload);
+    const queue = await this.mapped(type);
+    if (!queue) return { ok: false, error: `Unknown task type "${type}": no worker runs it. Known types: ${[...taskTypes.keys()].join(", ")} and those outside workers announce.` };
+    if (typeof payload !== "object" || payload === null || Array.isArray(payload)) return { ok: false, error: `Invalid payload for "${type}": send a JSON object.` };
+    return { ok: true, queue, payload: payload as Record<string, unknown> };
+  }
+
+  /** The queue of a type: TASK_QUEUE for a built-in or never announced type. */
+  async queueOf(type: string): Promise<string> {
+    return (taskTypes.has(type) ? undefined : await this.mapped(type)) ?? this.deps.topology.queue;
+  }
+
+  /** TASK_QUEUE first, then every queue an outside worker announced (live or not), sorted. */
+  async queues(): Promise<string[]> {
+    const announced = new Set(Object.values(await this.deps.redis.hgetall(this.deps.keys.typeQueues)));
+    announced.delete(this.deps.topology.queue);
+    return [this.deps.topology.queue, ...[...announced].sort()];
+  }
+
+  /** The live announced types, each with the queue it goes to (for the submit form). */
+  async announcedTypes(): Promise<Array<TaskTypeInfo & { queue: string }>> {
+    const live = await this.liveTypes(false);
+    const { mapped } = this.live;
+    return [...live.values()].filter((t) => !taskTypes.has(t.name)).map(({ name, description, example, queue }) => ({ name, description, example, queue: mapped[name] ?? queue }));
+  }
+
+  /**
+   * An announcement: its types now go to its queue, which Taskcast declares. A type another queue's live worker
+   * still offers stays with that queue (a type belongs to one queue; tasks already queued there wait there).
+   * Returns the types kept elsewhere, for the caller to log.
+   */
+  async learn(a: WorkerAnnounce): Promise<string[]> {
+    await this.declare(a.queue);
+    const outside = a.types.map((t) => t.name).filter((name) => !taskTypes.has(name));
+    const pending = outside.filter((name) => this.written.get(name) !== a.queue);
+    if (pending.length === 0) return [];
+    const current = await this.deps.redis.hmget(this.deps.keys.typeQueues, ...pending);
+    const live = pending.some((_, i) => current[i] !== null && current[i] !== a.queue) ? await this.liveTypes(true) : undefined;
+    const kept: string[] = [];
+    const moves: string[] = [];
+    pending.forEach((name, i) => {
+      const queue = current[i];
+      if (queue === a.queue) return void this.written.set(name, a.queue);
+      // Another queue has it; it moves here only when no live worker offers it there any more.
+      if (queue !== null && live?.get(name)?.queues.has(queue)) return void kept.push(name);
+      moves.push(name, a.queue);
+    });
+    if (moves.length > 0) {
+      await this.deps.redis.hset(this.deps.keys.typeQueues, ...moves);
+      for (let i = 0; i < moves.length; i += 2) this.written.set(moves[i], a.queue);
+      this.deps.log.info({ queue: a.queue, types: moves.filter((_, i) => i % 2 === 0), worker: a.worker }, "task types routed to an outside worker's queue");
+    }
+    return kept;
+  }
+
+  /** Forgets which queues were declared (RabbitMQ may have restarted): the next announcement declares again. */
+  reset(): void {
+    this.declared.clear();
+  }
+
+  private async declare(queue: string): Promise<void> {
+    const at = this.declared.get(queue);
+    if (at !== undefined && Date.now() - at < REDECLARE_MS) return;
+    try {
+      await this.deps.declareQueue(queue);
+      this.declared.set(queue, Date.now());
+    } catch (err) {
+      // Not declared (it exists with other arguments and a worker consumes it): tasks still reach it; say what to do.
+      this.declared.set(queue, Date.now());
+      this.deps.log.error({ queue, err: messageOf(err) }, "could not declare an outside worker's queue with Taskcast's arguments; its tasks are still routed to it, but a message RabbitMQ rejects there is not dead-lettered to the dead-letter queue");
+    }
+  }
+
+  private builtIn(type: string, payload: unknown): Route {
+    const check = checkTask(type, payload);
+    return check.ok ? { ok: true, queue: this.deps.topology.queue, payload: check.payload } : check;
+  }
+
+  private async mapped(type: string): Promise<string | undefined> {
+    return (await announcedQueueOf(this.deps.redis, this.deps.keys, type)) ?? undefined;
+  }
+
+  private async liveTypes(fresh: boolean): Promise<LiveTypes["types"]> {
+    if (!fresh && Date.now() - this.live.at < LIVE_TYPES_TTL_MS) return this.live.types;
+    this.refreshing ??= Promise.all([this.deps.workers.live(), this.deps.redis.hgetall(this.deps.keys.typeQueues)])
+      .then(([workers, mapped]) => {
+        const types: LiveTypes["types"] = new Map();
+        for (const w of workers.sort((a, b) => a.id.localeCompare(b.id))) {
+          if (!w.queue || !w.types) continue;
+          for (const t of w.types) {
+            const known = types.get(t.name) ?? { name: t.name, description: t.description ?? "", example: t.example ?? {}, queue: w.queue, queues: new Set<string>() };
+            known.queues.add(w.queue);
+            types.set(t.name, known);
+          }
+        }
+        this.live = { at: Date.now(), types, mapped };
+      })
+      .finally(() => (this.refreshing = undefined));
+    await this.refreshing;
+    return this.live.types;
+  }
+}
