@@ -31,7 +31,7 @@ async function submitEcho(page: Page): Promise<string> {
 
 test("a page opened directly states in its handshake the streams it shows, and no others", async ({ browser }) => {
   const expected: Record<string, string[]> = {
-    "": ["tasks", "queue", "presence", "health", "channels"],
+    "": ["tasks", "queues", "presence", "health", "channels"],
     tasks: ["tasks", "health"],
     insights: ["workers", "web-nodes", "stats", "health"],
     audit: ["health"],
@@ -61,7 +61,7 @@ test("the insights page gets no task updates; moving to the dashboard switches t
   const id = await submitEcho(page);
   await expect.poll(async () => ((await (await page.request.get(`${nodeUrl}api/tasks/${id}`)).json()) as { status: string }).status).toBe("succeeded");
   await expect.poll(() => Math.min(count(counts, "stats:tick"), count(counts, "workers:update"), count(counts, "web-nodes:update")), { message: "three seconds of insights pushes" }).toBeGreaterThanOrEqual(3);
-  for (const event of ["task:update", "queue:stats", "presence", "broadcast:channels"]) expect(count(counts, event), event).toBe(0);
+  for (const event of ["task:update", "queue:stats", "queues:stats", "presence", "broadcast:channels"]) expect(count(counts, event), event).toBe(0);
 
   // To the dashboard in the same tab (no reload): it shows tasks live, and the insights streams stop.
   await page.getByRole("navigation", { name: "Pages" }).getByRole("link", { name: "Dashboard" }).click();

@@ -191,6 +191,25 @@ export const QueueStatsSchema = z.object({
 });
 export type QueueStats = z.infer<typeof QueueStatsSchema>;
 
+/**
+ * One queue of `GET /api/queues` and the `queues:stats` event: TASK_QUEUE, then each queue an outside worker
+ * announced. `unacked` of an outside queue is the sum of `inflight` its live workers announce.
+ */
+export const QueueDepthSchema = QueueStatsSchema.extend({
+  /** false: RabbitMQ has no such queue (yet); every count is then 0. */
+  exists: z.boolean(),
+  /**
+   * Where the queue's dead letters go (every queue's: TASK_QUEUE + ".dead"). `dead` counts them once, on the entry
+   * of TASK_QUEUE; the other entries say 0, so the entries add up to the dead-letter queue's depth.
+   */
+  deadLetterQueue: z.string(),
+});
+export type QueueDepth = z.infer<typeof QueueDepthSchema>;
+
+/** `GET /api/queues` and the `queues:stats` event: TASK_QUEUE first, then the other queues by name. */
+export const QueueListSchema = z.object({ queues: z.array(QueueDepthSchema) });
+export type QueueList = z.infer<typeof QueueListSchema>;
+
 export const BROADCAST_SOURCES = ["dashboard", "api", "redis"] as const;
 export const BroadcastSourceSchema = z.enum(BROADCAST_SOURCES);
 export type BroadcastSource = z.infer<typeof BroadcastSourceSchema>;
@@ -236,11 +255,11 @@ export type BroadcastSubscription = z.infer<typeof BroadcastSubscriptionSchema>;
 
 /**
  * The live streams a tab may choose to receive, each one server-to-client event (see STREAM_EVENTS in
- * lib/socket-events.ts): `tasks` (task:update), `queue` (queue:stats), `workers` (workers:update), `web-nodes`
+ * lib/socket-events.ts): `tasks` (task:update), `queue` (queue:stats), `queues` (queues:stats), `workers` (workers:update), `web-nodes`
  * (web-nodes:update), `stats` (stats:tick), `presence`, `health` and `channels` (broadcast:channels).
  * Broadcasts (`broadcast:follow` chooses their channels) and `audit:entry` are not streams: they always arrive.
  */
-export const LIVE_STREAMS = ["tasks", "queue", "workers", "web-nodes", "stats", "presence", "health", "channels"] as const;
+export const LIVE_STREAMS = ["tasks", "queue", "queues", "workers", "web-nodes", "stats", "presence", "health", "channels"] as const;
 const STREAM_NAMES = LIVE_STREAMS.join(", ");
 export const LiveStreamSchema = z.enum(LIVE_STREAMS, { error: (issue) => `${JSON.stringify(issue.input) ?? "undefined"} is not a live stream; the streams are ${STREAM_NAMES}` });
 export type LiveStream = z.infer<typeof LiveStreamSchema>;

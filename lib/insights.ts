@@ -19,9 +19,16 @@ export const StatsQuerySchema = z.object({
 });
 export type StatsQuery = z.infer<typeof StatsQuerySchema>;
 
+const GaugeValuesSchema = z.array(z.number().int().min(0).nullable());
+
+/** The depth of one outside worker's queue, on the series' time axis (null where no web node sampled it). */
+export const QueueDepthSeriesSchema = z.object({ queue: z.string(), ready: GaugeValuesSchema, unacked: GaugeValuesSchema });
+export type QueueDepthSeries = z.infer<typeof QueueDepthSeriesSchema>;
+
 /**
  * Every series aligned on one time axis `time` (epoch seconds, one per second, oldest first, ending with the
  * current, still growing second). Counters are 0 where nothing happened; gauges are null where no web node sampled.
+ * `ready` and `unacked` are TASK_QUEUE's depth; `queues` the other queues' (by name, those sampled in the window).
  */
 export const StatsSeriesSchema = z.object({
   time: z.array(z.number().int()),
@@ -29,8 +36,9 @@ export const StatsSeriesSchema = z.object({
   failed: z.array(z.number().int().min(0)),
   dead: z.array(z.number().int().min(0)),
   broadcasts: z.array(z.number().int().min(0)),
-  ready: z.array(z.number().int().min(0).nullable()),
-  unacked: z.array(z.number().int().min(0).nullable()),
+  ready: GaugeValuesSchema,
+  unacked: GaugeValuesSchema,
+  queues: z.array(QueueDepthSeriesSchema),
 });
 export type StatsSeries = z.infer<typeof StatsSeriesSchema>;
 
@@ -105,5 +113,22 @@ export function mergeSeries(base: StatsSeries, newer: StatsSeries): StatsSeries 
     broadcasts: join(base.broadcasts, newer.broadcasts),
     ready: join(base.ready, newer.ready),
     unacked: join(base.unacked, newer.unacked),
+    queues: mergeQueues(base, newer, join),
   };
+}
+
+/** Each queue of either side joined like the other gauges (null where a side has none); a queue with no sample left goes. */
+function mergeQueues(base: StatsSeries, newer: StatsSeries, join: <T>(a: T[], b: T[]) => T[]): QueueDepthSeries[] {
+  const names = [...new Set([...base.queues, ...newer.queues].map((q) => q.queue))].sort();
+  const none = (length: number): Array<number | null> => Array.from({ length }, () => null);
+  return names
+    .map((queue) => {
+      const [b, n] = [base.queues.find((q) => q.queue === queue), newer.queues.find((q) => q.queue === queue)];
+      return {
+        queue,
+        ready: join(b?.ready ?? none(base.time.length), n?.ready ?? none(newer.time.length)),
+        unacked: join(b?.unacked ?? none(base.time.length), n?.unacked ?? none(newer.time.length)),
+      };
+    })
+    .filter((q) => q.ready.some((v) => v !== null) || q.unacked.some((v) => v !== null));
 }

@@ -1,10 +1,12 @@
 // Socket.IO event maps, typed once for the web node, the worker's emitter and the browser, and the event of each live stream.
 import type { AuditEntry, Principal } from "./auth";
 import type { StatsSeries, WebNodeList, WorkerList } from "./insights";
-import type { BatchSubmitAck, Health, Broadcast, BroadcastCatchUp, BroadcastSubscription, ChannelList, LiveStream, Presence, QueueStats, SendBroadcast, SocketSubmitBatch, SocketSubmitTask, SubmitAck, TaskRecord, TaskSubmitAck } from "./contract";
+import type { BatchSubmitAck, Health, Broadcast, BroadcastCatchUp, BroadcastSubscription, ChannelList, LiveStream, Presence, QueueList, QueueStats, SendBroadcast, SocketSubmitBatch, SocketSubmitTask, SubmitAck, TaskRecord, TaskSubmitAck } from "./contract";
 
 export interface ServerToClientEvents {
   "queue:stats": (stats: QueueStats) => void;
+  /** Every known queue's depth (shape of GET /api/queues), pushed when it changes. */
+  "queues:stats": (list: QueueList) => void;
   "task:update": (task: TaskRecord) => void;
   broadcast: (broadcast: Broadcast) => void;
   /** On every connection: what the tab missed (see BroadcastSubscription in the handshake). */
@@ -27,6 +29,7 @@ export interface ServerToClientEvents {
 export const STREAM_EVENTS = {
   tasks: "task:update",
   queue: "queue:stats",
+  queues: "queues:stats",
   workers: "workers:update",
   "web-nodes": "web-nodes:update",
   stats: "stats:tick",

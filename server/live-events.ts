@@ -2,7 +2,7 @@
 // Services never hold the Socket.IO server, so they can be built (and tested) before it exists.
 import { EventEmitter } from "node:events";
 import type { AuditEntry } from "../lib/auth";
-import type { Broadcast, QueueStats, TaskRecord } from "../lib/contract";
+import type { Broadcast, QueueList, QueueStats, TaskRecord } from "../lib/contract";
 import type { WorkerList } from "../lib/insights";
 import type { MalformedKind } from "../lib/worker-protocol";
 
@@ -17,6 +17,8 @@ export interface LiveEventMap {
   "broadcast:logged": [broadcast: Broadcast];
   /** The task queue's depth, read by this node once a second. */
   "queue:sampled": [stats: QueueStats];
+  /** Every known queue's depth (TASK_QUEUE first), read in the same sample. */
+  "queues:sampled": [list: QueueList];
   /** This node's workers list, computed once a second. */
   "workers:listed": [list: WorkerList];
   /** An outside worker's event this node refused (malformed, unknown task, no sense for the record) or could not apply. */

@@ -119,7 +119,7 @@ export async function startWebNode(config: Config, log: Logger, pages?: PageHand
   const topology = topologyFor(config);
   let amqp: AmqpConnection | undefined;
   const publisher = new ConfirmPublisher(() => amqp!, topology, log);
-  const queueStats = new QueueStatsReader(() => amqp!, topology, () => workers.inflight(), log);
+  const queueStats = new QueueStatsReader(() => amqp!, topology, { inflightByQueue: () => workers.inflightByQueue(topology.queue), knownQueues: () => knownQueues(topology.queue, workers) }, log);
   const deadLetters = new DeadLetterQueue(topology, log);
   const routes = new TaskRoutes({ redis, keys, topology, workers, declareQueue: (queue) => assertWorkQueue(amqp!.current(), topology, queue, log), log });
   // Outside workers' events (worker protocol): every web node consumes <TASK_QUEUE>.events, so a dashboard with
@@ -174,7 +174,13 @@ export async function startWebNode(config: Config, log: Logger, pages?: PageHand
   const presence = new PresenceTicker(io, redis, keys, broadcastLog, log, () => relayLag.summary());
   const healthTicker = startHealthTicker(io, health, HEALTH_INTERVAL_MS);
   const queueRelay = relayQueueStats(io, live);
-  handleStreamSelection(io, auth, { presence: () => presence.current(), channels: () => presence.channelList(), health: () => healthTicker.current(), queue: () => queueRelay.current() });
+  handleStreamSelection(io, auth, {
+    presence: () => presence.current(),
+    channels: () => presence.channelList(),
+    health: () => healthTicker.current(),
+    queue: () => queueRelay.current(),
+    queues: () => queueRelay.currentList(),
+  });
   handleBroadcastEvents(io, { broadcasts, broadcastLog, auth, audit, sends: new RateLimiter(config.BROADCAST_RATE, config.BROADCAST_BURST), events: socketEvents, log });
   handleTaskSubmit(io, submission, auth, log);
   const taskUpdates = relayTaskUpdates(io, live, log);
@@ -209,7 +215,7 @@ export async function startWebNode(config: Config, log: Logger, pages?: PageHand
   const ingestor = new BroadcastIngestor(redis, broadcastSub, keys, config.BROADCAST_CHANNEL, broadcastLog, config.BROADCAST_MAX_BYTES, log);
   await ingestor.start();
   stats.followQueueDepth(live, log);
-  const stopQueueSampler = startQueueSampler(() => queueStats.read(), live, QUEUE_STATS_INTERVAL_MS, log);
+  const stopQueueSampler = startQueueSampler(() => queueStats.readAll(), live, QUEUE_STATS_INTERVAL_MS, log);
   workersView.start(WORKERS_VIEW_INTERVAL_MS);
   const stopStatsTicker = startStatsTicker(io, stats, log);
   const stopSessionSweep = startSessionSweep(io, sessions, tuning.sessionCheckMs ?? SESSION_CHECK_MS, log);
@@ -237,4 +243,14 @@ export async function startWebNode(config: Config, log: Logger, pages?: PageHand
     ["close Redis", () => closeRedis(redis, adapterSub, broadcastSub)],
   ]);
   return { url, port, close };
+}
+
+/**
+ * The queues to list: TASK_QUEUE first, then every queue an outside worker announced (live, or gone for a few
+ * minutes), by name.
+ */
+// TODO(routing): replace with TaskRoutes.queues (server/queue/task-routes.ts), which keeps every announced queue.
+async function knownQueues(ownQueue: string, workers: WorkerDirectory): Promise<string[]> {
+  const announced = new Set((await workers.list()).flatMap((w) => (w.queue !== undefined && w.queue !== ownQueue ? [w.queue] : [])));
+  return [ownQueue, ...[...announced].sort()];
 }

@@ -42,7 +42,7 @@ export function Dashboard() {
       <main className="grid">
         <div className="column">
           <SubmitTaskForm onSubmitted={(added) => setMine((ids) => [...added, ...ids].slice(0, 100))} />
-          <QueuePanel stats={queue.stats} error={queue.error} />
+          <QueuePanel list={queue.list} error={queue.error} />
           <RunningTasks tasks={tasks.tasks} loaded={tasks.loaded} />
           <DeadLetters tasks={dead} loaded={tasks.loaded} error={tasks.error} />
           <RecentTasks tasks={tasks.tasks} loaded={tasks.loaded} error={tasks.error} />

@@ -1,18 +1,20 @@
 "use client";
-// Queue depth: ready, unacknowledged, consumers and dead letters, as pushed by the web node.
-import type { QueueStats } from "@/lib/contract";
+// Queue depth: ready, unacknowledged, consumers and dead letters of TASK_QUEUE, then of each outside worker's queue,
+// as pushed by the web node.
+import type { QueueDepth, QueueList } from "@/lib/contract";
 
-export function QueuePanel({ stats, error }: { stats?: QueueStats; error?: string }) {
+export function QueuePanel({ list, error }: { list?: QueueList; error?: string }) {
+  const [main, ...others] = list?.queues ?? [];
   const items: Array<[string, number | undefined]> = [
-    ["Ready", stats?.ready],
-    ["Unacked", stats?.unacked],
-    ["Consumers", stats?.consumers],
-    ["Dead", stats?.dead],
+    ["Ready", main?.ready],
+    ["Unacked", main?.unacked],
+    ["Consumers", main?.consumers],
+    ["Dead", main?.dead],
   ];
   return (
     <section className="card" aria-labelledby="queue-heading">
       <h2 id="queue-heading">Queue</h2>
-      {stats && <p className="muted">RabbitMQ queue <code>{stats.queue}</code></p>}
+      {main && <p className="muted">RabbitMQ queue <code>{main.queue}</code></p>}
       <dl className="stats">
         {items.map(([label, value]) => (
           <div key={label}>
@@ -21,7 +23,45 @@ export function QueuePanel({ stats, error }: { stats?: QueueStats; error?: strin
           </div>
         ))}
       </dl>
-      {error && !stats && <p className="error">{error}</p>}
+      {others.length > 0 && <OtherQueues queues={others} deadLetterQueue={main.deadLetterQueue} />}
+      {error && !list && <p className="error">{error}</p>}
     </section>
+  );
+}
+
+/** The outside workers' queues: their dead letters go to TASK_QUEUE's dead-letter queue, counted above. */
+function OtherQueues({ queues, deadLetterQueue }: { queues: QueueDepth[]; deadLetterQueue: string }) {
+  return (
+    <>
+      <div className="insights-table-wrap queue-table">
+        <table className="insights-table">
+          <caption className="visually-hidden">Outside workers&apos; queues</caption>
+          <thead>
+            <tr>
+              <th scope="col">Outside workers&apos; queue</th>
+              <th scope="col">Ready</th>
+              <th scope="col">Unacked</th>
+              <th scope="col">Consumers</th>
+            </tr>
+          </thead>
+          <tbody>
+            {queues.map((q) => (
+              <tr key={q.queue}>
+                <th scope="row" className="mono">
+                  {q.queue}
+                  {!q.exists && <span className="muted small"> (not in RabbitMQ yet)</span>}
+                </th>
+                <td data-label="Ready">{q.ready}</td>
+                <td data-label="Unacked">{q.unacked}</td>
+                <td data-label="Consumers">{q.consumers}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      </div>
+      <p className="muted small">
+        Their dead letters go to <code>{deadLetterQueue}</code>, counted in Dead above.
+      </p>
+    </>
   );
 }

@@ -1,5 +1,6 @@
 "use client";
 // Every worker with its host, pid, slots and heartbeat; one that stopped beating stays listed a few minutes as gone.
+// An outside worker (worker protocol) shows its language and queue; it has no pid or done count, shown as "-".
 import type { WorkerInfo, WorkerList } from "@/lib/insights";
 
 export function WorkersView({ list, error }: { list?: WorkerList; error?: string }) {
@@ -23,6 +24,8 @@ export function WorkersView({ list, error }: { list?: WorkerList; error?: string
                 <tr>
                   <th scope="col">Worker</th>
                   <th scope="col">State</th>
+                  <th scope="col">Language</th>
+                  <th scope="col">Queue</th>
                   <th scope="col">Host</th>
                   <th scope="col">PID</th>
                   <th scope="col">Concurrency</th>
@@ -46,21 +49,35 @@ export function WorkersView({ list, error }: { list?: WorkerList; error?: string
   );
 }
 
+/** What an outside worker does not report: its pid and how many tasks it settled. */
+const NOT_REPORTED = "-";
+
 function WorkerRow({ worker: w }: { worker: WorkerInfo }) {
+  // Outside workers always announce their queue; Taskcast's own consume TASK_QUEUE and announce none.
+  const outside = w.queue !== undefined;
   return (
     <tr className={w.state === "gone" ? "insights-gone" : undefined}>
       <th scope="row" className="mono">{w.id}</th>
       <td>
         <span className={`status ${w.state === "live" ? "status-succeeded" : "status-cancelled"}`}>{w.state}</span>
       </td>
+      <td data-label="Language">{outside ? (w.language ?? NOT_REPORTED) : "TypeScript"}</td>
+      <td data-label="Queue" className="mono">{w.queue ?? <span className="muted">TASK_QUEUE</span>}</td>
       <td data-label="Host">{w.host}</td>
-      <td data-label="PID" className="mono">{w.pid}</td>
+      <td data-label="PID" className="mono">{outside ? NOT_REPORTED : w.pid}</td>
       <td data-label="Concurrency">{w.concurrency}</td>
       <td data-label="Busy">
-        {w.busy} of {w.concurrency}
-        {w.inflight > w.busy ? <span className="muted"> (+{w.inflight - w.busy} waiting)</span> : null}
+        {outside ? (
+          // It announces the deliveries it holds, not which of them it runs.
+          <>{w.inflight} held</>
+        ) : (
+          <>
+            {w.busy} of {w.concurrency}
+            {w.inflight > w.busy ? <span className="muted"> (+{w.inflight - w.busy} waiting)</span> : null}
+          </>
+        )}
       </td>
-      <td data-label="Done">{w.processed}</td>
+      <td data-label="Done">{outside ? NOT_REPORTED : w.processed}</td>
       <td data-label="Started">
         <time dateTime={w.startedAt}>{new Date(w.startedAt).toLocaleTimeString()}</time>
       </td>

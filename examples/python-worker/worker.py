@@ -68,6 +68,7 @@ class Worker:
         self.buffer = []  # [delivery, not_before]
         self.verdicts = {}
         self.announced_at = 0.0
+        self.running = 0  # 1 while a delivery taken from the buffer is being handled
         self.stopping = False
 
     def publish(self, body, **props):
@@ -76,7 +77,7 @@ class Worker:
 
     def announce(self):
         self.publish({"kind": "worker", "v": 1, "worker": WORKER_ID, "queue": QUEUE, "types": [RESIZE],
-                      "concurrency": 1, "inflight": len(self.buffer), "language": "python", "host": HOST})
+                      "concurrency": 1, "inflight": len(self.buffer) + self.running, "language": "python", "host": HOST})
         self.announced_at = time.monotonic()
 
     def idle(self, seconds):
@@ -119,7 +120,9 @@ class Worker:
             ready = next((b for b in self.buffer if b[1] <= time.monotonic()), None)
             if ready:
                 self.buffer.remove(ready)
+                self.running = 1
                 self.handle(*ready[0])
+                self.running = 0
             else:
                 self.idle(0.5)
         for (method, _, _), _ in self.buffer:

@@ -134,6 +134,7 @@ export function apiRoutes(deps: ApiDeps): Route[] {
       }),
     ),
     { method: "GET", pattern: /^\/api\/queue$/, handler: async () => [200, await deps.queueStats.read()] },
+    { method: "GET", pattern: /^\/api\/queues$/, handler: async () => [200, await deps.queueStats.readAll()] },
     {
       method: "POST",
       pattern: /^\/api\/broadcasts$/,

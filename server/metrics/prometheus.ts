@@ -1,6 +1,6 @@
 // Prometheus metrics (prom-client) of a web node or a worker: one registry per process part, served at GET /metrics.
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
-import { isFinished, TASK_STATUSES, type QueueStats, type TaskRecord } from "../../lib/contract";
+import { isFinished, TASK_STATUSES, type QueueList, type TaskRecord } from "../../lib/contract";
 import type { LiveEvents } from "../live-events";
 import type { Redis } from "../redis/connect";
 import type { RedisKeys } from "../redis/keys";
@@ -51,9 +51,9 @@ export class WebMetrics {
     live: LiveEvents;
   }) {
     const { registry } = this;
-    let lastSample: QueueStats | undefined;
-    const queue = () => lastSample;
-    options.live.on("queue:sampled", (stats) => (lastSample = stats));
+    // Every known queue's last sample; a queue no longer listed leaves the gauges (they are reset on every scrape).
+    let lastSample: QueueList = { queues: [] };
+    options.live.on("queues:sampled", (list) => (lastSample = list));
     options.live.on("task:submitted", (record) => this.submitted.inc({ type: typeLabel(record.type) }));
     options.live.on("audit:recorded", (entry) => this.operatorActions.inc({ action: entry.action }));
     options.live.on("broadcast:logged", (broadcast) => this.broadcasts.inc({ source: broadcast.source }));
@@ -61,25 +61,28 @@ export class WebMetrics {
     this.gauges = [
       new Gauge({
         name: "taskcast_queue_messages",
-        help: "Messages on the task queue: ready (waiting), unacked (held by live workers), dead (in the dead-letter queue)",
+        help:
+          "Messages on each task queue (TASK_QUEUE and the outside workers' queues): ready (waiting), unacked (held by live workers), " +
+          "dead (in the dead-letter queue TASK_QUEUE.dead, which every queue shares: counted on TASK_QUEUE, 0 on the others)",
         labelNames: ["queue", "state"],
         registers: [registry],
         collect() {
-          const stats = queue();
-          if (!stats) return;
-          this.set({ queue: stats.queue, state: "ready" }, stats.ready);
-          this.set({ queue: stats.queue, state: "unacked" }, stats.unacked);
-          this.set({ queue: stats.queue, state: "dead" }, stats.dead);
+          this.reset();
+          for (const stats of lastSample.queues) {
+            this.set({ queue: stats.queue, state: "ready" }, stats.ready);
+            this.set({ queue: stats.queue, state: "unacked" }, stats.unacked);
+            this.set({ queue: stats.queue, state: "dead" }, stats.dead);
+          }
         },
       }),
       new Gauge({
         name: "taskcast_queue_consumers",
-        help: "Consumers RabbitMQ reports on the task queue",
+        help: "Consumers RabbitMQ reports on each task queue (TASK_QUEUE and the outside workers' queues)",
         labelNames: ["queue"],
         registers: [registry],
         collect() {
-          const stats = queue();
-          if (stats) this.set({ queue: stats.queue }, stats.consumers);
+          this.reset();
+          for (const stats of lastSample.queues) this.set({ queue: stats.queue }, stats.consumers);
         },
       }),
       new Gauge({

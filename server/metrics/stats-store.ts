@@ -1,6 +1,6 @@
 // Per-second activity counters and queue-depth samples in Redis, one hash per series and minute, kept 20 minutes.
-import type { TaskRecord } from "../../lib/contract";
-import { COUNTER_SERIES, GAUGE_SERIES, type CounterSeries, type GaugeSeries, type StatsSeries } from "../../lib/insights";
+import type { QueueList, TaskRecord } from "../../lib/contract";
+import { COUNTER_SERIES, GAUGE_SERIES, type CounterSeries, type GaugeSeries, type QueueDepthSeries, type StatsSeries } from "../../lib/insights";
 import { messageOf } from "../errors";
 import type { LiveEvents } from "../live-events";
 import type { Logger } from "../logger";
@@ -23,6 +23,16 @@ export class StatsStore {
 
   private key(series: CounterSeries | GaugeSeries, minute: number): string {
     return `${this.prefix}:stats:${series}:${minute}`;
+  }
+
+  /** An outside worker's queue's depth series (TASK_QUEUE's are the plain `ready` and `unacked`). */
+  private queueKey(queue: string, series: GaugeSeries, minute: number): string {
+    return `${this.prefix}:stats:queue:${series}:${minute}:${queue}`;
+  }
+
+  /** Sorted set of the other queues sampled, scored by their last sample's epoch second. */
+  private get sampledQueues(): string {
+    return `${this.prefix}:stats:queues`;
   }
 
   /**
@@ -62,20 +72,30 @@ export class StatsStore {
     };
   }
 
-  /** Records the queue depth of every sample this node takes (the Insights depth chart). */
+  /** Records every queue's depth of every sample this node takes (the Insights depth chart). */
   followQueueDepth(live: LiveEvents, log: Logger): void {
-    live.on("queue:sampled", ({ ready, unacked }) => {
-      this.sample({ ready, unacked }).catch((err: unknown) => log.debug({ err: messageOf(err) }, "queue depth sample not saved"));
+    live.on("queues:sampled", (list) => {
+      this.sample(list).catch((err: unknown) => log.debug({ err: messageOf(err) }, "queue depth sample not saved"));
     });
   }
 
-  async sample(values: Record<GaugeSeries, number>, atMs = Date.now()): Promise<void> {
+  /** One sample of every queue: the first is TASK_QUEUE. */
+  async sample({ queues: [main, ...others] }: QueueList, atMs = Date.now()): Promise<void> {
     const second = Math.floor(atMs / 1000);
     const minute = Math.floor(second / 60);
+    const field = String(second % 60);
     const multi = this.redis.multi();
     for (const name of GAUGE_SERIES) {
       const key = this.key(name, minute);
-      multi.hset(key, String(second % 60), String(values[name])).expire(key, BUCKET_TTL_SECONDS);
+      multi.hset(key, field, String(main[name])).expire(key, BUCKET_TTL_SECONDS);
+      for (const q of others) {
+        const queueKey = this.queueKey(q.queue, name, minute);
+        multi.hset(queueKey, field, String(q[name])).expire(queueKey, BUCKET_TTL_SECONDS);
+      }
+    }
+    if (others.length > 0) {
+      multi.zadd(this.sampledQueues, ...others.flatMap((q) => [second, q.queue])).zremrangebyscore(this.sampledQueues, "-inf", second - BUCKET_TTL_SECONDS);
+      multi.expire(this.sampledQueues, BUCKET_TTL_SECONDS);
     }
     await multi.exec();
   }
@@ -85,15 +105,16 @@ export class StatsStore {
     const names = [...COUNTER_SERIES, ...GAUGE_SERIES];
     const firstMinute = Math.floor(fromSecond / 60);
     const lastMinute = Math.floor(toSecond / 60);
+    const queues = (await this.redis.zrangebyscore(this.sampledQueues, fromSecond, "+inf")).sort();
     const pipeline = this.redis.pipeline();
     for (const name of names) for (let m = firstMinute; m <= lastMinute; m++) pipeline.hgetall(this.key(name, m));
+    for (const queue of queues) for (const name of GAUGE_SERIES) for (let m = firstMinute; m <= lastMinute; m++) pipeline.hgetall(this.queueKey(queue, name, m));
     const replies = (await pipeline.exec()) ?? [];
     const length = Math.max(0, toSecond - fromSecond + 1);
     const time = Array.from({ length }, (_, i) => fromSecond + i);
-    const out: StatsSeries = { time, succeeded: [], failed: [], dead: [], broadcasts: [], ready: [], unacked: [] };
     let r = 0;
-    for (const name of names) {
-      const gauge = (GAUGE_SERIES as readonly string[]).includes(name);
+    // The next series' values from the replies, one hash per minute.
+    const read = (gauge: boolean): Array<number | null> => {
       const values: Array<number | null> = Array.from({ length }, () => (gauge ? null : 0));
       for (let m = firstMinute; m <= lastMinute; m++) {
         const [err, hash] = replies[r++] ?? [];
@@ -103,8 +124,11 @@ export class StatsStore {
           if (i >= 0 && i < length) values[i] = Number(raw);
         }
       }
-      (out as Record<string, Array<number | null>>)[name] = values;
-    }
+      return values;
+    };
+    const out: StatsSeries = { time, succeeded: [], failed: [], dead: [], broadcasts: [], ready: [], unacked: [], queues: [] };
+    for (const name of names) (out as unknown as Record<string, Array<number | null>>)[name] = read((GAUGE_SERIES as readonly string[]).includes(name));
+    out.queues = queues.map((queue): QueueDepthSeries => ({ queue, ready: read(true), unacked: read(true) }));
     return out;
   }
 }

@@ -11,7 +11,7 @@ import type { IoServer, IoSocket } from "./socket-server";
 const streamRoom = (stream: LiveStream) => `stream:${stream}`;
 
 /** The streams pushed only when they change, each with this node's current value (undefined: none yet). */
-export type StreamSnapshots = { [S in "presence" | "channels" | "health" | "queue"]: () => StreamValue<S> | undefined };
+export type StreamSnapshots = { [S in "presence" | "channels" | "health" | "queue" | "queues"]: () => StreamValue<S> | undefined };
 
 /** Sent on connection for the streams a socket follows, as before streams could be chosen (tabs load queue stats over HTTP then). */
 const SNAPSHOTS_ON_CONNECT = ["presence", "channels", "health"] as const;

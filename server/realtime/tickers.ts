@@ -1,5 +1,5 @@
 // What each web node pushes to its own tabs as it reads it: queue stats, health, activity.
-import type { Health, QueueStats } from "../../lib/contract";
+import type { Health, QueueList, QueueStats } from "../../lib/contract";
 import type { LiveEvents } from "../live-events";
 import type { Logger } from "../logger";
 import { runPeriodically } from "../periodic";
@@ -11,20 +11,32 @@ import { pushToStream, streamFollowed } from "./stream-rooms";
 const PUSHED_SECONDS = 5;
 
 /**
- * Pushes each queue sample to this node's own tabs when it changed; new tabs load the current stats over HTTP.
- * `current` is the last one pushed, for a tab that starts following the stream.
+ * Pushes each queue sample to this node's own tabs when it changed (TASK_QUEUE on `queue`, every queue on `queues`);
+ * new tabs load the current stats over HTTP. `current` and `currentList` are the last ones pushed, for a tab that
+ * starts following a stream.
  */
-export function relayQueueStats(io: IoServer, live: LiveEvents): { current(): QueueStats | undefined } {
+export function relayQueueStats(io: IoServer, live: LiveEvents): { current(): QueueStats | undefined; currentList(): QueueList | undefined } {
+  const main = onChange<QueueStats>((stats) => pushToStream(io, "queue", stats));
+  const all = onChange<QueueList>((list) => pushToStream(io, "queues", list));
+  live.on("queue:sampled", main.take);
+  live.on("queues:sampled", all.take);
+  return { current: main.current, currentList: all.current };
+}
+
+/** Passes on a value only when it differs from the last one (as JSON); `current` is the last one passed on. */
+function onChange<T>(push: (value: T) => void): { take(value: T): void; current(): T | undefined } {
   let last = "";
-  let current: QueueStats | undefined;
-  live.on("queue:sampled", (stats) => {
-    const text = JSON.stringify(stats);
-    if (text === last) return;
-    last = text;
-    current = stats;
-    pushToStream(io, "queue", stats);
-  });
-  return { current: () => current };
+  let current: T | undefined;
+  return {
+    take: (value) => {
+      const text = JSON.stringify(value);
+      if (text === last) return;
+      last = text;
+      current = value;
+      push(value);
+    },
+    current: () => current,
+  };
 }
 
 /** Checks this node's RabbitMQ and Redis once per interval and pushes the result to its tabs when it changes. */

@@ -140,9 +140,14 @@ export class WorkerDirectory {
     return (await this.live()).some((w) => w.id === workerId && w.running.includes(taskId));
   }
 
-  /** Deliveries the live workers hold between them (AMQP cannot count a queue's unacknowledged messages). */
-  async inflight(): Promise<number> {
-    return (await this.live()).reduce((sum, w) => sum + w.inflight, 0);
+  /**
+   * Deliveries the live workers hold, by the queue they consume (AMQP cannot count a queue's unacknowledged
+   * messages): Taskcast's own workers announce no queue and count for `ownQueue`.
+   */
+  async inflightByQueue(ownQueue: string): Promise<Map<string, number>> {
+    const held = new Map<string, number>();
+    for (const w of await this.live()) held.set(w.queue ?? ownQueue, (held.get(w.queue ?? ownQueue) ?? 0) + w.inflight);
+    return held;
   }
 
   /** Workers that beat within WORKER_STALE_MS, by Redis's clock. */

@@ -164,7 +164,7 @@ describe("with users and service tokens", () => {
   const post = (path: string, body: unknown, headers: Record<string, string> = {}, base = url) => rawRequest(base, { method: "POST", path, body, headers });
 
   test("without credentials the API answers 401 with WWW-Authenticate; /healthz and the session probe stay public", async () => {
-    for (const path of ["/api/tasks", "/api/queue", "/api/broadcasts", "/api/audit", "/api/nothing-here"]) {
+    for (const path of ["/api/tasks", "/api/queue", "/api/queues", "/api/broadcasts", "/api/audit", "/api/nothing-here"]) {
       const res = await get(path);
       assert.equal(res.status, 401, path);
       assert.equal(res.body.code, "unauthenticated");
@@ -188,7 +188,7 @@ describe("with users and service tokens", () => {
   test("a viewer token reads everything and changes nothing; the operator token submits, broadcasts, cancels, retries and discards", async () => {
     const viewer = bearer(TOKENS.grafana);
     const operator = bearer(TOKENS.ci);
-    for (const path of ["/api/tasks", "/api/queue", "/api/broadcasts", "/api/dead-letters", "/api/task-types", "/api/audit"]) assert.equal((await get(path, viewer)).status, 200, path);
+    for (const path of ["/api/tasks", "/api/queue", "/api/queues", "/api/broadcasts", "/api/dead-letters", "/api/task-types", "/api/audit"]) assert.equal((await get(path, viewer)).status, 200, path);
     assert.deepEqual((await get("/api/auth/session", viewer)).body.principal, { kind: "token", name: "grafana", role: "viewer" });
 
     // One task in each state an action needs, made with the operator token.

@@ -7,7 +7,7 @@ import { RelayLagTracker } from "../../server/metrics/relay-lag";
 function series(from: number, to: number, value: (t: number) => number): StatsSeries {
   const time = Array.from({ length: to - from + 1 }, (_, i) => from + i);
   const v = time.map(value);
-  return { time, succeeded: v, failed: v, dead: v, broadcasts: v, ready: v, unacked: v };
+  return { time, succeeded: v, failed: v, dead: v, broadcasts: v, ready: v, unacked: v, queues: [] };
 }
 
 test("a top-up replaces the seconds it reads again and appends the new ones", () => {
@@ -28,6 +28,22 @@ test("merged series keep only the last 15 minutes", () => {
 test("an empty top-up changes nothing", () => {
   const base = series(1, 5, () => 0);
   assert.equal(mergeSeries(base, series(6, 5, () => 0)), base);
+});
+
+test("other queues' depth merges by name: a queue only one side has gets nulls on the other, one with no sample left goes", () => {
+  const depth = (queue: string, values: Array<number | null>) => ({ queue, ready: values, unacked: values });
+  const base = { ...series(1, 3, () => 0), queues: [depth("a", [1, 2, 3]), depth("gone", [5, null, null])] };
+  const newer = { ...series(3, 4, () => 0), queues: [depth("a", [4, 5]), depth("b", [7, 8])] };
+  const merged = mergeSeries(base, newer);
+  assert.deepEqual(merged.queues.map((q) => [q.queue, q.ready]), [
+    ["a", [1, 2, 4, 5]],
+    ["b", [null, null, 7, 8]],
+    ["gone", [5, null, null, null]],
+  ]);
+  // Past the window the first seconds go, and with them the last sample of "gone".
+  const window = STATS_WINDOW_MINUTES * 60;
+  const later = mergeSeries(merged, { ...series(5, window + 1, () => 0), queues: [] });
+  assert.deepEqual(later.queues.map((q) => q.queue), ["a", "b"]);
 });
 
 test("relay lag averages the last minute and forgets older broadcasts", () => {
