@@ -22,10 +22,10 @@ const COMMANDS: Record<"php" | "python", [string, ...string[]]> = {
 };
 
 /**
- * Starts an example worker with the stack's RabbitMQ and TASK_QUEUE, consuming `queue`. `consuming`: wait until it
- * consumes (its queue must exist by then); otherwise only until it has announced itself (it then waits for its queue).
+ * Starts an example worker with the stack's RabbitMQ and TASK_QUEUE, consuming `queue`, and waits until it consumes
+ * (it announces itself, then waits for a web node to declare its queue).
  */
-export async function spawnExampleWorker(stack: Stack, language: keyof typeof COMMANDS, queue: string, env: Record<string, string> = {}, options: { consuming?: boolean } = {}): Promise<ExampleWorker> {
+export async function spawnExampleWorker(stack: Stack, language: keyof typeof COMMANDS, queue: string, env: Record<string, string> = {}): Promise<ExampleWorker> {
   const [command, ...args] = COMMANDS[language];
   const child: ChildProcess = spawn(command, args, {
     cwd: ROOT,
@@ -41,11 +41,10 @@ export async function spawnExampleWorker(stack: Stack, language: keyof typeof CO
       .split("\n")
       .filter((l) => l.startsWith("{"))
       .map((l) => JSON.parse(l) as Record<string, unknown>);
-  const ready = (msg: unknown) => msg === "consuming tasks" || (options.consuming === false && String(msg).startsWith("waiting for Taskcast to declare the queue"));
   const id = await eventually(
     async () => {
       if (child.exitCode !== null) throw new Error(`${language} worker exited early:\n${output}`);
-      const line = lines().find((l) => ready(l.msg));
+      const line = lines().find((l) => l.msg === "consuming tasks");
       return line ? String(line.worker) : undefined;
     },
     `the ${language} worker to start`,
