@@ -119,9 +119,9 @@ export async function startWebNode(config: Config, log: Logger, pages?: PageHand
   const topology = topologyFor(config);
   let amqp: AmqpConnection | undefined;
   const publisher = new ConfirmPublisher(() => amqp!, topology, log);
-  const queueStats = new QueueStatsReader(() => amqp!, topology, { inflightByQueue: () => workers.inflightByQueue(topology.queue), knownQueues: () => knownQueues(topology.queue, workers) }, log);
-  const deadLetters = new DeadLetterQueue(topology, log);
   const routes = new TaskRoutes({ redis, keys, topology, workers, declareQueue: (queue) => assertWorkQueue(amqp!.current(), topology, queue, log), log });
+  const queueStats = new QueueStatsReader(() => amqp!, topology, { inflightByQueue: () => workers.inflightByQueue(topology.queue), knownQueues: () => routes.queues() }, log);
+  const deadLetters = new DeadLetterQueue(topology, log);
   // Outside workers' events (worker protocol): every web node consumes <TASK_QUEUE>.events, so a dashboard with
   // only outside workers needs no Taskcast worker.
   const replies = new ReplySender(() => amqp!, log);
@@ -245,12 +245,3 @@ export async function startWebNode(config: Config, log: Logger, pages?: PageHand
   return { url, port, close };
 }
 
-/**
- * The queues to list: TASK_QUEUE first, then every queue an outside worker announced (live, or gone for a few
- * minutes), by name.
- */
-// TODO(routing): replace with TaskRoutes.queues (server/queue/task-routes.ts), which keeps every announced queue.
-async function knownQueues(ownQueue: string, workers: WorkerDirectory): Promise<string[]> {
-  const announced = new Set((await workers.list()).flatMap((w) => (w.queue !== undefined && w.queue !== ownQueue ? [w.queue] : [])));
-  return [ownQueue, ...[...announced].sort()];
-}

@@ -31,18 +31,9 @@ describe("several queues", () => {
     // A Taskcast worker consumes TASK_QUEUE; an outside (Python) worker consumes a queue of its own.
     stack = await startStack({ webNodes: 1, workers: 1 });
     model = await connect(stack.config.rabbitmqUrls[0]);
-    images = `${stack.config.TASK_QUEUE}.images`;
-    // Announced, but RabbitMQ has no such queue: listed with zeros, never an error.
-    missing = `${stack.config.TASK_QUEUE}.missing`;
+    images = `images-${stack.config.TASK_QUEUE}`;
+    missing = `missing-${stack.config.TASK_QUEUE}`;
     const ch = await model.createConfirmChannel();
-    await ch.assertQueue(images, { durable: true });
-    for (let i = 0; i < 3; i++) ch.sendToQueue(images, Buffer.from(JSON.stringify({ type: "thumbnail", payload: { i }, id: randomUUID() })), { persistent: true });
-    await ch.waitForConfirms();
-    // The outside worker holds one delivery (prefetch 1, never acked): 2 ready, 1 consumer.
-    const consumer = await model.createChannel();
-    await consumer.prefetch(1);
-    await consumer.consume(images, () => undefined);
-    await eventually(async () => ((await ch.checkQueue(images)).messageCount === 2 ? true : undefined), "one delivery held by the outside worker");
     const announce = (worker: string, queue: string, inflight: number) =>
       ch.sendToQueue(
         eventsQueueName(stack.config.TASK_QUEUE),
@@ -52,13 +43,31 @@ describe("several queues", () => {
     announce(workerId, images, 1);
     announce(`${workerId}-b`, missing, 5);
     await ch.waitForConfirms();
+    // Taskcast declares the queues it hears announced (worker protocol).
+    const exists = async (queue: string) => {
+      const probe = await model.createChannel();
+      probe.on("error", () => undefined);
+      const found = await probe.checkQueue(queue).then(() => true, () => false);
+      await probe.close().catch(() => undefined);
+      return found;
+    };
+    await eventually(async () => ((await exists(images)) && (await exists(missing)) ? true : undefined), "Taskcast declaring both announced queues");
+    // One deleted behind Taskcast's back: listed with zeros, never an error (Taskcast declares it again a minute later).
+    await ch.deleteQueue(missing);
+    for (let i = 0; i < 3; i++) ch.sendToQueue(images, Buffer.from(JSON.stringify({ type: "thumbnail", payload: { i }, id: randomUUID() })), { persistent: true });
+    await ch.waitForConfirms();
+    // The outside worker holds one delivery (prefetch 1, never acked): 2 ready, 1 consumer.
+    const consumer = await model.createChannel();
+    await consumer.prefetch(1);
+    await consumer.consume(images, () => undefined);
+    await eventually(async () => ((await ch.checkQueue(images)).messageCount === 2 ? true : undefined), "one delivery held by the outside worker");
     await ch.close();
   });
 
   after(async () => {
     const ch = await model.createChannel();
     ch.on("error", () => undefined);
-    await ch.deleteQueue(images).catch(() => undefined);
+    for (const queue of [images, missing]) await ch.deleteQueue(queue).catch(() => undefined);
     await model.close().catch(() => undefined);
     await stack.close();
   });
