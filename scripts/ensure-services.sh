@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Makes sure RabbitMQ and Redis answer. When RABBITMQ_URL / REDIS_URL are unset and nothing
 # listens on the default local ports, installs (as root, with apt-get) and starts them.
-# Pass --test-tools to also install Debian's chromium and redis-cli for the end-to-end tests.
+# Pass --test-tools to also install Debian's chromium and redis-cli for the end-to-end tests, and what the example
+# outside workers need (below); --example-tools installs only the latter (the integration tests run the examples).
 source "$(dirname "$0")/lib.sh"
 
 ensure_rabbitmq() {
@@ -38,6 +39,18 @@ ensure_test_tools() {
   if [ ${#missing[@]} -gt 0 ]; then apt_install "${missing[@]}"; fi
 }
 
+# The example workers (examples/php-worker, examples/python-worker) run in the tests with Debian's PHP and Python.
+ensure_example_tools() {
+  local missing=()
+  command -v php >/dev/null || missing+=(php-cli)
+  [ -f /usr/share/php/PhpAmqpLib/autoload.php ] || missing+=(php-amqplib)
+  /usr/bin/python3 -c 'import pika' >/dev/null 2>&1 || missing+=(python3-pika)
+  if [ ${#missing[@]} -gt 0 ]; then apt_install "${missing[@]}"; fi
+}
+
 ensure_rabbitmq
 ensure_redis
-if [ "${1:-}" = "--test-tools" ]; then ensure_test_tools; fi
+case "${1:-}" in
+  --test-tools) ensure_test_tools; ensure_example_tools ;;
+  --example-tools) ensure_example_tools ;;
+esac

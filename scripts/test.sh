@@ -13,7 +13,8 @@ case "$suite" in all|unit|integration|cluster|e2e) ;; *) die "unknown suite '$su
 bash scripts/ensure-deps.sh
 case "$suite" in
   all|e2e) bash scripts/ensure-services.sh --test-tools ;;
-  integration|cluster) bash scripts/ensure-services.sh ;;
+  integration) bash scripts/ensure-services.sh --example-tools ;;
+  cluster) bash scripts/ensure-services.sh ;;
 esac
 
 run() { log "$1"; shift; "$@"; }

@@ -156,6 +156,8 @@ export class WorkerEvents {
     try {
       record = await this.admit(r, asks);
     } catch (err) {
+      // Another live worker's task: the verdict names its status (running), so the asker keeps the delivery and asks
+      // again, rather than acking a task whose holder may be dead (RabbitMQ redelivered it before the holder went silent).
       if (err instanceof Refusal) await verdict(await this.deps.store.get(r.id).catch(() => undefined), false).catch(() => undefined);
       throw err;
     }
