@@ -186,7 +186,8 @@ final class Worker
         foreach (['reply_to', 'correlation_id'] as $p) if ($m->has($p)) $report[$p] = (string)$m->get($p);
 
         // 1. Ask Taskcast whether to run it.
-        $verdict = $this->askVerdict($report);
+        // `redelivered`: RabbitMQ took this task back from a worker that died; Taskcast then lets this one take it over.
+        $verdict = $this->askVerdict($report, (bool)$m->isRedelivered());
         if ($verdict === null) {
             log_line('warn', 'no verdict from Taskcast; putting the task back and pausing', ['taskId' => $task['id']]);
             $this->settle($m, 'requeue');
@@ -206,6 +207,8 @@ final class Worker
 
         // 2. Run it, reporting progress.
         $attempt = (int)($verdict['attempt'] ?? 1);
+        // Every later report names its attempt: a late copy of it can then never touch a later attempt.
+        $report['attempt'] = $attempt;
         log_line('info', 'running the task', ['taskId' => $task['id'], 'type' => $task['type'], 'attempt' => $attempt]);
         try {
             if ($task['type'] !== 'resize') throw new BadPayload("this worker runs resize tasks, not {$task['type']}");
@@ -228,10 +231,10 @@ final class Worker
     }
 
     /** Publishes `running` asking for the verdict, and waits for it; null when none came in time. */
-    private function askVerdict(array $report): ?array
+    private function askVerdict(array $report, bool $redelivered): ?array
     {
         $cid = bin2hex(random_bytes(12));
-        $this->publish($report + ['status' => 'running'], ['reply_to' => 'amq.rabbitmq.reply-to', 'correlation_id' => $cid]);
+        $this->publish($report + ['status' => 'running', 'redelivered' => $redelivered], ['reply_to' => 'amq.rabbitmq.reply-to', 'correlation_id' => $cid]);
         $deadline = microtime(true) + $this->config['verdictTimeout'];
         while (!isset($this->verdicts[$cid]) && microtime(true) < $deadline) {
             $this->tick();

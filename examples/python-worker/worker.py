@@ -148,7 +148,8 @@ class Worker:
 
         # 1. Ask Taskcast whether to run it.
         cid = uuid.uuid4().hex
-        self.publish({**report, "status": "running"}, reply_to="amq.rabbitmq.reply-to", correlation_id=cid)
+        # `redelivered`: RabbitMQ took this task back from a worker that died; Taskcast then lets this one take it over.
+        self.publish({**report, "status": "running", "redelivered": bool(method.redelivered)}, reply_to="amq.rabbitmq.reply-to", correlation_id=cid)
         deadline = time.monotonic() + VERDICT_TIMEOUT_S
         while cid not in self.verdicts and time.monotonic() < deadline:
             self.idle(0.05)
@@ -167,6 +168,8 @@ class Worker:
 
         # 2. Run it, reporting progress.
         attempt = verdict.get("attempt", 1)
+        # Every later report names its attempt: a late copy of it can then never touch a later attempt.
+        report["attempt"] = attempt
         log("info", "running the task", taskId=task["id"], type=task["type"], attempt=attempt)
         try:
             if task["type"] != "resize":
