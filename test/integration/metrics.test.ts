@@ -3,18 +3,9 @@ import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { hashSync } from "bcryptjs";
 import { api, eventually, postJson, startStack, type Stack } from "../helpers/stack";
+import { sample } from "../helpers/metrics-text";
 import { submit, waitForStatus } from "../helpers/tasks";
 
-/** The value of the first sample of `name` whose labels include every one of `labels`. */
-function sample(text: string, name: string, labels: Record<string, string> = {}): number | undefined {
-  for (const line of text.split("\n")) {
-    const match = /^([a-z_:]+)(?:\{(.*)\})? (\S+)$/.exec(line);
-    if (!match || match[1] !== name) continue;
-    const have = Object.fromEntries([...(match[2] ?? "").matchAll(/(\w+)="([^"]*)"/g)].map((m) => [m[1], m[2]]));
-    if (Object.entries(labels).every(([k, v]) => have[k] === v)) return Number(match[3]);
-  }
-  return undefined;
-}
 
 async function scrape(url: string, headers: Record<string, string> = {}): Promise<{ status: number; text: string; type: string | null }> {
   const res = await fetch(`${url}/metrics`, { headers });

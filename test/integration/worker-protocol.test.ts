@@ -13,6 +13,7 @@ import { redisKeys } from "../../server/redis/keys";
 import { TaskStore } from "../../server/store/task-store";
 import { backoffDelay, DEFAULT_RETRY } from "../../server/tasks/define-task";
 import { FaultProxy } from "../helpers/fault-proxy";
+import { sample } from "../helpers/metrics-text";
 import { api, eventually, postJson, startStack, type Stack } from "../helpers/stack";
 import { taskOf, waitForStatus } from "../helpers/tasks";
 
@@ -103,20 +104,20 @@ class OutsideWorker {
   }
 }
 
+/** An outside worker on a queue of its own (noted in `queues` for cleanup), started as the protocol says. */
+async function startedWorker(model: ChannelModel, stack: Stack, queues: string[]): Promise<OutsideWorker> {
+  // Not under TASK_QUEUE's name: names starting "<TASK_QUEUE>." are Taskcast's own.
+  const queue = `outside-${randomUUID().slice(0, 8)}-${stack.config.TASK_QUEUE}`;
+  queues.push(queue);
+  const w = new OutsideWorker(model, eventsQueueName(stack.config.TASK_QUEUE), queue);
+  await w.start();
+  return w;
+}
+
 function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   return Promise.race([p, new Promise<T>((_, reject) => setTimeout(() => reject(new Error(`Timed out after ${ms} ms waiting for ${what}`)), ms).unref())]);
 }
 
-/** The value of the first sample of `name` whose labels include every one of `labels` (0 when absent). */
-function sample(text: string, name: string, labels: Record<string, string>): number {
-  for (const line of text.split("\n")) {
-    const match = /^([a-z_:]+)(?:\{(.*)\})? (\S+)$/.exec(line);
-    if (!match || match[1] !== name) continue;
-    const have = Object.fromEntries([...(match[2] ?? "").matchAll(/(\w+)="([^"]*)"/g)].map((m) => [m[1], m[2]]));
-    if (Object.entries(labels).every(([k, v]) => have[k] === v)) return Number(match[3]);
-  }
-  return 0;
-}
 
 describe("worker protocol v1: an outside worker", () => {
   let stack: Stack;
@@ -139,15 +140,7 @@ describe("worker protocol v1: an outside worker", () => {
     await stack.close();
   });
 
-  async function worker(): Promise<OutsideWorker> {
-    // Not under TASK_QUEUE's name: names starting "<TASK_QUEUE>." are Taskcast's own.
-    const queue = `outside-${randomUUID().slice(0, 8)}-${stack.config.TASK_QUEUE}`;
-    queues.push(queue);
-    const w = new OutsideWorker(model, eventsQueueName(stack.config.TASK_QUEUE), queue);
-    await w.start();
-    await w.announce();
-    return w;
-  }
+  const worker = () => startedWorker(model, stack, queues);
 
   /** A queued task of an outside type and its message in the worker's queue (routing by type is not built yet). */
   async function enqueue(w: OutsideWorker, payload: Record<string, unknown> = { width: 10 }): Promise<string> {
@@ -343,7 +336,7 @@ describe("worker protocol v1: an outside worker", () => {
 
     const metrics = await eventually(async () => {
       const texts = await Promise.all(stack.nodes.map(async (node) => (await fetch(`${node.url}/metrics`)).text()));
-      const counts = ["not-json", "bad-shape", "unknown-task", "not-applicable"].map((reason) => texts.reduce((sum, text) => sum + sample(text, "taskcast_worker_events_refused_total", { reason }), 0));
+      const counts = ["not-json", "bad-shape", "unknown-task", "not-applicable"].map((reason) => texts.reduce((sum, text) => sum + (sample(text, "taskcast_worker_events_refused_total", { reason }) ?? 0), 0));
       return counts[0] >= 1 && counts[1] >= 3 && counts[2] >= 1 && counts[3] >= 1 ? counts : undefined;
     }, "the refused events in the metrics");
     assert.deepEqual(metrics, [1, 3, 1, 1]);
@@ -454,13 +447,7 @@ describe("worker protocol v1: routing by type", () => {
     await stack.close();
   });
 
-  async function worker(): Promise<OutsideWorker> {
-    const queue = `outside-${randomUUID().slice(0, 8)}-${stack.config.TASK_QUEUE}`;
-    queues.push(queue);
-    const w = new OutsideWorker(model, eventsQueueName(stack.config.TASK_QUEUE), queue);
-    await w.start();
-    return w;
-  }
+  const worker = () => startedWorker(model, stack, queues);
 
   /** Whether `queue` exists with exactly these arguments (RabbitMQ refuses a declaration with other ones). */
   async function declaredWith(queue: string, args: Record<string, unknown>): Promise<boolean> {
@@ -569,7 +556,7 @@ describe("worker protocol v1: routing by type", () => {
     channel.sendToQueue(eventsQueueName(stack.config.TASK_QUEUE), Buffer.from(JSON.stringify(grab)), { persistent: true });
     await channel.waitForConfirms();
     await channel.close();
-    await eventually(async () => sample(await (await fetch(`${stack.nodes[0].url}/metrics`)).text(), "taskcast_worker_events_refused_total", { reason: "not-applicable" }) >= 1 || undefined, "the announcement refused");
+    await eventually(async () => (sample(await (await fetch(`${stack.nodes[0].url}/metrics`)).text(), "taskcast_worker_events_refused_total", { reason: "not-applicable" }) ?? 0) >= 1 || undefined, "the announcement refused");
     const { body } = await api(stack.nodes[0], "/api/task-types");
     assert.equal((body as { types: Array<{ name: string }> }).types.some((t) => t.name === intruder.type), false);
     assert.equal((await postJson(stack.nodes[0], "/api/tasks", { type: intruder.type, payload: {} })).status, 400);
