@@ -48,8 +48,6 @@ export class TaskRoutes {
   private lastUnknownRefresh = 0;
   /** Queue → when this node last declared it. */
   private readonly declared = new Map<string, number>();
-  /** Type → the queue this node last wrote for it (saves a write per announcement). */
-  private readonly written = new Map<string, string>();
 
   constructor(private readonly deps: TaskRoutesDeps) {}
 
@@ -61,6 +59,7 @@ export class TaskRoutes {
     if (queue.startsWith("amq.")) return `queue names starting with "amq." belong to RabbitMQ`;
     if (queue === t.queue) return `"${queue}" is TASK_QUEUE, where Taskcast's own workers take the built-in types; consume a queue of your own`;
     if (queue.startsWith(`${t.queue}.`)) return `names starting with "${t.queue}." are Taskcast's (events, dead letters, retries)`;
+    if (/\.(retry\.\d+|dead|migrating|migration-lock)$/.test(queue)) return `names ending in ".retry.<n>", ".dead", ".migrating" or ".migration-lock" are those Taskcast gives the queues it makes beside a work queue`;
     return undefined;
   }
 
@@ -118,8 +117,8 @@ export class TaskRoutes {
    */
   async learn(a: WorkerAnnounce): Promise<string[]> {
     await this.declare(a.queue);
-    const outside = a.types.map((t) => t.name).filter((name) => !taskTypes.has(name));
-    const pending = outside.filter((name) => this.written.get(name) !== a.queue);
+    // Read afresh at every announcement (one HMGET): another node may have moved a type meanwhile.
+    const pending = a.types.map((t) => t.name).filter((name) => !taskTypes.has(name));
     if (pending.length === 0) return [];
     const current = await this.deps.redis.hmget(this.deps.keys.typeQueues, ...pending);
     const live = pending.some((_, i) => current[i] !== null && current[i] !== a.queue) ? await this.liveTypes(true) : undefined;
@@ -127,14 +126,13 @@ export class TaskRoutes {
     const moves: string[] = [];
     pending.forEach((name, i) => {
       const queue = current[i];
-      if (queue === a.queue) return void this.written.set(name, a.queue);
+      if (queue === a.queue) return;
       // Another queue has it; it moves here only when no live worker offers it there any more.
       if (queue !== null && live?.get(name)?.queues.has(queue)) return void kept.push(name);
       moves.push(name, a.queue);
     });
     if (moves.length > 0) {
       await this.deps.redis.hset(this.deps.keys.typeQueues, ...moves);
-      for (let i = 0; i < moves.length; i += 2) this.written.set(moves[i], a.queue);
       this.deps.log.info({ queue: a.queue, types: moves.filter((_, i) => i % 2 === 0), worker: a.worker }, "task types routed to an outside worker's queue");
     }
     return kept;
@@ -172,8 +170,12 @@ export class TaskRoutes {
     // A fresh read does not join one already under way: that one may have started before the announcement it needs.
     if (fresh || !this.refreshing) this.refreshing = this.readLiveTypes();
     const reading = this.refreshing;
-    await reading;
-    if (this.refreshing === reading) this.refreshing = undefined;
+    try {
+      await reading;
+    } finally {
+      // Failed or not, the next call reads again: a failed read must not be joined for ever.
+      if (this.refreshing === reading) this.refreshing = undefined;
+    }
     return this.live.types;
   }
 
