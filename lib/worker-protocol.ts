@@ -18,6 +18,9 @@ export const MAX_WORKER_EVENT_BYTES = 1024 * 1024;
 
 const Id = z.string().min(1).max(200);
 
+/** AMQP short strings (a routing key, a correlation id) hold at most 255 bytes. */
+const fitsShortString = (s: string) => new TextEncoder().encode(s).length <= 255;
+
 /** One task type an outside worker runs. */
 export const AnnouncedTypeSchema = z.object({
   name: z.string().min(1).max(100),
@@ -71,8 +74,8 @@ export const TaskReportSchema = z
     /** In the `running` report asking for the verdict: the delivery's `redelivered` flag (an earlier holder lost it). */
     redelivered: z.boolean().optional(),
     /** The delivery's `reply_to` and `correlation_id` properties, if it had them: Taskcast replies once to the submitter. */
-    reply_to: z.string().min(1).max(255).optional(),
-    correlation_id: z.string().max(255).optional(),
+    reply_to: z.string().min(1).refine(fitsShortString, "at most 255 bytes as UTF-8 (an AMQP short string)").optional(),
+    correlation_id: z.string().refine(fitsShortString, "at most 255 bytes as UTF-8 (an AMQP short string)").optional(),
   })
   .refine((r) => (r.status !== "failed" && r.status !== "error") || r.error !== undefined, { message: "a failed or error report needs an error string", path: ["error"] });
 export type TaskReport = z.infer<typeof TaskReportSchema>;

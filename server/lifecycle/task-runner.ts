@@ -137,6 +137,12 @@ export class TaskRunner {
     const { forward } = this.deps.outsideTypes!;
     let record = await this.deps.store.get(parsed.id);
     if (record && (isFinished(record.status) || runOf(record) !== parsed.run)) return undefined;
+    if (record && (record.status === "running" || record.status === "stalled")) {
+      // A second copy of a task an outside worker runs (published twice): should that worker die, RabbitMQ gives its
+      // own copy to another; a second one there would only be run twice.
+      this.deps.log.info({ taskId: parsed.id, worker: record.worker }, "a copy of a task an outside worker is running; dropping it");
+      return "ack";
+    }
     if (!record) {
       record = await this.deps.store.create(recordFromMessage(parsed, message));
       if (record) this.deps.publish(record);

@@ -3,7 +3,7 @@
 import type { ConsumeMessage, MessageProperties, Options } from "amqplib";
 import { setTimeout as delay } from "node:timers/promises";
 import { isFinished, type TaskRecord } from "../../lib/contract";
-import { isAttempt, nextRecord, runOf, type AttemptRef, type TaskEvent } from "../../lib/task-lifecycle";
+import { CANCELLED_BY_OPERATOR, isAttempt, nextRecord, runOf, type AttemptRef, type TaskEvent } from "../../lib/task-lifecycle";
 import { parseWorkerEvent, WORKER_PROTOCOL_VERSION, type MalformedKind, type RunVerdict, type TaskReport, type WorkerAnnounce } from "../../lib/worker-protocol";
 import { messageOf } from "../errors";
 import type { LiveEvents } from "../live-events";
@@ -15,6 +15,7 @@ import { REASON_HEADER } from "../queue/topology";
 import type { TaskStore } from "../store/task-store";
 import type { TaskRoutes } from "../store/task-routes";
 import type { WorkerDirectory } from "../store/worker-directory";
+import { taskTypes } from "../tasks/registry";
 import { planFailedAttempt, policyOf } from "./attempt-failure";
 import { replyOnce } from "./reply-once";
 
@@ -161,16 +162,24 @@ export class WorkerEvents {
       if (err instanceof Refusal) await verdict(await this.deps.store.get(r.id).catch(() => undefined), false).catch(() => undefined);
       throw err;
     }
-    if (!record) return verdict(replyTo ? await this.deps.store.get(r.id) : undefined, false);
-    const saved = await this.applyReport(r, record, staleFor(r, asks));
-    // The submitter's one reply, once the task is finished (done, failed, dead, or cancelled while it waited).
-    if (saved && isFinished(saved.status) && r.reply_to) {
-      const sent = await replyOnce({ apply: (id, event, known) => this.apply(id, event, known), reply: this.deps.reply }, { replyTo: r.reply_to, correlationId: r.correlation_id }, saved);
-      if (!sent) this.deps.log.warn({ taskId: r.id }, "another sender held the task's reply for 30 s; leaving it to that one");
+    if (!record) {
+      // Late, and changing nothing; but the reply it carries may still be owed (an earlier try at it failed).
+      const current = await this.deps.store.get(r.id);
+      await this.replyIfOwed(r, current);
+      return verdict(current, false);
     }
+    const saved = await this.applyReport(r, record, staleFor(r, asks), asks);
+    await this.replyIfOwed(r, saved);
     if (!replyTo) return;
     const runs = saved !== undefined && saved.status === "running" && saved.worker === r.worker && !saved.cancelRequested;
     await verdict(saved, runs);
+  }
+
+  /** The submitter's one reply, once the task (of this report's run) is finished: done, failed, dead, or cancelled. */
+  private async replyIfOwed(r: TaskReport, record: TaskRecord | undefined): Promise<void> {
+    if (!record || !r.reply_to || !isFinished(record.status) || (r.run ?? 1) !== runOf(record)) return;
+    const sent = await replyOnce({ apply: (id, event, known) => this.apply(id, event, known), reply: this.deps.reply }, { replyTo: r.reply_to, correlationId: r.correlation_id }, record);
+    if (!sent) this.deps.log.warn({ taskId: r.id }, "another sender held the task's reply for 30 s; leaving it to that one");
   }
 
   /**
@@ -182,6 +191,8 @@ export class WorkerEvents {
     const { store, workers, log } = this.deps;
     let record = await store.get(r.id);
     if (!record) throw new Refusal("unknown-task", `task ${r.id} has no record (reported by ${r.worker})`);
+    // Built-in types are run by Taskcast's own workers, which never report over the events queue.
+    if (taskTypes.has(record.type)) throw new Refusal("not-applicable", `task ${r.id} is of the built-in type "${record.type}", which only Taskcast's workers run (reported by ${r.worker})`);
     // A delivery without the run header is run 1, as a Taskcast worker reads it.
     if ((r.run ?? 1) !== runOf(record)) {
       log.info({ taskId: r.id, run: r.run ?? 1, current: runOf(record) }, "report of an earlier run of the task; ignoring it");
@@ -210,7 +221,7 @@ export class WorkerEvents {
   }
 
   /** Applies a report to an admitted record; resolves with the stored record. */
-  private async applyReport(r: TaskReport, record: TaskRecord, stale: (cur: TaskRecord) => boolean): Promise<TaskRecord | undefined> {
+  private async applyReport(r: TaskReport, record: TaskRecord, stale: (cur: TaskRecord) => boolean, asks: boolean): Promise<TaskRecord | undefined> {
     const at = now();
     const policy = policyOf(record.type);
     const run = runOf(record);
@@ -227,6 +238,9 @@ export class WorkerEvents {
           // The worker met a task cancelled while it waited: the record has nothing more to wait for.
           if (isFinished(cur.status)) return cur.awaitingDelivery ? nextRecord(cur, { type: "drop-delivery" }) : undefined;
           const ref = refFor(cur);
+          // Its own worker asks again about an attempt whose cancel was asked for: the attempt ends cancelled here,
+          // and the verdict (run: false, cancelled) tells the worker to stop and ack.
+          if (asks && cur.cancelRequested && isAttempt(cur, ref)) return nextRecord(cur, { type: "abort", attempt: ref, error: CANCELLED_BY_OPERATOR, at });
           const started = isAttempt(cur, ref) ? cur : nextRecord(cur, { type: "start", attempt: ref });
           if (!started || (started.status !== "running" && started.status !== "stalled")) return started;
           const fraction = r.progress ?? (started.status === "stalled" ? started.progress : undefined);

@@ -298,6 +298,21 @@ describe("worker protocol v1: an outside worker", () => {
     assert.equal((await taskOf(stack, id))?.status, "succeeded");
   });
 
+  test("a cancel asked for while its worker holds the delivery ends the attempt when that worker asks again", async () => {
+    const w = await worker();
+    const id = await enqueue(w);
+    const delivery = await w.nextDelivery(0);
+    assert.equal((await w.claim(id)).run, true);
+    const cancelled = await api(stack.nodes[0], `/api/tasks/${id}/cancel`, { method: "POST" });
+    assert.equal(cancelled.status, 202, JSON.stringify(cancelled.body));
+    // As after a verdict that came too late and a requeue: the same worker asks again, without an attempt.
+    assert.deepEqual(await w.claim(id), { v: 1, id, run: false, status: "cancelled" });
+    w.ack(delivery);
+    const task = (await taskOf(stack, id)) as TaskRecord;
+    assert.equal(task.status, "cancelled");
+    assert.deepEqual(task.attemptLog.map((a) => a.outcome), ["cancelled"]);
+  });
+
   test("a task whose outside worker stops announcing stalls after 15 s, not 5, and its next report resumes it", async () => {
     const w = await worker();
     const id = await enqueue(w);
@@ -522,6 +537,38 @@ describe("worker protocol v1: routing by type", () => {
     await new Promise((r) => setTimeout(r, 500));
     assert.equal(await declaredWith(queue, foreign), true);
     assert.equal((await ch.checkQueue(queue)).messageCount, 1);
+    await ch.close();
+  });
+
+  test("a second copy of a task an outside worker runs is not forwarded; reports on built-in tasks are refused", async () => {
+    const w = await worker();
+    const id = randomUUID();
+    const ch = await model.createConfirmChannel();
+    const publish = () => ch.sendToQueue(stack.config.TASK_QUEUE, Buffer.from(JSON.stringify({ type: w.type, payload: {}, id })), { persistent: true, messageId: id });
+    publish();
+    await ch.waitForConfirms();
+    const delivery = await w.nextDelivery(0);
+    assert.equal((await w.claim(id)).run, true);
+    publish();
+    await ch.waitForConfirms();
+    // The Taskcast worker meets the copy and drops it: the outside worker never gets a second delivery.
+    await eventually(async () => ((await ch.checkQueue(stack.config.TASK_QUEUE)).messageCount === 0 ? true : undefined), "the copy taken from TASK_QUEUE");
+    await new Promise((r) => setTimeout(r, 1000));
+    assert.equal(w.deliveries.length, 1);
+    await w.report(id, "succeeded", { result: 1, attempt: 1 });
+    w.ack(delivery);
+    await waitForStatus(stack, id, ["succeeded"]);
+
+    // A task of a built-in type, queued (its record alone, no message): an outside worker cannot start or settle it.
+    const store = new TaskStore(stack.redis, redisKeys(stack.config.KEY_PREFIX), stack.config.TASK_HISTORY_LIMIT);
+    const echo = randomUUID();
+    assert.ok(await store.create(newTaskRecord({ type: "submit", id: echo, taskType: "echo", payload: { message: "x" }, priority: 0, at: new Date().toISOString() })));
+    assert.deepEqual(await w.claim(echo), { v: 1, id: echo, run: false, status: "queued" });
+    await w.report(echo, "succeeded", { result: "forged" });
+    await new Promise((r) => setTimeout(r, 500));
+    const still = (await taskOf(stack, echo)) as TaskRecord;
+    assert.equal(still.status, "queued");
+    assert.equal(still.attempts, 0);
     await ch.close();
   });
 

@@ -69,4 +69,8 @@ test("a report may carry the delivery's reply_to and correlation_id, for the sub
   assert.equal(TaskReportSchema.safeParse({ ...report, reply_to: "" }).success, false);
   assert.equal(TaskReportSchema.safeParse({ ...report, reply_to: "q".repeat(256) }).success, false);
   assert.equal(TaskReportSchema.safeParse({ ...report, correlation_id: 7 }).success, false);
+  // AMQP short strings count bytes: 200 "é" are 400 bytes, which amqplib would refuse to send.
+  assert.equal(TaskReportSchema.safeParse({ ...report, reply_to: "é".repeat(200) }).success, false);
+  assert.equal(TaskReportSchema.safeParse({ ...report, correlation_id: "é".repeat(128) }).success, false);
+  assert.equal(TaskReportSchema.safeParse({ ...report, correlation_id: "é".repeat(127) }).success, true);
 });
