@@ -1,5 +1,6 @@
 // Takes one message out of the dead-letter queue, by task id, for an operator's retry or discard.
 import type { ChannelModel, ConfirmChannel, GetMessage } from "amqplib";
+import { unavailable } from "../errors";
 import type { Logger } from "../logger";
 import { carriedProperties, RUN_HEADER } from "./task-message";
 import type { Topology } from "./topology";
@@ -37,8 +38,17 @@ export class DeadLetterQueue {
     return this.withdraw(model, id, async (message, channel) => {
       const properties = carriedProperties(message.properties, id, { queue: "work" });
       properties.headers = { ...properties.headers, [RUN_HEADER]: run };
-      channel.sendToQueue(queue, body, { ...properties, persistent: true, priority });
-      await channel.waitForConfirms();
+      // Mandatory: a queue that is gone (an outside worker's) returns the copy, and the dead letter stays.
+      let returned = false;
+      const onReturn = () => (returned = true);
+      channel.on("return", onReturn);
+      try {
+        channel.sendToQueue(queue, body, { ...properties, persistent: true, priority, mandatory: true });
+        await channel.waitForConfirms();
+      } finally {
+        channel.off("return", onReturn);
+      }
+      if (returned) throw unavailable(`RabbitMQ has no queue "${queue}" (deleted?), so the task stays in the dead-letter queue; its worker's next announcement declares the queue again. Try again shortly.`);
     });
   }
 

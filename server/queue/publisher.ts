@@ -1,5 +1,5 @@
 // Publishes persistent messages on a confirm channel and waits for RabbitMQ's confirm.
-import type { ChannelModel, ConfirmChannel, Options } from "amqplib";
+import type { ChannelModel, ConfirmChannel, Message, Options } from "amqplib";
 import type { TaskMessage } from "../../lib/contract";
 import { withDeadline } from "../deadline";
 import { AppError, unavailable } from "../errors";
@@ -30,13 +30,29 @@ export const MAX_UNCONFIRMED = 500;
 export class ConfirmPublisher {
   private readonly slot: ChannelSlot<ConfirmChannel>;
   private readonly unconfirmed = new Slots(MAX_UNCONFIRMED);
+  /**
+   * Mandatory publishes awaiting their confirm, by queue and message id: RabbitMQ returns a message it could not
+   * route (the queue is gone) before it confirms it, so the confirm callback can tell.
+   */
+  private readonly routing = new Map<string, { returned: boolean }>();
 
   constructor(
     amqp: () => AmqpConnection,
     private readonly topology: Topology,
     log: Logger,
   ) {
-    this.slot = new ChannelSlot(amqp, (model) => model.createConfirmChannel(), log);
+    this.slot = new ChannelSlot(
+      amqp,
+      async (model) => {
+        const channel = await model.createConfirmChannel();
+        channel.on("return", (m: Message) => {
+          const entry = this.routing.get(routingKey(m.fields.routingKey, m.properties.messageId));
+          if (entry) entry.returned = true;
+        });
+        return channel;
+      },
+      log,
+    );
   }
 
   /** For the connection's setup hook (after the topology is declared): opens the channel. */
@@ -57,6 +73,7 @@ export class ConfirmPublisher {
    * refuses the message or its channel closes first. For callers that answer in time but keep tracking the task.
    */
   async sendTask(message: TaskMessage & { id: string }, priority: number, run = 1, queue = this.topology.queue): Promise<void> {
+    // An outside worker's queue is someone else's to delete: a message it cannot route must fail, not vanish.
     await this.confirm(queue, Buffer.from(JSON.stringify(message)), {
       contentType: "application/json",
       messageId: message.id,
@@ -65,6 +82,7 @@ export class ConfirmPublisher {
       timestamp: Math.floor(Date.now() / 1000),
       // Run 1 needs no header: a message without one is run 1, as other services publish it.
       ...(run > 1 ? { headers: { [RUN_HEADER]: run } } : {}),
+      mandatory: queue !== this.topology.queue,
     });
   }
 
@@ -81,7 +99,7 @@ export class ConfirmPublisher {
 
   /** Moves a task's message as it is to another work queue (an outside worker's, for its type). */
   async forward(queue: string, content: Buffer, properties: Options.Publish): Promise<void> {
-    await this.send(queue, content, properties);
+    await this.send(queue, content, { ...properties, mandatory: true });
   }
 
   /** Puts a message in the dead-letter queue. */
@@ -96,11 +114,15 @@ export class ConfirmPublisher {
   /** Publishes persistently; settles with RabbitMQ's confirm (or refusal), however long it takes. */
   private async confirm(queue: string, content: Buffer, properties: Options.Publish): Promise<void> {
     await this.unconfirmed.acquire();
+    const key = properties.mandatory ? routingKey(queue, properties.messageId) : undefined;
+    const route = { returned: false };
+    if (key !== undefined) this.routing.set(key, route);
     try {
       const channel = await this.slot.get();
       await new Promise<void>((resolve, reject) => {
         try {
           channel.sendToQueue(queue, content, { ...properties, persistent: true }, (err) => {
+            if (!err && route.returned) return reject(unavailable(`RabbitMQ has no queue "${queue}" (deleted?), so the message was not accepted; its worker's next announcement declares it again. Try again shortly.`));
             if (!err) return resolve();
             this.slot.refused(channel);
             reject(unavailable("RabbitMQ refused the message; it was not accepted. Try again.", err));
@@ -110,10 +132,13 @@ export class ConfirmPublisher {
         }
       });
     } finally {
+      if (key !== undefined && this.routing.get(key) === route) this.routing.delete(key);
       this.unconfirmed.release();
     }
   }
 }
+
+const routingKey = (queue: string, messageId: unknown) => `${queue}\u0000${String(messageId)}`;
 
 /** `confirmed`, or a ConfirmTimeout once CONFIRM_TIMEOUT_MS pass without it (the confirm itself may still come). */
 export const withConfirmTimeout = (confirmed: Promise<void>, timeout: () => AppError = () => new ConfirmTimeout()): Promise<void> => withDeadline(confirmed, CONFIRM_TIMEOUT_MS, timeout);

@@ -22,10 +22,8 @@ interface LiveTypes {
   mapped: Record<string, string>;
 }
 
-/** At most one refresh this often for types nobody announced (a flood of bad submissions stays off Redis). */
-const UNKNOWN_REFRESH_MS = 100;
-/** An announced queue is declared again this often (someone may have deleted it). */
-const REDECLARE_MS = 60_000;
+/** An announced queue is declared again this often (someone may have deleted it; meanwhile publishes to it fail). */
+const REDECLARE_MS = 10_000;
 
 /** The queue an outside worker's type was last routed to, if any (one HGET: for the worker's hot path). */
 export const announcedQueueOf = (redis: Redis, keys: RedisKeys, type: string): Promise<string | null> => redis.hget(keys.typeQueues, type);
@@ -45,7 +43,6 @@ export interface TaskRoutesDeps {
 export class TaskRoutes {
   private live: LiveTypes = { at: 0, types: new Map(), mapped: {} };
   private refreshing?: Promise<void>;
-  private lastUnknownRefresh = 0;
   /** Queue → when this node last declared it. */
   private readonly declared = new Map<string, number>();
 
@@ -69,11 +66,10 @@ export class TaskRoutes {
    */
   async forSubmission(type: string, payload: Record<string, unknown>): Promise<Route> {
     if (taskTypes.has(type)) return this.builtIn(type, payload);
+    // A type not in this node's copy may have been announced since: read again before refusing (the API's rate
+    // limits bound how often a client can make a node do so).
     let live = await this.liveTypes(false);
-    if (!live.has(type) && Date.now() - this.lastUnknownRefresh >= UNKNOWN_REFRESH_MS) {
-      this.lastUnknownRefresh = Date.now();
-      live = await this.liveTypes(true);
-    }
+    if (!live.has(type)) live = await this.liveTypes(true);
     const offered = live.get(type);
     if (!offered) return { ok: false, error: `Unknown task type "${type}". Known types: ${[...taskTypes.keys(), ...[...live.keys()].sort()].join(", ")}.` };
     return { ok: true, queue: this.live.mapped[type] ?? offered.queue, payload };

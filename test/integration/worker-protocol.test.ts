@@ -572,6 +572,29 @@ describe("worker protocol v1: routing by type", () => {
     await ch.close();
   });
 
+  test("a submission to an outside queue that was deleted answers 503 and keeps no record, never a 202 for a lost task", async () => {
+    const w = await worker();
+    const ch = await model.createChannel();
+    await ch.deleteQueue(w.queue);
+    await ch.close();
+    const { status, body } = await postJson(stack.nodes[0], "/api/tasks", { type: w.type, payload: {} });
+    assert.equal(status, 503, JSON.stringify(body));
+    assert.match((body as { error: string }).error, /has no queue/);
+    // Declared again by Taskcast within about 10 s of the worker's next announcement: then accepted.
+    const accepted = await eventually(
+      async () => {
+        await w.announce();
+        const res = await postJson(stack.nodes[0], "/api/tasks", { type: w.type, payload: {} });
+        return res.status === 202 ? (res.body as TaskRecord) : undefined;
+      },
+      "a submission accepted once the queue is back",
+      20_000,
+      1000,
+    );
+    const listed = ((await api(stack.nodes[0], "/api/tasks?limit=50")).body as { tasks: TaskRecord[] }).tasks.filter((t) => t.type === w.type);
+    assert.deepEqual(listed.map((t) => t.id), [accepted.id]);
+  });
+
   test("an operator's retry of an outside task goes back to its worker's queue", async () => {
     const w = await worker();
     const { body } = await postJson(stack.nodes[0], "/api/tasks", { type: w.type, payload: {} });
