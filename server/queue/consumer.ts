@@ -86,10 +86,11 @@ export class TaskConsumer {
     if (paused === this.paused) return this.switching;
     this.paused = paused;
     if (paused) this.slots.cancelWaiting();
-    return this.sync();
+    // A failure leaves the channel to the connection's recovery, whose setup consumes (or not) as `paused` says.
+    return this.sync().catch((err: unknown) => this.log.warn({ queue: this.queue, err: messageOf(err) }, "could not pause or resume consuming; it is set up again on the next reconnection"));
   }
 
-  /** Brings the consumer in line with `paused` and `stopped`, one change at a time. */
+  /** Brings the consumer in line with `paused` and `stopped`, one change at a time; rejects if that failed. */
   private sync(): Promise<void> {
     const run = this.switching.then(async () => {
       const want = !this.paused && !this.stopped;
@@ -107,8 +108,8 @@ export class TaskConsumer {
         this.log.info({ queue: this.queue }, "queue paused: not consuming until it is resumed");
       }
     });
-    this.switching = run.catch((err: unknown) => this.log.warn({ queue: this.queue, err: messageOf(err) }, "could not pause or resume consuming; the connection's recovery sets it up again"));
-    return this.switching;
+    this.switching = run.catch(() => undefined);
+    return run;
   }
 
   /** Stops new deliveries; in-flight ones still finish and are acknowledged. */
