@@ -17,10 +17,10 @@ export function QueuePanel({ list, error }: { list?: QueueList; error?: string }
       <h2 id="queue-heading">Queue</h2>
       {main && (
         <p className="muted">
-          RabbitMQ queue <code>{main.queue}</code>: <PauseState paused={main.paused} testId="queue-state" />
+          RabbitMQ queue <code>{main.queue}</code>: <PauseState paused={main.paused} testId="queue-state" />{" "}
+          <PauseButton queue={main.queue} paused={main.paused} label={(action) => `${action} queue`} />
         </p>
       )}
-      {main && <PauseButton queue={main.queue} paused={main.paused} label={(action) => `${action} queue`} />}
       <dl className="stats">
         {items.map(([label, value]) => (
           <div key={label}>
