@@ -33,12 +33,12 @@ test("the dashboard shows an outside worker's queue live, and the insights page 
     // Announced: Taskcast declares the queue, and every tab lists it.
     const row = panel.getByRole("row").filter({ has: page.getByRole("rowheader", { name: new RegExp(`^${queue.replace(/\./g, "\\.")}`) }) });
     await expect(row.getByRole("rowheader")).toHaveText(queue);
-    await expect(row.getByRole("cell")).toHaveText(["0", "1", "0"]);
+    await expect(row.getByRole("cell")).toHaveText(["0", "1", "0", /^Running\b/]);
 
     // Two tasks reach the queue: the open tab shows them without a reload.
     for (let i = 0; i < 2; i++) ch.sendToQueue(queue, Buffer.from(JSON.stringify({ type: "resize-e2e", payload: { i }, id: randomUUID() })), { persistent: true });
     await ch.waitForConfirms();
-    await expect(row.getByRole("cell")).toHaveText(["2", "1", "0"]);
+    await expect(row.getByRole("cell")).toHaveText(["2", "1", "0", /^Running\b/]);
     await expect(row.getByRole("rowheader")).toHaveText(queue);
     // TASK_QUEUE keeps its own numbers: the worker's delivery is not counted in them.
     await expect(panel.getByTestId("queue-consumers")).toHaveText("1");

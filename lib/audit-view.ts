@@ -8,6 +8,8 @@ export const ACTION_LABELS: Record<AuditAction, string> = {
   "task.cancel": "Cancelled",
   "task.retry": "Retried",
   "task.discard": "Discarded",
+  "queue.pause": "Paused a queue",
+  "queue.resume": "Resumed a queue",
   "auth.login": "Signed in",
   "auth.login_failed": "Failed sign-in",
   "auth.logout": "Signed out",

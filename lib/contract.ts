@@ -69,6 +69,14 @@ export type RetryTask = z.infer<typeof RetryTaskSchema>;
 export const TaskCancelRequestSchema = z.object({ v: z.literal(1), taskId: z.string().min(1) });
 export type TaskCancelRequest = z.infer<typeof TaskCancelRequestSchema>;
 
+/** Published by a web node on `<KEY_PREFIX>:queue:pauses` when an operator pauses or resumes `queue`; the state is in Redis. */
+export const QueuePauseChangeSchema = z.object({ v: z.literal(1), queue: z.string().min(1) });
+export type QueuePauseChange = z.infer<typeof QueuePauseChangeSchema>;
+
+/** Answer of `POST /api/queues/:queue/pause` and `/resume`: the state now, and whether this call changed it. */
+export const QueuePauseAckSchema = z.object({ queue: z.string(), paused: z.boolean(), changed: z.boolean() });
+export type QueuePauseAck = z.infer<typeof QueuePauseAckSchema>;
+
 /** A task message on the AMQP queue, as any service may publish it. */
 export const TaskMessageSchema = z.object({
   type: z.string().min(1),
@@ -188,6 +196,8 @@ export const QueueStatsSchema = z.object({
   consumers: z.number().int().min(0),
   /** Messages in the dead-letter queue (TASK_QUEUE + ".dead"). */
   dead: z.number().int().min(0),
+  /** An operator paused the queue (`POST /api/queues/:queue/pause`): its workers take no new deliveries. */
+  paused: z.boolean(),
 });
 export type QueueStats = z.infer<typeof QueueStatsSchema>;
 

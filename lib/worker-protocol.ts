@@ -108,13 +108,16 @@ export function parseWorkerEvent(content: Buffer): ParsedWorkerEvent {
 /**
  * Taskcast's answer to a `running` report published with `reply_to` (and `correlation_id`): `run` true means
  * the attempt is recorded as running and the worker goes on; false means skip the task (cancelled or settled
- * meanwhile, or not known at all): ack the delivery without running it.
+ * meanwhile, or not known at all): ack the delivery without running it; or, with status `paused`, requeue it.
  */
 export const RunVerdictSchema = z.object({
   v: z.literal(WORKER_PROTOCOL_VERSION),
   id: z.string(),
   run: z.boolean(),
-  /** The task's status as recorded after the report. */
+  /**
+   * The task's status as recorded after the report; `paused` (with `run` false) when an operator paused the
+   * worker's queue: nothing was recorded, put the delivery back (reject with requeue) and wait a second.
+   */
   status: z.string(),
   /** Which attempt this is (1 for the first), when `run` is true. */
   attempt: z.number().int().optional(),

@@ -21,6 +21,7 @@ import { createRequestHandler, listen, type PageHandler } from "./http/dispatch"
 import { insightsRoutes } from "./http/insights-routes";
 import { createRequestGuard } from "./http/request-guard";
 import { createRouter } from "./http/router";
+import { queueRoutes } from "./http/queue-routes";
 import { taskRoutes } from "./http/task-routes";
 import { CancelRequests } from "./lifecycle/cancel-requests";
 import { startStallDetector } from "./lifecycle/stall-detector";
@@ -59,6 +60,7 @@ import { redisKeys } from "./redis/keys";
 import { withSafePublish } from "./redis/safe-publish";
 import { closeRedis, shutdownInOrder } from "./shutdown";
 import { IdempotencyKeys } from "./store/idempotency";
+import { QueuePauses } from "./store/queue-pauses";
 import { TaskStore } from "./store/task-store";
 import { WorkerDirectory } from "./store/worker-directory";
 
@@ -120,7 +122,8 @@ export async function startWebNode(config: Config, log: Logger, pages?: PageHand
   let amqp: AmqpConnection | undefined;
   const publisher = new ConfirmPublisher(() => amqp!, topology, log);
   const routes = new TaskRoutes({ redis, keys, topology, workers, declareQueue: (queue) => assertWorkQueue(amqp!.current(), topology, queue), log });
-  const queueStats = new QueueStatsReader(() => amqp!, topology, { inflightByQueue: () => workers.inflightByQueue(topology.queue), knownQueues: () => routes.queues() }, log);
+  const pauses = new QueuePauses(redis, keys);
+  const queueStats = new QueueStatsReader(() => amqp!, topology, { inflightByQueue: () => workers.inflightByQueue(topology.queue), knownQueues: () => routes.queues(), pausedOf: (queues) => pauses.pausedOf(queues) }, log);
   const deadLetters = new DeadLetterQueue(topology, log);
   // Outside workers' events (worker protocol): every web node consumes <TASK_QUEUE>.events, so a dashboard with
   // only outside workers needs no Taskcast worker.
@@ -129,6 +132,7 @@ export async function startWebNode(config: Config, log: Logger, pages?: PageHand
     store,
     workers,
     routes,
+    isPaused: (queue) => pauses.isPaused(queue),
     publisher,
     removeDeadCopy: (taskId) => deadLetters.remove(amqp!.current(), taskId, { oneCopy: true }),
     reply: (replyTo, correlationId, record) => replies.send(replyTo, correlationId, record),
@@ -200,6 +204,7 @@ export async function startWebNode(config: Config, log: Logger, pages?: PageHand
         live,
       }),
       ...taskRoutes({ store }),
+      ...queueRoutes({ pauses, knownQueues: () => routes.queues(), audit }),
       ...insightsRoutes({ stats, workers: workersView, webNodes: () => presence.webNodes() }),
       ...apiRoutes({ submission, tasks, store, broadcasts, broadcastLog, queueStats, health, presence, audit, announcedTypes: () => routes.announcedTypes() }),
     ],

@@ -25,6 +25,7 @@ import { RedisOutageGate } from "./redis/outage-gate";
 import { redisKeys } from "./redis/keys";
 import { withSafePublish } from "./redis/safe-publish";
 import { closeRedis, shutdownInOrder } from "./shutdown";
+import { QueuePauses } from "./store/queue-pauses";
 import { announcedQueueOf } from "./store/task-routes";
 import { TaskStore } from "./store/task-store";
 import { WorkerDirectory } from "./store/worker-directory";
@@ -81,6 +82,8 @@ export async function startWorkerNode(config: Config, log: Logger): Promise<Work
   const declare = (model: Parameters<typeof assertTopology>[0]) => assertTopology(model, topology, log);
   const outages = new RedisOutageGate(redis, log);
   const consumer = new TaskConsumer(config.TASK_QUEUE, config.WORKER_CONCURRENCY, config.WORKER_PREFETCH, (msg, slot) => outages.run(() => runner.run(msg, slot)), declare, log);
+  // Whether an operator paused the queue, known before the first consume: a worker started while paused stays paused.
+  const stopWatchingPause = await new QueuePauses(redis, keys).watch(cancelSub, config.TASK_QUEUE, log, (paused) => void consumer.setPaused(paused));
   amqp = await connectAmqp({
     url: config.rabbitmqUrls,
     name: `taskcast-worker ${id}`,
@@ -120,6 +123,7 @@ export async function startWorkerNode(config: Config, log: Logger): Promise<Work
 
   const close = shutdownInOrder(log, [
     ["announce", () => log.info("worker stopping: no new tasks")],
+    ["stop watching whether the queue is paused", () => stopWatchingPause()],
     ["stop consuming", () => consumer.stop()],
     ["stop holding deliveries for Redis", () => outages.stop()],
     [

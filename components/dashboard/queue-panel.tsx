@@ -1,6 +1,7 @@
 "use client";
 // Queue depth: ready, unacknowledged, consumers and dead letters of TASK_QUEUE, then of each outside worker's queue,
-// as pushed by the web node.
+// as pushed by the web node; whether each is paused, with Pause and Resume for operators.
+import { useQueuePause } from "@/components/live/use-queue-pause";
 import type { QueueDepth, QueueList } from "@/lib/contract";
 
 export function QueuePanel({ list, error }: { list?: QueueList; error?: string }) {
@@ -14,7 +15,12 @@ export function QueuePanel({ list, error }: { list?: QueueList; error?: string }
   return (
     <section className="card" aria-labelledby="queue-heading">
       <h2 id="queue-heading">Queue</h2>
-      {main && <p className="muted">RabbitMQ queue <code>{main.queue}</code></p>}
+      {main && (
+        <p className="muted">
+          RabbitMQ queue <code>{main.queue}</code>: <PauseState paused={main.paused} testId="queue-state" />{" "}
+          <PauseButton queue={main.queue} paused={main.paused} label={(action) => `${action} queue`} />
+        </p>
+      )}
       <dl className="stats">
         {items.map(([label, value]) => (
           <div key={label}>
@@ -42,6 +48,7 @@ function OtherQueues({ queues, deadLetterQueue }: { queues: QueueDepth[]; deadLe
               <th scope="col">Ready</th>
               <th scope="col">Unacked</th>
               <th scope="col">Consumers</th>
+              <th scope="col">State</th>
             </tr>
           </thead>
           <tbody>
@@ -54,6 +61,9 @@ function OtherQueues({ queues, deadLetterQueue }: { queues: QueueDepth[]; deadLe
                 <td data-label="Ready">{q.ready}</td>
                 <td data-label="Unacked">{q.unacked}</td>
                 <td data-label="Consumers">{q.consumers}</td>
+                <td data-label="State">
+                  <PauseState paused={q.paused} /> <PauseButton queue={q.queue} paused={q.paused} label={(action) => `${action} queue ${q.queue}`} visibleText />
+                </td>
               </tr>
             ))}
           </tbody>
@@ -62,6 +72,34 @@ function OtherQueues({ queues, deadLetterQueue }: { queues: QueueDepth[]; deadLe
       <p className="muted small">
         Their dead letters go to <code>{deadLetterQueue}</code>, counted in Dead above.
       </p>
+    </>
+  );
+}
+
+function PauseState({ paused, testId }: { paused: boolean; testId?: string }) {
+  return (
+    <strong className={paused ? "queue-paused" : "queue-running"} data-testid={testId}>
+      {paused ? "Paused" : "Running"}
+    </strong>
+  );
+}
+
+/** Pause or Resume, for operators only (a viewer sees the state alone); `label` names the button for assistive tech. */
+function PauseButton({ queue, paused, label, visibleText = false }: { queue: string; paused: boolean; label: (action: "Pause" | "Resume") => string; visibleText?: boolean }) {
+  const { toggle, allowed, pending, error } = useQueuePause(queue, paused);
+  if (!allowed) return null;
+  const action = paused ? "Resume" : "Pause";
+  return (
+    <>
+      <button type="button" className={`small-button${paused ? "" : " secondary"}`} onClick={() => void toggle()} disabled={pending} aria-label={visibleText ? label(action) : undefined}>
+        {visibleText ? action : label(action)}
+      </button>
+      {error && (
+        <span role="alert" className="error">
+          {" "}
+          {error}
+        </span>
+      )}
     </>
   );
 }

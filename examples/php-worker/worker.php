@@ -195,6 +195,12 @@ final class Worker
             return;
         }
         if (!$verdict['run']) {
+            if (($verdict['status'] ?? '') === 'paused') {
+                // An operator paused our queue: put the task back and wait before taking the next delivery.
+                $this->settle($m, 'requeue');
+                $this->idle(1);
+                return;
+            }
             if (in_array($verdict['status'] ?? '', ['running', 'stalled'], true)) {
                 // Another worker holds it and Taskcast does not yet know that it is gone: keep it, ask again soon.
                 $this->buffer[] = [$m, microtime(true) + 2];

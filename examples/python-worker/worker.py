@@ -159,6 +159,10 @@ class Worker:
             self.ch.basic_nack(tag, requeue=True)
             return self.idle(5)
         if not verdict["run"]:
+            if verdict.get("status") == "paused":
+                # An operator paused our queue: put the task back and wait before taking the next delivery.
+                self.ch.basic_nack(tag, requeue=True)
+                return self.idle(1)
             if verdict.get("status") in ("running", "stalled"):
                 # Another worker holds it and Taskcast does not yet know that it is gone: keep it, ask again soon.
                 self.buffer.append([(method, props, body), time.monotonic() + 2])

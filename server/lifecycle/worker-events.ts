@@ -30,6 +30,8 @@ export interface WorkerEventsDeps {
   workers: WorkerDirectory;
   /** Routes announced types to their worker's queue, which it declares; the queue of a type for a retry. */
   routes: Pick<TaskRoutes, "learn" | "queueOf" | "reserved">;
+  /** Whether an operator paused the queue (a verdict that would start an attempt there is `paused`). */
+  isPaused: (queue: string) => Promise<boolean>;
   /** Confirmed publishing to retry queues and the dead-letter queue. */
   publisher: Pick<ConfirmPublisher, "publishRetry" | "publishDead">;
   /** Removes one dead-letter copy of a task that was settled while the copy was being published. */
@@ -153,6 +155,10 @@ export class WorkerEvents {
         : Promise.resolve();
     // A `running` report asking for the verdict starts (or re-checks) an attempt; the others report on one.
     const asks = replyTo !== undefined;
+    if (asks && (await this.pausedFor(r))) {
+      // Nothing is recorded: the worker puts the delivery back and waits before taking the next one.
+      return this.deps.answer(replyTo, properties.correlationId as string | undefined, { v: WORKER_PROTOCOL_VERSION, id: r.id, run: false, status: "paused" });
+    }
     let record: TaskRecord | undefined;
     try {
       record = await this.admit(r, asks);
@@ -299,6 +305,21 @@ export class WorkerEvents {
     }
     this.deps.log.info({ taskId: saved.id, worker: r.worker, attempt: saved.attempts, delayMs, queue, err: error }, "outside worker's attempt failed; retrying later");
     return saved;
+  }
+
+  /**
+   * Whether a verdict request would start an attempt on a paused queue: the queue the worker announced (the one
+   * it consumes), else its task type's. A request naming its attempt re-checks one already running, which finishes.
+   */
+  private async pausedFor(r: TaskReport): Promise<boolean> {
+    if (r.attempt !== undefined) return false;
+    let queue = (await this.deps.workers.announced(r.worker))?.queue;
+    if (!queue) {
+      const record = await this.deps.store.get(r.id);
+      if (!record) return false;
+      queue = await this.deps.routes.queueOf(record.type);
+    }
+    return this.deps.isPaused(queue);
   }
 
   /** The queue a retry goes back to: the reporting worker's, else that of a live worker offering the type. */

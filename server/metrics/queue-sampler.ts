@@ -9,8 +9,8 @@ import { runPeriodically } from "../periodic";
 export function startQueueSampler(read: () => Promise<QueueList>, live: LiveEvents, intervalMs: number, log: Logger): () => void {
   const sample = async () => {
     const list = await read();
-    const { queue, ready, unacked, consumers, dead } = list.queues[0];
-    live.emit("queue:sampled", { queue, ready, unacked, consumers, dead });
+    const { queue, ready, unacked, consumers, dead, paused } = list.queues[0];
+    live.emit("queue:sampled", { queue, ready, unacked, consumers, dead, paused });
     live.emit("queues:sampled", list);
   };
   return runPeriodically(sample, { intervalMs, immediately: true, failure: { log, message: "queue stats unavailable" } });

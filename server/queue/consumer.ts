@@ -15,7 +15,13 @@ export type Outcome = "ack" | "requeue" | "release";
 export class TaskConsumer {
   private channel?: Channel;
   private consumerTag?: string;
+  /** Starts consuming on the current channel (set by setup). */
+  private consume?: () => Promise<string>;
   private stopped = false;
+  /** An operator paused the queue: no consumer, and no delivery starts. */
+  private paused = false;
+  /** Pause and resume applied one after another. */
+  private switching: Promise<void> = Promise.resolve();
   private readonly running = new Set<Promise<void>>();
   /**
    * Handlers running at once. The prefetch alone does not bound them: when a channel dies its handlers run on,
@@ -58,23 +64,59 @@ export class TaskConsumer {
     channel.on("close", () => {
       if (this.channel !== channel) return;
       this.channel = undefined;
+      this.consumerTag = undefined;
+      this.consume = undefined;
       // A channel can close while its connection stays up (a channel-level error): start again on it.
       if (!this.stopped) void this.restart(model);
     });
     await channel.prefetch(this.prefetch);
     this.channel = channel;
+    this.consumerTag = undefined;
     const acks = new Acknowledger(channel, (err, count) => this.log.warn({ err: messageOf(err), deliveries: count }, "could not acknowledge; the broker will redeliver"));
-    const { consumerTag } = await channel.consume(this.queue, (msg) => this.onDelivery(channel, acks, model, msg), { noAck: false });
-    this.consumerTag = consumerTag;
-    this.log.info({ queue: this.queue, prefetch: this.prefetch }, "consuming tasks");
+    this.consume = async () => (await channel.consume(this.queue, (msg) => this.onDelivery(channel, acks, model, msg), { noAck: false })).consumerTag;
+    await this.sync();
+  }
+
+  /**
+   * Pauses (true) or resumes (false) taking deliveries; idempotent. Paused, the consumer is cancelled (basic.cancel),
+   * deliveries held but not started go back to the queue at once (nack with requeue), and running ones finish.
+   * Holds across reconnections: a consumer set up while paused does not consume.
+   */
+  setPaused(paused: boolean): Promise<void> {
+    if (paused === this.paused) return this.switching;
+    this.paused = paused;
+    if (paused) this.slots.cancelWaiting();
+    // A failure leaves the channel to the connection's recovery, whose setup consumes (or not) as `paused` says.
+    return this.sync().catch((err: unknown) => this.log.warn({ queue: this.queue, err: messageOf(err) }, "could not pause or resume consuming; it is set up again on the next reconnection"));
+  }
+
+  /** Brings the consumer in line with `paused` and `stopped`, one change at a time; rejects if that failed. */
+  private sync(): Promise<void> {
+    const run = this.switching.then(async () => {
+      const want = !this.paused && !this.stopped;
+      const { channel, consumerTag, consume } = this;
+      if (!want && channel && consumerTag) {
+        this.consumerTag = undefined;
+        await channel.cancel(consumerTag).catch(() => undefined);
+        // Deliveries that came before the cancel took effect go back too.
+        if (this.paused) this.slots.cancelWaiting();
+        if (this.paused && !this.stopped) this.log.info({ queue: this.queue }, "queue paused: taking no new tasks");
+      } else if (want && channel && !consumerTag && consume) {
+        this.consumerTag = await consume();
+        this.log.info({ queue: this.queue, prefetch: this.prefetch }, "consuming tasks");
+      } else if (!want && !this.stopped && !consumerTag) {
+        this.log.info({ queue: this.queue }, "queue paused: not consuming until it is resumed");
+      }
+    });
+    this.switching = run.catch(() => undefined);
+    return run;
   }
 
   /** Stops new deliveries; in-flight ones still finish and are acknowledged. */
   async stop(): Promise<void> {
     this.stopped = true;
     this.slots.cancelWaiting();
-    const { channel, consumerTag } = this;
-    if (channel && consumerTag) await channel.cancel(consumerTag).catch(() => undefined);
+    await this.sync();
   }
 
   private async restart(model: ChannelModel): Promise<void> {
@@ -113,7 +155,10 @@ export class TaskConsumer {
     let outcome: Outcome;
     const slot = this.slots.lease();
     if (!(await slot.hold())) {
-      outcome = "release"; // stopping: a delivery that never started goes back to the queue at once
+      outcome = "release"; // stopping or paused: a delivery that never started goes back to the queue at once
+    } else if (this.paused) {
+      slot.release();
+      outcome = "release";
     } else if (this.channel !== channel) {
       // Its channel closed while it waited: RabbitMQ has requeued it already, and the ack could not be sent.
       slot.release();

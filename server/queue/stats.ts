@@ -14,6 +14,8 @@ export interface QueueStatsSources {
   inflightByQueue: () => Promise<Map<string, number>>;
   /** Every queue to list: TASK_QUEUE first, then the outside workers' queues. */
   knownQueues: () => Promise<string[]>;
+  /** Whether each of these queues is paused, in their order. */
+  pausedOf: (queues: readonly string[]) => Promise<boolean[]>;
 }
 
 export class QueueStatsReader {
@@ -40,13 +42,16 @@ export class QueueStatsReader {
    * unacknowledged messages, so `unacked` is the sum of the deliveries that live Taskcast workers hold.
    */
   async read(): Promise<QueueStats> {
-    return guarded(async () => this.readMain(await this.sources.inflightByQueue()));
+    return guarded(async () => {
+      const [held, [paused]] = await Promise.all([this.sources.inflightByQueue(), this.sources.pausedOf([this.topology.queue])]);
+      return this.readMain(held, paused);
+    });
   }
 
-  private async readMain(held: Map<string, number>): Promise<QueueStats> {
+  private async readMain(held: Map<string, number>, paused: boolean): Promise<QueueStats> {
     const channel = await this.slot.get();
     const [queue, dead] = await Promise.all([channel.checkQueue(this.topology.queue), channel.checkQueue(this.topology.dead)]);
-    return { queue: this.topology.queue, ready: queue.messageCount, unacked: held.get(this.topology.queue) ?? 0, consumers: queue.consumerCount, dead: dead.messageCount };
+    return { queue: this.topology.queue, ready: queue.messageCount, unacked: held.get(this.topology.queue) ?? 0, consumers: queue.consumerCount, dead: dead.messageCount, paused };
   }
 
   /**
@@ -56,15 +61,16 @@ export class QueueStatsReader {
   async readAll(): Promise<QueueList> {
     return guarded(async () => {
       const [known, held] = await Promise.all([this.sources.knownQueues(), this.sources.inflightByQueue()]);
-      const main = await this.readMain(held);
       const others = [...new Set(known)].filter((q) => q !== this.topology.queue);
+      const [mainPaused, ...othersPaused] = await this.sources.pausedOf([this.topology.queue, ...others]);
+      const main = await this.readMain(held, mainPaused);
       const depths = await this.checkOutside(others);
       const deadLetterQueue = this.topology.dead;
       const queues: QueueDepth[] = [
         { ...main, exists: true, deadLetterQueue },
         ...others.map((queue, i) => {
           const depth = depths[i];
-          return { queue, ready: depth?.messageCount ?? 0, unacked: held.get(queue) ?? 0, consumers: depth?.consumerCount ?? 0, dead: 0, exists: depth !== undefined, deadLetterQueue };
+          return { queue, ready: depth?.messageCount ?? 0, unacked: held.get(queue) ?? 0, consumers: depth?.consumerCount ?? 0, dead: 0, paused: othersPaused[i], exists: depth !== undefined, deadLetterQueue };
         }),
       ];
       return { queues };

@@ -18,6 +18,10 @@ export function redisKeys(prefix: string) {
     workers: `${prefix}:workers`,
     /** Hash of task type → the queue it goes to, for the types outside workers announce (worker protocol). */
     typeQueues: `${prefix}:task-types:queues`,
+    /** Set while an operator has paused the queue: JSON {by, at}. Workers of the queue take no new deliveries. */
+    queuePaused: (queue: string) => `${prefix}:queue:paused:${queue}`,
+    /** Pub/sub channel on which web nodes tell workers a queue was paused or resumed (they re-check every second too). */
+    queuePauses: `${prefix}:queue:pauses`,
     broadcastSeq: `${prefix}:broadcast:seq`,
     /**
      * Pub/sub channel on which web nodes relay stamped broadcasts to their own tabs. Internal, so under the prefix

@@ -88,9 +88,10 @@ describe("HTTP API with a worker", () => {
   test("GET /api/queue shows the queue and the worker as a consumer", async () => {
     const res = await api(stack.nodes[0], "/api/queue");
     assert.equal(res.status, 200);
-    assert.deepEqual(Object.keys(res.body).sort(), ["consumers", "dead", "queue", "ready", "unacked"]);
+    assert.deepEqual(Object.keys(res.body).sort(), ["consumers", "dead", "paused", "queue", "ready", "unacked"]);
     assert.equal(res.body.queue, stack.config.TASK_QUEUE);
     assert.equal(res.body.consumers, 1);
+    assert.equal(res.body.paused, false);
   });
 });
 

@@ -158,6 +158,24 @@ describe("the PHP example worker", () => {
     assert.ok(!w.lines().some((l) => l.msg === "running the task" && l.taskId === cancelled), w.output());
   });
 
+  test("a paused queue: the worker puts its task back and does not run it until the queue is resumed", async () => {
+    const w = await php();
+    const pause = await api(stack.nodes[0], `/api/queues/${encodeURIComponent(queue)}/pause`, { method: "POST" });
+    assert.deepEqual([pause.status, pause.body.paused], [200, true], JSON.stringify(pause.body));
+    const id = await resize({ width: 8, height: 8, steps: 1, stepMs: 0 });
+    await new Promise((r) => setTimeout(r, 2500));
+    const waiting = (await taskOf(stack, id)) as TaskRecord;
+    assert.deepEqual([waiting.status, waiting.attempts], ["queued", 0], JSON.stringify(waiting));
+    assert.ok(!w.lines().some((l) => l.msg === "running the task" && l.taskId === id), w.output());
+    const resumedAt = Date.now();
+    assert.equal((await api(stack.nodes[0], `/api/queues/${encodeURIComponent(queue)}/resume`, { method: "POST" })).status, 200);
+    const done = await waitForStatus(stack, id, ["succeeded", "failed", "dead"]);
+    assert.equal(done.status, "succeeded", JSON.stringify(done));
+    assert.deepEqual(done.attemptLog.map((a) => a.attempt), [1], "the paused verdicts started no attempt");
+    // It asks again about once a second (after a 1 s wait), so it starts within about 2 s of the resume.
+    assert.ok(Date.parse(done.attemptLog[0].startedAt) - resumedAt < 2500, `started ${Date.parse(done.attemptLog[0].startedAt) - resumedAt} ms after the resume`);
+  });
+
   test("reply once: an AMQP submitter with reply_to gets exactly one reply, after a retry", async () => {
     const replies: ConsumeMessage[] = [];
     const ch = await model.createConfirmChannel();

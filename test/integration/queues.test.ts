@@ -77,12 +77,12 @@ describe("several queues", () => {
     const dead = `${stack.config.TASK_QUEUE}.dead`;
     assert.deepEqual(queues, [
       // The outside workers' inflight is theirs, not TASK_QUEUE's.
-      { queue: stack.config.TASK_QUEUE, ready: 0, unacked: 0, consumers: 1, dead: 0, exists: true, deadLetterQueue: dead },
-      { queue: images, ready: 2, unacked: 1, consumers: 1, dead: 0, exists: true, deadLetterQueue: dead },
-      { queue: missing, ready: 0, unacked: 5, consumers: 0, dead: 0, exists: false, deadLetterQueue: dead },
+      { queue: stack.config.TASK_QUEUE, ready: 0, unacked: 0, consumers: 1, dead: 0, paused: false, exists: true, deadLetterQueue: dead },
+      { queue: images, ready: 2, unacked: 1, consumers: 1, dead: 0, paused: false, exists: true, deadLetterQueue: dead },
+      { queue: missing, ready: 0, unacked: 5, consumers: 0, dead: 0, paused: false, exists: false, deadLetterQueue: dead },
     ] satisfies QueueDepth[]);
     // GET /api/queue keeps its exact shape for TASK_QUEUE, and the outside workers' inflight is not its unacked.
-    assert.deepEqual((await api(stack.nodes[0], "/api/queue")).body, { queue: stack.config.TASK_QUEUE, ready: 0, unacked: 0, consumers: 1, dead: 0 });
+    assert.deepEqual((await api(stack.nodes[0], "/api/queue")).body, { queue: stack.config.TASK_QUEUE, ready: 0, unacked: 0, consumers: 1, dead: 0, paused: false });
     // Asked again: the check of the missing queue left the next read working.
     assert.deepEqual((await listed()).queues.map((q) => [q.queue, q.ready, q.exists]), [
       [stack.config.TASK_QUEUE, 0, true],

@@ -254,6 +254,32 @@ describe("worker protocol v1: an outside worker", () => {
     assert.equal(task.awaitingDelivery, undefined);
   });
 
+  test("while its queue is paused a verdict request is answered paused and records nothing; a running attempt's re-check goes on", async () => {
+    const w = await worker();
+    const first = await enqueue(w);
+    const firstDelivery = await w.nextDelivery(0);
+    assert.equal((await w.claim(first)).run, true);
+    const path = (action: string) => `/api/queues/${encodeURIComponent(w.queue)}/${action}`;
+    assert.equal((await api(stack.nodes[0], path("pause"), { method: "POST" })).status, 200);
+    const second = await enqueue(w);
+    const secondDelivery = await w.nextDelivery(1);
+    try {
+      assert.deepEqual(await w.claim(second), { v: 1, id: second, run: false, status: "paused" });
+      const waiting = (await taskOf(stack, second)) as TaskRecord;
+      assert.deepEqual([waiting.status, waiting.attempts, waiting.worker], ["queued", 0, undefined]);
+      // The task already running re-checks naming its attempt (as for a cancel): it goes on.
+      assert.deepEqual(await w.claim(first, { attempt: 1 }), { v: 1, id: first, run: true, status: "running", attempt: 1 });
+    } finally {
+      assert.equal((await api(stack.nodes[1], path("resume"), { method: "POST" })).status, 200);
+    }
+    assert.deepEqual(await w.claim(second), { v: 1, id: second, run: true, status: "running", attempt: 1 });
+    for (const [id, delivery] of [[first, firstDelivery], [second, secondDelivery]] as const) {
+      await w.report(id, "succeeded", { attempt: 1, result: {} });
+      w.ack(delivery);
+      assert.equal((await waitForStatus(stack, id, ["succeeded", "failed", "dead"])).status, "succeeded");
+    }
+  });
+
   test("a worker killed mid-task: the redelivery runs at once on the next worker, the first attempt counted as interrupted", async () => {
     const w = await worker();
     const id = await enqueue(w);
