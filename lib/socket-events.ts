@@ -1,6 +1,7 @@
 // Socket.IO event maps, typed once for the web node, the worker's emitter and the browser, and the event of each live stream.
 import type { AuditEntry, Principal } from "./auth";
 import type { StatsSeries, WebNodeList, WorkerList } from "./insights";
+import type { TaskLogBatch } from "./task-logs";
 import type { BatchSubmitAck, Health, Broadcast, BroadcastCatchUp, BroadcastSubscription, ChannelList, LiveStream, Presence, QueueList, QueueStats, SendBroadcast, SocketSubmitBatch, SocketSubmitTask, SubmitAck, TaskRecord, TaskSubmitAck } from "./contract";
 
 export interface ServerToClientEvents {
@@ -8,6 +9,8 @@ export interface ServerToClientEvents {
   /** Every known queue's depth (shape of GET /api/queues), pushed when it changes. */
   "queues:stats": (list: QueueList) => void;
   "task:update": (task: TaskRecord) => void;
+  /** New log lines of the task the socket follows with `task:logs:follow`, oldest first. */
+  "task:logs": (batch: TaskLogBatch) => void;
   broadcast: (broadcast: Broadcast) => void;
   /** On every connection: what the tab missed (see BroadcastSubscription in the handshake). */
   "broadcast:catchup": (catchUp: BroadcastCatchUp) => void;
@@ -49,6 +52,9 @@ export function streamOfEvent(event: keyof ServerToClientEvents): LiveStream | u
 /** Reply of `broadcast:follow`: the recent history of the channels now followed, or an error. */
 export type FollowAck = BroadcastCatchUp | { error: string };
 
+/** Reply of `task:logs:follow`: the task whose lines the socket now receives, or an error. */
+export type TaskLogsFollowAck = { taskId: string | null } | { error: string };
+
 /** Reply of `streams:follow`: every stream the socket now receives, or an error naming the valid streams. */
 export type StreamsAck = { streams: LiveStream[] } | { error: string };
 
@@ -62,12 +68,16 @@ export interface ClientToServerEvents {
   "broadcast:follow": (channels: string[] | null, ack: (reply: FollowAck) => void) => void;
   /** Receive only these live streams from now on (null: all), replacing the socket's selection. */
   "streams:follow": (streams: LiveStream[] | null, ack: (reply: StreamsAck) => void) => void;
+  /** Receive `task:logs` for this task from now on (null: for none), instead of the task followed before. */
+  "task:logs:follow": (taskId: string | null, ack: (reply: TaskLogsFollowAck) => void) => void;
 }
 
 /** Between web nodes and workers, through the Redis adapter (the workers' emitter uses serverSideEmit). */
 export interface InterServerEvents {
   /** Task records written by a worker, newest version of each, as live copies; each node emits them to its own tabs. */
   "task:updates": (records: TaskRecord[]) => void;
+  /** Log lines a worker just stored for one task; each node emits them to its own tabs that follow that task's logs. */
+  "task:logs": (batch: TaskLogBatch) => void;
 }
 
 export interface SocketData {

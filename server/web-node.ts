@@ -53,6 +53,7 @@ import { SESSION_CHECK_MS, startSessionSweep } from "./realtime/session-sweep";
 import { limitEvents } from "./realtime/requests";
 import { createSocketServer } from "./realtime/socket-server";
 import { handleTaskSubmit, relayTaskUpdates } from "./realtime/task-events";
+import { relayTaskLogs } from "./realtime/task-logs";
 import { handleStreamSelection } from "./realtime/stream-rooms";
 import { relayQueueStats, startHealthTicker, startStatsTicker } from "./realtime/tickers";
 import { createRedis, waitForRedis } from "./redis/connect";
@@ -61,6 +62,7 @@ import { withSafePublish } from "./redis/safe-publish";
 import { closeRedis, shutdownInOrder } from "./shutdown";
 import { IdempotencyKeys } from "./store/idempotency";
 import { QueuePauses } from "./store/queue-pauses";
+import { TaskLogStore } from "./store/task-logs";
 import { TaskStore } from "./store/task-store";
 import { WorkerDirectory } from "./store/worker-directory";
 
@@ -188,6 +190,7 @@ export async function startWebNode(config: Config, log: Logger, pages?: PageHand
   handleBroadcastEvents(io, { broadcasts, broadcastLog, auth, audit, sends: new RateLimiter(config.BROADCAST_RATE, config.BROADCAST_BURST), events: socketEvents, log });
   handleTaskSubmit(io, submission, auth, log);
   const taskUpdates = relayTaskUpdates(io, live, log);
+  relayTaskLogs(io, auth, log);
   relayLiveEvents(io, live);
   await relayBroadcasts(io, broadcastSub, keys.broadcastFanout, log, (b) => relayLag.note(b.at));
 
@@ -206,7 +209,7 @@ export async function startWebNode(config: Config, log: Logger, pages?: PageHand
       ...taskRoutes({ store }),
       ...queueRoutes({ pauses, knownQueues: () => routes.queues(), audit }),
       ...insightsRoutes({ stats, workers: workersView, webNodes: () => presence.webNodes() }),
-      ...apiRoutes({ submission, tasks, store, broadcasts, broadcastLog, queueStats, health, presence, audit, announcedTypes: () => routes.announcedTypes() }),
+      ...apiRoutes({ submission, tasks, store, logs: new TaskLogStore(redis, keys), broadcasts, broadcastLog, queueStats, health, presence, audit, announcedTypes: () => routes.announcedTypes() }),
     ],
     log,
   );

@@ -20,6 +20,7 @@ import { ConfirmPublisher } from "./queue/publisher";
 import { ReplySender } from "./queue/replies";
 import { assertTopology, topologyFor } from "./queue/topology";
 import { workerTaskUpdates } from "./realtime/task-events";
+import { workerTaskLogs } from "./realtime/task-logs";
 import { createRedis, waitForRedis } from "./redis/connect";
 import { RedisOutageGate } from "./redis/outage-gate";
 import { redisKeys } from "./redis/keys";
@@ -27,6 +28,7 @@ import { withSafePublish } from "./redis/safe-publish";
 import { closeRedis, shutdownInOrder } from "./shutdown";
 import { QueuePauses } from "./store/queue-pauses";
 import { announcedQueueOf } from "./store/task-routes";
+import { TaskLogStore } from "./store/task-logs";
 import { TaskStore } from "./store/task-store";
 import { WorkerDirectory } from "./store/worker-directory";
 
@@ -53,7 +55,8 @@ export async function startWorkerNode(config: Config, log: Logger): Promise<Work
   const directory = new WorkerDirectory(redis, keys);
   const counters = new StatsStore(redis, config.KEY_PREFIX).batched(log);
   const summary = new FinishedSummary(log);
-  const updates = workerTaskUpdates(new Emitter(withSafePublish(redis, log), { key: keys.socketIo }));
+  const emitter = new Emitter(withSafePublish(redis, log), { key: keys.socketIo });
+  const updates = workerTaskUpdates(emitter);
   const topology = topologyFor(config);
 
   let amqp: AmqpConnection | undefined;
@@ -73,6 +76,7 @@ export async function startWorkerNode(config: Config, log: Logger): Promise<Work
       metrics.recorded(record);
       updates.push(record);
     },
+    logs: { store: new TaskLogStore(redis, keys), publish: workerTaskLogs(emitter) },
     finished: (record) => {
       counters.countFinished(record);
       summary.count(record);

@@ -10,7 +10,9 @@ import type { Actor } from "../lifecycle/actor";
 import type { TaskSubmission } from "../lifecycle/submission";
 import type { TaskService } from "../lifecycle/task-service";
 import type { QueueStatsReader } from "../queue/stats";
+import type { TaskLogStore } from "../store/task-logs";
 import type { TaskStore } from "../store/task-store";
+import type { TaskLogs } from "../../lib/task-logs";
 import { taskTypeInfo } from "../tasks/registry";
 import { readJsonBody } from "./body";
 import type { RequestContext } from "./request-guard";
@@ -21,6 +23,8 @@ export interface ApiDeps {
   submission: TaskSubmission;
   tasks: TaskService;
   store: TaskStore;
+  /** Handlers' log lines. */
+  logs: Pick<TaskLogStore, "read">;
   broadcasts: BroadcastService;
   broadcastLog: BroadcastLog;
   queueStats: QueueStatsReader;
@@ -107,6 +111,17 @@ export function apiRoutes(deps: ApiDeps): Route[] {
         const record = await redisCall(() => deps.store.get(taskId));
         if (!record) throw notFound(`No task with id "${taskId}".`);
         return [200, record];
+      },
+    },
+    {
+      method: "GET",
+      pattern: /^\/api\/tasks\/([^/]+)\/logs$/,
+      handler: async (_req, _url, [id]) => {
+        const taskId = decodeTaskId(id);
+        // The lines first: a task trimmed between the two reads answers 404, not lines without a record.
+        const logs = await redisCall(() => deps.logs.read(taskId));
+        if (!(await redisCall(() => deps.store.get(taskId)))) throw notFound(`No task with id "${taskId}".`);
+        return [200, { logs } satisfies TaskLogs];
       },
     },
     {

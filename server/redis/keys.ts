@@ -2,6 +2,8 @@
 export function redisKeys(prefix: string) {
   return {
     task: (id: string) => `${prefix}:task:${id}`,
+    /** List of a task's handler log lines (JSON), oldest first; removed with the task's record (the record's key + ":logs"). */
+    taskLogs: (id: string) => `${prefix}:task:${id}:logs`,
     /** Sorted set of all task ids, scored by creation time. */
     tasks: `${prefix}:tasks`,
     /** Sorted set of task ids in one status, scored by creation time. */

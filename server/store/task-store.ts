@@ -6,6 +6,7 @@ import { matchesSearch, parseCursor, type TaskSearchFilters } from "../../lib/ta
 import type { ScanMeter } from "../access/scan-cost";
 import type { Redis } from "../redis/connect";
 import type { RedisKeys } from "../redis/keys";
+import { LOGS_SUFFIX } from "./task-logs";
 
 /** Most records the retention trims in one write, so a write never blocks Redis for long. */
 const TRIM_BATCH = 100;
@@ -43,7 +44,7 @@ if ARGV[8] == '-' then redis.call('ZREM', KEYS[3], id) elseif ARGV[8] ~= '' then
   if excess > 0 then
     local old = redis.call('ZRANGE', KEYS[3], 0, math.min(excess, ${TRIM_BATCH}) - 1)
     for _, oid in ipairs(old) do
-      redis.call('DEL', ARGV[6] .. oid)
+      redis.call('DEL', ARGV[6] .. oid, ARGV[6] .. oid .. '${LOGS_SUFFIX}')
       redis.call('ZREM', KEYS[2], oid)
       redis.call('ZREM', KEYS[3], oid)
       redis.call('ZREM', KEYS[4], oid)
@@ -135,7 +136,7 @@ export class TaskStore {
   }
 
   async remove(id: string): Promise<void> {
-    const tx = this.redis.multi().del(this.keys.task(id)).zrem(this.keys.tasks, id).zrem(this.keys.tasksFinished, id).zrem(this.keys.deadLetters, id);
+    const tx = this.redis.multi().del(this.keys.task(id), this.keys.taskLogs(id)).zrem(this.keys.tasks, id).zrem(this.keys.tasksFinished, id).zrem(this.keys.deadLetters, id);
     for (const status of TASK_STATUSES) tx.zrem(this.keys.tasksByStatus(status), id);
     await tx.exec();
   }

@@ -5,6 +5,12 @@ import type { Payload } from "../../lib/contract";
 export interface TaskContext {
   /** Report progress in 0..1; cheap to call often (the worker throttles writes). */
   progress(fraction: number): void;
+  /**
+   * A log line for the task's page, `GET /api/tasks/:id/logs` and the worker's log (with the task id). The newest 200
+   * lines of each attempt are kept with the task, each at most 2 KiB (message and fields as JSON; longer ones are cut
+   * and say so). Cheap: lines are written to Redis in batches, at most every 250 ms and at the attempt's end.
+   */
+  log(message: string, fields?: Record<string, unknown>): void;
   /** Aborted when the attempt times out, an operator cancels the task, or the worker shuts down past its grace period. */
   signal: AbortSignal;
   /** 1 for the first attempt. */

@@ -20,9 +20,11 @@ export const sleepTask = defineTask({
       const elapsed = Date.now() - started;
       if (elapsed >= ms) break;
       ctx.progress(elapsed / ms);
+      ctx.log(`slept ${elapsed} of ${ms} ms`, { elapsed, ms });
       await delay(Math.min(TICK_MS, ms - elapsed), undefined, { signal: ctx.signal });
     }
     ctx.progress(1);
+    ctx.log(`done: slept ${ms} ms`);
     return { slept: ms };
   },
 });

@@ -5,7 +5,7 @@ import { backoffDelay, DEFAULT_RETRY, defineTask, retryPolicy } from "../../serv
 import { checkTask, taskTypeInfo, taskTypes } from "../../server/tasks/registry";
 import { sleepTask } from "../../server/tasks/sleep";
 
-const ctx = (progress: number[] = []) => ({ progress: (p: number) => void progress.push(p), signal: new AbortController().signal, attempt: 1, taskId: "t" });
+const ctx = (progress: number[] = []) => ({ progress: (p: number) => void progress.push(p), log: () => undefined, signal: new AbortController().signal, attempt: 1, taskId: "t" });
 
 test("the built-in types are sleep, echo, fail and flaky, each with a valid example", () => {
   assert.deepEqual(taskTypeInfo().map((t) => t.name), ["sleep", "echo", "fail", "flaky"]);
@@ -39,7 +39,7 @@ test("sleep reports rising progress ending at 1", async () => {
 
 test("sleep stops when aborted", async () => {
   const controller = new AbortController();
-  const running = sleepTask.run({ ms: 10_000 }, { progress: () => undefined, signal: controller.signal, attempt: 1, taskId: "t" });
+  const running = sleepTask.run({ ms: 10_000 }, { progress: () => undefined, log: () => undefined, signal: controller.signal, attempt: 1, taskId: "t" });
   controller.abort();
   await assert.rejects(running);
 });
