@@ -11,6 +11,7 @@ import { PageHeader } from "@/components/layout/page-header";
 import { formatDuration, Time } from "@/components/ui/time";
 import { EditPayloadButton, PayloadEditor, usePayloadDraft } from "./payload-editor";
 import { useTask } from "@/components/live/use-task";
+import { TaskLogs } from "./task-logs";
 
 /** Longer JSON is shown cut to this many characters until "Show all" (a browser slows down on megabytes of text). */
 const SHOWN_CHARS = 200 * 1024;
@@ -38,6 +39,7 @@ export function TaskDetail({ id }: { id: string }) {
           </p>
         )}
         {state.record && <TaskView task={state.record} />}
+        {state.record && <TaskLogs id={id} epoch={epoch} />}
       </main>
     </>
   );
