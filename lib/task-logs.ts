@@ -35,12 +35,9 @@ const bytes = (s: string) => utf8.encode(s).length;
 
 /** The first `max` bytes of `s` (UTF-8), not splitting a character. */
 function cutTo(s: string, max: number): string {
-  if (bytes(s) <= max) return s;
-  let end = Math.min(s.length, max);
-  while (end > 0 && bytes(s.slice(0, end)) > max) end--;
-  // Do not leave half of a surrogate pair.
-  if (end > 0 && /[\uD800-\uDBFF]/.test(s[end - 1])) end--;
-  return s.slice(0, end);
+  // encodeInto writes whole characters only: `read` is where the last one that fits ends.
+  const { read } = utf8.encodeInto(s, new Uint8Array(Math.max(0, max)));
+  return s.slice(0, read);
 }
 
 /**

@@ -3,7 +3,6 @@
 // Every status change is an event of lib/task-lifecycle.ts; this module only orders the steps.
 import type { ConsumeMessage } from "amqplib";
 import { isFinished, type TaskRecord } from "../../lib/contract";
-import { logLine, MAX_LOG_LINES_PER_ATTEMPT, type TaskLogBatch, type TaskLogLine } from "../../lib/task-logs";
 import { CANCELLED_BY_OPERATOR, isAttempt, newTaskRecord, nextRecord, runOf, type AttemptRef, type TaskEvent } from "../../lib/task-lifecycle";
 import { messageOf } from "../errors";
 import type { Logger } from "../logger";
@@ -11,9 +10,9 @@ import type { Outcome } from "../queue/consumer";
 import type { SlotLease } from "../queue/slots";
 import type { ConfirmPublisher } from "../queue/publisher";
 import { carriedProperties, messagePriority, parseMessage, type ParsedMessage } from "../queue/task-message";
-import type { TaskLogStore } from "../store/task-logs";
 import type { TaskStore } from "../store/task-store";
 import { planFailedAttempt } from "./attempt-failure";
+import { AttemptLog, type AttemptLogSink } from "./attempt-log";
 import { replyOnce } from "./reply-once";
 import { retryPolicy, TaskFailure, type RetryPolicy } from "../tasks/define-task";
 import { checkTask, taskTypes, type PayloadCheck } from "../tasks/registry";
@@ -23,9 +22,6 @@ const RUNNING_WRITE_DELAY_MS = 100;
 
 /** Progress is written to Redis and pushed to browsers at most this often per task. */
 const PROGRESS_INTERVAL_MS = 250;
-
-/** A handler's log lines are written to Redis (and pushed to browsers) at most this often per task, and at the attempt's end. */
-const LOG_FLUSH_MS = 250;
 
 /** Why an attempt's signal was aborted. */
 export class AttemptAbort extends Error {
@@ -64,11 +60,7 @@ export interface TaskRunnerDeps {
   /** Pushes a task record to every browser. */
   publish: (record: TaskRecord) => void;
   /** Where handlers' `ctx.log` lines are kept and pushed; without it they go to the worker's log only. */
-  logs?: {
-    store: Pick<TaskLogStore, "append">;
-    /** Pushes lines just stored to the tabs showing the task. */
-    publish: (batch: TaskLogBatch) => void;
-  };
+  logs?: AttemptLogSink;
   /** Sends the final record to an AMQP reply_to queue; resolves once RabbitMQ confirmed it. */
   reply: (replyTo: string, correlationId: string | undefined, record: TaskRecord) => Promise<void>;
   /** Removes one dead-letter copy of a task that was settled while the copy was being published. */
@@ -286,31 +278,9 @@ export class TaskRunner {
         .catch((err: unknown) => log.warn({ taskId: id, err: messageOf(err) }, "progress not saved"));
     };
 
-    // Log lines: nothing is made or written for a handler that never logs.
-    const lines = { buffer: [] as TaskLogLine[], count: 0, stored: 0, timer: undefined as NodeJS.Timeout | undefined, writes: Promise.resolve(), open: true };
-    const logStore = this.deps.logs;
-    const flushLogs = () => {
-      clearTimeout(lines.timer);
-      lines.timer = undefined;
-      if (!logStore || lines.buffer.length === 0) return;
-      const batch = lines.buffer;
-      const before = lines.stored;
-      lines.buffer = [];
-      lines.stored += batch.length;
-      lines.writes = lines.writes
-        .then(() => logStore.store.append(id, batch, before))
-        .then((kept) => void (kept && logStore.publish({ taskId: id, lines: batch })))
-        .catch((err: unknown) => log.warn({ taskId: id, err: messageOf(err) }, "log lines not saved"));
-    };
-    const logFromHandler = (message: string, fields?: Record<string, unknown>) => {
-      const line = logLine(attempt, ref.run, ++lines.count, now(), message, fields);
-      log.info(line.fields ? { taskId: id, attempt, fields: line.fields } : { taskId: id, attempt }, line.message);
-      // Lines logged after the attempt ended (a handler that left work behind) go to the worker's log only.
-      if (!logStore || !lines.open) return;
-      lines.buffer.push(line);
-      if (lines.buffer.length > MAX_LOG_LINES_PER_ATTEMPT) lines.buffer.shift();
-      lines.timer ??= setTimeout(flushLogs, LOG_FLUSH_MS);
-    };
+    // Made on the first line: a handler that never logs costs nothing here.
+    let lines: AttemptLog | undefined;
+    const logFromHandler = (message: string, fields?: Record<string, unknown>) => (lines ??= new AttemptLog(id, attempt, ref.run, this.deps.logs, log, now)).add(message, fields);
 
     let ended: HandlerEnd;
     try {
@@ -323,12 +293,10 @@ export class TaskRunner {
       clearTimeout(timer);
       clearTimeout(markRunning);
       this.active.delete(id);
-      lines.open = false;
-      flushLogs();
     }
     await writes;
     // The attempt's lines are stored before its outcome.
-    if (lines.stored > 0) await lines.writes;
+    if (lines) await lines.close();
     const ms = Date.now() - startedMs;
     return ended.ok ? { ok: true, result: ended.result, record, ms } : { ok: false, failure: ended.failure, record, ms };
   }

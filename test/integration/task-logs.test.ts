@@ -2,6 +2,7 @@
 // (200 newest lines per attempt, 2 KiB a line), removal with the record, and live delivery to a following socket.
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
+import { pino } from "pino";
 import { z } from "zod";
 import { MAX_LOG_LINE_BYTES, type TaskLogBatch, type TaskLogLine } from "../../lib/task-logs";
 import { redisKeys } from "../../server/redis/keys";
@@ -40,11 +41,14 @@ const logsTask = defineTask({
 
 describe("handler log lines", () => {
   let stack: Stack;
+  /** Every line the stack's processes logged (JSON). */
+  const logged: Array<Record<string, unknown>> = [];
   const viewer = { headers: bearer(TOKENS.grafana) };
   const operator = { "Content-Type": "application/json", ...bearer(TOKENS.ci) };
   before(async () => {
     types.set("test-logs", logsTask as unknown as TaskDefinition);
-    stack = await startStack({ env: { ...authEnv(), TASK_HISTORY_LIMIT: "3" } });
+    const log = pino({ level: "info" }, { write: (text: string) => void logged.push(JSON.parse(text) as Record<string, unknown>) });
+    stack = await startStack({ env: { ...authEnv(), TASK_HISTORY_LIMIT: "3" }, log });
   });
   after(async () => {
     types.delete("test-logs");
@@ -79,6 +83,10 @@ describe("handler log lines", () => {
     assert.deepEqual(logs[0].fields, { elapsed: 0, ms: 800 });
     assert.equal(logs.at(-1)!.message, "done: slept 800 ms");
     assert.ok(logs.every((l, i) => i === 0 || l.at >= logs[i - 1].at), "oldest first");
+    // The worker's own log has each line, with the task id.
+    const inWorkerLog = logged.filter((entry) => entry.taskId === id && typeof entry.msg === "string" && /slept/.test(entry.msg));
+    assert.deepEqual(inWorkerLog.map((entry) => entry.msg), logs.map((l) => l.message));
+    assert.deepEqual(inWorkerLog[0], { ...inWorkerLog[0], level: 30, attempt: 1, fields: { elapsed: 0, ms: 800 } });
 
     const unknown = await api(stack.nodes[0], "/api/tasks/no-such-task/logs", viewer);
     assert.equal(unknown.status, 404);
