@@ -1,4 +1,4 @@
-// Takes one message out of the dead-letter queue, by task id, for an operator's retry or discard.
+// Takes messages out of the dead-letter queue, by task id, for an operator's retry or discard (one, or many in one scan).
 import type { ChannelModel, ConfirmChannel, GetMessage } from "amqplib";
 import { unavailable } from "../errors";
 import type { Logger } from "../logger";
@@ -35,26 +35,83 @@ export class DeadLetterQueue {
    * copy and the dead letter is gone. Resolves false if the message is not in the queue.
    */
   requeue(model: ChannelModel, id: string, body: Buffer, priority: number, run: number, queue = this.topology.queue): Promise<boolean> {
-    return this.withdraw(model, id, async (message, channel) => {
-      const properties = carriedProperties(message.properties, id, { queue: "work" });
-      properties.headers = { ...properties.headers, [RUN_HEADER]: run };
-      // Mandatory: a queue that is gone (an outside worker's) returns the copy, and the dead letter stays.
-      let returned = false;
-      const onReturn = () => (returned = true);
-      channel.on("return", onReturn);
-      try {
-        channel.sendToQueue(queue, body, { ...properties, persistent: true, priority, mandatory: true });
-        await channel.waitForConfirms();
-      } finally {
-        channel.off("return", onReturn);
-      }
-      if (returned) throw unavailable(`RabbitMQ has no queue "${queue}" (deleted?), so the task stays in the dead-letter queue; its worker's next announcement declares the queue again. Try again shortly.`);
-    });
+    return this.withdraw(model, id, (message, channel) => this.publishCopy(channel, id, message, body, priority, run, queue));
   }
 
   /** Removes task `id`'s dead letter (every copy, or with `oneCopy` just one); false if it is not in the queue. */
   remove(model: ChannelModel, id: string, options: { oneCopy?: boolean } = {}): Promise<boolean> {
     return this.withdraw(model, id, async () => undefined, !options.oneCopy);
+  }
+
+  /**
+   * The batch form of `withdraw`, in ONE scan of the queue: every message whose task id is in `ids` is handed to
+   * `handle` (the first copy; further copies are removed too) and removed once it resolves. A `handle` that throws
+   * leaves that message in the queue and its id in `failed`. Resolves with the ids found (handled) and failed.
+   */
+  withdrawMany(model: ChannelModel, ids: ReadonlySet<string>, handle: (id: string, message: GetMessage, channel: ConfirmChannel) => Promise<void>): Promise<{ found: Set<string>; failed: Map<string, unknown> }> {
+    const run = this.queue.then(() => this.searchMany(model, ids, handle));
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  /** Moves each task's dead letter back to its queue as `requeue` does, in one scan; `messages` gives each one's new body, priority, run and queue. */
+  requeueMany(model: ChannelModel, messages: ReadonlyMap<string, { body: Buffer; priority: number; run: number; queue: string }>): Promise<{ found: Set<string>; failed: Map<string, unknown> }> {
+    return this.withdrawMany(model, new Set(messages.keys()), (id, message, channel) => {
+      const m = messages.get(id)!;
+      return this.publishCopy(channel, id, message, m.body, m.priority, m.run, m.queue);
+    });
+  }
+
+  /** Removes each task's dead letter (every copy) in one scan. */
+  removeMany(model: ChannelModel, ids: ReadonlySet<string>): Promise<{ found: Set<string>; failed: Map<string, unknown> }> {
+    return this.withdrawMany(model, ids, async () => undefined);
+  }
+
+  private async publishCopy(channel: ConfirmChannel, id: string, message: GetMessage, body: Buffer, priority: number, run: number, queue: string): Promise<void> {
+    const properties = carriedProperties(message.properties, id, { queue: "work" });
+    properties.headers = { ...properties.headers, [RUN_HEADER]: run };
+    // Mandatory: a queue that is gone (an outside worker's) returns the copy, and the dead letter stays.
+    let returned = false;
+    const onReturn = () => (returned = true);
+    channel.on("return", onReturn);
+    try {
+      channel.sendToQueue(queue, body, { ...properties, persistent: true, priority, mandatory: true });
+      await channel.waitForConfirms();
+    } finally {
+      channel.off("return", onReturn);
+    }
+    if (returned) throw unavailable(`RabbitMQ has no queue "${queue}" (deleted?), so the task stays in the dead-letter queue; its worker's next announcement declares the queue again. Try again shortly.`);
+  }
+
+  private async searchMany(model: ChannelModel, ids: ReadonlySet<string>, handle: (id: string, message: GetMessage, channel: ConfirmChannel) => Promise<void>) {
+    const found = new Set<string>();
+    const failed = new Map<string, unknown>();
+    const channel = await model.createConfirmChannel();
+    channel.on("error", (err: Error) => this.log.warn({ err: err.message }, "dead-letter channel error"));
+    try {
+      let seen = 0;
+      for (; seen < MAX_SCAN; seen++) {
+        const message = await channel.get(this.topology.dead, { noAck: false });
+        if (message === false) break;
+        const id = message.properties.messageId as string | undefined;
+        if (id === undefined || !ids.has(id) || failed.has(id)) continue;
+        if (!found.has(id)) {
+          try {
+            await handle(id, message, channel);
+          } catch (err) {
+            // Left unacked: closing the channel puts it back.
+            failed.set(id, err);
+            continue;
+          }
+          found.add(id);
+        }
+        channel.ack(message);
+      }
+      if (seen >= MAX_SCAN) this.log.warn({ scanned: MAX_SCAN, notFound: ids.size - found.size - failed.size }, "dead-letter batch search stopped at the scan limit; messages not reached stay in the queue");
+      return { found, failed };
+    } finally {
+      await channel.close().catch(() => undefined);
+    }
   }
 
   private async search(model: ChannelModel, id: string, handle: (message: GetMessage, channel: ConfirmChannel) => Promise<void>, allCopies: boolean): Promise<boolean> {
