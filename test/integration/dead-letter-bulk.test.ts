@@ -32,7 +32,7 @@ describe("bulk actions on dead letters", () => {
   const audits = async (action: string) => ((await get(`/api/audit?action=${action}`)).body.entries as AuditEntry[]);
 
   before(async () => {
-    stack = await startStack({ workers: 1, env: { ...authEnv(), DEAD_LETTER_BULK_BATCH: "100", WORKER_CONCURRENCY: "32" } });
+    stack = await startStack({ webNodes: 2, workers: 1, env: { ...authEnv(), DEAD_LETTER_BULK_BATCH: "100", WORKER_CONCURRENCY: "32" } });
   });
   after(() => stack.close());
 
@@ -95,11 +95,12 @@ describe("bulk actions on dead letters", () => {
     await eventually(async () => ((await task(a)).status === "dead" && (await task(b)).status === "dead" ? true : undefined), "a and b dead again", 30_000, 200);
   });
 
-  test("all=true over 300 dead letters: batches of 100 with progress to the tabs, a second bulk action meanwhile is 409", async () => {
+  test("all=true over 300 dead letters: batches of 100 with progress to the tabs on every node, a second bulk action meanwhile is 409 on another node", async () => {
     await makeDead(298);
     const total = await deadListed();
     assert.equal(total, 300);
-    const socket = await stack.connectSocket(stack.nodes[0], { auth: { token: TOKENS.ci } });
+    // A tab on the other node sees the progress too.
+    const socket = await stack.connectSocket(stack.nodes[1], { auth: { token: TOKENS.ci } });
     const progress: DeadLetterBulkProgress[] = [];
     const finished = new Promise<void>((resolve) =>
       socket.on("deadLetters:progress", (p) => {
@@ -111,7 +112,8 @@ describe("bulk actions on dead letters", () => {
 
     const first = post("/api/dead-letters/retry", { all: true });
     await started;
-    const second = await post("/api/dead-letters/discard", { all: true });
+    // On the other web node: the lock is in Redis.
+    const second = await api(stack.nodes[1], "/api/dead-letters/discard", { method: "POST", headers: { ...operator, "Content-Type": "application/json" }, body: JSON.stringify({ all: true }) });
     assert.equal(second.status, 409, JSON.stringify(second.body));
     assert.match(second.body.error, /already running/);
     const res = await first;
