@@ -17,9 +17,13 @@ export function useDeadLetterBulk() {
   useEffect(() => {
     const socket = getSocket();
     const onProgress = (p: DeadLetterBulkProgress) => setProgress(p);
+    // A tab that reconnects may have missed the end: forget the progress rather than keep the buttons off for ever.
+    const onConnect = () => setProgress(undefined);
     socket.on("deadLetters:progress", onProgress);
+    socket.on("connect", onConnect);
     return () => {
       socket.off("deadLetters:progress", onProgress);
+      socket.off("connect", onConnect);
     };
   }, []);
 
