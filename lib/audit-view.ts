@@ -8,6 +8,8 @@ export const ACTION_LABELS: Record<AuditAction, string> = {
   "task.cancel": "Cancelled",
   "task.retry": "Retried",
   "task.discard": "Discarded",
+  "dead-letters.retry": "Retried dead letters",
+  "dead-letters.discard": "Discarded dead letters",
   "queue.pause": "Paused a queue",
   "queue.resume": "Resumed a queue",
   "auth.login": "Signed in",

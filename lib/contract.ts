@@ -77,6 +77,33 @@ export type QueuePauseChange = z.infer<typeof QueuePauseChangeSchema>;
 export const QueuePauseAckSchema = z.object({ queue: z.string(), paused: z.boolean(), changed: z.boolean() });
 export type QueuePauseAck = z.infer<typeof QueuePauseAckSchema>;
 
+/** Most ids one `POST /api/dead-letters/retry` or `/discard` names; `{"all": true}` has no limit. */
+export const MAX_BULK_IDS = 1000;
+/** Body of `POST /api/dead-letters/retry` and `/discard`: some dead letters by id, or all of them. */
+export const DeadLetterBulkSchema = z.union([
+  z.strictObject({ ids: z.array(z.string().min(1).max(200)).min(1).max(MAX_BULK_IDS) }),
+  z.strictObject({ all: z.literal(true) }),
+]);
+export type DeadLetterBulk = z.infer<typeof DeadLetterBulkSchema>;
+export type DeadLetterBulkAction = "retry" | "discard";
+/** A task a bulk action left alone, and why. */
+export const BulkSkipSchema = z.object({ id: z.string(), reason: z.string() });
+/** Answer of a bulk action: how many tasks it moved, and those it skipped. */
+export const DeadLetterBulkAckSchema = z.object({ count: z.number().int(), skipped: z.array(BulkSkipSchema) });
+export type DeadLetterBulkAck = z.infer<typeof DeadLetterBulkAckSchema>;
+/** Progress of a bulk action, after each batch (`deadLetters:progress` to every tab). */
+export const DeadLetterBulkProgressSchema = z.object({
+  action: z.enum(["retry", "discard"]),
+  /** Tasks looked at so far, of `total`. */
+  done: z.number().int(),
+  total: z.number().int(),
+  /** Moved so far; the rest of `done` was skipped. */
+  count: z.number().int(),
+  finished: z.boolean(),
+  by: z.string(),
+});
+export type DeadLetterBulkProgress = z.infer<typeof DeadLetterBulkProgressSchema>;
+
 /** A task message on the AMQP queue, as any service may publish it. */
 export const TaskMessageSchema = z.object({
   type: z.string().min(1),

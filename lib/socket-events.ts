@@ -2,7 +2,7 @@
 import type { AuditEntry, Principal } from "./auth";
 import type { StatsSeries, WebNodeList, WorkerList } from "./insights";
 import type { TaskLogBatch } from "./task-logs";
-import type { BatchSubmitAck, Health, Broadcast, BroadcastCatchUp, BroadcastSubscription, ChannelList, LiveStream, Presence, QueueList, QueueStats, SendBroadcast, SocketSubmitBatch, SocketSubmitTask, SubmitAck, TaskRecord, TaskSubmitAck } from "./contract";
+import type { BatchSubmitAck, DeadLetterBulkProgress, Health, Broadcast, BroadcastCatchUp, BroadcastSubscription, ChannelList, LiveStream, Presence, QueueList, QueueStats, SendBroadcast, SocketSubmitBatch, SocketSubmitTask, SubmitAck, TaskRecord, TaskSubmitAck } from "./contract";
 
 export interface ServerToClientEvents {
   "queue:stats": (stats: QueueStats) => void;
@@ -26,6 +26,8 @@ export interface ServerToClientEvents {
   "stats:tick": (recent: StatsSeries) => void;
   /** Each new audit log entry, as it is written on any node. */
   "audit:entry": (entry: AuditEntry) => void;
+  /** Progress of an operator's bulk retry or discard of dead letters, after each batch, on every node. */
+  "deadLetters:progress": (progress: DeadLetterBulkProgress) => void;
 }
 
 /** The event that carries each live stream: a socket receives an event of this map only while it follows its stream. */

@@ -78,6 +78,8 @@ const EnvSchema = z.object({
   TASK_DELIVERY_LIMIT: positiveInt.max(1000).default(10),
   /** Finished task records kept in Redis; the oldest finished go first, unfinished ones are never trimmed. */
   TASK_HISTORY_LIMIT: positiveInt.default(10_000),
+  /** Dead letters per batch of a bulk retry or discard over all of them: each batch is one scan of the dead-letter queue. */
+  DEAD_LETTER_BULK_BATCH: positiveInt.max(1000).default(500),
   BROADCAST_CHANNEL: z.string().min(1).default("broadcast"),
   WORKER_CONCURRENCY: positiveInt.max(1000).default(4),
   /**

@@ -2,7 +2,7 @@
 // Services never hold the Socket.IO server, so they can be built (and tested) before it exists.
 import { EventEmitter } from "node:events";
 import type { AuditEntry } from "../lib/auth";
-import type { Broadcast, QueueList, QueueStats, TaskRecord } from "../lib/contract";
+import type { Broadcast, DeadLetterBulkProgress, QueueList, QueueStats, TaskRecord } from "../lib/contract";
 import type { WorkerList } from "../lib/insights";
 import type { MalformedKind } from "../lib/worker-protocol";
 
@@ -25,6 +25,8 @@ export interface LiveEventMap {
   "worker-event:refused": [reason: MalformedKind | "unapplied"];
   /** A sign-in session ended (signed out): its sockets close on every node. */
   "session:ended": [sessionId: string];
+  /** Progress of a bulk action on dead letters this node runs: every tab on every node sees it. */
+  "dead-letters:progress": [progress: DeadLetterBulkProgress];
 }
 
 export class LiveEvents extends EventEmitter<LiveEventMap> {}

@@ -26,6 +26,7 @@ import { taskRoutes } from "./http/task-routes";
 import { CancelRequests } from "./lifecycle/cancel-requests";
 import { startStallDetector } from "./lifecycle/stall-detector";
 import { TaskSubmission } from "./lifecycle/submission";
+import { DeadLetterBulk } from "./lifecycle/dead-letter-bulk";
 import { TaskService } from "./lifecycle/task-service";
 import { WorkerEvents } from "./lifecycle/worker-events";
 import { LiveEvents } from "./live-events";
@@ -161,6 +162,7 @@ export async function startWebNode(config: Config, log: Logger, pages?: PageHand
   const lifecycle = { store, publisher, amqp: () => amqp!, audit, live, log };
   const submission = new TaskSubmission({ ...lifecycle, routes, idempotency: new IdempotencyKeys(redis, keys) });
   const tasks = new TaskService({ ...lifecycle, routes, deadLetters, cancels: new CancelRequests(redis, keys) });
+  const bulk = new DeadLetterBulk({ tasks, store, redis, keys, audit, live, batch: config.DEAD_LETTER_BULK_BATCH });
 
   // Socket.IO: who may connect, then what flows over it.
   // Nothing authenticates requests without users: answer only to this machine's names and the listed ones.
@@ -209,7 +211,7 @@ export async function startWebNode(config: Config, log: Logger, pages?: PageHand
       ...taskRoutes({ store }),
       ...queueRoutes({ pauses, knownQueues: () => routes.queues(), audit }),
       ...insightsRoutes({ stats, workers: workersView, webNodes: () => presence.webNodes() }),
-      ...apiRoutes({ submission, tasks, store, logs: new TaskLogStore(redis, keys), broadcasts, broadcastLog, queueStats, health, presence, audit, announcedTypes: () => routes.announcedTypes() }),
+      ...apiRoutes({ submission, tasks, bulk, store, logs: new TaskLogStore(redis, keys), broadcasts, broadcastLog, queueStats, health, presence, audit, announcedTypes: () => routes.announcedTypes() }),
     ],
     log,
   );

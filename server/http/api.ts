@@ -1,6 +1,6 @@
 // The JSON API's core routes and /healthz: thin handlers over the web node's services.
 import type { IncomingMessage } from "node:http";
-import { BroadcastListQuerySchema, liveCopy, ListQuerySchema, MAX_BATCH_BODY_BYTES, MAX_BODY_BYTES, TaskListQuerySchema, type BatchAck, type Health, type Presence, type TaskAck, type TaskTypeInfo } from "../../lib/contract";
+import { BroadcastListQuerySchema, liveCopy, ListQuerySchema, MAX_BATCH_BODY_BYTES, MAX_BODY_BYTES, TaskListQuerySchema, type BatchAck, type DeadLetterBulkAck, type Health, type Presence, type TaskAck, type TaskTypeInfo } from "../../lib/contract";
 import { chargeScan, metered, RECORDS_PER_TOKEN, type ScanMeter } from "../access/scan-cost";
 import type { AuditLog } from "../audit/audit-log";
 import type { BroadcastLog } from "../broadcast/broadcast-log";
@@ -8,6 +8,7 @@ import type { BroadcastService } from "../broadcast/broadcast-service";
 import { invalidInput, notFound } from "../errors";
 import type { Actor } from "../lifecycle/actor";
 import type { TaskSubmission } from "../lifecycle/submission";
+import type { DeadLetterBulk } from "../lifecycle/dead-letter-bulk";
 import type { TaskService } from "../lifecycle/task-service";
 import type { QueueStatsReader } from "../queue/stats";
 import type { TaskLogStore } from "../store/task-logs";
@@ -22,6 +23,8 @@ import type { Route } from "./router";
 export interface ApiDeps {
   submission: TaskSubmission;
   tasks: TaskService;
+  /** Bulk retry and discard of dead letters. */
+  bulk: Pick<DeadLetterBulk, "run">;
   store: TaskStore;
   /** Handlers' log lines. */
   logs: Pick<TaskLogStore, "read">;
@@ -146,6 +149,13 @@ export function apiRoutes(deps: ApiDeps): Route[] {
             action === "cancel" ? await deps.tasks.cancel(taskId, actor) : action === "retry" ? await deps.tasks.retry(taskId, body, actor) : await deps.tasks.discard(taskId, actor);
           return [action === "discard" ? 200 : 202, { id: record.id, status: record.status } satisfies TaskAck];
         },
+      }),
+    ),
+    ...(["retry", "discard"] as const).map(
+      (action): Route => ({
+        method: "POST",
+        pattern: new RegExp(`^/api/dead-letters/${action}$`),
+        handler: async (req, _url, _params, _res, ctx) => [202, await deps.bulk.run(action, await readJsonBody(req, MAX_BODY_BYTES), actorOf(ctx)) satisfies DeadLetterBulkAck],
       }),
     ),
     { method: "GET", pattern: /^\/api\/queue$/, handler: async () => [200, await deps.queueStats.read()] },

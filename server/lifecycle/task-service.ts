@@ -1,7 +1,7 @@
 // What operators do with tasks from a web node: cancel, retry and discard. Each is a lifecycle event
 // (lib/task-lifecycle.ts) written with compare-and-set, then the queue side, then the announcement and audit.
 import { RetryTaskSchema, type TaskRecord } from "../../lib/contract";
-import { mustAbortWorker, runOf, transition, type TaskEvent } from "../../lib/task-lifecycle";
+import { isDeadLetter, mustAbortWorker, runOf, transition, type TaskEvent } from "../../lib/task-lifecycle";
 import { describeZodError } from "../../lib/zod-message";
 import type { AuditLog } from "../audit/audit-log";
 import { AppError, conflict, invalidInput, messageOf, notFound, unavailable } from "../errors";
@@ -29,6 +29,23 @@ export interface TaskServiceDeps {
   live: LiveEvents;
   log: Logger;
 }
+
+/** What a bulk action did: how many tasks it moved, and those it left alone with the reason. */
+export interface BulkOutcome {
+  count: number;
+  skipped: Array<{ id: string; reason: string }>;
+}
+
+/** Record reads and writes of a bulk action go this many at a time. */
+const BULK_CONCURRENCY = 32;
+
+const unique = (ids: readonly string[]) => [...new Set(ids)];
+
+async function inChunks(ids: readonly string[], work: (id: string) => Promise<void>): Promise<void> {
+  for (let i = 0; i < ids.length; i += BULK_CONCURRENCY) await Promise.all(ids.slice(i, i + BULK_CONCURRENCY).map(work));
+}
+
+const notDeadReason = (task: TaskRecord) => (task.status === "dead" ? "already discarded" : `not a dead letter: it is ${task.status}`);
 
 export class TaskService {
   constructor(private readonly deps: TaskServiceDeps) {}
@@ -89,6 +106,78 @@ export class TaskService {
     this.deps.log.info({ taskId: id }, "dead task discarded by an operator");
     this.done(saved, actor, "task.discard", `type ${saved.type}`);
     return saved;
+  }
+
+  /**
+   * Retries many dead letters as `retry` does each one (no payload edit), withdrawing their messages in ONE scan
+   * of the dead-letter queue. A task that is not a dead letter, or whose type no worker runs, is skipped with the
+   * reason. Each moved task is announced; the caller writes the one audit entry.
+   */
+  async retryMany(ids: readonly string[], actor: Actor): Promise<BulkOutcome> {
+    assertOperator(actor, "retry tasks");
+    const model = this.deps.amqp().current();
+    const skipped: BulkOutcome["skipped"] = [];
+    const prepared = new Map<string, { before: TaskRecord; queued: TaskRecord; retriedAt: string; payload: Record<string, unknown>; body: Buffer; priority: number; run: number; queue: string }>();
+    await inChunks(unique(ids), async (id) => {
+      try {
+        const before = await redisCall(() => this.deps.store.get(id));
+        if (!before) return void skipped.push({ id, reason: "no such task" });
+        if (!isDeadLetter(before)) return void skipped.push({ id, reason: notDeadReason(before) });
+        const check = await redisCall(() => this.deps.routes.forExisting(before.type, before.payload));
+        if (!check.ok) return void skipped.push({ id, reason: check.error });
+        const retriedAt = new Date().toISOString();
+        const queued = await this.change(id, { type: "retry", payload: check.payload, at: retriedAt });
+        const body = Buffer.from(JSON.stringify({ id, type: before.type, payload: check.payload }));
+        prepared.set(id, { before, queued, retriedAt, payload: check.payload, body, priority: before.priority, run: runOf(queued), queue: check.queue });
+      } catch (err) {
+        skipped.push({ id, reason: messageOf(err) });
+      }
+    });
+    if (prepared.size === 0) return { count: 0, skipped };
+    let result: { found: Set<string>; failed: Map<string, unknown> };
+    try {
+      result = await this.deps.deadLetters.requeueMany(model, prepared);
+    } catch (err) {
+      result = { found: new Set(), failed: new Map([...prepared.keys()].map((id) => [id, err])) };
+    }
+    const moved: TaskRecord[] = [];
+    await inChunks([...prepared.keys()], async (id) => {
+      const p = prepared.get(id)!;
+      try {
+        if (result.failed.has(id)) throw result.failed.get(id);
+        // Not in the dead-letter queue (as the single retry): a new message.
+        if (!result.found.has(id)) await this.deps.publisher.publishTask({ id, type: p.before.type, payload: p.payload }, p.priority, p.run, p.queue);
+        moved.push(p.queued);
+      } catch (err) {
+        await this.change(id, { type: "undo-retry", before: p.before, retriedAt: p.retriedAt }).catch(() => undefined);
+        skipped.push({ id, reason: err instanceof AppError ? err.message : "RabbitMQ did not take the task back; try again." });
+      }
+    });
+    for (const record of moved) this.deps.live.emit("task:changed", record);
+    this.deps.log.info({ count: moved.length, skipped: skipped.length }, "dead tasks retried in bulk by an operator");
+    return { count: moved.length, skipped };
+  }
+
+  /** Discards many dead letters as `discard` does each one, removing their messages in ONE scan of the dead-letter queue. */
+  async discardMany(ids: readonly string[], actor: Actor): Promise<BulkOutcome> {
+    assertOperator(actor, "discard tasks");
+    const model = this.deps.amqp().current();
+    const skipped: BulkOutcome["skipped"] = [];
+    const saved: TaskRecord[] = [];
+    await inChunks(unique(ids), async (id) => {
+      try {
+        saved.push(await this.change(id, { type: "discard", at: new Date().toISOString() }));
+      } catch (err) {
+        skipped.push({ id, reason: err instanceof AppError && err.status === 404 ? "no such task" : messageOf(err) });
+      }
+    });
+    if (saved.length > 0) {
+      const removal = await this.deps.deadLetters.removeMany(model, new Set(saved.map((r) => r.id))).catch((err: unknown) => ({ failed: new Map([[undefined, err]]) }));
+      if (removal.failed.size > 0) this.deps.log.warn({ failed: removal.failed.size, err: messageOf([...removal.failed.values()][0]) }, "some discarded tasks' messages could not be removed from the dead-letter queue");
+    }
+    for (const record of saved) this.deps.live.emit("task:changed", record);
+    this.deps.log.info({ count: saved.length, skipped: skipped.length }, "dead tasks discarded in bulk by an operator");
+    return { count: saved.length, skipped };
   }
 
   /** Applies an operator's event with compare-and-set: 404 without a record, 409 when the status does not allow it. */

@@ -6,6 +6,7 @@ import { pushToStream } from "./stream-rooms";
 export function relayLiveEvents(io: IoServer, live: LiveEvents): void {
   // Written on one node, shown in every tab of every node.
   live.on("audit:recorded", (entry) => io.emit("audit:entry", entry));
+  live.on("dead-letters:progress", (progress) => io.emit("deadLetters:progress", progress));
   // Computed by each node for its own tabs that follow the stream.
   live.on("workers:listed", (list) => pushToStream(io, "workers", list));
   // Signing out ends the session's sockets on every node.

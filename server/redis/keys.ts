@@ -24,6 +24,8 @@ export function redisKeys(prefix: string) {
     queuePaused: (queue: string) => `${prefix}:queue:paused:${queue}`,
     /** Pub/sub channel on which web nodes tell workers a queue was paused or resumed (they re-check every second too). */
     queuePauses: `${prefix}:queue:pauses`,
+    /** Held (SET NX with a token and a TTL) while a bulk action on dead letters runs on some node. */
+    deadLettersBulkLock: `${prefix}:dead-letters:bulk-lock`,
     broadcastSeq: `${prefix}:broadcast:seq`,
     /**
      * Pub/sub channel on which web nodes relay stamped broadcasts to their own tabs. Internal, so under the prefix

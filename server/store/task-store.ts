@@ -203,6 +203,11 @@ export class TaskStore {
     return this.read(await this.redis.zrevrange(this.keys.deadLetters, 0, limit - 1));
   }
 
+  /** Every dead letter's id (dead, not discarded), oldest first: what a bulk action over all of them works through. */
+  async deadLetterIds(): Promise<string[]> {
+    return this.redis.zrange(this.keys.deadLetters, "0", "-1");
+  }
+
   /** How many records each status index holds. */
   async counts(): Promise<Record<TaskStatus, number>> {
     const tx = this.redis.multi();

@@ -621,6 +621,57 @@ describe("worker protocol v1: routing by type", () => {
     assert.deepEqual(listed.map((t) => t.id), [accepted.id]);
   });
 
+  test("a bulk retry of outside tasks' dead letters sends each back to its worker's queue, in one call", async () => {
+    const w = await worker();
+    const ids: string[] = [];
+    for (let i = 0; i < 2; i++) ids.push(((await postJson(stack.nodes[0], "/api/tasks", { type: w.type, payload: { i } })).body as TaskRecord).id);
+    // Every delivery fails with an error until both tasks are dead (3 attempts each, by the default policy).
+    let taken = 0;
+    for (; taken < 2 * DEFAULT_RETRY.maxAttempts; taken++) {
+      const delivery = await w.nextDelivery(taken);
+      const id = String(delivery.properties.messageId);
+      assert.equal((await w.claim(id)).run, true);
+      await w.report(id, "error", { error: "disk full" });
+      w.ack(delivery);
+    }
+    for (const id of ids) await waitForStatus(stack, id, ["dead"]);
+    const res = await postJson(stack.nodes[0], "/api/dead-letters/retry", { ids });
+    assert.equal(res.status, 202, JSON.stringify(res.body));
+    assert.deepEqual(res.body, { count: 2, skipped: [] });
+    const again = [await w.nextDelivery(taken), await w.nextDelivery(taken + 1)];
+    assert.deepEqual(again.map((m) => String(m.properties.messageId)).sort(), [...ids].sort(), "both back in the worker's queue, not TASK_QUEUE");
+    for (const m of again) {
+      assert.equal(m.properties.headers?.["x-taskcast-run"], 2);
+      w.ack(m);
+    }
+  });
+
+  test("a bulk retry whose worker's queue was deleted skips those tasks with the reason; they stay dead letters", async () => {
+    const w = await worker();
+    const id = ((await postJson(stack.nodes[0], "/api/tasks", { type: w.type, payload: {} })).body as TaskRecord).id;
+    for (let taken = 0; taken < DEFAULT_RETRY.maxAttempts; taken++) {
+      const delivery = await w.nextDelivery(taken);
+      assert.equal((await w.claim(id)).run, true);
+      await w.report(id, "error", { error: "disk full" });
+      w.ack(delivery);
+    }
+    await waitForStatus(stack, id, ["dead"]);
+    const ch = await model.createChannel();
+    await ch.deleteQueue(w.queue);
+    await ch.close();
+    const res = await postJson(stack.nodes[0], "/api/dead-letters/retry", { ids: [id] });
+    assert.equal(res.status, 202, JSON.stringify(res.body));
+    assert.equal(res.body.count, 0);
+    assert.equal(res.body.skipped.length, 1);
+    assert.equal(res.body.skipped[0].id, id);
+    assert.match(res.body.skipped[0].reason, new RegExp(`RabbitMQ has no queue "${w.queue}"`));
+    const record = await taskOf(stack, id);
+    assert.equal(record?.status, "dead", "put back as it was");
+    assert.ok(((await api(stack.nodes[0], "/api/dead-letters")).body.tasks as TaskRecord[]).some((t) => t.id === id), "still listed as a dead letter");
+    // Its message is still in the dead-letter queue: a single discard finds and removes it.
+    assert.equal((await postJson(stack.nodes[0], "/api/dead-letters/discard", { ids: [id] })).body.count, 1);
+  });
+
   test("an operator's retry of an outside task goes back to its worker's queue", async () => {
     const w = await worker();
     const { body } = await postJson(stack.nodes[0], "/api/tasks", { type: w.type, payload: {} });
