@@ -1,19 +1,12 @@
 // What a person sees: tasks and broadcasts live in several tabs on two web nodes.
-import { expect, test, type Browser, type Page } from "@playwright/test";
+import { expect, test, type Page } from "@playwright/test";
 import { execFileSync } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { loadConfig } from "../server/config";
-import { E2E_PORTS, e2eEnv } from "./env";
+import { e2eEnv } from "./env";
+import { openTab } from "./tabs";
 
 const config = loadConfig(e2eEnv(process.env.TASKCAST_E2E_RUN!));
-const nodeUrl = (i: 0 | 1) => `http://127.0.0.1:${E2E_PORTS[i]}/`;
-
-async function openTab(browser: Browser, node: 0 | 1): Promise<Page> {
-  const page = await (await browser.newContext()).newPage();
-  await page.goto(nodeUrl(node));
-  await expect(page.getByRole("status", { name: "Connection" })).toHaveText("Live");
-  return page;
-}
 
 /** Publishes on the broadcast channel the way an outside service would. */
 function redisCliPublish(message: string): void {

@@ -1,17 +1,8 @@
 // Bulk actions in the Dead letters panel: select two dead letters, "Retry selected", and they leave the list in tabs on
 // both web nodes while the third stays; "Retry all" asks for a confirmation first; "Discard selected" removes the third.
-import { expect, test, type APIRequestContext, type Browser, type Page } from "@playwright/test";
+import { expect, test, type APIRequestContext, type Page } from "@playwright/test";
 import type { TaskRecord } from "../lib/contract";
-import { E2E_PORTS } from "./env";
-
-const nodeUrl = (i: 0 | 1) => `http://127.0.0.1:${E2E_PORTS[i]}/`;
-
-async function openTab(browser: Browser, node: 0 | 1): Promise<Page> {
-  const page = await (await browser.newContext()).newPage();
-  await page.goto(nodeUrl(node));
-  await expect(page.getByRole("status", { name: "Connection" })).toHaveText("Live");
-  return page;
-}
+import { nodeUrl, openTab } from "./tabs";
 
 async function submitDying(request: APIRequestContext): Promise<string> {
   const res = await request.post(`${nodeUrl(0)}api/tasks`, { data: { type: "flaky", payload: { failures: 10 } } });

@@ -1,17 +1,9 @@
 // What an operator sees and does: retries, dead letters (retry with an edited payload, discard) and cancellation,
 // live in tabs on both web nodes.
-import { expect, test, type APIRequestContext, type Browser, type Page } from "@playwright/test";
-import { E2E_PORTS } from "./env";
+import { expect, test, type APIRequestContext, type Page } from "@playwright/test";
+import { nodeUrl, openTab } from "./tabs";
 
-const nodeUrl = (i: 0 | 1) => `http://127.0.0.1:${E2E_PORTS[i]}/`;
 const DEAD_REASON = "Failed 4 of 4 attempts; last error: flaky failure 4 of 10";
-
-async function openTab(browser: Browser, node: 0 | 1): Promise<Page> {
-  const page = await (await browser.newContext()).newPage();
-  await page.goto(nodeUrl(node));
-  await expect(page.getByRole("status", { name: "Connection" })).toHaveText("Live");
-  return page;
-}
 
 /** Submits from the page's form and returns the short id from the confirmation. */
 async function submitFromPage(page: Page, type: string, payload: string): Promise<string> {
