@@ -8,6 +8,7 @@ import type { AuditEntry } from "../../lib/auth";
 import type { TaskRecord } from "../../lib/contract";
 import type { ScheduleList, ScheduleView } from "../../lib/schedules";
 import { redisKeys } from "../../server/redis/keys";
+import { ScheduleStore } from "../../server/store/schedules";
 import type { WebNode } from "../../server/web-node";
 import { authEnv, bearer, TOKENS } from "../helpers/auth";
 import { api, eventually, nextEvent, startStack, type Stack } from "../helpers/stack";
@@ -169,6 +170,45 @@ describe("recurring schedules", () => {
     assert.equal(view.lastTaskId, all.at(-1)!.id);
     assert.equal(view.lastRunAt, all.at(-1)!.scheduleTick);
     assert.ok(runs.length <= all.length);
+    // The tasks search filters by schedule.
+    const found = await api(stack.nodes[1], "/api/tasks/search?schedule=every-second&limit=200", { headers: viewer });
+    assert.equal(found.status, 200, JSON.stringify(found.body));
+    assert.deepEqual((found.body.tasks as TaskRecord[]).map((t) => t.id).sort(), all.map((t) => t.id).sort());
+    assert.ok((found.body.tasks as TaskRecord[]).every((t) => t.schedule === "every-second" && t.scheduleTick));
+  });
+
+  test("of two nodes' claims of the same tick from the same reading, exactly one wins", async () => {
+    assert.equal((await create({ name: "contested", cron: "* * * * * *", type: "echo", enabled: false })).status, 201);
+    const store = new ScheduleStore(stack.redis, keys);
+    const state = (await store.get("contested"))!;
+    const tick = state.lastTick + 5000;
+    const wins = await Promise.all([store.claim(state, tick, true, Date.now()), store.claim(state, tick, true, Date.now()), store.claim(state, tick, true, Date.now())]);
+    assert.deepEqual(wins.filter(Boolean).length, 1, `one claim wins: ${wins}`);
+    assert.equal(Number(await stack.redis.hget(keys.scheduleTicks, "contested")), tick);
+    // A claim made against an older definition (changed since it was read) loses too.
+    const fresh = (await store.get("contested"))!;
+    assert.equal((await send(node(), "PUT", "/api/schedules/contested", { priority: 1 })).status, 200);
+    assert.equal(await store.claim(fresh, tick + 1000, true, Date.now()), false);
+    assert.equal(await stack.redis.zcard(keys.schedulePending), 1);
+    assert.equal((await send(node(), "DELETE", "/api/schedules/contested")).status, 200);
+    assert.equal(await stack.redis.zcard(keys.schedulePending), 0, "a deleted schedule's pending ticks go with it");
+  });
+
+  test("a tick left pending by a node that died is queued by another, once: replayed if its task was queued, queued if not", async () => {
+    assert.equal((await create({ name: "orphans", cron: "* * * * * *", type: "echo" })).status, 201);
+    const [queued] = await untilRuns("orphans", 1);
+    await disable("orphans");
+    await sleep(500);
+    const runsBefore = await runsOf("orphans");
+    // As if two nodes had claimed ticks and died: one after RabbitMQ confirmed its task, one before submitting.
+    const ranTick = Date.parse(queued.scheduleTick!);
+    const lostTick = Date.parse(runsBefore[0].scheduleTick!) - 3 * SECOND;
+    await stack.redis.zadd(keys.schedulePending, Date.now() - 60_000, `orphans ${ranTick}`, Date.now() - 60_000, `orphans ${lostTick}`);
+    await eventually(async () => ((await stack.redis.zcard(keys.schedulePending)) === 0 ? true : undefined), "the pending ticks settled");
+    const runsAfter = await runsOf("orphans");
+    assert.equal(runsAfter.length, runsBefore.length + 1, "only the lost tick made a task");
+    assert.deepEqual(runsAfter.filter((r) => Date.parse(r.scheduleTick!) === ranTick).map((r) => r.id), [queued.id], "the queued tick's task was replayed, not queued again");
+    assert.equal(runsAfter.filter((r) => Date.parse(r.scheduleTick!) === lostTick).length, 1);
   });
 
   test("ticks go on through web node restarts, and those missed while no node ran are caught up once, oldest first", async () => {
