@@ -6,6 +6,8 @@ import { z } from "./zod";
 
 /** How far back missed ticks are caught up (a schedule with `catchUp: false` skips them). */
 export const CATCH_UP_WINDOW_MS = 60 * 60 * 1000;
+/** Most schedules at once: every web node reads them all 4 times a second. */
+export const MAX_SCHEDULES = 1000;
 
 export const ScheduleNameSchema = z
   .string({ error: "name must be a string" })

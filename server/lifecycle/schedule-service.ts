@@ -1,6 +1,6 @@
 // Operators' changes to recurring schedules: checked as a submission is (cron, type, payload), audited, and
 // announced to every tab; and the schedules' view with their next and last runs.
-import { CreateScheduleSchema, cronProblem, nextTick, UpdateScheduleSchema, type Schedule, type ScheduleList, type ScheduleView } from "../../lib/schedules";
+import { CreateScheduleSchema, cronProblem, MAX_SCHEDULES, nextTick, UpdateScheduleSchema, type Schedule, type ScheduleList, type ScheduleView } from "../../lib/schedules";
 import { describeZodError } from "../../lib/zod-message";
 import type { AuditLog } from "../audit/audit-log";
 import { conflict, invalidInput, notFound } from "../errors";
@@ -47,9 +47,9 @@ export class ScheduleService {
     const schedule: Schedule = { name, cron, type, payload, timezone, enabled, catchUp, priority, createdAt: at, updatedAt: at, by: actor.principal.name };
     await this.check(schedule);
     // Its first tick is the first after now: a new schedule has nothing to catch up.
-    if (!(await redisCall(() => this.deps.store.create(schedule, now), NOTHING_CHANGED))) {
-      throw conflict(`A schedule named "${name}" exists already; change it with PUT /api/schedules/${encodeURIComponent(name)}, or choose another name.`);
-    }
+    const created = await redisCall(() => this.deps.store.create(schedule, now), NOTHING_CHANGED);
+    if (created === "taken") throw conflict(`A schedule named "${name}" exists already; change it with PUT /api/schedules/${encodeURIComponent(name)}, or choose another name.`);
+    if (created === "full") throw conflict(`There are ${MAX_SCHEDULES} schedules, the most Taskcast runs; delete one first.`);
     this.changed(actor, "schedule.create", name, `${describe(schedule)}${enabled ? "" : ", disabled"}`);
     return viewOf({ schedule, raw: "", lastTick: now, lastRun: null }, now);
   }

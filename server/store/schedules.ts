@@ -1,6 +1,6 @@
 // Recurring schedules in Redis: their definitions, the last tick each claimed, their last run, and the ticks
 // claimed but not yet queued. Every web node reads the same state; the Lua scripts are what make a tick fire once.
-import { ScheduleSchema, type Schedule } from "../../lib/schedules";
+import { MAX_SCHEDULES, ScheduleSchema, type Schedule } from "../../lib/schedules";
 import { safeJson } from "../../lib/safe-json";
 import type { Redis } from "../redis/connect";
 import type { RedisKeys } from "../redis/keys";
@@ -26,9 +26,12 @@ export interface PendingTick {
   since: number;
 }
 
-// KEYS: schedules, ticks, runs. ARGV: name, definition JSON, first tick. Creates only if the name is free.
+// KEYS: schedules, ticks, runs. ARGV: name, definition JSON, first tick, most schedules. Creates only if the name
+// is free (else 0) and there are fewer than the most (else -1).
 const CREATE = `
-if redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2]) == 0 then return 0 end
+if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then return 0 end
+if redis.call('HLEN', KEYS[1]) >= tonumber(ARGV[4]) then return -1 end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 redis.call('HSET', KEYS[2], ARGV[1], ARGV[3])
 redis.call('HDEL', KEYS[3], ARGV[1])
 return 1
@@ -113,9 +116,10 @@ export class ScheduleStore {
     return parsed.success ? { schedule: parsed.data, raw, lastTick: Number(tick ?? 0), lastRun: parseRun(run ?? undefined) } : undefined;
   }
 
-  /** Creates `schedule`, whose ticks start after `firstTickAfter`; false if the name is taken. */
-  async create(schedule: Schedule, firstTickAfter: number): Promise<boolean> {
-    return (await this.redis.eval(CREATE, 3, this.keys.schedules, this.keys.scheduleTicks, this.keys.scheduleRuns, schedule.name, JSON.stringify(schedule), String(firstTickAfter))) === 1;
+  /** Creates `schedule`, whose ticks start after `firstTickAfter`: "taken" if the name is, "full" at MAX_SCHEDULES. */
+  async create(schedule: Schedule, firstTickAfter: number): Promise<"ok" | "taken" | "full"> {
+    const result = await this.redis.eval(CREATE, 3, this.keys.schedules, this.keys.scheduleTicks, this.keys.scheduleRuns, schedule.name, JSON.stringify(schedule), String(firstTickAfter), String(MAX_SCHEDULES));
+    return result === 1 ? "ok" : result === 0 ? "taken" : "full";
   }
 
   /**

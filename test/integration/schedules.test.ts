@@ -6,7 +6,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { after, before, describe, test } from "node:test";
 import type { AuditEntry } from "../../lib/auth";
 import type { TaskRecord } from "../../lib/contract";
-import type { ScheduleList, ScheduleView } from "../../lib/schedules";
+import { MAX_SCHEDULES, type ScheduleList, type ScheduleView } from "../../lib/schedules";
 import { redisKeys } from "../../server/redis/keys";
 import { ScheduleStore } from "../../server/store/schedules";
 import type { WebNode } from "../../server/web-node";
@@ -126,6 +126,13 @@ describe("recurring schedules", () => {
     const duplicate = await create({ ...ok, cron: "0 0 * * *" }, stack.nodes[1]);
     assert.equal(duplicate.status, 409, JSON.stringify(duplicate.body));
     assert.match(duplicate.body.error, /A schedule named "bad-input" exists already; change it with PUT \/api\/schedules\/bad-input/);
+    // At most MAX_SCHEDULES: filled up with placeholders (which no node runs), one more is 409.
+    const fillers = Array.from({ length: MAX_SCHEDULES - (await stack.redis.hlen(keys.schedules)) }, (_, i) => [`filler-${i}`, "{}"]).flat();
+    await stack.redis.hset(keys.schedules, ...fillers);
+    const full = await create({ ...ok, name: "one-too-many" });
+    assert.deepEqual([full.status, full.body.code], [409, "conflict"]);
+    assert.match(full.body.error, new RegExp(`There are ${MAX_SCHEDULES} schedules, the most Taskcast runs; delete one first`));
+    await stack.redis.hdel(keys.schedules, ...fillers.filter((_, i) => i % 2 === 0));
 
     // Changes face the same checks; an unknown name is 404.
     assert.match((await send(a, "PUT", "/api/schedules/bad-input", { cron: "61 * * * *" })).body.error, /Invalid value for minute/);
