@@ -1,6 +1,7 @@
 // Recurring schedules from the dashboard: an operator adds a per-second schedule on one web node, a tab on the
 // other node sees its runs arrive live, a run's task page links back to it, then it is disabled and deleted.
 import { expect, test, type Page } from "@playwright/test";
+import { E2E_SECURE_PORT, E2E_USERS } from "./env";
 import { nodeUrl, openTab } from "./tabs";
 
 const row = (page: Page, name: string) => page.getByRole("row").filter({ has: page.getByRole("rowheader", { name, exact: true }) });
@@ -62,4 +63,28 @@ test("an operator adds a per-second schedule: its runs appear live on the other 
     await operator.context().close();
     await watcher.context().close();
   }
+});
+
+test("a viewer sees the schedules live, without the controls that change them", async ({ browser }) => {
+  const name = `e2e-viewer-${Date.now().toString(36)}`;
+  const page = await (await browser.newContext()).newPage();
+  await page.goto(`http://127.0.0.1:${E2E_SECURE_PORT}/schedules`);
+  await expect(page).toHaveURL(/\/login(\?|$)/);
+  await page.getByLabel("Username").fill(E2E_USERS.viewer.name);
+  await page.getByLabel("Password").fill(E2E_USERS.viewer.password);
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await expect(page).toHaveURL(/\/schedules$/);
+  await expect(page.getByRole("status", { name: "Connection" })).toHaveText("Live");
+  try {
+    // Made by an operator elsewhere (the open node): the viewer's tab on the secured node shows it.
+    expect((await page.request.post(`${nodeUrl(0)}api/schedules`, { data: { name, cron: "0 0 1 1 *", type: "echo" } })).status()).toBe(201);
+    await expect(cell(page, name, 0)).toHaveText("0 0 1 1 *");
+    await expect(row(page, name).getByRole("button")).toHaveCount(0);
+    await expect(page.getByRole("form", { name: "Add a schedule" })).toHaveCount(0);
+    await expect(page.getByText("Your viewer role can watch but not change anything.")).toBeVisible();
+  } finally {
+    await page.request.delete(`${nodeUrl(0)}api/schedules/${name}`);
+  }
+  await expect(row(page, name)).toHaveCount(0);
+  await page.context().close();
 });
