@@ -51,7 +51,7 @@ export const SessionInfoSchema = z.object({
 });
 export type SessionInfo = z.infer<typeof SessionInfoSchema>;
 
-export const AUDIT_ACTIONS = ["task.submit", "task.submit_batch", "task.cancel", "task.retry", "task.discard", "dead-letters.retry", "dead-letters.discard", "queue.pause", "queue.resume", "broadcast.send", "auth.login", "auth.login_failed", "auth.logout"] as const;
+export const AUDIT_ACTIONS = ["task.submit", "task.submit_batch", "task.cancel", "task.retry", "task.discard", "dead-letters.retry", "dead-letters.discard", "queue.pause", "queue.resume", "schedule.create", "schedule.update", "schedule.delete", "broadcast.send", "auth.login", "auth.login_failed", "auth.logout"] as const;
 export const AuditActionSchema = z.enum(AUDIT_ACTIONS);
 export type AuditAction = z.infer<typeof AuditActionSchema>;
 

@@ -173,6 +173,10 @@ export const TaskRecordSchema = z.object({
   discardedAt: isoDate.optional(),
   /** Set when an operator ran a finished task again. */
   retriedAt: isoDate.optional(),
+  /** The name of the recurring schedule whose tick queued the task (absent: submitted otherwise). */
+  schedule: z.string().optional(),
+  /** With `schedule`: the tick (its time, as the cron says) that queued the task. */
+  scheduleTick: isoDate.optional(),
   /**
    * Set on a live copy (socket events, lists) whose payload was left out because its JSON is larger than
    * LIVE_VALUE_MAX_BYTES: the size in bytes. `GET /api/tasks/:id` always has the whole record.
@@ -293,10 +297,10 @@ export type BroadcastSubscription = z.infer<typeof BroadcastSubscriptionSchema>;
 /**
  * The live streams a tab may choose to receive, each one server-to-client event (see STREAM_EVENTS in
  * lib/socket-events.ts): `tasks` (task:update), `queue` (queue:stats), `queues` (queues:stats), `workers` (workers:update), `web-nodes`
- * (web-nodes:update), `stats` (stats:tick), `presence`, `health` and `channels` (broadcast:channels).
+ * (web-nodes:update), `stats` (stats:tick), `presence`, `health`, `channels` (broadcast:channels) and `schedules` (schedules:update).
  * Broadcasts (`broadcast:follow` chooses their channels) and `audit:entry` are not streams: they always arrive.
  */
-export const LIVE_STREAMS = ["tasks", "queue", "queues", "workers", "web-nodes", "stats", "presence", "health", "channels"] as const;
+export const LIVE_STREAMS = ["tasks", "queue", "queues", "workers", "web-nodes", "stats", "presence", "health", "channels", "schedules"] as const;
 const STREAM_NAMES = LIVE_STREAMS.join(", ");
 export const LiveStreamSchema = z.enum(LIVE_STREAMS, { error: (issue) => `${JSON.stringify(issue.input) ?? "undefined"} is not a live stream; the streams are ${STREAM_NAMES}` });
 export type LiveStream = z.infer<typeof LiveStreamSchema>;

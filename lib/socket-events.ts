@@ -1,6 +1,7 @@
 // Socket.IO event maps, typed once for the web node, the worker's emitter and the browser, and the event of each live stream.
 import type { AuditEntry, Principal } from "./auth";
 import type { StatsSeries, WebNodeList, WorkerList } from "./insights";
+import type { ScheduleList } from "./schedules";
 import type { TaskLogBatch } from "./task-logs";
 import type { BatchSubmitAck, DeadLetterBulkProgress, Health, Broadcast, BroadcastCatchUp, BroadcastSubscription, ChannelList, LiveStream, Presence, QueueList, QueueStats, SendBroadcast, SocketSubmitBatch, SocketSubmitTask, SubmitAck, TaskRecord, TaskSubmitAck } from "./contract";
 
@@ -28,6 +29,8 @@ export interface ServerToClientEvents {
   "audit:entry": (entry: AuditEntry) => void;
   /** Progress of an operator's bulk retry or discard of dead letters, after each batch, on every node. */
   "deadLetters:progress": (progress: DeadLetterBulkProgress) => void;
+  /** Every recurring schedule with its next and last run (shape of GET /api/schedules), pushed when any changes or runs. */
+  "schedules:update": (list: ScheduleList) => void;
 }
 
 /** The event that carries each live stream: a socket receives an event of this map only while it follows its stream. */
@@ -41,6 +44,7 @@ export const STREAM_EVENTS = {
   presence: "presence",
   health: "health",
   channels: "broadcast:channels",
+  schedules: "schedules:update",
 } as const satisfies Record<LiveStream, keyof ServerToClientEvents>;
 export type StreamEvent<S extends LiveStream = LiveStream> = (typeof STREAM_EVENTS)[S];
 /** The value a stream's event carries. */

@@ -48,7 +48,7 @@ export type AttemptFailure = "error" | "timeout";
 
 export type TaskEvent =
   /** A new task, as submitted (HTTP, socket, an operator) or first met in a message another service published. */
-  | { type: "submit"; id: string; taskType: string; payload: unknown; priority: number; at: string }
+  | { type: "submit"; id: string; taskType: string; payload: unknown; priority: number; at: string; schedule?: { name: string; tick: string } }
   /** A worker starts an attempt. */
   | { type: "start"; attempt: AttemptRef }
   /** The previous attempt's worker died or lost its connection mid-run; the task is about to run again. */
@@ -111,7 +111,7 @@ const refused = (reason: string): Transition => ({ kind: "refused", reason });
 
 /** The record of a new task, queued (version 0: not stored yet). */
 export function newTaskRecord(event: Extract<TaskEvent, { type: "submit" }>): TaskRecord {
-  return { id: event.id, type: event.taskType, payload: event.payload, status: "queued", progress: 0, priority: event.priority, attempts: 0, attemptLog: [], createdAt: event.at, version: 0 };
+  return { id: event.id, type: event.taskType, payload: event.payload, status: "queued", progress: 0, priority: event.priority, attempts: 0, attemptLog: [], createdAt: event.at, version: 0, ...(event.schedule === undefined ? {} : { schedule: event.schedule.name, scheduleTick: event.schedule.tick }) };
 }
 
 /**
@@ -144,6 +144,8 @@ function withAllFields(r: TaskRecord): TaskRecord {
     reply: r.reply,
     discardedAt: r.discardedAt,
     retriedAt: r.retriedAt,
+    schedule: r.schedule,
+    scheduleTick: r.scheduleTick,
     payloadBytes: r.payloadBytes,
     resultBytes: r.resultBytes,
     // A claim is the store's, read with the record; a record a transition makes has none.

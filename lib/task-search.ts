@@ -13,7 +13,7 @@ export const MAX_SEARCH_PAGE_SIZE = 200;
 const optional = <S extends z.ZodType>(schema: S) => z.preprocess((v) => (v === "" ? undefined : v), schema.optional());
 
 /**
- * `GET /api/tasks/search?status=&type=&q=&cursor=&limit=`.
+ * `GET /api/tasks/search?status=&type=&schedule=&q=&cursor=&limit=`.
  * `q` matches an id by prefix (or whole), or text inside payload, result or error (case-insensitive substring).
  * `cursor` is the `nextCursor` of the previous page: `<createdAt in ms>:<id>` of the last record looked at.
  */
@@ -21,12 +21,14 @@ export const TaskSearchQuerySchema = z.object({
   status: optional(TaskStatusSchema),
   type: optional(z.string().max(200, "type must be at most 200 characters")),
   q: optional(z.string().max(200, "q must be at most 200 characters")),
+  /** Only the tasks this recurring schedule queued. */
+  schedule: optional(z.string().max(200, "schedule must be at most 200 characters")),
   cursor: optional(z.string().regex(/^-?\d{1,16}:.{1,400}$/s, "cursor must be the nextCursor of a previous answer")),
   /** @defaultValue 50 */
   limit: z.coerce.number().int().min(1).max(MAX_SEARCH_PAGE_SIZE, `limit must be from 1 to ${MAX_SEARCH_PAGE_SIZE}`).default(SEARCH_PAGE_SIZE),
 });
 export type TaskSearchQuery = z.output<typeof TaskSearchQuerySchema>;
-export type TaskSearchFilters = Pick<TaskSearchQuery, "status" | "type" | "q">;
+export type TaskSearchFilters = Pick<TaskSearchQuery, "status" | "type" | "q" | "schedule">;
 
 /** One row of the tasks table: a record without its payload, result and error, which come as short previews. */
 export interface TaskSummary {
@@ -42,6 +44,9 @@ export interface TaskSummary {
   finishedAt?: string;
   cancelRequested?: boolean;
   discardedAt?: string;
+  /** The recurring schedule that queued the task. */
+  schedule?: string;
+  scheduleTick?: string;
   version: number;
   /** The payload as one line of JSON, at most PREVIEW_CHARS characters and an ellipsis. */
   payloadPreview: string;
@@ -77,6 +82,7 @@ export function summarize(record: TaskRecord): TaskSummary {
 export function matchesSearch(record: TaskRecord, filters: TaskSearchFilters): boolean {
   if (filters.status && record.status !== filters.status) return false;
   if (filters.type && record.type !== filters.type) return false;
+  if (filters.schedule && record.schedule !== filters.schedule) return false;
   const q = filters.q?.trim().toLowerCase();
   if (!q) return true;
   if (record.id.toLowerCase().startsWith(q)) return true;

@@ -27,6 +27,8 @@ export interface LiveEventMap {
   "session:ended": [sessionId: string];
   /** Progress of a bulk action on dead letters this node runs: every tab on every node sees it. */
   "dead-letters:progress": [progress: DeadLetterBulkProgress];
+  /** This node changed the schedules (an operator's write) or their runs (a tick it queued). */
+  "schedules:changed": [];
 }
 
 export class LiveEvents extends EventEmitter<LiveEventMap> {}

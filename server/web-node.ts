@@ -22,11 +22,14 @@ import { insightsRoutes } from "./http/insights-routes";
 import { createRequestGuard } from "./http/request-guard";
 import { createRouter } from "./http/router";
 import { queueRoutes } from "./http/queue-routes";
+import { scheduleRoutes } from "./http/schedule-routes";
 import { taskRoutes } from "./http/task-routes";
 import { CancelRequests } from "./lifecycle/cancel-requests";
 import { startStallDetector } from "./lifecycle/stall-detector";
 import { TaskSubmission } from "./lifecycle/submission";
 import { DeadLetterBulk } from "./lifecycle/dead-letter-bulk";
+import { ScheduleService } from "./lifecycle/schedule-service";
+import { Scheduler } from "./lifecycle/scheduler";
 import { TaskService } from "./lifecycle/task-service";
 import { WorkerEvents } from "./lifecycle/worker-events";
 import { LiveEvents } from "./live-events";
@@ -55,14 +58,16 @@ import { limitEvents } from "./realtime/requests";
 import { createSocketServer } from "./realtime/socket-server";
 import { handleTaskSubmit, relayTaskUpdates } from "./realtime/task-events";
 import { relayTaskLogs } from "./realtime/task-logs";
+import { relaySchedules } from "./realtime/schedule-events";
 import { handleStreamSelection } from "./realtime/stream-rooms";
 import { relayQueueStats, startHealthTicker, startStatsTicker } from "./realtime/tickers";
-import { createRedis, waitForRedis } from "./redis/connect";
+import { createRedis, redisTime, waitForRedis } from "./redis/connect";
 import { redisKeys } from "./redis/keys";
 import { withSafePublish } from "./redis/safe-publish";
 import { closeRedis, shutdownInOrder } from "./shutdown";
 import { IdempotencyKeys } from "./store/idempotency";
 import { QueuePauses } from "./store/queue-pauses";
+import { ScheduleStore } from "./store/schedules";
 import { TaskLogStore } from "./store/task-logs";
 import { TaskStore } from "./store/task-store";
 import { WorkerDirectory } from "./store/worker-directory";
@@ -163,6 +168,10 @@ export async function startWebNode(config: Config, log: Logger, pages?: PageHand
   const submission = new TaskSubmission({ ...lifecycle, routes, idempotency: new IdempotencyKeys(redis, keys) });
   const tasks = new TaskService({ ...lifecycle, routes, deadLetters, cancels: new CancelRequests(redis, keys) });
   const bulk = new DeadLetterBulk({ tasks, store, redis, keys, audit, live, batch: config.DEAD_LETTER_BULK_BATCH });
+  const scheduleStore = new ScheduleStore(redis, keys);
+  const now = () => redisTime(redis);
+  const schedules = new ScheduleService({ store: scheduleStore, routes, now, audit, live });
+  const scheduler = new Scheduler({ store: scheduleStore, submission, now, live, log });
 
   // Socket.IO: who may connect, then what flows over it.
   // Nothing authenticates requests without users: answer only to this machine's names and the listed ones.
@@ -194,6 +203,7 @@ export async function startWebNode(config: Config, log: Logger, pages?: PageHand
   const taskUpdates = relayTaskUpdates(io, live, log);
   relayTaskLogs(io, auth, log);
   relayLiveEvents(io, live);
+  const scheduleRelay = relaySchedules(io, live, () => schedules.list(), log);
   await relayBroadcasts(io, broadcastSub, keys.broadcastFanout, log, (b) => relayLag.note(b.at));
 
   // HTTP: the guard, then /metrics, the API and the pages.
@@ -210,6 +220,7 @@ export async function startWebNode(config: Config, log: Logger, pages?: PageHand
       }),
       ...taskRoutes({ store }),
       ...queueRoutes({ pauses, knownQueues: () => routes.queues(), audit }),
+      ...scheduleRoutes({ schedules }),
       ...insightsRoutes({ stats, workers: workersView, webNodes: () => presence.webNodes() }),
       ...apiRoutes({ submission, tasks, bulk, store, logs: new TaskLogStore(redis, keys), broadcasts, broadcastLog, queueStats, health, presence, audit, announcedTypes: () => routes.announcedTypes() }),
     ],
@@ -231,6 +242,8 @@ export async function startWebNode(config: Config, log: Logger, pages?: PageHand
   const stopSessionSweep = startSessionSweep(io, sessions, tuning.sessionCheckMs ?? SESSION_CHECK_MS, log);
   const stopStallDetector = startStallDetector({ store, workers, publisher, queueOf: (type) => routes.queueOf(type), live, intervalMs: STALL_SWEEP_INTERVAL_MS, log });
 
+  scheduler.start();
+
   const { url, port } = await listen(httpServer, config.PORT, config.HOST);
   presence.start(`${hostname()}:${port}`, PRESENCE_INTERVAL_MS);
 
@@ -242,6 +255,8 @@ export async function startWebNode(config: Config, log: Logger, pages?: PageHand
     ["stop activity pushes", () => stopStatsTicker()],
     ["stop session checks", () => stopSessionSweep()],
     ["stop stalled-task sweeps", () => stopStallDetector()],
+    ["stop the schedules' ticks", () => scheduler.stop()],
+    ["stop schedule pushes", () => scheduleRelay.stop()],
     ["leave presence", () => presence.stop()],
     ["stop ingesting broadcasts", () => ingestor.stop()],
     ["send the last task updates", () => taskUpdates.flush()],

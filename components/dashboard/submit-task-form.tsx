@@ -1,67 +1,27 @@
 "use client";
 // The form that submits a task over the tab's socket (several at once, as one batch, with Repeat); the
 // acknowledgement carries the ids or a clear error.
-import { useEffect, useState, type FormEvent } from "react";
+import { useState, type FormEvent } from "react";
 import { useCanOperate } from "@/components/auth/session-provider";
 import { ViewerNote } from "@/components/auth/viewer-note";
-import { MAX_BATCH_TASKS, MAX_PRIORITY, type BatchSubmitAck, type TaskTypeInfo } from "@/lib/contract";
+import { MAX_BATCH_TASKS, MAX_PRIORITY, type BatchSubmitAck } from "@/lib/contract";
 import { getSocket } from "@/components/live/socket-client";
-import { fetchJson } from "@/components/live/fetch-json";
-
-/** How often the form reads the task types again (an outside worker's types appear within this). */
-const TYPES_REFRESH_MS = 5000;
+import { TaskTypeOptions } from "@/components/tasks/task-type-options";
+import { parsePayloadText, useTaskTypeChoice } from "@/components/live/use-task-types";
 
 export function SubmitTaskForm({ onSubmitted }: { onSubmitted: (ids: string[]) => void }) {
-  const [types, setTypes] = useState<TaskTypeInfo[]>([]);
-  const [type, setType] = useState("");
-  const [payload, setPayload] = useState("");
   const [priority, setPriority] = useState("0");
   const [repeat, setRepeat] = useState("1");
   const [busy, setBusy] = useState(false);
   const [feedback, setFeedback] = useState<{ kind: "ok" | "error"; text: string }>();
   const canOperate = useCanOperate();
-
-  useEffect(() => {
-    // Outside workers' types come and go with their workers: the list is read again every few seconds.
-    let first = true;
-    const load = () =>
-      fetchJson<{ types: TaskTypeInfo[] }>("/api/task-types").then(
-        ({ types: list }) => {
-          setTypes(list);
-          if (first && list[0]) {
-            setType(list[0].name);
-            setPayload(JSON.stringify(list[0].example, null, 2));
-          }
-          first = false;
-        },
-        (err: Error) => {
-          if (first) setFeedback({ kind: "error", text: `Could not load task types: ${err.message}` });
-        },
-      );
-    void load();
-    const timer = setInterval(() => void load(), TYPES_REFRESH_MS);
-    return () => clearInterval(timer);
-  }, []);
-
-  const chooseType = (name: string) => {
-    setType(name);
-    const info = types.find((t) => t.name === name);
-    if (info) setPayload(JSON.stringify(info.example, null, 2));
-  };
+  const { types, type, chooseType, payload, setPayload } = useTaskTypeChoice((text) => setFeedback({ kind: "error", text }));
 
   const submit = async (event: FormEvent) => {
     event.preventDefault();
-    let parsed: unknown = {};
-    if (payload.trim() !== "") {
-      try {
-        parsed = JSON.parse(payload);
-      } catch (err) {
-        setFeedback({ kind: "error", text: `Payload is not valid JSON: ${(err as Error).message}` });
-        return;
-      }
-    }
-    if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
-      setFeedback({ kind: "error", text: "Payload must be a JSON object, like {\"ms\": 3000}." });
+    const parsed = parsePayloadText(payload);
+    if ("error" in parsed) {
+      setFeedback({ kind: "error", text: parsed.error });
       return;
     }
     const level = priority.trim() === "" ? 0 : Number(priority);
@@ -74,7 +34,7 @@ export function SubmitTaskForm({ onSubmitted }: { onSubmitted: (ids: string[]) =
       setFeedback({ kind: "error", text: `Repeat must be a whole number from 1 to ${MAX_BATCH_TASKS}.` });
       return;
     }
-    const task = { type, payload: parsed as Record<string, unknown>, priority: level };
+    const task = { type, payload: parsed.payload, priority: level };
     setBusy(true);
     try {
       // One task keeps the single path; more go as one batch: all queued, or none.
@@ -108,11 +68,7 @@ export function SubmitTaskForm({ onSubmitted }: { onSubmitted: (ids: string[]) =
       {!canOperate && <ViewerNote />}
       <label htmlFor="task-type">Task type</label>
       <select id="task-type" value={type} onChange={(e) => chooseType(e.target.value)} required disabled={!canOperate}>
-        {types.map((t) => (
-          <option key={t.name} value={t.name} title={t.description}>
-            {t.queue ? `${t.name} (${t.queue})` : t.name}
-          </option>
-        ))}
+        <TaskTypeOptions types={types} />
       </select>
       <label htmlFor="task-payload">Payload</label>
       <textarea id="task-payload" value={payload} onChange={(e) => setPayload(e.target.value)} rows={4} spellCheck={false} className="mono" disabled={!canOperate} />

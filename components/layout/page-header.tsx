@@ -7,11 +7,12 @@ import { Account } from "@/components/auth/account";
 import { StatusBanner } from "@/components/dashboard/status-banner";
 import { useHealth } from "@/components/live/use-health";
 
-export type PageName = "dashboard" | "tasks" | "insights" | "audit";
+export type PageName = "dashboard" | "tasks" | "schedules" | "insights" | "audit";
 
 const PAGES: ReadonlyArray<{ name: PageName; href: string; label: string }> = [
   { name: "dashboard", href: "/", label: "Dashboard" },
   { name: "tasks", href: "/tasks", label: "All tasks" },
+  { name: "schedules", href: "/schedules", label: "Schedules" },
   { name: "insights", href: "/insights", label: "Insights" },
   { name: "audit", href: "/audit", label: "Audit log" },
 ];

@@ -10,6 +10,11 @@ export async function postJson<T>(path: string, body: unknown = {}): Promise<T> 
   return request<T>(path, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
 }
 
+/** PUTs or DELETEs, with a JSON body when given. */
+export async function sendJson<T>(method: "PUT" | "DELETE", path: string, body?: unknown): Promise<T> {
+  return request<T>(path, body === undefined ? { method } : { method, headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
+}
+
 async function request<T>(path: string, init: RequestInit): Promise<T> {
   let res: Response;
   try {

@@ -58,6 +58,17 @@ function TaskView({ task }: { task: TaskRecord }) {
             <span className="mono">{task.id}</span>
           </Fact>
           <Fact name="Type">{task.type}</Fact>
+          {task.schedule && (
+            <Fact name="Schedule">
+              <Link href={`/schedules#schedule-${encodeURIComponent(task.schedule)}`}>{task.schedule}</Link>
+              {task.scheduleTick && (
+                <span className="muted small-inline">
+                  {" "}
+                  (tick of <Time at={task.scheduleTick} />)
+                </span>
+              )}
+            </Fact>
+          )}
           <Fact name="Status">
             <span className={`status status-${task.status}`}>{task.status}</span>
             {isCancelling(task) && <span className="status status-cancelling">cancelling…</span>}

@@ -5,8 +5,7 @@ import { chargeScan, metered, RECORDS_PER_TOKEN, type ScanMeter } from "../acces
 import type { AuditLog } from "../audit/audit-log";
 import type { BroadcastLog } from "../broadcast/broadcast-log";
 import type { BroadcastService } from "../broadcast/broadcast-service";
-import { invalidInput, notFound } from "../errors";
-import type { Actor } from "../lifecycle/actor";
+import { notFound } from "../errors";
 import type { TaskSubmission } from "../lifecycle/submission";
 import type { DeadLetterBulk } from "../lifecycle/dead-letter-bulk";
 import type { TaskService } from "../lifecycle/task-service";
@@ -16,8 +15,8 @@ import type { TaskStore } from "../store/task-store";
 import type { TaskLogs } from "../../lib/task-logs";
 import { taskTypeInfo } from "../tasks/registry";
 import { readJsonBody } from "./body";
-import type { RequestContext } from "./request-guard";
-import { parseQuery, redisCall } from "./respond";
+import { actorOf } from "./request-guard";
+import { decodePathSegment, parseQuery, redisCall } from "./respond";
 import type { Route } from "./router";
 
 export interface ApiDeps {
@@ -38,17 +37,7 @@ export interface ApiDeps {
   announcedTypes: () => Promise<TaskTypeInfo[]>;
 }
 
-/** Who makes an HTTP request, for the rules and the audit log (routes past the access check have a principal). */
-const actorOf = (ctx: RequestContext): Actor => ({ principal: ctx.principal!, ip: ctx.ip, via: "http" });
-
-/** A task id from the path; a malformed % escape is the client's mistake (400), not a failure of ours. */
-function decodeTaskId(raw: string): string {
-  try {
-    return decodeURIComponent(raw);
-  } catch {
-    throw invalidInput(`The task id "${raw}" in the path is not valid URL encoding; encode it with encodeURIComponent.`);
-  }
-}
+const decodeTaskId = (raw: string) => decodePathSegment(raw, "task id");
 
 export function apiRoutes(deps: ApiDeps): Route[] {
   const routes: Route[] = [

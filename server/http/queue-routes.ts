@@ -1,9 +1,9 @@
 // The queues' operator actions: `POST /api/queues/:queue/pause` and `/resume`, audited, for the queues Taskcast knows.
 import type { QueuePauseAck } from "../../lib/contract";
 import type { AuditLog } from "../audit/audit-log";
-import { invalidInput, notFound } from "../errors";
+import { notFound } from "../errors";
 import type { QueuePauses } from "../store/queue-pauses";
-import { redisCall } from "./respond";
+import { decodePathSegment, redisCall } from "./respond";
 import type { Route } from "./router";
 
 export interface QueueRoutesDeps {
@@ -13,21 +13,13 @@ export interface QueueRoutesDeps {
   audit: AuditLog;
 }
 
-function decodeQueue(raw: string): string {
-  try {
-    return decodeURIComponent(raw);
-  } catch {
-    throw invalidInput(`The queue name "${raw}" in the path is not valid URL encoding; encode it with encodeURIComponent.`);
-  }
-}
-
 export function queueRoutes(deps: QueueRoutesDeps): Route[] {
   return (["pause", "resume"] as const).map(
     (action): Route => ({
       method: "POST",
       pattern: new RegExp(`^/api/queues/([^/]+)/${action}$`),
       handler: async (_req, _url, [raw], _res, ctx) => {
-        const queue = decodeQueue(raw);
+        const queue = decodePathSegment(raw, "queue name");
         const known = await redisCall(() => deps.knownQueues());
         if (!known.includes(queue)) throw notFound(`No queue "${queue.slice(0, 200)}": Taskcast knows ${known.length > 10 ? `${known.length} queues, among them ` : ""}${known.slice(0, 10).map((q) => `"${q}"`).join(", ")} (GET /api/queues lists them).`);
         const actor = ctx.principal!;

@@ -7,6 +7,7 @@ import { SESSION_HEADER, type Principal, type SessionInfo } from "../../lib/auth
 import type { Authenticator } from "../auth/authenticator";
 import type { Session } from "../auth/sessions";
 import { AppError } from "../errors";
+import type { Actor } from "../lifecycle/actor";
 import { hostAllowed, originAllowed, originHint } from "../access/origin-policy";
 import { addressKey } from "../access/address-group";
 import type { RequestCost } from "../access/scan-cost";
@@ -23,6 +24,9 @@ export interface RequestContext {
   /** The client's rate-limit budget: routes that read many records charge it for them. */
   cost: RequestCost;
 }
+
+/** Who makes an HTTP request, for the rules and the audit log (routes past the access check have a principal). */
+export const actorOf = (ctx: RequestContext): Actor => ({ principal: ctx.principal!, ip: ctx.ip, via: "http" });
 
 
 const PUBLIC_PATHS = new Set(["/healthz", "/api/auth/login", "/api/auth/session", "/api/auth/logout", "/login", "/icon.svg", "/favicon.ico"]);

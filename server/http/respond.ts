@@ -22,4 +22,13 @@ export function parseQuery<S extends z.ZodType>(schema: S, url: URL): z.output<S
   return parsed.data;
 }
 
+/** A name or id from the path; a malformed % escape is the client's mistake (400), not a failure of ours. */
+export function decodePathSegment(raw: string, what: string): string {
+  try {
+    return decodeURIComponent(raw);
+  } catch {
+    throw invalidInput(`The ${what} "${raw}" in the path is not valid URL encoding; encode it with encodeURIComponent.`);
+  }
+}
+
 export { redisCall } from "../redis/connect";

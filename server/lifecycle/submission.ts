@@ -48,6 +48,8 @@ export interface SubmitRequest {
   /** A repeated key within 24 hours returns the task the first request made. */
   idempotencyKey?: string;
   actor: Actor;
+  /** The recurring schedule and tick (ISO time) that queue this task: set by the scheduler, never from a client's input. */
+  schedule?: { name: string; tick: string };
 }
 
 export interface Submitted {
@@ -76,7 +78,7 @@ export class TaskSubmission {
   constructor(private readonly deps: SubmissionDeps) {}
 
   /** Resolves once RabbitMQ has confirmed the message; never accepts a task it could not queue. */
-  async submit({ input, idempotencyKey, actor }: SubmitRequest): Promise<Submitted> {
+  async submit({ input, idempotencyKey, actor, schedule }: SubmitRequest): Promise<Submitted> {
     assertOperator(actor, "submit tasks");
     const bytes = Buffer.byteLength(JSON.stringify(input) ?? "");
     if (bytes > MAX_BODY_BYTES) throw tooLarge(`The task is ${bytes} bytes as JSON; the limit is ${MAX_BODY_BYTES} bytes. Nothing was queued.`);
@@ -103,7 +105,7 @@ export class TaskSubmission {
       }
     }
 
-    let record = newTaskRecord({ type: "submit", id, taskType: type, payload, priority, at: new Date().toISOString() });
+    let record = newTaskRecord({ type: "submit", id, taskType: type, payload, priority, at: new Date().toISOString(), schedule });
     try {
       // The record exists before the message, so a worker always finds it. A create that timed out may still
       // run when Redis answers again: the removal, queued behind it on the same connection, undoes it.

@@ -33,6 +33,12 @@ export function pushToStream<S extends LiveStream>(io: IoServer, stream: S, valu
   room.emit(STREAM_EVENTS[stream], value);
 }
 
+/** Pushes a stream's value to the tabs that follow it on every web node (through the Redis adapter). */
+export function pushToStreamEverywhere<S extends LiveStream>(io: IoServer, stream: S, value: StreamValue<S>): void {
+  const room: StreamEmitter = io.to(streamRoom(stream));
+  room.emit(STREAM_EVENTS[stream], value);
+}
+
 /** Whether any tab of this node follows the stream: a lookup in the adapter's room map. */
 export function streamFollowed(io: IoServer, stream: LiveStream): boolean {
   return (io.of("/").adapter.rooms.get(streamRoom(stream))?.size ?? 0) > 0;

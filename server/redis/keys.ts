@@ -24,6 +24,14 @@ export function redisKeys(prefix: string) {
     queuePaused: (queue: string) => `${prefix}:queue:paused:${queue}`,
     /** Pub/sub channel on which web nodes tell workers a queue was paused or resumed (they re-check every second too). */
     queuePauses: `${prefix}:queue:pauses`,
+    /** Hash of schedule name → its definition (JSON, lib/schedules.ts). */
+    schedules: `${prefix}:schedules`,
+    /** Hash of schedule name → its last claimed tick (ms since the epoch): the compare-and-set that makes each tick fire once. */
+    scheduleTicks: `${prefix}:schedules:ticks`,
+    /** Hash of schedule name → its last run: JSON {tick, taskId} or {tick, error}. */
+    scheduleRuns: `${prefix}:schedules:runs`,
+    /** Sorted set of claimed ticks not yet queued, `name tick` scored by when the claim was made (or last retried). */
+    schedulePending: `${prefix}:schedules:pending`,
     /** Held (SET NX with a token and a TTL) while a bulk action on dead letters runs on some node. */
     deadLettersBulkLock: `${prefix}:dead-letters:bulk-lock`,
     broadcastSeq: `${prefix}:broadcast:seq`,

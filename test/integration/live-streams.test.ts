@@ -39,6 +39,8 @@ describe("live streams", () => {
     // Tasks submitted on the other node: their updates come from it and from the worker, through the adapter.
     const ids: string[] = [];
     for (let i = 0; i < 4; i++) ids.push((await postJson(stack.nodes[1], "/api/tasks", { type: "sleep", payload: { ms: 300 } })).body.id);
+    // A schedule made on the other node: its change is pushed (the schedules stream is pushed only on change).
+    assert.equal((await postJson(stack.nodes[1], "/api/schedules", { name: "pushed", cron: "0 0 1 1 *", type: "echo" })).status, 201);
     const succeeded = new Set<string>();
     all.on("task:update", (t) => t.status === "succeeded" && succeeded.add(t.id));
     await eventually(async () => (ids.every((id) => succeeded.has(id)) ? true : undefined), "the default socket to see every task succeed");

@@ -6,7 +6,7 @@ import { STREAM_EVENTS, streamOfEvent } from "../../lib/socket-events";
 import { describeZodError } from "../../lib/zod-message";
 import { StreamSelection } from "../../components/live/stream-selection";
 
-const VALID_NAMES = "tasks, queue, queues, workers, web-nodes, stats, presence, health, channels";
+const VALID_NAMES = "tasks, queue, queues, workers, web-nodes, stats, presence, health, channels, schedules";
 
 test("null or absent selects every stream; a list selects each named stream once, in LIVE_STREAMS order", () => {
   assert.deepEqual(selectedStreams(null), [...LIVE_STREAMS]);

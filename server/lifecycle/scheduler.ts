@@ -1,0 +1,164 @@
+// The recurring schedules' ticks: every web node checks the schedules every CHECK_INTERVAL_MS and queues the
+// ticks that are due, through the ordinary submission path, each tick exactly once whatever the number of nodes.
+//
+// Why claims rather than one node holding a lease: a lease holder that dies leaves the ticks unrun until its
+// lease expires and another node notices, so a restart would delay ticks by the lease's length (or skip them).
+// Here every node is a ticker at all times. A due tick is claimed by a compare-and-set of the schedule's last
+// tick (one Lua script, ScheduleStore.claim): of the nodes that read the same state, one wins. The claim records
+// the tick as pending; the winner queues the task with an Idempotency-Key made of the schedule and the tick, then
+// settles the tick. If it dies in between, the sweep (any node, PENDING_RETRY_MS later) takes the pending tick
+// over and submits it again with the same key: RabbitMQ confirmed the first one, the key replays it; it did not,
+// the task is queued now. So a tick yields one task. The clock is Redis's (TIME), so nodes whose clocks disagree
+// still agree on which ticks are due.
+import { CATCH_UP_WINDOW_MS, nextTick, type Schedule } from "../../lib/schedules";
+import { AppError, messageOf } from "../errors";
+import type { LiveEvents } from "../live-events";
+import type { Logger } from "../logger";
+import type { ScheduleState, ScheduleStore } from "../store/schedules";
+import type { Actor } from "./actor";
+import type { TaskSubmission } from "./submission";
+
+/** How often each web node looks for due ticks. */
+export const CHECK_INTERVAL_MS = 250;
+/** A schedule with `catchUp: false` still runs a tick this late; older ones are missed and skipped. */
+export const MISSED_AFTER_MS = 5000;
+/** A tick pending this long is taken over by the sweep (longer than a submission's wait for RabbitMQ's confirm). */
+export const PENDING_RETRY_MS = 10_000;
+/** Most ticks one schedule queues in one check (a catch-up of a per-second schedule continues at the next). */
+const MAX_TICKS_PER_CHECK = 100;
+const MAX_SWEPT_PER_CHECK = 100;
+
+/** Who queues a schedule's tasks: an operator, not audited (like a service's traffic); the audit has who made the schedule. */
+const SCHEDULER: Actor = { principal: { kind: "local", name: "scheduler", role: "operator" }, ip: "scheduler", via: "http" };
+
+/** The Idempotency-Key of a tick: the schedule (a deleted and re-created one is another) and the tick's time. */
+export const tickKey = (schedule: Schedule, tick: number) => `schedule:${schedule.name}:${schedule.createdAt}:${tick}`;
+
+export interface SchedulerDeps {
+  store: ScheduleStore;
+  submission: Pick<TaskSubmission, "submit">;
+  /** The shared clock (Redis TIME), ms. */
+  now: () => Promise<number>;
+  live: LiveEvents;
+  log: Logger;
+}
+
+export class Scheduler {
+  private timer: NodeJS.Timeout | undefined;
+  private running: Promise<void> = Promise.resolve();
+  private stopped = false;
+  private failing = false;
+
+  constructor(private readonly deps: SchedulerDeps) {}
+
+  /** Checks at once, then every `intervalMs` after the previous check ended. */
+  start(intervalMs = CHECK_INTERVAL_MS): void {
+    const loop = () => {
+      if (this.stopped) return;
+      this.running = this.check().then(
+        () => {
+          this.failing = false;
+        },
+        (err: unknown) => {
+          if (!this.failing) this.deps.log.warn({ err: messageOf(err) }, "could not check the schedules; trying again");
+          this.failing = true;
+        },
+      );
+      void this.running.then(() => {
+        if (!this.stopped) this.timer = setTimeout(loop, intervalMs);
+      });
+    };
+    loop();
+  }
+
+  /** Stops checking, and waits for the check under way (a tick it claimed but could not queue stays pending for the sweep). */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    await this.running;
+  }
+
+  /** One check: the due ticks of every enabled schedule, then the pending ticks nobody settled. */
+  async check(): Promise<void> {
+    const now = await this.deps.now();
+    const states = await this.deps.store.all();
+    const fired = await Promise.all(states.filter((s) => s.schedule.enabled).map((s) => this.fireDue(s, now)));
+    const swept = await this.sweep(now);
+    if (fired.some(Boolean) || swept) this.deps.live.emit("schedules:changed");
+  }
+
+  /** Claims and queues `state`'s due ticks, oldest first; resolves whether any was claimed. */
+  private async fireDue(state: ScheduleState, now: number): Promise<boolean> {
+    const { store, log } = this.deps;
+    let current = state;
+    let changed = false;
+    for (let i = 0; i < MAX_TICKS_PER_CHECK; i++) {
+      const { schedule } = current;
+      const due = nextTick(schedule.cron, schedule.timezone, current.lastTick);
+      if (due === null || due > now) break;
+      const oldest = now - (schedule.catchUp ? CATCH_UP_WINDOW_MS : MISSED_AFTER_MS);
+      if (due < oldest) {
+        // Ticks missed longer ago than the schedule catches up: move past them without a run.
+        if (!(await store.claim(current, oldest - 1, false, now))) break;
+        log.info({ schedule: schedule.name, from: new Date(due).toISOString(), to: new Date(oldest - 1).toISOString() }, "skipped missed ticks");
+        current = { ...current, lastTick: oldest - 1 };
+        changed = true;
+        continue;
+      }
+      if (!(await store.claim(current, due, true, now))) break; // another node has it
+      current = { ...current, lastTick: due };
+      changed = true;
+      if (!(await this.run(schedule, due))) break; // pending: the sweep retries it, and later ticks wait their turn
+    }
+    return changed;
+  }
+
+  /**
+   * Queues the task of `schedule`'s tick and settles the tick; resolves false if it stays pending (RabbitMQ or
+   * Redis did not answer, or an earlier submission with its key awaits its confirm).
+   */
+  private async run(schedule: Schedule, tick: number): Promise<boolean> {
+    const { store, submission, log } = this.deps;
+    const at = new Date(tick).toISOString();
+    try {
+      const { record, replayed } = await submission.submit({
+        input: { type: schedule.type, payload: schedule.payload, priority: schedule.priority },
+        idempotencyKey: tickKey(schedule, tick),
+        actor: SCHEDULER,
+        schedule: { name: schedule.name, tick: at },
+      });
+      await store.settle(schedule.name, { tick, taskId: record.id });
+      log.info({ schedule: schedule.name, tick: at, taskId: record.id, replayed }, "schedule ran");
+      return true;
+    } catch (err) {
+      // The schedule's type or payload no longer passes (an outside worker's type gone, its schema changed): this
+      // tick never will. The schedule shows why until a tick queues a task again.
+      if (err instanceof AppError && err.status >= 400 && err.status < 500 && err.status !== 409) {
+        await store.settle(schedule.name, { tick, error: err.message }).catch(() => undefined);
+        log.warn({ schedule: schedule.name, tick: at, err: err.message }, "schedule tick refused; no task queued");
+        return true;
+      }
+      log.warn({ schedule: schedule.name, tick: at, err: messageOf(err) }, "schedule tick not queued yet; it stays pending and is retried");
+      return false;
+    }
+  }
+
+  /** Retries ticks left pending over PENDING_RETRY_MS (their node died, or their submission failed); resolves whether any was settled. */
+  private async sweep(now: number): Promise<boolean> {
+    const { store, log } = this.deps;
+    let settled = false;
+    for (const pending of await store.pendingBefore(now - PENDING_RETRY_MS, MAX_SWEPT_PER_CHECK)) {
+      if (!(await store.takeOver(pending, now))) continue;
+      if (pending.tick < now - CATCH_UP_WINDOW_MS) {
+        await store.settle(pending.name, { tick: pending.tick, error: "not queued within an hour of its time (RabbitMQ or Redis unreachable); given up" });
+        log.warn({ schedule: pending.name, tick: new Date(pending.tick).toISOString() }, "gave up a schedule tick pending for over an hour");
+        settled = true;
+        continue;
+      }
+      const state = await store.get(pending.name);
+      if (!state) continue;
+      settled = (await this.run(state.schedule, pending.tick)) || settled;
+    }
+    return settled;
+  }
+}
