@@ -24,6 +24,7 @@ import { createRouter } from "./http/router";
 import { queueRoutes } from "./http/queue-routes";
 import { taskRoutes } from "./http/task-routes";
 import { CancelRequests } from "./lifecycle/cancel-requests";
+import { ScheduledTaskMover } from "./lifecycle/scheduled-tasks";
 import { startStallDetector } from "./lifecycle/stall-detector";
 import { TaskSubmission } from "./lifecycle/submission";
 import { DeadLetterBulk } from "./lifecycle/dead-letter-bulk";
@@ -230,6 +231,8 @@ export async function startWebNode(config: Config, log: Logger, pages?: PageHand
   const stopStatsTicker = startStatsTicker(io, stats, log);
   const stopSessionSweep = startSessionSweep(io, sessions, tuning.sessionCheckMs ?? SESSION_CHECK_MS, log);
   const stopStallDetector = startStallDetector({ store, workers, publisher, queueOf: (type) => routes.queueOf(type), live, intervalMs: STALL_SWEEP_INTERVAL_MS, log });
+  const scheduled = new ScheduledTaskMover({ redis, keys, store, publisher, queueOf: (type) => routes.queueOf(type), changed: (record) => live.emit("task:changed", record), log });
+  scheduled.start();
 
   const { url, port } = await listen(httpServer, config.PORT, config.HOST);
   presence.start(`${hostname()}:${port}`, PRESENCE_INTERVAL_MS);
@@ -242,6 +245,7 @@ export async function startWebNode(config: Config, log: Logger, pages?: PageHand
     ["stop activity pushes", () => stopStatsTicker()],
     ["stop session checks", () => stopSessionSweep()],
     ["stop stalled-task sweeps", () => stopStallDetector()],
+    ["stop queueing scheduled tasks", () => scheduled.stop()],
     ["leave presence", () => presence.stop()],
     ["stop ingesting broadcasts", () => ingestor.stop()],
     ["send the last task updates", () => taskUpdates.flush()],
