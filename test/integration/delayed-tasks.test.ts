@@ -1,13 +1,15 @@
 // Delayed tasks against real RabbitMQ and Redis: `runAt` / `delayMs` on every submission path, the `scheduled`
 // status, queued at runAt (not before, within about a second), cancel, several web nodes, restarts, AMQP bodies.
 import assert from "node:assert/strict";
-import { connect, type ChannelModel, type ConfirmChannel, type ConsumeMessage } from "amqplib";
+import { connect, type ConsumeMessage } from "amqplib";
 import { randomUUID } from "node:crypto";
 import { after, before, describe, test } from "node:test";
 import { MAX_DELAY_MS, TaskRecordSchema, type BatchSubmitAck, type TaskRecord, type TaskSubmitAck } from "../../lib/contract";
 import { newTaskRecord } from "../../lib/task-lifecycle";
+import { eventsQueueName } from "../../lib/worker-protocol";
 import { redisKeys } from "../../server/redis/keys";
 import { TaskStore } from "../../server/store/task-store";
+import { openAmqpClient, type AmqpClient } from "../helpers/amqp-client";
 import { api, eventually, postJson, startStack, type Stack } from "../helpers/stack";
 import { submit, taskOf, waitForStatus } from "../helpers/tasks";
 
@@ -132,6 +134,31 @@ describe("delayed tasks", () => {
     for (const id of ["id" in one ? one.id : "", "tasks" in many ? many.tasks[0].id : ""]) await waitForStatus(stack, id, ["succeeded"]);
   });
 
+  test("a delayed task of an outside worker's type goes to that worker's queue at its time, with its priority", async () => {
+    const model = await connect(stack.config.rabbitmqUrls[0]);
+    const ch = await model.createConfirmChannel();
+    const queue = `outside-${randomUUID().slice(0, 8)}-${stack.config.TASK_QUEUE}`;
+    const type = `resize-${randomUUID().slice(0, 8)}`;
+    try {
+      const announce = { kind: "worker", v: 1, worker: `php-${randomUUID().slice(0, 8)}`, queue, types: [{ name: type, description: "Resizes", example: {} }], concurrency: 1, inflight: 0, language: "php", host: "php-box" };
+      ch.sendToQueue(eventsQueueName(stack.config.TASK_QUEUE), Buffer.from(JSON.stringify(announce)), { persistent: true });
+      await ch.waitForConfirms();
+      await eventually(async () => ((await api(stack.nodes[0], "/api/task-types")).body.types.some((t: { name: string }) => t.name === type) ? true : undefined), "the outside type to be offered");
+      const res = await postJson(stack.nodes[0], "/api/tasks", { type, payload: { width: 7 }, delayMs: 1000, priority: 6 });
+      assert.equal(res.status, 202, JSON.stringify(res.body));
+      const runAt = Date.parse((await taskOf(stack, res.body.id))!.runAt!);
+      const got: Array<{ at: number; msg: ConsumeMessage }> = [];
+      await ch.consume(queue, (msg) => msg && got.push({ at: Date.now(), msg }), { noAck: true });
+      const first = await eventually(async () => got.find((g) => JSON.parse(g.msg.content.toString()).id === res.body.id), "the delivery on the outside queue");
+      assert.ok(first.at >= runAt, "not delivered before runAt");
+      assert.equal(first.msg.properties.priority, 6);
+      assert.deepEqual(JSON.parse(first.msg.content.toString()).payload, { width: 7 });
+    } finally {
+      await ch.deleteQueue(queue).catch(() => undefined);
+      await model.close();
+    }
+  });
+
   test("a move left half done by a node that stopped (entry in the moving set, record scheduled) is finished by the sweep", async () => {
     const keys = redisKeys(stack.config.KEY_PREFIX);
     const store = new TaskStore(stack.redis, keys, 100);
@@ -180,33 +207,23 @@ describe("delayed tasks on several web nodes", () => {
 
 describe("delayed tasks over AMQP", () => {
   let stack: Stack;
-  let conn: ChannelModel;
-  let ch: ConfirmChannel;
-  let replyQueue: string;
-  const replies = new Map<string, ConsumeMessage>();
+  let amqp: AmqpClient;
 
   before(async () => {
     stack = await startStack({ workers: 1 });
-    conn = await connect(stack.config.RABBITMQ_URL);
-    ch = await conn.createConfirmChannel();
-    replyQueue = (await ch.assertQueue("", { exclusive: true })).queue;
-    await ch.consume(replyQueue, (msg) => msg && replies.set(String(msg.properties.correlationId), msg), { noAck: true });
+    amqp = await openAmqpClient(stack);
   });
   after(async () => {
-    await conn.close();
+    await amqp.close();
     await stack.close();
   });
-
-  const publish = async (body: object, properties: Record<string, unknown> = {}) => {
-    ch.sendToQueue(stack.config.TASK_QUEUE, Buffer.from(JSON.stringify(body)), { persistent: true, ...properties });
-    await ch.waitForConfirms();
-  };
+  const publish = (body: object, properties: Record<string, unknown> = {}) => amqp.publish(body, properties);
 
   test("a message with delayMs is recorded scheduled, runs at its time and replies to its reply_to once", async () => {
     const id = `amqp-${randomUUID()}`;
     const correlationId = randomUUID();
     const sentAt = Date.now();
-    await publish({ type: "echo", payload: { via: "amqp" }, id, delayMs: 1500 }, { replyTo: replyQueue, correlationId, priority: 2 });
+    await publish({ type: "echo", payload: { via: "amqp" }, id, delayMs: 1500 }, { replyTo: amqp.replyQueue, correlationId, priority: 2 });
     const scheduled = await waitForStatus(stack, id, ["scheduled"]);
     assert.ok(scheduled.runAt && Date.parse(scheduled.runAt) >= sentAt + 1500);
     assert.equal(scheduled.priority, 2);
@@ -214,7 +231,7 @@ describe("delayed tasks over AMQP", () => {
     assert.ok(leftAt >= Date.parse(scheduled.runAt!), "not queued before runAt");
     const done = await waitForStatus(stack, id, ["succeeded"]);
     assert.equal(done.attempts, 1);
-    const reply = await eventually(async () => replies.get(correlationId), "the reply");
+    const reply = await amqp.reply(correlationId);
     const replied = TaskRecordSchema.parse(JSON.parse(reply.content.toString()));
     assert.equal(replied.id, id);
     assert.equal(replied.status, "succeeded");
