@@ -42,6 +42,8 @@ export interface TaskSummary {
   finishedAt?: string;
   cancelRequested?: boolean;
   discardedAt?: string;
+  /** A delayed task's time to be queued. */
+  runAt?: string;
   version: number;
   /** The payload as one line of JSON, at most PREVIEW_CHARS characters and an ellipsis. */
   payloadPreview: string;
