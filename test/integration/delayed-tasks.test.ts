@@ -11,6 +11,7 @@ import { redisKeys } from "../../server/redis/keys";
 import { TaskStore } from "../../server/store/task-store";
 import { openAmqpClient, type AmqpClient } from "../helpers/amqp-client";
 import { api, eventually, postJson, startStack, type Stack } from "../helpers/stack";
+import { freePort, spawnWebNode } from "../helpers/processes";
 import { submit, taskOf, waitForStatus } from "../helpers/tasks";
 
 /** Reads the task every 20 ms until it leaves `scheduled`: the last time it was seen scheduled and the first time it was not. */
@@ -199,6 +200,52 @@ describe("delayed tasks on several web nodes", () => {
       const done = await waitForStatus(stack, id, ["succeeded"]);
       assert.deepEqual(done.result, { survived: true });
       assert.equal(done.attempts, 1);
+    } finally {
+      await stack.close();
+    }
+  });
+});
+
+describe("the node queueing scheduled tasks killed", () => {
+  test("another web node takes the lease over and queues the tasks, each once, late by at most the lease", async () => {
+    const stack = await startStack({ webNodes: 0, workers: 1 });
+    try {
+      // The child node starts first, so it holds the lease; the in-process node is the survivor.
+      const child = await spawnWebNode(stack, { PORT: String(await freePort()) });
+      const keys = redisKeys(stack.config.KEY_PREFIX);
+      await eventually(async () => ((await stack.redis.get(keys.scheduledMover)) ? true : undefined), "the child to take the lease");
+      const survivor = await stack.addNode();
+      const res = await postJson(survivor, "/api/tasks/batch", { tasks: Array.from({ length: 5 }, (_, i) => ({ type: "echo", payload: { i }, delayMs: 1500 })) });
+      assert.equal(res.status, 202, JSON.stringify(res.body));
+      child.process.kill("SIGKILL");
+      assert.equal(await child.exited, null);
+      const ids = res.body.tasks.map((t: { id: string }) => t.id) as string[];
+      for (const id of ids) {
+        const done = await waitForStatus(stack, id, ["succeeded"]);
+        assert.equal(done.attempts, 1);
+        assert.ok(Date.parse(done.startedAt!) <= Date.parse(done.runAt!) + 5000, `started ${Date.parse(done.startedAt!) - Date.parse(done.runAt!)} ms after runAt`);
+      }
+    } finally {
+      await stack.close();
+    }
+  });
+});
+
+describe("the clock that decides", () => {
+  test("a lease holder whose clock runs 5 s ahead does not queue a task early: due is by Redis's clock", async () => {
+    const stack = await startStack({ webNodes: 0, workers: 1 });
+    try {
+      const child = await spawnWebNode(stack, { PORT: String(await freePort()) }, 5000);
+      await eventually(async () => ((await stack.redis.get(redisKeys(stack.config.KEY_PREFIX).scheduledMover)) ? true : undefined), "the skewed node to take the lease");
+      const node = await stack.addNode();
+      const res = await postJson(node, "/api/tasks", { type: "echo", payload: {}, delayMs: 2000 });
+      assert.equal(res.status, 202, JSON.stringify(res.body));
+      const runAt = Date.parse((await taskOf(stack, res.body.id))!.runAt!);
+      const { leftAt } = await watchLeavingScheduled(stack, res.body.id);
+      assert.ok(leftAt >= runAt, `not queued before runAt (left ${runAt - leftAt} ms early)`);
+      assert.ok(leftAt <= runAt + 1000, `queued within a second of runAt (took ${leftAt - runAt} ms)`);
+      child.process.kill("SIGTERM");
+      await child.exited;
     } finally {
       await stack.close();
     }
