@@ -5,6 +5,7 @@ import { z } from "./zod";
 export const MAX_BODY_BYTES = 64 * 1024;
 
 /**
+ * - scheduled: submitted with `runAt` or `delayMs`; waits in Redis (not in RabbitMQ) until `runAt`, then queued.
  * - queued: waiting on the work queue.
  * - running: a worker holds it.
  * - retrying: an attempt failed; RabbitMQ holds it in a retry queue until `nextAttemptAt`.
@@ -12,7 +13,7 @@ export const MAX_BODY_BYTES = 64 * 1024;
  * - succeeded, failed (the handler threw TaskFailure: retrying cannot help), dead (attempts exhausted
  *   or an unusable message; kept in the dead-letter queue), cancelled: final.
  */
-export const TASK_STATUSES = ["queued", "running", "retrying", "stalled", "succeeded", "failed", "dead", "cancelled"] as const;
+export const TASK_STATUSES = ["scheduled", "queued", "running", "retrying", "stalled", "succeeded", "failed", "dead", "cancelled"] as const;
 export const TaskStatusSchema = z.enum(TASK_STATUSES);
 export type TaskStatus = z.infer<typeof TaskStatusSchema>;
 
@@ -32,13 +33,55 @@ export const PrioritySchema = z
 export const PayloadSchema = z.record(z.string(), z.unknown());
 export type Payload = z.infer<typeof PayloadSchema>;
 
+/** Longest a task may be scheduled ahead (`runAt` or `delayMs`): 30 days. */
+export const MAX_DELAY_MS = 30 * 24 * 60 * 60 * 1000;
+
+/**
+ * When a task is to run: `runAt` (an ISO 8601 time with its offset) or `delayMs` (from now), never both; neither
+ * runs it at once. Each submission path (HTTP, socket, AMQP body) takes these fields.
+ */
+export const DelayFields = {
+  runAt: z.iso.datetime({ offset: true, error: "runAt must be an ISO 8601 time with a time zone, e.g. 2026-12-01T18:30:00Z" }).optional(),
+  delayMs: z
+    .number({ error: "delayMs must be a whole number of milliseconds" })
+    .int("delayMs must be a whole number of milliseconds")
+    .positive("delayMs must be more than 0")
+    .max(MAX_DELAY_MS, `delayMs must be at most ${MAX_DELAY_MS} (30 days)`)
+    .optional(),
+};
+export type DelayRequest = { runAt?: string; delayMs?: number };
+
+/**
+ * The time (ISO, UTC) a task asking for `delay` runs at, undefined to run it now, or why the request is refused:
+ * both fields at once, a `runAt` not in the future, or more than 30 days ahead.
+ */
+export function scheduledRunAt(delay: DelayRequest, nowMs: number): { ok: true; runAt?: string } | { ok: false; error: string } {
+  if (delay.runAt !== undefined && delay.delayMs !== undefined) return { ok: false, error: "send either runAt or delayMs, not both" };
+  if (delay.delayMs !== undefined) return { ok: true, runAt: new Date(nowMs + delay.delayMs).toISOString() };
+  if (delay.runAt === undefined) return { ok: true };
+  const at = Date.parse(delay.runAt);
+  if (!(at > nowMs)) return { ok: false, error: `runAt ${delay.runAt} is not in the future; leave runAt out to run the task now` };
+  if (at - nowMs > MAX_DELAY_MS) return { ok: false, error: `runAt ${delay.runAt} is more than 30 days ahead` };
+  return { ok: true, runAt: new Date(at).toISOString() };
+}
+
+const refineDelay = (task: DelayRequest, ctx: z.RefinementCtx) => {
+  // Most tasks run now: no clock read for them (the worker parses every message through this).
+  if (task.runAt === undefined && task.delayMs === undefined) return;
+  const checked = scheduledRunAt(task, Date.now());
+  if (!checked.ok) ctx.addIssue({ code: "custom", message: checked.error, path: [task.runAt === undefined ? "delayMs" : "runAt"] });
+};
+
 /** Body of `POST /api/tasks` and of the `task:submit` socket event. */
-export const SubmitTaskSchema = z.strictObject({
-  type: z.string({ error: "type must be a string naming a task type" }).min(1, "type must not be empty"),
-  payload: PayloadSchema.optional(),
-  /** @defaultValue 0 */
-  priority: PrioritySchema.optional(),
-});
+export const SubmitTaskSchema = z
+  .strictObject({
+    type: z.string({ error: "type must be a string naming a task type" }).min(1, "type must not be empty"),
+    payload: PayloadSchema.optional(),
+    /** @defaultValue 0 */
+    priority: PrioritySchema.optional(),
+    ...DelayFields,
+  })
+  .superRefine(refineDelay);
 export type SubmitTask = z.infer<typeof SubmitTaskSchema>;
 
 /** Most tasks in one `POST /api/tasks/batch` or `task:submitBatch`. */
@@ -104,12 +147,18 @@ export const DeadLetterBulkProgressSchema = z.object({
 });
 export type DeadLetterBulkProgress = z.infer<typeof DeadLetterBulkProgressSchema>;
 
-/** A task message on the AMQP queue, as any service may publish it. */
-export const TaskMessageSchema = z.object({
-  type: z.string().min(1),
-  payload: PayloadSchema.optional(),
-  id: z.string().min(1).max(200).optional(),
-});
+/**
+ * A task message on the AMQP queue, as any service may publish it. `runAt` or `delayMs` (counted from when a
+ * worker reads the message) schedule it: the worker records it `scheduled` and a web node queues it at that time.
+ */
+export const TaskMessageSchema = z
+  .object({
+    type: z.string().min(1),
+    payload: PayloadSchema.optional(),
+    id: z.string().min(1).max(200).optional(),
+    ...DelayFields,
+  })
+  .superRefine(refineDelay);
 export type TaskMessage = z.infer<typeof TaskMessageSchema>;
 
 const isoDate = z.string();
@@ -146,6 +195,8 @@ export const TaskRecordSchema = z.object({
   attempts: z.number().int().min(0),
   /** Attempts allowed before the task goes dead; from its task type. */
   maxAttempts: z.number().int().min(1).optional(),
+  /** For a task submitted with `runAt` or `delayMs`: when it is (or was) queued. */
+  runAt: isoDate.optional(),
   /** When status is `retrying`: when RabbitMQ hands it back to a worker. */
   nextAttemptAt: isoDate.optional(),
   result: z.unknown().optional(),

@@ -6,7 +6,7 @@ import { isFinished, MAX_ATTEMPT_LOG, type TaskAttempt, type TaskClaim, type Tas
 export const CANCELLED_BY_OPERATOR = "Cancelled by an operator.";
 
 /** Statuses an operator may cancel from (a running task is asked to stop; the others stop at once). */
-export const CANCELLABLE_STATUSES: readonly TaskStatus[] = ["queued", "running", "retrying", "stalled"];
+export const CANCELLABLE_STATUSES: readonly TaskStatus[] = ["scheduled", "queued", "running", "retrying", "stalled"];
 /** Statuses an operator may run again from, with a fresh attempt count. */
 export const RETRYABLE_STATUSES: readonly TaskStatus[] = ["dead", "failed", "cancelled"];
 
@@ -48,7 +48,9 @@ export type AttemptFailure = "error" | "timeout";
 
 export type TaskEvent =
   /** A new task, as submitted (HTTP, socket, an operator) or first met in a message another service published. */
-  | { type: "submit"; id: string; taskType: string; payload: unknown; priority: number; at: string; schedule?: { name: string; tick: string } }
+  | { type: "submit"; id: string; taskType: string; payload: unknown; priority: number; at: string; runAt?: string; schedule?: { name: string; tick: string } }
+  /** A scheduled task's time came (`at`, at or after its `runAt`): it goes to its queue. */
+  | { type: "enqueue"; at: string }
   /** A worker starts an attempt. */
   | { type: "start"; attempt: AttemptRef }
   /** The previous attempt's worker died or lost its connection mid-run; the task is about to run again. */
@@ -109,10 +111,17 @@ const next = (record: TaskRecord): Transition => ({ kind: "next", record });
 const UNCHANGED: Transition = { kind: "unchanged" };
 const refused = (reason: string): Transition => ({ kind: "refused", reason });
 
-/** The record of a new task, queued (version 0: not stored yet). */
+/** The record of a new task, queued, or scheduled when it has a `runAt` (version 0: not stored yet). */
 export function newTaskRecord(event: Extract<TaskEvent, { type: "submit" }>): TaskRecord {
-  return { id: event.id, type: event.taskType, payload: event.payload, status: "queued", progress: 0, priority: event.priority, attempts: 0, attemptLog: [], createdAt: event.at, version: 0, ...(event.schedule === undefined ? {} : { schedule: event.schedule.name, scheduleTick: event.schedule.tick }) };
+  const record: TaskRecord = { id: event.id, type: event.taskType, payload: event.payload, status: "queued", progress: 0, priority: event.priority, attempts: 0, attemptLog: [], createdAt: event.at, version: 0, ...(event.schedule === undefined ? {} : { schedule: event.schedule.name, scheduleTick: event.schedule.tick }) };
+  return event.runAt === undefined ? record : { ...record, status: "scheduled", runAt: event.runAt };
 }
+
+/**
+ * Events that leave a scheduled task as it is. It has no message anywhere yet, so a delivery or worker event
+ * naming its id is not a run of it: only its time coming (`enqueue`) or a cancel moves it.
+ */
+const IGNORED_WHILE_SCHEDULED: ReadonlySet<TaskEventType> = new Set<TaskEventType>(["start", "interrupt", "progress", "succeed", "fail", "abort", "hand-back", "retry-later", "bury", "stall", "drop-delivery", "recover-overdue", "recover-failed", "reply-sent", "reply-release", "undo-retry"]);
 
 /**
  * `record` with every field present (an absent one as undefined), always in the same order. V8 copies such an
@@ -131,6 +140,7 @@ function withAllFields(r: TaskRecord): TaskRecord {
     run: r.run,
     attempts: r.attempts,
     maxAttempts: r.maxAttempts,
+    runAt: r.runAt,
     nextAttemptAt: r.nextAttemptAt,
     result: r.result,
     error: r.error,
@@ -158,9 +168,13 @@ function withAllFields(r: TaskRecord): TaskRecord {
 /** Applies `event` to `current`. Never throws; the caller writes the record with compare-and-set. */
 export function transition(current: TaskRecord, event: TaskEvent): Transition {
   const cur = withAllFields(current);
+  if (cur.status === "scheduled" && IGNORED_WHILE_SCHEDULED.has(event.type)) return UNCHANGED;
   switch (event.type) {
     case "submit":
       return refused(`Task ${cur.id} exists already.`);
+    case "enqueue":
+      if (cur.status !== "scheduled" || (cur.runAt !== undefined && event.at < cur.runAt)) return UNCHANGED;
+      return next({ ...cur, status: "queued" });
     case "start":
       return start(cur, event.attempt);
     case "interrupt":
@@ -190,7 +204,9 @@ export function transition(current: TaskRecord, event: TaskEvent): Transition {
       if (cur.status !== "running" || cur.worker !== event.worker) return UNCHANGED;
       return next({ ...cur, status: "stalled" });
     case "cancel":
-      if (!CANCELLABLE_STATUSES.includes(cur.status)) return refused(`Task ${cur.id} is ${cur.status}; only queued, running, retrying or stalled tasks can be cancelled.`);
+      if (!CANCELLABLE_STATUSES.includes(cur.status)) return refused(`Task ${cur.id} is ${cur.status}; only scheduled, queued, running, retrying or stalled tasks can be cancelled.`);
+      // No message of a scheduled task exists yet (it is queued only if still scheduled at its time): nothing waits to be dropped.
+      if (cur.status === "scheduled") return next({ ...cur, status: "cancelled", error: CANCELLED_BY_OPERATOR, finishedAt: event.at });
       if (cur.status === "running") return cur.cancelRequested ? UNCHANGED : next({ ...cur, cancelRequested: true });
       // A claim whose attempt is in the log was written (and ended: retrying, handed back); it is no attempt under way.
       if (current.claim && !cur.cancelRequested && !claimWritten(cur, current.claim)) {
@@ -230,6 +246,7 @@ export function transition(current: TaskRecord, event: TaskEvent): Transition {
         error: undefined,
         finishedAt: undefined,
         nextAttemptAt: undefined,
+        runAt: undefined,
         cancelRequested: undefined,
         awaitingDelivery: undefined,
         // A new run: messages and attempts of the earlier one no longer apply, and it owes its own reply.

@@ -47,6 +47,8 @@ export interface TaskSummary {
   /** The recurring schedule that queued the task. */
   schedule?: string;
   scheduleTick?: string;
+  /** A delayed task's time to be queued. */
+  runAt?: string;
   version: number;
   /** The payload as one line of JSON, at most PREVIEW_CHARS characters and an ellipsis. */
   payloadPreview: string;

@@ -25,6 +25,7 @@ import { queueRoutes } from "./http/queue-routes";
 import { scheduleRoutes } from "./http/schedule-routes";
 import { taskRoutes } from "./http/task-routes";
 import { CancelRequests } from "./lifecycle/cancel-requests";
+import { ScheduledTaskMover } from "./lifecycle/scheduled-tasks";
 import { startStallDetector } from "./lifecycle/stall-detector";
 import { TaskSubmission } from "./lifecycle/submission";
 import { DeadLetterBulk } from "./lifecycle/dead-letter-bulk";
@@ -241,6 +242,8 @@ export async function startWebNode(config: Config, log: Logger, pages?: PageHand
   const stopStatsTicker = startStatsTicker(io, stats, log);
   const stopSessionSweep = startSessionSweep(io, sessions, tuning.sessionCheckMs ?? SESSION_CHECK_MS, log);
   const stopStallDetector = startStallDetector({ store, workers, publisher, queueOf: (type) => routes.queueOf(type), live, intervalMs: STALL_SWEEP_INTERVAL_MS, log });
+  const scheduled = new ScheduledTaskMover({ redis, keys, store, publisher, queueOf: (type) => routes.queueOf(type), changed: (record) => live.emit("task:changed", record), log });
+  scheduled.start();
 
   scheduler.start();
 
@@ -257,6 +260,7 @@ export async function startWebNode(config: Config, log: Logger, pages?: PageHand
     ["stop stalled-task sweeps", () => stopStallDetector()],
     ["stop the schedules' ticks", () => scheduler.stop()],
     ["stop schedule pushes", () => scheduleRelay.stop()],
+    ["stop queueing scheduled tasks", () => scheduled.stop()],
     ["leave presence", () => presence.stop()],
     ["stop ingesting broadcasts", () => ingestor.stop()],
     ["send the last task updates", () => taskUpdates.flush()],

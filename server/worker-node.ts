@@ -6,6 +6,7 @@ import { ADDRESS_RATE_FACTOR, RateLimiter } from "./access/token-bucket";
 import { Credentials } from "./auth/credentials";
 import { checkExposure, type Config } from "./config";
 import { CancelRequests } from "./lifecycle/cancel-requests";
+import { scheduleFromMessage } from "./lifecycle/scheduled-tasks";
 import { cancelledByOperator, TaskRunner } from "./lifecycle/task-runner";
 import type { Logger } from "./logger";
 import { startMetricsServer } from "./metrics/metrics-server";
@@ -77,6 +78,7 @@ export async function startWorkerNode(config: Config, log: Logger): Promise<Work
       updates.push(record);
     },
     logs: { store: new TaskLogStore(redis, keys), publish: workerTaskLogs(emitter) },
+    schedule: scheduleFromMessage({ store, log, publish: (record) => updates.push(record) }),
     finished: (record) => {
       counters.countFinished(record);
       summary.count(record);

@@ -70,6 +70,12 @@ function RecentTask({ task }: { task: TaskRecord }) {
     <li className="task">
       <TaskHeader task={task} />
       {task.status === "retrying" && <RetryingDetails task={task} />}
+      {task.status === "scheduled" && task.runAt && (
+        <p className="small">
+          {"Scheduled: queued "}
+          <Countdown at={task.runAt} />
+        </p>
+      )}
       {(task.status === "failed" || task.status === "dead") && task.error && <p className="error small">{task.error}</p>}
       {task.status === "cancelled" && task.error && <p className="muted small">{task.error}</p>}
       {task.status === "dead" && task.discardedAt && <p className="muted small">Discarded from the dead letters.</p>}
@@ -130,7 +136,7 @@ function RetryingDetails({ task }: { task: TaskRecord }) {
       {task.nextAttemptAt && (
         <>
           {" · next attempt "}
-          <NextAttempt at={task.nextAttemptAt} />
+          <Countdown at={task.nextAttemptAt} />
         </>
       )}
     </p>
@@ -138,7 +144,8 @@ function RetryingDetails({ task }: { task: TaskRecord }) {
 }
 
 /** "in 1.2 s" until the next attempt is due, then "due now"; ticks only while shown and not yet due. */
-function NextAttempt({ at }: { at: string }) {
+/** "in 2.5 s" until `at`, then "due now"; the exact time in the title. */
+function Countdown({ at }: { at: string }) {
   const due = Date.parse(at);
   const [now, setNow] = useState(() => Date.now());
   useEffect(() => {

@@ -95,6 +95,11 @@ function TaskView({ task }: { task: TaskRecord }) {
             <Time at={task.finishedAt} />
             {formatDuration(task.startedAt, task.finishedAt) && <span className="muted small-inline"> (ran {formatDuration(task.startedAt, task.finishedAt)})</span>}
           </Fact>
+          {task.runAt && (
+            <Fact name={task.status === "scheduled" ? "Runs at" : "Was scheduled for"}>
+              <Time at={task.runAt} />
+            </Fact>
+          )}
           {task.status === "retrying" && task.nextAttemptAt && (
             <Fact name="Next attempt">
               <Time at={task.nextAttemptAt} />

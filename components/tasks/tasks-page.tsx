@@ -148,6 +148,12 @@ function TaskRow({ task }: { task: TaskSummary }) {
       <td>{task.type}</td>
       <td>
         <span className={`status status-${task.status}`}>{task.status}</span>
+        {task.status === "scheduled" && task.runAt && (
+          <span className="muted small-inline">
+            {" for "}
+            <Time at={task.runAt} />
+          </span>
+        )}
       </td>
       <td className="num">
         {task.attempts}

@@ -9,6 +9,7 @@ import { messageOf } from "../errors";
 import type { Logger } from "../logger";
 import type { Redis } from "../redis/connect";
 import type { RedisKeys } from "../redis/keys";
+import { RELEASE_LEASE, RENEW_LEASE } from "../redis/lease";
 import type { BroadcastLog } from "./broadcast-log";
 
 const LEASE_MS = 6000;
@@ -31,8 +32,6 @@ const PUMP_BATCH = 200;
  */
 const FENCE_REPEAT_MS = 5000;
 
-const RENEW = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) else return 0 end`;
-const RELEASE = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end`;
 
 export type ExternalMessage = { message: string; channel: string } | { error: string } | undefined;
 
@@ -120,7 +119,7 @@ export class BroadcastIngestor {
     this.aligning = undefined;
     await this.campaigning;
     await this.pumping;
-    if (this.leader) await this.redis.eval(RELEASE, 1, this.keys.broadcastIngestor, this.token).catch(() => undefined);
+    if (this.leader) await this.redis.eval(RELEASE_LEASE, 1, this.keys.broadcastIngestor, this.token).catch(() => undefined);
     this.leader = false;
   }
 
@@ -132,7 +131,7 @@ export class BroadcastIngestor {
   private async tryLease(): Promise<void> {
     try {
       if (this.leader) {
-        this.leader = (await this.redis.eval(RENEW, 1, this.keys.broadcastIngestor, this.token, String(LEASE_MS))) === 1;
+        this.leader = (await this.redis.eval(RENEW_LEASE, 1, this.keys.broadcastIngestor, this.token, String(LEASE_MS))) === 1;
         if (!this.leader) this.logger.warn("lost the broadcast ingest lease");
         this.align();
         return;

@@ -1,7 +1,7 @@
 // The one way a task enters the queue from a web node, whatever the transport (HTTP or Socket.IO): one
 // set of rules for who may submit, how big a task may be, what it must look like, idempotency and audit.
 import { createHash, randomUUID } from "node:crypto";
-import { MAX_BATCH_BODY_BYTES, MAX_BATCH_TASKS, MAX_BODY_BYTES, MAX_IDEMPOTENCY_KEY_LENGTH, SubmitBatchSchema, SubmitTaskSchema, type Payload, type TaskRecord } from "../../lib/contract";
+import { MAX_BATCH_BODY_BYTES, MAX_BATCH_TASKS, MAX_BODY_BYTES, MAX_IDEMPOTENCY_KEY_LENGTH, scheduledRunAt, SubmitBatchSchema, SubmitTaskSchema, type Payload, type SubmitTask, type TaskRecord } from "../../lib/contract";
 import { newTaskRecord } from "../../lib/task-lifecycle";
 import { describeZodError } from "../../lib/zod-message";
 import type { AuditLog } from "../audit/audit-log";
@@ -16,6 +16,9 @@ import type { TaskRoutes } from "../store/task-routes";
 import { hash, type ClaimState, type IdempotencyKeys } from "../store/idempotency";
 import type { TaskStore } from "../store/task-store";
 import { assertOperator, type Actor } from "./actor";
+
+/** The shape of a task, for error messages. */
+const TASK_SHAPE = `{"type": string, "payload"?: object, "priority"?: 0-9, "runAt"?: ISO time or "delayMs"?: milliseconds (at most 30 days ahead)}`;
 
 /** What a refused submission tells the client when Redis does not answer. */
 const NOTHING_CHANGED = "nothing was queued, try again";
@@ -43,7 +46,7 @@ export interface SubmissionDeps {
 }
 
 export interface SubmitRequest {
-  /** The task as sent: `{type, payload?, priority?}`, checked here. */
+  /** The task as sent: `{type, payload?, priority?, runAt? | delayMs?}`, checked here. */
   input: unknown;
   /** A repeated key within 24 hours returns the task the first request made. */
   idempotencyKey?: string;
@@ -72,6 +75,10 @@ interface BatchTask {
   priority: number;
   /** The queue its type goes to. */
   queue: string;
+  /** When it runs, if later (ISO). */
+  runAt?: string;
+  /** What the Idempotency-Key fingerprint covers of its timing: the fields as sent. */
+  delay?: { runAt?: string; delayMs?: number };
 }
 
 export class TaskSubmission {
@@ -83,17 +90,21 @@ export class TaskSubmission {
     const bytes = Buffer.byteLength(JSON.stringify(input) ?? "");
     if (bytes > MAX_BODY_BYTES) throw tooLarge(`The task is ${bytes} bytes as JSON; the limit is ${MAX_BODY_BYTES} bytes. Nothing was queued.`);
     const parsed = SubmitTaskSchema.safeParse(input);
-    if (!parsed.success) throw invalidInput(`Invalid task: ${describeZodError(parsed.error)}. Send {"type": string, "payload"?: object, "priority"?: 0-9}.`);
+    if (!parsed.success) throw invalidInput(`Invalid task: ${describeZodError(parsed.error)}. Send ${TASK_SHAPE}.`);
     const { type, payload = {}, priority = 0 } = parsed.data;
+    const when = scheduledRunAt(parsed.data, Date.now());
+    if (!when.ok) throw invalidInput(`Invalid task: ${when.error}. Send ${TASK_SHAPE}.`);
+    const { runAt } = when;
     const route = await redisCall(() => this.deps.routes.forSubmission(type, payload), NOTHING_CHANGED);
     if (!route.ok) throw invalidInput(route.error);
     const key = scopedKey(idempotencyKey, actor);
-    // Refuse at once while RabbitMQ is down rather than record a task that cannot be queued.
-    this.deps.amqp().current();
+    // Refuse at once while RabbitMQ is down rather than record a task that cannot be queued (a scheduled task
+    // needs only Redis until its time).
+    if (runAt === undefined) this.deps.amqp().current();
 
     const id = randomUUID();
     if (key !== undefined) {
-      const fingerprint = hash(JSON.stringify([type, payload, priority]));
+      const fingerprint = hash(JSON.stringify([type, payload, priority, ...delayOf(parsed.data)]));
       // A claim that timed out may still land: its undo is queued behind it.
       const claim = await redisCall(() => this.deps.idempotency.reserve(key, fingerprint, id), NOTHING_CHANGED).catch((err: unknown) => {
         this.undo(() => this.deps.idempotency.release(key, id));
@@ -105,12 +116,12 @@ export class TaskSubmission {
       }
     }
 
-    let record = newTaskRecord({ type: "submit", id, taskType: type, payload, priority, at: new Date().toISOString(), schedule });
+    let record = newTaskRecord({ type: "submit", id, taskType: type, payload, priority, at: new Date().toISOString(), runAt, schedule });
     try {
       // The record exists before the message, so a worker always finds it. A create that timed out may still
       // run when Redis answers again: the removal, queued behind it on the same connection, undoes it.
       record =
-        (await redisCall(() => this.deps.store.create(record), NOTHING_CHANGED).catch((err: unknown) => {
+        (await redisCall(() => this.create(record), NOTHING_CHANGED).catch((err: unknown) => {
           this.undo(() => this.deps.store.remove(id));
           throw err;
         })) ?? record;
@@ -118,11 +129,16 @@ export class TaskSubmission {
       if (key !== undefined) this.undo(() => this.deps.idempotency.release(key, id));
       throw err;
     }
-    await this.publish(record, route.queue, key);
-    this.announce(record, "task queued");
+    if (runAt === undefined) await this.publish(record, route.queue, key);
+    else if (key !== undefined) {
+      // Scheduled: stored is accepted (a web node queues it at runAt).
+      const confirmKey = () => this.deps.idempotency.confirm(key, id);
+      await redisCall(confirmKey).catch(() => this.undo(confirmKey));
+    }
+    this.announce(record, runAt === undefined ? "task queued" : "task scheduled");
     // A person's submission is audited; services' (tokens, the loopback API) are the queue's ordinary traffic.
     if (actor.principal.kind === "user") {
-      void this.deps.audit.record({ action: "task.submit", actor: actor.principal, target: id, detail: `type ${type}, priority ${priority}`, ip: actor.ip, via: actor.via });
+      void this.deps.audit.record({ action: "task.submit", actor: actor.principal, target: id, detail: `type ${type}, priority ${priority}${runAt === undefined ? "" : `, runs at ${runAt}`}`, ip: actor.ip, via: actor.via });
     }
     return { record, replayed: false };
   }
@@ -159,6 +175,11 @@ export class TaskSubmission {
       throw err;
     }
     await redisCall(confirmKey).catch(() => this.undo(confirmKey));
+  }
+
+  /** Stores a new record: a scheduled one with its entry in the schedule. */
+  private create(record: TaskRecord): Promise<TaskRecord | undefined> {
+    return record.status === "scheduled" ? this.deps.store.createScheduled(record) : this.deps.store.create(record);
   }
 
   /** Removes what a submission RabbitMQ did not take wrote: its record, and its claim on the key. */
@@ -211,7 +232,7 @@ export class TaskSubmission {
     // The tasks' ids derive from the batch's: a replayed key gives back the same ids without storing them.
     const batchId = randomUUID();
     if (key !== undefined) {
-      const fingerprint = hash(JSON.stringify(["batch", tasks.map((t) => [t.type, t.payload, t.priority])]));
+      const fingerprint = hash(JSON.stringify(["batch", tasks.map((t) => [t.type, t.payload, t.priority, ...(t.delay ? [t.delay] : [])])]));
       const claim = await redisCall(() => this.deps.idempotency.reserve(key, fingerprint, batchId), NOTHING_CHANGED).catch((err: unknown) => {
         this.undo(() => this.deps.idempotency.release(key, batchId));
         throw err;
@@ -219,17 +240,17 @@ export class TaskSubmission {
       if (!claim.reserved) {
         if (!claim.sameRequest) throw new AppError(422, "idempotency_key_reused", "This Idempotency-Key was already used for a different request in the last 24 hours; use a new key for a new batch.");
         await this.untilConfirmed(key, claim.taskId, claim.state, "batch");
-        return { records: tasks.map((_, i) => ({ id: batchTaskId(claim.taskId, i), status: "queued" })), replayed: true };
+        return { records: tasks.map((t, i) => ({ id: batchTaskId(claim.taskId, i), status: t.runAt === undefined ? "queued" : "scheduled" })), replayed: true };
       }
     }
 
     const at = new Date().toISOString();
-    const records = tasks.map(({ type, payload, priority }, i) => newTaskRecord({ type: "submit", id: batchTaskId(batchId, i), taskType: type, payload, priority, at }));
+    const records = tasks.map(({ type, payload, priority, runAt }, i) => newTaskRecord({ type: "submit", id: batchTaskId(batchId, i), taskType: type, payload, priority, at, runAt }));
     const ids = records.map((r) => r.id);
     const removeAll = () => Promise.all(ids.map((id) => this.deps.store.remove(id)));
     try {
       // Issued in one tick, the creates leave in one pipeline (the command client auto-pipelines): one round trip.
-      const created = await redisCall(() => Promise.all(records.map((r) => this.deps.store.create(r))), NOTHING_CHANGED).catch((err: unknown) => {
+      const created = await redisCall(() => Promise.all(records.map((r) => this.create(r))), NOTHING_CHANGED).catch((err: unknown) => {
         this.undo(removeAll);
         throw err;
       });
@@ -238,7 +259,13 @@ export class TaskSubmission {
       if (key !== undefined) this.undo(() => this.deps.idempotency.release(key, batchId));
       throw err;
     }
-    await this.publishBatch(records, tasks, key, batchId);
+    // Scheduled tasks are accepted once stored; the others once RabbitMQ confirmed them.
+    const now = records.flatMap((r, i) => (r.status === "scheduled" ? [] : [i]));
+    if (now.length > 0) await this.publishBatch(now.map((i) => records[i]), now.map((i) => tasks[i]), key, batchId, { indexes: now, total: records.length });
+    else if (key !== undefined) {
+      const confirmKey = () => this.deps.idempotency.confirm(key, batchId);
+      await redisCall(confirmKey).catch(() => this.undo(confirmKey));
+    }
     // One line for the batch; a line per task only at debug (a line each cost a tenth of the web node's CPU per task).
     for (const record of records) this.announce(record, "task queued", "debug");
     this.deps.log.info({ batch: batchId, tasks: records.length, first: ids[0], last: ids.at(-1) }, "batch queued");
@@ -255,7 +282,7 @@ export class TaskSubmission {
    * confirmed tasks run and stay tracked, and the key is spent for 24 hours (a replay answers 409 saying the
    * batch was partly queued), so they are never queued twice.
    */
-  private async publishBatch(records: TaskRecord[], tasks: BatchTask[], key: string | undefined, batchId: string): Promise<void> {
+  private async publishBatch(records: TaskRecord[], tasks: BatchTask[], key: string | undefined, batchId: string, batch: { indexes: number[]; total: number }): Promise<void> {
     const outcomes = Promise.allSettled(records.map(({ id, type, payload, priority }, i) => this.deps.publisher.sendTask({ id, type, payload: payload as Payload }, priority, 1, tasks[i].queue)));
     let results: Array<PromiseSettledResult<void>>;
     try {
@@ -270,20 +297,20 @@ export class TaskSubmission {
     } catch (err) {
       if (key !== undefined) this.undo(() => this.deps.idempotency.extend(key, batchId));
       void outcomes.then(async (late) => {
-        const refused = await this.settleBatch(records, late, key, batchId);
+        const refused = await this.settleBatch(records, late, key, batchId, batch.total);
         for (const [i, record] of records.entries()) if (late[i].status === "fulfilled") this.announce(record, "task confirmed after its request timed out");
         this.deps.log[refused > 0 ? "warn" : "info"]({ batch: batchId, tasks: records.length, refused }, "batch settled by RabbitMQ after its request timed out");
       });
       throw err;
     }
-    const refused = await this.settleBatch(records, results, key, batchId);
+    const refused = await this.settleBatch(records, results, key, batchId, batch.total);
     if (refused === 0) return;
     for (const [i, record] of records.entries()) if (results[i].status === "fulfilled") this.announce(record, "task queued");
     const firstReason = results.find((r): r is PromiseRejectedResult => r.status === "rejected")?.reason;
-    const indexes = results.flatMap((r, i) => (r.status === "rejected" ? [i] : []));
-    if (refused === records.length) throw unavailable("RabbitMQ refused the batch; nothing was queued. Try again.", firstReason);
+    const indexes = results.flatMap((r, i) => (r.status === "rejected" ? [batch.indexes[i]] : []));
+    if (refused === batch.total) throw unavailable("RabbitMQ refused the batch; nothing was queued. Try again.", firstReason);
     throw unavailable(
-      `RabbitMQ refused ${refused} of ${records.length} tasks (indexes ${indexes.join(", ")}): those were not queued and their records are removed. The other ${records.length - refused} were queued and will run.${key === undefined ? "" : " This Idempotency-Key is spent for 24 hours (a retry with it answers 409), so they are never queued twice; send the refused tasks again under a new key."}`,
+      `RabbitMQ refused ${refused} of ${batch.total} tasks (indexes ${indexes.join(", ")}): those were not queued and their records are removed. The other ${batch.total - refused} were ${batch.total > records.length ? "queued or scheduled" : "queued"} and will run.${key === undefined ? "" : " This Idempotency-Key is spent for 24 hours (a retry with it answers 409), so they are never queued twice; send the refused tasks again under a new key."}`,
     );
   }
 
@@ -291,14 +318,14 @@ export class TaskSubmission {
    * Settles a batch once RabbitMQ answered for every message: refused tasks' records go; the key is confirmed
    * (all taken), released (none taken), or kept pending (some taken). Returns how many were refused.
    */
-  private async settleBatch(records: TaskRecord[], results: Array<PromiseSettledResult<void>>, key: string | undefined, batchId: string): Promise<number> {
+  private async settleBatch(records: TaskRecord[], results: Array<PromiseSettledResult<void>>, key: string | undefined, batchId: string, total: number): Promise<number> {
     const refusedIds = records.filter((_, i) => results[i].status === "rejected").map((r) => r.id);
     if (refusedIds.length > 0) this.undo(() => Promise.all(refusedIds.map((id) => this.deps.store.remove(id))));
     if (key === undefined) return refusedIds.length;
     if (refusedIds.length === 0) {
       const confirmKey = () => this.deps.idempotency.confirm(key, batchId);
       await redisCall(confirmKey).catch(() => this.undo(confirmKey));
-    } else if (refusedIds.length === records.length) this.undo(() => this.deps.idempotency.release(key, batchId));
+    } else if (refusedIds.length === total) this.undo(() => this.deps.idempotency.release(key, batchId));
     else this.undo(() => this.deps.idempotency.partial(key, batchId));
     return refusedIds.length;
   }
@@ -325,6 +352,12 @@ export class TaskSubmission {
 
 }
 
+/** The timing fields a task was sent with, for its Idempotency-Key fingerprint (none: the fingerprint of before). */
+function delayOf(task: SubmitTask): Array<{ runAt?: string; delayMs?: number }> {
+  if (task.runAt === undefined && task.delayMs === undefined) return [];
+  return [{ runAt: task.runAt, delayMs: task.delayMs }];
+}
+
 /**
  * Checks an Idempotency-Key and scopes it to the client that sent it (user or token), so two clients that
  * happen to choose the same key never see each other's tasks, nor block each other's requests.
@@ -339,7 +372,7 @@ function scopedKey(key: string | undefined, actor: Actor): string | undefined {
 
 /** Checks a whole batch: every invalid task is named by its index and problem in one 400, or none is. */
 async function checkBatch(input: unknown, routes: Pick<TaskRoutes, "forSubmission">): Promise<BatchTask[]> {
-  const usage = `Send {"tasks": [{"type": string, "payload"?: object, "priority"?: 0-9}, ...]} with 1 to ${MAX_BATCH_TASKS} tasks.`;
+  const usage = `Send {"tasks": [${TASK_SHAPE}, ...]} with 1 to ${MAX_BATCH_TASKS} tasks.`;
   const parsed = SubmitBatchSchema.safeParse(input);
   const problems = new Map<number, string[]>();
   const note = (index: number, problem: string) => problems.set(index, [...(problems.get(index) ?? []), problem]);
@@ -357,7 +390,18 @@ async function checkBatch(input: unknown, routes: Pick<TaskRoutes, "forSubmissio
   const tasks: BatchTask[] = [];
   for (const [index, item] of raw.entries()) {
     if (problems.has(index)) continue;
-    const { type, payload = {}, priority = 0 } = SubmitTaskSchema.parse(item);
+    const task = SubmitTaskSchema.safeParse(item);
+    // Passed the batch's check a moment ago; a runAt that has just passed fails here.
+    if (!task.success) {
+      note(index, describeZodError(task.error));
+      continue;
+    }
+    const { type, payload = {}, priority = 0 } = task.data;
+    const when = scheduledRunAt(task.data, Date.now());
+    if (!when.ok) {
+      note(index, when.error);
+      continue;
+    }
     const bytes = Buffer.byteLength(JSON.stringify(item));
     if (bytes > MAX_BODY_BYTES) {
       note(index, `the task is ${bytes} bytes as JSON; the limit for one task is ${MAX_BODY_BYTES} bytes`);
@@ -366,7 +410,7 @@ async function checkBatch(input: unknown, routes: Pick<TaskRoutes, "forSubmissio
     // Routes are cached per node: a batch of one type costs no round trip per task.
     const route = await redisCall(() => routes.forSubmission(type, payload), NOTHING_CHANGED);
     if (!route.ok) note(index, route.error);
-    else tasks.push({ type, payload, priority, queue: route.queue });
+    else tasks.push({ type, payload, priority, queue: route.queue, runAt: when.runAt, ...(delayOf(task.data).length > 0 ? { delay: delayOf(task.data)[0] } : {}) });
   }
   if (problems.size > 0) {
     const list = [...problems].sort(([a], [b]) => a - b).map(([index, found]) => `tasks[${index}]: ${found.join("; ")}`);

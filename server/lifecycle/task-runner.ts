@@ -59,6 +59,8 @@ export interface TaskRunnerDeps {
   };
   /** Pushes a task record to every browser. */
   publish: (record: TaskRecord) => void;
+  /** Records a message asking to run later (`runAt`, `delayMs`) as scheduled (see scheduled-tasks.ts); without it such a message runs now. */
+  schedule?: (message: ConsumeMessage, parsed: ParsedMessage & { runAt: string }) => Promise<Outcome>;
   /** Where handlers' `ctx.log` lines are kept and pushed; without it they go to the worker's log only. */
   logs?: AttemptLogSink;
   /** Sends the final record to an AMQP reply_to queue; resolves once RabbitMQ confirmed it. */
@@ -114,6 +116,7 @@ export class TaskRunner {
   async run(message: ConsumeMessage, slot: SlotLease = UNBOUNDED): Promise<Outcome> {
     if (!(await slot.hold())) return "release";
     const parsed = parseMessage(message);
+    if (parsed.runAt !== undefined && parsed.error === undefined && this.deps.schedule) return this.deps.schedule(message, { ...parsed, runAt: parsed.runAt });
     if (parsed.error === undefined && !taskTypes.has(parsed.type) && this.deps.outsideTypes) {
       const queue = await this.deps.outsideTypes.queueOf(parsed.type);
       const forwarded = queue ? await this.forward(message, parsed, queue) : undefined;

@@ -9,6 +9,12 @@ import { Slots } from "./slots";
 import { RUN_HEADER } from "./task-message";
 import { assertRetryQueue, retryQueueName, type Topology } from "./topology";
 
+/** Where the outcome of a task submitted over AMQP goes: its message's reply_to and correlation_id, kept by a scheduled task. */
+export interface ReplyProperties {
+  replyTo?: string;
+  correlationId?: string;
+}
+
 /** How long a publish waits for RabbitMQ's confirm before it answers 503. */
 export const CONFIRM_TIMEOUT_MS = 5000;
 
@@ -64,17 +70,18 @@ export class ConfirmPublisher {
    * Publishes a new task to `queue` (by default the work queue; an outside worker's for its types); resolves once
    * RabbitMQ has confirmed it, else rejects with a 503 error.
    */
-  async publishTask(message: TaskMessage & { id: string }, priority: number, run = 1, queue = this.topology.queue): Promise<void> {
-    await withConfirmTimeout(this.sendTask(message, priority, run, queue));
+  async publishTask(message: TaskMessage & { id: string }, priority: number, run = 1, queue = this.topology.queue, reply?: ReplyProperties): Promise<void> {
+    await withConfirmTimeout(this.sendTask(message, priority, run, queue, reply));
   }
 
   /**
    * Publishes a new task; resolves with RabbitMQ's confirm however long it takes, rejects (503) when RabbitMQ
    * refuses the message or its channel closes first. For callers that answer in time but keep tracking the task.
    */
-  async sendTask(message: TaskMessage & { id: string }, priority: number, run = 1, queue = this.topology.queue): Promise<void> {
+  async sendTask(message: TaskMessage & { id: string }, priority: number, run = 1, queue = this.topology.queue, reply?: ReplyProperties): Promise<void> {
     // An outside worker's queue is someone else's to delete: a message it cannot route must fail, not vanish.
     await this.confirm(queue, Buffer.from(JSON.stringify(message)), {
+      ...reply,
       contentType: "application/json",
       messageId: message.id,
       type: message.type,

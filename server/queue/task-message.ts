@@ -2,7 +2,7 @@
 // (to a retry queue, to the dead-letter queue, back to the work queue).
 import type { MessageProperties, Options } from "amqplib";
 import { randomUUID } from "node:crypto";
-import { MAX_PRIORITY, TaskMessageSchema } from "../../lib/contract";
+import { MAX_PRIORITY, scheduledRunAt, TaskMessageSchema } from "../../lib/contract";
 import { describeZodError } from "../../lib/zod-message";
 import { messageOf } from "../errors";
 import { REASON_HEADER } from "./topology";
@@ -16,6 +16,8 @@ export interface ParsedMessage {
   payload: unknown;
   /** Which run of the task the message belongs to (RUN_HEADER; 1 without it, as other services publish). */
   run: number;
+  /** When the message asks (`runAt` or `delayMs`) to run the task later: the time, ISO. */
+  runAt?: string;
   /** Set when the message itself is unusable. */
   error?: string;
 }
@@ -42,10 +44,13 @@ export function parseMessage(message: { content: Buffer; properties: Pick<Messag
       type: typeof loose.type === "string" && loose.type ? loose.type : "(invalid)",
       payload: loose.payload ?? null,
       run,
-      error: `Message is not a task: expected JSON {"type": string, "payload"?: object, "id"?: string} (${describeZodError(result.error)})`,
+      error: `Message is not a task: expected JSON {"type": string, "payload"?: object, "id"?: string, "runAt"?: ISO time | "delayMs"?: integer, at most 30 days ahead} (${describeZodError(result.error)})`,
     };
   }
-  return { id: result.data.id ?? fallback(), type: result.data.type, payload: result.data.payload ?? {}, run };
+  const parsed: ParsedMessage = { id: result.data.id ?? fallback(), type: result.data.type, payload: result.data.payload ?? {}, run };
+  if (result.data.runAt === undefined && result.data.delayMs === undefined) return parsed;
+  const when = scheduledRunAt(result.data, Date.now());
+  return when.ok ? { ...parsed, runAt: when.runAt } : { ...parsed, error: `Message is not a task: ${when.error}` };
 }
 
 /** A message's priority property as a task priority (0 when absent). */

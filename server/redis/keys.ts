@@ -10,6 +10,12 @@ export function redisKeys(prefix: string) {
     tasksByStatus: (status: string) => `${prefix}:tasks:status:${status}`,
     /** Sorted set of finished task ids scored by finish time: what retention trims, oldest first. */
     tasksFinished: `${prefix}:tasks:finished`,
+    /** Sorted set of scheduled task ids, scored by their runAt (ms): what the mover queues when due. */
+    scheduled: `${prefix}:tasks:scheduled`,
+    /** Sorted set of scheduled task ids being queued, scored by when the move began: a move a dead node left is done again. */
+    scheduledMoving: `${prefix}:tasks:scheduled:moving`,
+    /** Held (SET NX with a token and a TTL) by the one web node that queues scheduled tasks. */
+    scheduledMover: `${prefix}:tasks:scheduled:mover`,
     /** Sorted set of dead, not discarded task ids, scored by creation time. */
     deadLetters: `${prefix}:tasks:dead-letters`,
     /** Idempotency-Key (hashed) → task id, for 24 hours. */

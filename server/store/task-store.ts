@@ -118,6 +118,29 @@ export class TaskStore {
   }
 
   /**
+   * Stores a new scheduled record and its entry in the schedule (scored by its runAt) in one transaction, so no
+   * scheduled record lacks its entry. `carried`: the properties (JSON) its message is to keep when queued (an AMQP
+   * submission's reply_to). Undefined if a record with this id exists already (its entry, if any, is kept).
+   */
+  async createScheduled(record: TaskRecord, carried?: string): Promise<TaskRecord | undefined> {
+    if (record.status !== "scheduled" || record.runAt === undefined) throw new Error(`createScheduled needs a scheduled record with runAt (task ${record.id})`);
+    const tx = this.redis.multi();
+    (tx as unknown as SaveTaskCommand).taskcastSaveTask(...this.saveArgs(record));
+    // An entry for an id whose record was there already is dropped by the mover: the record is not scheduled, or has its own.
+    tx.zadd(this.keys.scheduled, "NX", Date.parse(record.runAt), record.id);
+    if (carried !== undefined) tx.hsetnx(this.keys.task(record.id), "m", carried);
+    const replies = await tx.exec();
+    const [err, version] = replies?.[0] ?? [new Error("the transaction was discarded")];
+    if (err) throw err;
+    return Number(version) ? { ...record, version: Number(version) } : undefined;
+  }
+
+  /** The message properties (JSON) a scheduled task submitted over AMQP keeps when it is queued, if any. */
+  async carriedProperties(id: string): Promise<string | null> {
+    return this.redis.hget(this.keys.task(id), "m");
+  }
+
+  /**
    * Applies `mutate` to the stored record atomically (optimistic: re-reads and re-applies on a
    * concurrent write). Resolves with the stored record, or undefined if there is none. `known`, a copy
    * the caller believes current (its own last write), saves the first read; if it is stale the write is
@@ -236,6 +259,11 @@ export class TaskStore {
 
   /** Writes `record` if the stored one is still `known` (none, or version 0: it must not exist); the new version, or 0. */
   private async write(record: TaskRecord, known?: TaskRecord): Promise<number> {
+    return Number(await (this.redis as unknown as SaveTaskCommand).taskcastSaveTask(...this.saveArgs(record, known)));
+  }
+
+  /** The save script's keys and arguments (see SAVE_SCRIPT). */
+  private saveArgs(record: TaskRecord, known?: TaskRecord): Array<string | number> {
     // Version 0 is a record not stored yet (built from a message): there is nothing to replace.
     const replaced = known && known.version > 0 ? known : undefined;
     const finished = isRetainedHistory(record);
@@ -249,7 +277,7 @@ export class TaskStore {
       : wasFinished
         ? "-"
         : "";
-    const result = await (this.redis as unknown as SaveTaskCommand).taskcastSaveTask(
+    return [
       this.keys.task(record.id),
       this.keys.tasks,
       this.keys.tasksFinished,
@@ -269,8 +297,7 @@ export class TaskStore {
       replaced?.status ?? "",
       FINISHED_LIST,
       WAITING_STATUSES.includes(record.status) && !(known?.claim && claimWritten(record, known.claim)) ? "" : "1",
-    );
-    return Number(result);
+    ];
   }
 }
 

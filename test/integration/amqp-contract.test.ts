@@ -1,28 +1,27 @@
 // The AMQP contract for outside services: messages published straight to the queue, replies, bad messages.
 import assert from "node:assert/strict";
-import { connect, type Channel, type ChannelModel, type ConsumeMessage } from "amqplib";
+import type { Channel } from "amqplib";
 import { randomUUID } from "node:crypto";
 import { after, before, describe, test } from "node:test";
 import { isFinished, TaskRecordSchema, type TaskRecord } from "../../lib/contract";
 import { deadQueueName, REASON_HEADER } from "../../server/queue/topology";
+import { openAmqpClient, type AmqpClient } from "../helpers/amqp-client";
 import { api, eventually, startStack, type Stack } from "../helpers/stack";
 
 describe("AMQP contract", () => {
   let stack: Stack;
-  let conn: ChannelModel;
+  let amqp: AmqpClient;
   let ch: Channel;
   let replyQueue: string;
-  const replies = new Map<string, ConsumeMessage>();
 
   before(async () => {
     stack = await startStack({ workers: 1 });
-    conn = await connect(stack.config.RABBITMQ_URL);
-    ch = await conn.createConfirmChannel();
-    replyQueue = (await ch.assertQueue("", { exclusive: true })).queue;
-    await ch.consume(replyQueue, (msg) => msg && replies.set(String(msg.properties.correlationId), msg), { noAck: true });
+    amqp = await openAmqpClient(stack);
+    ch = amqp.channel;
+    replyQueue = amqp.replyQueue;
   });
   after(async () => {
-    await conn.close();
+    await amqp.close();
     await stack.close();
   });
 
@@ -30,15 +29,14 @@ describe("AMQP contract", () => {
   let published = 0;
   const publish = async (body: string | object, properties: Record<string, unknown> = {}) => {
     published++;
-    ch.sendToQueue(stack.config.TASK_QUEUE, Buffer.from(typeof body === "string" ? body : JSON.stringify(body)), { persistent: true, ...properties });
-    await (ch as import("amqplib").ConfirmChannel).waitForConfirms();
+    await amqp.publish(body, properties);
   };
   const finished = (id: string) =>
     eventually(async () => {
       const { status, body } = await api(stack.nodes[0], `/api/tasks/${encodeURIComponent(id)}`);
       return status === 200 && isFinished(body.status) ? (body as TaskRecord) : undefined;
     }, `task ${id} to finish`);
-  const reply = (correlationId: string) => eventually(async () => replies.get(correlationId), `the reply for ${correlationId}`);
+  const reply = (correlationId: string) => amqp.reply(correlationId);
 
   test("a task published with an id runs, shows on the dashboard and replies to reply_to with the final record", async () => {
     const id = `php-${randomUUID()}`;

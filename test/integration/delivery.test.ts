@@ -177,7 +177,7 @@ describe("cancellation", () => {
     assert.equal(skipped?.attempts, 0, "never run");
     const again = await postJson(stack.nodes[0], `/api/tasks/${queued}/cancel`, {});
     assert.equal(again.status, 409);
-    assert.match(again.body.error, /is cancelled; only queued, running, retrying or stalled tasks can be cancelled/);
+    assert.match(again.body.error, /is cancelled; only scheduled, queued, running, retrying or stalled tasks can be cancelled/);
   });
 
   test("a cancelled task can be retried and then runs", async () => {

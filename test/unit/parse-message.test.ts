@@ -9,6 +9,19 @@ test("a well-formed message keeps its id, type and payload", () => {
   assert.deepEqual(parseMessage(msg(JSON.stringify({ type: "echo", payload: { a: 1 }, id: "t1" }))), { id: "t1", type: "echo", payload: { a: 1 }, run: 1 });
 });
 
+test("runAt or delayMs ask to run later: the message carries the time; a bad one is an unusable message", () => {
+  const before = Date.now();
+  const delayed = parseMessage(msg(JSON.stringify({ type: "echo", id: "t2", delayMs: 5000 })));
+  assert.equal(delayed.error, undefined);
+  assert.ok(Date.parse(delayed.runAt!) >= before + 5000 && Date.parse(delayed.runAt!) <= Date.now() + 5000);
+  const at = new Date(Date.now() + 60_000).toISOString();
+  assert.equal(parseMessage(msg(JSON.stringify({ type: "echo", runAt: at }))).runAt, at);
+  assert.match(parseMessage(msg(JSON.stringify({ type: "echo", runAt: at, delayMs: 5 }))).error!, /either runAt or delayMs, not both/);
+  assert.match(parseMessage(msg(JSON.stringify({ type: "echo", runAt: "2020-01-01T00:00:00Z" }))).error!, /not in the future/);
+  assert.match(parseMessage(msg(JSON.stringify({ type: "echo", delayMs: 31 * 24 * 3_600_000 }))).error!, /delayMs must be at most/);
+  assert.equal(parseMessage(msg(JSON.stringify({ type: "echo" }))).runAt, undefined);
+});
+
 test("the id falls back to the messageId property, then to a fresh uuid", () => {
   assert.equal(parseMessage(msg(JSON.stringify({ type: "echo" }), "m-1")).id, "m-1");
   assert.match(parseMessage(msg(JSON.stringify({ type: "echo" }))).id, /^[0-9a-f-]{36}$/);

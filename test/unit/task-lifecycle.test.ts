@@ -33,7 +33,8 @@ function record(status: TaskStatus, extra: Partial<TaskRecord> = {}): TaskRecord
     ...base,
     status,
     version: 4,
-    attempts: status === "queued" ? 0 : 1,
+    attempts: status === "queued" || status === "scheduled" ? 0 : 1,
+    ...(status === "scheduled" ? { runAt: T1 } : {}),
     ...(held ? { worker: HELD.worker, startedAt: HELD.startedAt, attemptLog: [{ attempt: 1, worker: HELD.worker, startedAt: HELD.startedAt, outcome: "running" as const }] } : {}),
     ...(["succeeded", "failed", "dead", "cancelled"].includes(status) ? { finishedAt: T0 } : {}),
     ...extra,
@@ -42,6 +43,7 @@ function record(status: TaskStatus, extra: Partial<TaskRecord> = {}): TaskRecord
 
 const events: Record<TaskEventType, TaskEvent> = {
   submit: { type: "submit", id: "t1", taskType: "echo", payload: {}, priority: 0, at: T1 },
+  enqueue: { type: "enqueue", at: T1 },
   start: { type: "start", attempt: FRESH },
   interrupt: { type: "interrupt", at: T1 },
   progress: { type: "progress", worker: "w1", run: 1, fraction: 0.5 },
@@ -65,29 +67,30 @@ const events: Record<TaskEventType, TaskEvent> = {
 };
 
 // Each cell: the status after the event, "=" (legal, nothing to write) or "!" (refused).
-// Columns follow TASK_STATUSES: queued, running, retrying, stalled, succeeded, failed, dead, cancelled.
+// Columns follow TASK_STATUSES: scheduled, queued, running, retrying, stalled, succeeded, failed, dead, cancelled.
 const TABLE: Record<TaskEventType, readonly string[]> = {
-  submit: ["!", "!", "!", "!", "!", "!", "!", "!"],
-  start: ["running", "running", "running", "running", "=", "=", "=", "="],
-  interrupt: ["=", "queued", "=", "queued", "=", "=", "=", "="],
-  progress: ["=", "running", "=", "running", "=", "=", "=", "="],
-  succeed: ["succeeded", "succeeded", "succeeded", "succeeded", "=", "=", "=", "="],
-  fail: ["failed", "failed", "failed", "failed", "=", "=", "=", "="],
-  abort: ["cancelled", "cancelled", "cancelled", "cancelled", "=", "=", "=", "="],
-  "hand-back": ["queued", "queued", "queued", "queued", "=", "=", "=", "="],
-  "retry-later": ["retrying", "retrying", "retrying", "retrying", "=", "=", "=", "="],
-  bury: ["dead", "dead", "dead", "dead", "=", "=", "=", "="],
-  stall: ["=", "stalled", "=", "=", "=", "=", "=", "="],
-  cancel: ["cancelled", "running", "cancelled", "cancelled", "!", "!", "!", "!"],
-  "drop-delivery": ["=", "=", "=", "=", "=", "=", "=", "="],
-  "recover-overdue": ["=", "=", "=", "=", "=", "=", "=", "="],
-  "recover-failed": ["=", "=", "=", "=", "=", "=", "=", "="],
-  "reply-claim": ["!", "!", "!", "!", "succeeded", "failed", "dead", "cancelled"],
-  "reply-sent": ["=", "=", "=", "=", "=", "=", "=", "="],
-  "reply-release": ["=", "=", "=", "=", "=", "=", "=", "="],
-  retry: ["!", "!", "!", "!", "!", "queued", "queued", "queued"],
-  discard: ["!", "!", "!", "!", "!", "!", "dead", "!"],
-  "undo-retry": ["=", "=", "=", "=", "=", "=", "=", "="],
+  submit: ["!", "!", "!", "!", "!", "!", "!", "!", "!"],
+  start: ["=", "running", "running", "running", "running", "=", "=", "=", "="],
+  interrupt: ["=", "=", "queued", "=", "queued", "=", "=", "=", "="],
+  progress: ["=", "=", "running", "=", "running", "=", "=", "=", "="],
+  succeed: ["=", "succeeded", "succeeded", "succeeded", "succeeded", "=", "=", "=", "="],
+  fail: ["=", "failed", "failed", "failed", "failed", "=", "=", "=", "="],
+  abort: ["=", "cancelled", "cancelled", "cancelled", "cancelled", "=", "=", "=", "="],
+  "hand-back": ["=", "queued", "queued", "queued", "queued", "=", "=", "=", "="],
+  "retry-later": ["=", "retrying", "retrying", "retrying", "retrying", "=", "=", "=", "="],
+  bury: ["=", "dead", "dead", "dead", "dead", "=", "=", "=", "="],
+  stall: ["=", "=", "stalled", "=", "=", "=", "=", "=", "="],
+  cancel: ["cancelled", "cancelled", "running", "cancelled", "cancelled", "!", "!", "!", "!"],
+  "drop-delivery": ["=", "=", "=", "=", "=", "=", "=", "=", "="],
+  "recover-overdue": ["=", "=", "=", "=", "=", "=", "=", "=", "="],
+  "recover-failed": ["=", "=", "=", "=", "=", "=", "=", "=", "="],
+  "reply-claim": ["!", "!", "!", "!", "!", "succeeded", "failed", "dead", "cancelled"],
+  "reply-sent": ["=", "=", "=", "=", "=", "=", "=", "=", "="],
+  "reply-release": ["=", "=", "=", "=", "=", "=", "=", "=", "="],
+  retry: ["!", "!", "!", "!", "!", "!", "queued", "queued", "queued"],
+  discard: ["!", "!", "!", "!", "!", "!", "!", "dead", "!"],
+  enqueue: ["queued", "=", "=", "=", "=", "=", "=", "=", "="],
+  "undo-retry": ["=", "=", "=", "=", "=", "=", "=", "=", "="],
 };
 
 const describeResult = (t: Transition) => (t.kind === "next" ? t.record.status : t.kind === "unchanged" ? "=" : "!");
@@ -293,7 +296,7 @@ describe("what the transitions write", () => {
 
   test("a refusal says what the status allows", () => {
     const cancel = transition(record("succeeded"), events.cancel);
-    assert.ok(cancel.kind === "refused" && /is succeeded; only queued, running, retrying or stalled tasks can be cancelled/.test(cancel.reason));
+    assert.ok(cancel.kind === "refused" && /is succeeded; only scheduled, queued, running, retrying or stalled tasks can be cancelled/.test(cancel.reason));
     const retry = transition(record("running"), events.retry);
     assert.ok(retry.kind === "refused" && /is running; only dead, failed or cancelled tasks can be retried/.test(retry.reason));
     const discard = transition(record("failed"), events.discard);
@@ -336,7 +339,7 @@ describe("what the transitions write", () => {
 
 describe("what a status allows", () => {
   test("the dashboard's actions follow the same rules as the server", () => {
-    assert.deepEqual(TASK_STATUSES.filter((s) => canCancel(record(s))), ["queued", "running", "retrying", "stalled"]);
+    assert.deepEqual(TASK_STATUSES.filter((s) => canCancel(record(s))), ["scheduled", "queued", "running", "retrying", "stalled"]);
     assert.equal(canCancel(record("running", { cancelRequested: true })), false);
     assert.deepEqual(TASK_STATUSES.filter((s) => canRetry(record(s))), ["failed", "dead", "cancelled"]);
     assert.deepEqual(TASK_STATUSES.filter((s) => canDiscard(record(s))), ["dead"]);
@@ -345,5 +348,34 @@ describe("what a status allows", () => {
   test("finished records count towards retained history, except dead letters awaiting an operator", () => {
     assert.deepEqual(TASK_STATUSES.filter((s) => isRetainedHistory(record(s))), ["succeeded", "failed", "cancelled"]);
     assert.ok(isRetainedHistory(record("dead", { discardedAt: T0 })));
+  });
+});
+
+describe("a scheduled task", () => {
+  const scheduled = newTaskRecord({ type: "submit", id: "t1", taskType: "echo", payload: {}, priority: 3, at: T0, runAt: T2 });
+
+  test("is recorded scheduled with its runAt, and queued only once its time has come", () => {
+    assert.equal(scheduled.status, "scheduled");
+    assert.equal(scheduled.runAt, T2);
+    assert.equal(transition(scheduled, { type: "enqueue", at: T1 }).kind, "unchanged", "not before runAt");
+    const due = transition(scheduled, { type: "enqueue", at: T2 });
+    assert.ok(due.kind === "next" && due.record.status === "queued" && due.record.runAt === T2 && due.record.priority === 3);
+  });
+
+  test("is cancelled at once, with nothing left to drop from a queue", () => {
+    const t = transition(scheduled, events.cancel);
+    assert.ok(t.kind === "next" && t.record.status === "cancelled" && t.record.error === CANCELLED_BY_OPERATOR);
+    if (t.kind !== "next") return;
+    assert.equal(t.record.awaitingDelivery, undefined);
+    assert.ok(isRetainedHistory(t.record));
+    assert.equal(transition(t.record, { type: "enqueue", at: T2 }).kind, "unchanged", "a cancelled task is never queued");
+  });
+
+  test("an operator's retry of it runs now: the runAt of the earlier run goes", () => {
+    const cancelled = transition(scheduled, events.cancel);
+    assert.ok(cancelled.kind === "next");
+    if (cancelled.kind !== "next") return;
+    const retried = transition(cancelled.record, events.retry);
+    assert.ok(retried.kind === "next" && retried.record.status === "queued" && retried.record.runAt === undefined);
   });
 });
