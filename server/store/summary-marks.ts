@@ -11,28 +11,35 @@ import type { RedisKeys } from "../redis/keys";
 export const SUMMARY_DONE_TTL_MS = 24 * 60 * 60_000;
 
 export class SummaryMarks {
+  /** When this process last dropped the marks past SUMMARY_DONE_TTL_MS. */
+  private trimmedAt = 0;
+
   constructor(
     private readonly redis: Redis,
     private readonly keys: RedisKeys,
   ) {}
 
   /**
-   * In one transaction: each task's id marked done, each counted under its type, ids in `forget` (acks now
-   * settled) removed, and marks older than SUMMARY_DONE_TTL_MS dropped. Resolves once Redis has stored it.
+   * In one round trip: each task's id marked done, each counted under its type, ids in `forget` (acks now
+   * settled) removed, and at most once a minute, marks older than SUMMARY_DONE_TTL_MS dropped. Resolves once Redis
+   * has stored it all; rejects if any part failed (the caller runs those tasks' deliveries again).
    */
   async record(done: ReadonlyArray<{ id: string; type: string }>, forget: readonly string[], now = Date.now()): Promise<void> {
-    const multi = this.redis.multi();
+    const pipeline = this.redis.pipeline();
     if (done.length > 0) {
-      multi.zadd(this.keys.summaryDone, ...done.flatMap(({ id }) => [now, id]));
+      pipeline.zadd(this.keys.summaryDone, ...done.flatMap(({ id }) => [now, id]));
       const byType = new Map<string, number>();
       for (const { type } of done) byType.set(type, (byType.get(type) ?? 0) + 1);
-      for (const [type, count] of byType) multi.hincrby(this.keys.summarySucceeded, type, count);
-      multi.zremrangebyscore(this.keys.summaryDone, "-inf", now - SUMMARY_DONE_TTL_MS);
+      for (const [type, count] of byType) pipeline.hincrby(this.keys.summarySucceeded, type, count);
+      if (now - this.trimmedAt >= 60_000) {
+        this.trimmedAt = now;
+        pipeline.zremrangebyscore(this.keys.summaryDone, "-inf", now - SUMMARY_DONE_TTL_MS);
+      }
     }
-    if (forget.length > 0) multi.zrem(this.keys.summaryDone, ...forget);
-    const replies = await multi.exec();
+    if (forget.length > 0) pipeline.zrem(this.keys.summaryDone, ...forget);
+    const replies = await pipeline.exec();
     const failed = replies?.find(([err]) => err);
-    if (!replies || failed) throw failed?.[0] ?? new Error("Redis discarded the summary transaction");
+    if (!replies || failed) throw failed?.[0] ?? new Error("Redis did not answer the summary write");
   }
 
   /** Whether a task succeeded under summary tracking and its ack may be unsettled: its redelivery must not run. */
