@@ -191,7 +191,7 @@ export class TaskRunner {
     if (!check.ok) return this.bury(message, record, { type: "bury", reason: check.error, at: now() });
     const ref = this.claimFor(parsed);
     const policy = retryPolicy(check.definition);
-    const ended = await this.execute({ record, check, policy }, ref, 1);
+    const ended = await this.execute({ record, check, policy }, ref, 1, true);
     slot.release();
     if (!ended.ok || ended.record.version > 0) return this.conclude(message, policy, ref, 1, ended);
     await summary.outcomes.succeeded(parsed.id, parsed.type);
@@ -285,7 +285,7 @@ export class TaskRunner {
    * running (with its worker, for stall detection) at that point. Progress is written at most every
    * PROGRESS_INTERVAL_MS; a cancel seen in either write aborts the handler.
    */
-  private async execute({ record: admitted, check, policy }: Admitted, ref: AttemptRef, attempt: number): Promise<Ended> {
+  private async execute({ record: admitted, check, policy }: Admitted, ref: AttemptRef, attempt: number, counted = false): Promise<Ended> {
     const { log, workerId } = this.deps;
     const id = admitted.id;
     let record = admitted;
@@ -344,8 +344,10 @@ export class TaskRunner {
       this.active.delete(id);
     }
     await writes;
-    // The attempt's lines are stored before its outcome.
-    if (lines) await lines.close();
+    // The attempt's lines are stored before its outcome; a success only counted (summary tracking) stores none,
+    // as it stores no record for them to belong to.
+    if (lines && counted && ended.ok && record.version === 0) lines.drop();
+    else if (lines) await lines.close();
     const ms = Date.now() - startedMs;
     return ended.ok ? { ok: true, result: ended.result, record, ms } : { ok: false, failure: ended.failure, record, ms };
   }

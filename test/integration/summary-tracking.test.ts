@@ -57,6 +57,16 @@ describe("summary tracking", () => {
     assert.match(metrics, /taskcast_tasks_finished_total\{[^}]*type="echo"[^}]*\} (\d+)/);
   });
 
+  test("a counted task's handler log lines stay in the worker's log: nothing is left in Redis without a record", async () => {
+    const countedBefore = await succeededCount("sleep");
+    const id = `svc-${randomUUID()}`;
+    await publish({ id, type: "sleep", payload: { ms: 20 } }, { messageId: id });
+    await eventually(async () => ((await succeededCount("sleep")) > countedBefore ? true : undefined), "the short sleep counted");
+    await delay(400);
+    assert.equal((await api(stack.nodes[0], `/api/tasks/${id}`)).status, 404);
+    assert.equal(await stack.redis.exists(keys().taskLogs(id)), 0, "no log lines kept for a task with no record");
+  });
+
   test("a task that fails is retried and recorded; a long one is recorded from its start", async () => {
     const flaky = `svc-${randomUUID()}`;
     await publish({ id: flaky, type: "flaky", payload: { failures: 1 } }, { messageId: flaky });
@@ -74,6 +84,8 @@ describe("summary tracking", () => {
     assert.equal(running.attempts, 1);
     const done = await waitForStatus(stack, slow, ["succeeded"]);
     assert.equal(done.attempts, 1);
+    const logs = await api(stack.nodes[0], `/api/tasks/${slow}/logs`);
+    assert.ok((logs.body.logs as unknown[]).length >= 2, "a recorded task keeps its lines, those from before its record included");
   });
 
   test("tasks submitted through the API, or owing a reply, keep their records", async () => {
