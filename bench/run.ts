@@ -58,6 +58,8 @@ async function throughputAll(): Promise<{ summaries: ThroughputSummary[]; dashbo
     const stack = await startTaskcast(concurrency, BASE_PORT);
     // The same with TASK_MAX_PRIORITY=0: a work queue without priorities, which costs RabbitMQ less per message.
     const plain = await startTaskcast(concurrency, BASE_PORT + 20, { TASK_MAX_PRIORITY: "0" }, "no priorities");
+    // Summary tracking (opt-in per type, never the default): echo's successes are counted, not recorded.
+    const counted = await startTaskcast(concurrency, BASE_PORT + 40, { TASK_TRACK_SUMMARY: "echo" }, "summary tracking");
     workerRss.freshMiB = Math.max(workerRss.freshMiB, rssMiB(stack.worker.pid));
     // A real chromium tab watches the first Taskcast run at the highest concurrency, and only that run: on 2 cores
     // its rendering competes with the brokers for CPU. Every Taskcast run has a Socket.IO client receiving the
@@ -89,6 +91,7 @@ async function throughputAll(): Promise<{ summaries: ThroughputSummary[]; dashbo
         }
         runs.push(viaAmqp);
         runs.push(await measured({ ...pids, "web node": plain.web.pid, worker: plain.worker.pid }, () => taskcast(plain, size.tasks, "amqp")));
+        runs.push(await measured({ ...pids, "web node": counted.web.pid, worker: counted.worker.pid }, () => taskcast(counted, size.tasks, "amqp")));
         runs.push(await measured(taskcastPids, () => taskcast(stack, size.tasks, "batch")));
         runs.push(await measured(taskcastPids, () => taskcast(stack, size.tasks, "http")));
         workerRss.afterRunMiB = Math.max(workerRss.afterRunMiB, ...runs.map((r) => r.workerRssMiB?.atRest ?? 0));
@@ -100,6 +103,7 @@ async function throughputAll(): Promise<{ summaries: ThroughputSummary[]; dashbo
       await watch?.close();
       await stack.stop();
       await plain.stop();
+      await counted.stop();
     }
     const systems = [...new Set(runs.map((r) => r.system))];
     summaries.push({ concurrency, runs, perSecond: Object.fromEntries(systems.map((s) => [s, median(runs.filter((r) => r.system === s).map((r) => r.perSecond))])) });
@@ -141,7 +145,9 @@ const verdict = (ok: boolean) => (ok ? "met" : "MISSED");
 function throughputTarget(system: string, concurrency: number, rate: number, base: { bare: number; bull: number; viaAmqp: number }): string {
   if (system.startsWith("Taskcast (AMQP publish")) {
     const vsBull = `${verdict(rate >= base.bull)} (≥1.0× BullMQ)`;
-    return concurrency >= 16 ? `${vsBull}, ${verdict(rate >= 0.7 * base.bare)} (≥0.7× bare)` : vsBull;
+    const verdicts = concurrency >= 16 ? `${vsBull}, ${verdict(rate >= 0.7 * base.bare)} (≥0.7× bare)` : vsBull;
+    // The targets are the default tracking's: an opt-in mode's row shows where it stands, and meets nothing.
+    return system.includes("summary tracking") ? `opt-in, not the default: ${verdicts}` : verdicts;
   }
   if (system === "Taskcast (HTTP batch)") return `${verdict(rate >= 0.8 * base.viaAmqp)} (≥0.8× AMQP path)`;
   return "";
@@ -183,7 +189,7 @@ async function main(): Promise<void> {
       const per = (name: string) => median(runs.map((r) => ((r.cpu?.[name] ?? 0) * 1000) / r.tasks));
       const cells = processes.map(per);
       const total = cells.reduce((a, b) => a + b, 0);
-      const target = system.startsWith("Taskcast (AMQP publish") && s.concurrency === 16 ? `${verdict(total <= 0.35)} (≤0.35 ms)` : "";
+      const target = system.startsWith("Taskcast (AMQP publish") && s.concurrency === 16 ? `${system.includes("summary tracking") ? "opt-in, not the default: " : ""}${verdict(total <= 0.35)} (≤0.35 ms)` : "";
       cpuRows.push([s.concurrency, system, ...cells.map((c) => round(c, 3)), round(total, 3), target]);
     }
   }

@@ -3,6 +3,7 @@ import { readFileSync } from "node:fs";
 import { z } from "zod";
 import { isLoopbackHost, parseHost } from "./access/origin-policy";
 import { parseTokens, parseUsers, type TokenEntry, type UserEntry } from "./auth/credentials";
+import { taskTypes } from "./tasks/registry";
 import { describeZodError } from "../lib/zod-message";
 
 const port = z.coerce.number().int().min(0).max(65535);
@@ -76,6 +77,15 @@ const EnvSchema = z.object({
   TASK_MAX_PRIORITY: z.coerce.number().int().min(0).max(9).default(9),
   /** Quorum queues only: deliveries after which RabbitMQ itself dead-letters a message (a backstop for poison messages). */
   TASK_DELIVERY_LIMIT: positiveInt.max(1000).default(10),
+  /**
+   * Task types tracked by summary only, comma-separated (e.g. echo): a success is counted, not recorded; only tasks
+   * that fail, retry, run long or owe a reply get a record. For very high volumes; see "Summary tracking" in
+   * docs/operations.md for what such a type gives up. Each must be a built-in type.
+   */
+  TASK_TRACK_SUMMARY: z
+    .string()
+    .default("")
+    .transform((v) => [...new Set(v.split(",").map((t) => t.trim()).filter(Boolean))]),
   /** Finished task records kept in Redis; the oldest finished go first, unfinished ones are never trimmed. */
   TASK_HISTORY_LIMIT: positiveInt.default(10_000),
   /** Dead letters per batch of a bulk retry or discard over all of them: each batch is one scan of the dead-letter queue. */
@@ -153,6 +163,10 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   const c = parsed.data;
   if (c.WORKER_PREFETCH !== undefined && c.WORKER_PREFETCH < c.WORKER_CONCURRENCY) {
     throw new ConfigError(`Invalid configuration: WORKER_PREFETCH (${c.WORKER_PREFETCH}) must be at least WORKER_CONCURRENCY (${c.WORKER_CONCURRENCY}): a worker holds every task it runs.`);
+  }
+  const unknownTypes = c.TASK_TRACK_SUMMARY.filter((type) => !taskTypes.has(type));
+  if (unknownTypes.length > 0) {
+    throw new ConfigError(`Invalid configuration: TASK_TRACK_SUMMARY names ${unknownTypes.map((t) => `"${t}"`).join(", ")}, not a built-in task type; the built-in types are ${[...taskTypes.keys()].join(", ")}.`);
   }
   try {
     const users = [...parseUsers(c.TASKCAST_USERS ?? ""), ...parseUsers(readList(c.TASKCAST_USERS_FILE, "TASKCAST_USERS_FILE"), "TASKCAST_USERS_FILE")];

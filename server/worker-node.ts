@@ -7,6 +7,7 @@ import { Credentials } from "./auth/credentials";
 import { checkExposure, type Config } from "./config";
 import { CancelRequests } from "./lifecycle/cancel-requests";
 import { scheduleFromMessage } from "./lifecycle/scheduled-tasks";
+import { SummaryOutcomes } from "./lifecycle/summary-outcomes";
 import { cancelledByOperator, TaskRunner } from "./lifecycle/task-runner";
 import type { Logger } from "./logger";
 import { startMetricsServer } from "./metrics/metrics-server";
@@ -29,9 +30,11 @@ import { withSafePublish } from "./redis/safe-publish";
 import { closeRedis, shutdownInOrder } from "./shutdown";
 import { QueuePauses } from "./store/queue-pauses";
 import { announcedQueueOf } from "./store/task-routes";
+import { SummaryMarks } from "./store/summary-marks";
 import { TaskLogStore } from "./store/task-logs";
 import { TaskStore } from "./store/task-store";
 import { WorkerDirectory } from "./store/worker-directory";
+import { summaryTracking } from "./tasks/registry";
 
 const HEARTBEAT_MS = 1000;
 
@@ -54,6 +57,7 @@ export async function startWorkerNode(config: Config, log: Logger): Promise<Work
   await Promise.all([redis, cancelSub].map((c) => waitForRedis(c, config.REDIS_URL)));
   const store = new TaskStore(redis, keys, config.TASK_HISTORY_LIMIT);
   const directory = new WorkerDirectory(redis, keys);
+  const summaryMarks = new SummaryMarks(redis, keys);
   const counters = new StatsStore(redis, config.KEY_PREFIX).batched(log);
   const summary = new FinishedSummary(log);
   const emitter = new Emitter(withSafePublish(redis, log), { key: keys.socketIo });
@@ -84,6 +88,13 @@ export async function startWorkerNode(config: Config, log: Logger): Promise<Work
       summary.count(record);
     },
     reply: (replyTo, correlationId, record) => replies.send(replyTo, correlationId, record),
+    summary: {
+      tracks: summaryTracking(config.TASK_TRACK_SUMMARY),
+      outcomes: new SummaryOutcomes(summaryMarks, log),
+      marks: summaryMarks,
+      whenAckSettled: (message, settled) => consumer.whenAckSettled(message, settled),
+      counted: (record) => metrics.recorded(record),
+    },
   });
   const declare = (model: Parameters<typeof assertTopology>[0]) => assertTopology(model, topology, log);
   const outages = new RedisOutageGate(redis, log);

@@ -51,6 +51,14 @@ export class AttemptLog {
     return this.writes;
   }
 
+  /** Ends the attempt keeping its lines in the worker's log only: its task gets no record (summary tracking). */
+  drop(): void {
+    this.open = false;
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    this.buffer = [];
+  }
+
   private flush(): void {
     clearTimeout(this.timer);
     this.timer = undefined;

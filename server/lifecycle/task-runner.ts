@@ -9,11 +9,13 @@ import type { Logger } from "../logger";
 import type { Outcome } from "../queue/consumer";
 import type { SlotLease } from "../queue/slots";
 import type { ConfirmPublisher } from "../queue/publisher";
-import { carriedProperties, messagePriority, parseMessage, type ParsedMessage } from "../queue/task-message";
+import { carriedProperties, messagePriority, parseMessage, saysRecorded, type ParsedMessage } from "../queue/task-message";
+import type { SummaryMarks } from "../store/summary-marks";
 import type { TaskStore } from "../store/task-store";
 import { planFailedAttempt } from "./attempt-failure";
 import { AttemptLog, type AttemptLogSink } from "./attempt-log";
 import { replyOnce } from "./reply-once";
+import type { SummaryOutcomes } from "./summary-outcomes";
 import { retryPolicy, TaskFailure, type RetryPolicy } from "../tasks/define-task";
 import { checkTask, taskTypes, type PayloadCheck } from "../tasks/registry";
 
@@ -73,6 +75,18 @@ export interface TaskRunnerDeps {
   log: Logger;
   /** Called once when this worker records a task's final status (the activity counters). */
   finished?: (record: TaskRecord) => void;
+  /**
+   * Summary tracking (TASK_TRACK_SUMMARY): which types use it, where their successes are stored, and the
+   * consumer's word that a delivery's ack is settled. Without it every task is recorded.
+   */
+  summary?: {
+    tracks: (type: string) => boolean;
+    outcomes: Pick<SummaryOutcomes, "succeeded" | "ackSettled">;
+    marks: Pick<SummaryMarks, "isDone">;
+    whenAckSettled: (message: ConsumeMessage, settled: () => void) => void;
+    /** A success counted, not recorded (the worker's metrics). */
+    counted: (record: TaskRecord) => void;
+  };
 }
 
 /** For a caller that bounds nothing (tests): a slot that is always free. */
@@ -122,6 +136,16 @@ export class TaskRunner {
       const forwarded = queue ? await this.forward(message, parsed, queue) : undefined;
       if (forwarded) return forwarded;
     }
+    const summary = this.deps.summary;
+    if (summary && parsed.error === undefined && summary.tracks(parsed.type) && parsed.run === 1 && !message.properties.replyTo && !saysRecorded(message.properties)) {
+      // Published by a service without a record. A first delivery has never run: it runs with no read. A
+      // redelivery may have succeeded already (its ack was lost): it is dropped if so, else run as a recorded task.
+      if (!message.fields.redelivered) return this.runCounted(message, parsed, summary, slot);
+      if (await summary.marks.isDone(parsed.id)) {
+        this.deps.log.info({ taskId: parsed.id }, "summary-tracked task succeeded already; dropping the redelivery");
+        return "ack";
+      }
+    }
     // The attempt is claimed with the read of its record, unless this worker already runs or starts the task (a
     // duplicate delivery: requeued below, and it must not replace the running attempt's claim).
     const claim = this.active.has(parsed.id) || this.starting.has(parsed.id) ? undefined : this.claimFor(parsed);
@@ -155,6 +179,31 @@ export class TaskRunner {
     }
     await forward(queue, message.content, carriedProperties(message.properties, parsed.id, { queue: "work" }));
     this.deps.log.info({ taskId: parsed.id, type: parsed.type, queue }, "task of an outside worker's type forwarded to its queue");
+    return "ack";
+  }
+
+  /**
+   * A summary-tracked task's first delivery: run with no read and no claim (nobody can cancel a task without a
+   * record), and, if it succeeds within RUNNING_WRITE_DELAY_MS, counted and marked done (see SummaryOutcomes)
+   * instead of recorded, then acked. Anything else (a failure, a retry, a long run, which writes the record as
+   * running) goes on as for a recorded task, from a record made from the message.
+   */
+  private async runCounted(message: ConsumeMessage, parsed: ParsedMessage, summary: NonNullable<TaskRunnerDeps["summary"]>, slot: SlotLease): Promise<Outcome> {
+    const check = checkTask(parsed.type, parsed.payload);
+    const record = recordFromMessage(parsed, message);
+    if (!check.ok) return this.bury(message, record, { type: "bury", reason: check.error, at: now() });
+    const ref = this.claimFor(parsed);
+    const policy = retryPolicy(check.definition);
+    const ended = await this.execute({ record, check, policy }, ref, 1, true);
+    slot.release();
+    if (!ended.ok || ended.record.version > 0) return this.conclude(message, policy, ref, 1, ended);
+    await summary.outcomes.succeeded(parsed.id, parsed.type);
+    summary.whenAckSettled(message, () => summary.outcomes.ackSettled(parsed.id));
+    const succeeded = nextRecord(nextRecord(record, { type: "start", attempt: ref }) ?? record, { type: "succeed", attempt: ref, result: ended.result, at: now() });
+    if (succeeded) {
+      summary.counted(succeeded);
+      this.deps.finished?.(succeeded);
+    }
     return "ack";
   }
 
@@ -239,7 +288,7 @@ export class TaskRunner {
    * running (with its worker, for stall detection) at that point. Progress is written at most every
    * PROGRESS_INTERVAL_MS; a cancel seen in either write aborts the handler.
    */
-  private async execute({ record: admitted, check, policy }: Admitted, ref: AttemptRef, attempt: number): Promise<Ended> {
+  private async execute({ record: admitted, check, policy }: Admitted, ref: AttemptRef, attempt: number, counted = false): Promise<Ended> {
     const { log, workerId } = this.deps;
     const id = admitted.id;
     let record = admitted;
@@ -298,8 +347,10 @@ export class TaskRunner {
       this.active.delete(id);
     }
     await writes;
-    // The attempt's lines are stored before its outcome.
-    if (lines) await lines.close();
+    // The attempt's lines are stored before its outcome; a success only counted (summary tracking) stores none,
+    // as it stores no record for them to belong to.
+    if (lines && counted && ended.ok && record.version === 0) lines.drop();
+    else if (lines) await lines.close();
     const ms = Date.now() - startedMs;
     return ended.ok ? { ok: true, result: ended.result, record, ms } : { ok: false, failure: ended.failure, record, ms };
   }

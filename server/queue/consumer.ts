@@ -12,6 +12,9 @@ import { Slots, type SlotLease } from "./slots";
  */
 export type Outcome = "ack" | "requeue" | "release";
 
+/** How often the acks someone waits on (whenAckSettled) are checked settled: one request to RabbitMQ each time. */
+const ACK_CHECKPOINT_MS = 1000;
+
 export class TaskConsumer {
   private channel?: Channel;
   private consumerTag?: string;
@@ -28,6 +31,11 @@ export class TaskConsumer {
    * and the next channel gets a full prefetch of new deliveries. Those wait here for the old handlers' slots.
    */
   private readonly slots: Slots;
+  /** Called once RabbitMQ has settled a delivery's ack (see whenAckSettled), by delivery until it is acked. */
+  private readonly onAckSettled = new WeakMap<ConsumeMessage, () => void>();
+  /** Acks sent whose settling someone waits for, with the channel they went on. */
+  private acksToSettle: Array<{ channel: Channel; settled: () => void }> = [];
+  private checkpointTimer: ReturnType<typeof setTimeout> | undefined;
   /** Deliveries settled (acknowledged or requeued) since start. */
   settled = 0;
 
@@ -176,11 +184,53 @@ export class TaskConsumer {
     }
     if (outcome === "requeue") await delay(1000); // do not spin on a message that cannot be handled right now
     try {
-      if (outcome === "ack") acks.ack(message);
-      else acks.requeue(message);
+      const settled = this.onAckSettled.get(message);
+      this.onAckSettled.delete(message);
+      if (outcome === "ack") {
+        acks.ack(message);
+        if (settled) this.settleLater(channel, settled);
+      } else acks.requeue(message);
     } catch (err) {
       // The channel died: RabbitMQ redelivers the message to another consumer.
       this.log.warn({ taskId, err: messageOf(err) }, "could not acknowledge; the broker will redeliver");
+    }
+  }
+
+  /**
+   * Runs `settled` once RabbitMQ has taken the delivery's ack, should the handler ack it: at most a second or so
+   * after the ack, a synchronous request on the same channel (basic.qos, unchanged) is answered, and a channel
+   * handles its frames in order. Never runs if the channel closed first: the ack may then be lost, and the
+   * message delivered again.
+   */
+  whenAckSettled(message: ConsumeMessage, settled: () => void): void {
+    this.onAckSettled.set(message, settled);
+  }
+
+  private settleLater(channel: Channel, settled: () => void): void {
+    this.acksToSettle.push({ channel, settled });
+    this.checkpointTimer ??= setTimeout(() => void this.checkpoint(), ACK_CHECKPOINT_MS);
+    this.checkpointTimer.unref();
+  }
+
+  /** The acks sent so far on the current channel are settled once it answers a request sent after them. */
+  private async checkpoint(): Promise<void> {
+    const batch = this.acksToSettle;
+    this.acksToSettle = [];
+    const channel = this.channel;
+    const current = batch.filter((a) => a.channel === channel);
+    try {
+      if (channel && current.length > 0) {
+        await channel.prefetch(this.prefetch);
+        for (const { settled } of current) settled();
+      }
+    } catch {
+      // The channel closed: its acks may be lost.
+    } finally {
+      this.checkpointTimer = undefined;
+      if (this.acksToSettle.length > 0) {
+        this.checkpointTimer = setTimeout(() => void this.checkpoint(), ACK_CHECKPOINT_MS);
+        this.checkpointTimer.unref();
+      }
     }
   }
 

@@ -6,7 +6,7 @@ import { AppError, unavailable } from "../errors";
 import type { Logger } from "../logger";
 import { ChannelSlot, type AmqpConnection } from "./amqp";
 import { Slots } from "./slots";
-import { RUN_HEADER } from "./task-message";
+import { RECORDED_HEADER, RUN_HEADER } from "./task-message";
 import { assertRetryQueue, retryQueueName, type Topology } from "./topology";
 
 /** Where the outcome of a task submitted over AMQP goes: its message's reply_to and correlation_id, kept by a scheduled task. */
@@ -87,8 +87,8 @@ export class ConfirmPublisher {
       type: message.type,
       priority,
       timestamp: Math.floor(Date.now() / 1000),
-      // Run 1 needs no header: a message without one is run 1, as other services publish it.
-      ...(run > 1 ? { headers: { [RUN_HEADER]: run } } : {}),
+      // Run 1 needs no run header: a message without one is run 1, as other services publish it.
+      headers: run > 1 ? { [RUN_HEADER]: run, [RECORDED_HEADER]: 1 } : { [RECORDED_HEADER]: 1 },
       mandatory: queue !== this.topology.queue,
     });
   }

@@ -10,6 +10,16 @@ import { REASON_HEADER } from "./topology";
 /** The header carrying which run of a task a message belongs to (1, then one more for each operator retry). */
 export const RUN_HEADER = "x-taskcast-run";
 
+/**
+ * Set on every message Taskcast publishes for a task that has a record (submissions, retries, forwards): a
+ * summary-tracked type's task (TASK_TRACK_SUMMARY) is then run as a recorded one. Services publishing over
+ * AMQP leave it out.
+ */
+export const RECORDED_HEADER = "x-taskcast-recorded";
+
+/** Whether a message says its task has a record (RECORDED_HEADER). */
+export const saysRecorded = (properties: Pick<MessageProperties, "headers">) => properties.headers?.[RECORDED_HEADER] !== undefined;
+
 export interface ParsedMessage {
   id: string;
   type: string;
@@ -72,6 +82,7 @@ export function carriedProperties(properties: MessageProperties, id: string, to:
   for (const header of BROKER_HEADERS) delete headers[header];
   delete headers[REASON_HEADER];
   if (to.queue === "dead") headers[REASON_HEADER] = to.reason.slice(0, 1000);
+  headers[RECORDED_HEADER] = 1;
   const keep: Options.Publish = { messageId: id, headers };
   if (properties.replyTo) keep.replyTo = properties.replyTo;
   if (properties.correlationId) keep.correlationId = properties.correlationId;

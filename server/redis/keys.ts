@@ -18,6 +18,13 @@ export function redisKeys(prefix: string) {
     scheduledMover: `${prefix}:tasks:scheduled:mover`,
     /** Sorted set of dead, not discarded task ids, scored by creation time. */
     deadLetters: `${prefix}:tasks:dead-letters`,
+    /**
+     * Sorted set of the ids of summary-tracked tasks (TASK_TRACK_SUMMARY) that succeeded and whose ack RabbitMQ may
+     * not have settled yet, scored by when they finished: a redelivery of one is dropped, not run again.
+     */
+    summaryDone: `${prefix}:summary:done`,
+    /** Hash of task type → summary-tracked tasks of that type that succeeded without a record, since ever. */
+    summarySucceeded: `${prefix}:summary:succeeded`,
     /** Idempotency-Key (hashed) → task id, for 24 hours. */
     idempotency: (keyHash: string) => `${prefix}:idempotency:${keyHash}`,
     /** Pub/sub channel on which web nodes ask workers to abort a running task. */

@@ -40,6 +40,13 @@ export interface TaskDefinition<S extends z.ZodType<Payload> = z.ZodType<Payload
   /** Handlers run at least once: write them so that running twice does no harm (see the README). */
   run(payload: z.output<S>, ctx: TaskContext): Promise<unknown>;
   retry?: Partial<RetryPolicy>;
+  /**
+   * How its tasks are tracked. `full` (the default): every task has a record, live in every tab. `summary`, for
+   * very high volumes: a task that succeeds within its first attempt is only counted; one that fails, is retried,
+   * runs long (past 100 ms), owes a reply or is redelivered gets a record as usual. See "Summary tracking" in
+   * docs/operations.md. TASK_TRACK_SUMMARY turns it on for a type without changing its code.
+   */
+  track?: "full" | "summary";
 }
 
 /** Identity helper that keeps the payload type of `run` tied to the schema. */

@@ -29,3 +29,12 @@ export function checkTask(type: string, payload: unknown): PayloadCheck {
   if (!parsed.success) return { ok: false, error: `Invalid payload for "${type}": ${describeZodError(parsed.error)}` };
   return { ok: true, definition, payload: parsed.data };
 }
+
+/**
+ * Whether a type's tasks are tracked by summary only (see TaskDefinition's `track`): its definition says so, or
+ * TASK_TRACK_SUMMARY lists it.
+ */
+export function summaryTracking(listed: readonly string[]): (type: string) => boolean {
+  const summary = new Set([...definitions.filter((d) => d.track === "summary").map((d) => d.name), ...listed]);
+  return (type) => summary.has(type);
+}

@@ -154,3 +154,9 @@ test("SOCKETS_PER_PRINCIPAL caps one user's or token's sockets per web node: 50 
   assert.throws(() => loadConfig({ SOCKETS_PER_PRINCIPAL: "-1" }), /SOCKETS_PER_PRINCIPAL/);
   assert.throws(() => loadConfig({ SOCKETS_PER_PRINCIPAL: "many" }), /SOCKETS_PER_PRINCIPAL/);
 });
+
+test("TASK_TRACK_SUMMARY lists built-in task types, and names any other it is given", () => {
+  assert.deepEqual(loadConfig({}).TASK_TRACK_SUMMARY, []);
+  assert.deepEqual(loadConfig({ TASK_TRACK_SUMMARY: " echo, sleep ,echo" }).TASK_TRACK_SUMMARY, ["echo", "sleep"]);
+  assert.throws(() => loadConfig({ TASK_TRACK_SUMMARY: "echo,resize-image" }), (err: unknown) => err instanceof ConfigError && /TASK_TRACK_SUMMARY names "resize-image", not a built-in task type; the built-in types are .*echo/.test(err.message));
+});
