@@ -56,7 +56,7 @@ test.beforeAll(async ({ playwright }) => {
     expect((await request.post(`${nodeUrl(1)}api/broadcasts`, { data: { channel, message } })).status()).toBe(202);
   }
   // Enough for the feed to scroll: a scrolling region must be reachable by keyboard.
-  for (let i = 1; i <= FEED_FILLER; i++) expect((await request.post(`${nodeUrl(1)}api/broadcasts`, { data: { channel: "ops", message: `Feed line ${i}` } })).status()).toBe(202);
+  for (let i = 1; i <= FEED_FILLER; i++) expect((await request.post(`${nodeUrl(1)}api/broadcasts`, { data: { channel: "ops", message: `Backup shard ${i} of ${FEED_FILLER} verified` } })).status()).toBe(202);
   const running = await submit(request, { type: "sleep", payload: { ms: 120_000 } });
   await expect.poll(() => status(request, rerun), { timeout: 15_000 }).toBe("succeeded");
   for (const id of dead) await expect.poll(() => status(request, id), { timeout: 30_000 }).toBe("dead");
@@ -98,7 +98,7 @@ for (const { variant, options } of VARIANTS) {
       await expect(entry(page, "Running tasks", made.running).getByRole("progressbar")).toBeVisible();
       await expect(entry(page, "Recent tasks", made.rerun)).toBeVisible();
       const feed = page.getByRole("log", { name: "Broadcast feed" });
-      await expect(feed.getByText(`Feed line ${FEED_FILLER}`, { exact: true }).first()).toBeVisible();
+      await expect(feed.getByText(`Backup shard ${FEED_FILLER} of ${FEED_FILLER} verified`, { exact: true }).first()).toBeVisible();
       expect(await feed.evaluate((el) => el.scrollHeight > el.clientHeight), "the feed scrolls").toBe(true);
       await expectNoSeriousViolations(page, `dashboard (${variant})`);
 
