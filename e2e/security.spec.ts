@@ -3,10 +3,10 @@
 import { expect, test, type APIRequestContext, type Browser, type BrowserContext, type Page } from "@playwright/test";
 import { randomUUID } from "node:crypto";
 import { E2E_PORTS, E2E_SECURE_PORT, E2E_USERS } from "./env";
+import { signIn } from "./tabs";
 
 const secure = (path: string) => `http://127.0.0.1:${E2E_SECURE_PORT}${path}`;
 const open = (path: string) => `http://127.0.0.1:${E2E_PORTS[0]}${path}`;
-type User = (typeof E2E_USERS)[keyof typeof E2E_USERS];
 
 let contexts: BrowserContext[] = [];
 test.afterEach(async () => {
@@ -18,15 +18,6 @@ async function newPage(browser: Browser): Promise<Page> {
   const context = await browser.newContext();
   contexts.push(context);
   return context.newPage();
-}
-
-/** Fills the sign-in form the tab is on and waits to leave it. */
-async function signIn(page: Page, user: User): Promise<void> {
-  await expect(page).toHaveURL(/\/login(\?|$)/);
-  await page.getByLabel("Username").fill(user.name);
-  await page.getByLabel("Password").fill(user.password);
-  await page.getByRole("button", { name: "Sign in" }).click();
-  await expect(page).not.toHaveURL(/\/login(\?|$)/);
 }
 
 const live = (page: Page) => expect(page.getByRole("status", { name: "Connection" })).toHaveText("Live");

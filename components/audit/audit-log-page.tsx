@@ -6,6 +6,7 @@ import { AUDIT_ACTIONS, type AuditAction, type AuditEntry } from "@/lib/auth";
 import { useConnection } from "@/components/live/use-connection";
 import { PageHeader } from "@/components/layout/page-header";
 import { Time } from "@/components/ui/time";
+import { useScrollTabStop } from "@/components/ui/use-scroll-tab-stop";
 import { ACTION_LABELS, AUDIT_SHOWN_MAX, type AuditFilters, formatActor, targetsTask } from "@/lib/audit-view";
 import { useAuditLog } from "@/components/live/use-audit-log";
 
@@ -17,6 +18,7 @@ export function AuditLogPage({ initial }: { initial: AuditFilters }) {
   const [action, setAction] = useState<AuditAction | "">(initial.action ?? "");
   const [actorInput, setActorInput] = useState(initial.actor ?? "");
   const [actor, setActor] = useState(initial.actor ?? "");
+  const [scrollRef, scrollTabIndex] = useScrollTabStop<HTMLDivElement>();
   useEffect(() => {
     const timer = setTimeout(() => setActor(actorInput.trim()), TYPING_DELAY_MS);
     return () => clearTimeout(timer);
@@ -69,8 +71,8 @@ export function AuditLogPage({ initial }: { initial: AuditFilters }) {
                 : "Loading…"
               : `${entries.length} ${entries.length === 1 ? "entry" : "entries"} shown${log.loading ? " (updating…)" : ""}${entries.length >= AUDIT_SHOWN_MAX ? `; the newest ${AUDIT_SHOWN_MAX} are kept on the page as new ones arrive` : ""}`}
           </p>
-          <div className="table-scroll">
-            <table className="task-table audit-table" aria-label="Audit log" aria-busy={log.loading}>
+          <div className="table-scroll" ref={scrollRef}>
+            <table className="task-table audit-table" aria-label="Audit log" aria-busy={log.loading} tabIndex={scrollTabIndex}>
               <thead>
                 <tr>
                   <th scope="col">When</th>

@@ -6,6 +6,7 @@ import { ViewerNote } from "@/components/auth/viewer-note";
 import { ChannelNameSchema, DEFAULT_BROADCAST_CHANNEL } from "@/lib/contract";
 import { offeredChannels } from "@/lib/live-state";
 import { getSocket } from "@/components/live/socket-client";
+import { useScrollTabStop } from "@/components/ui/use-scroll-tab-stop";
 import { describeZodError } from "@/lib/zod-message";
 import { ChannelFilter } from "./channel-filter";
 import type { BroadcastFeed } from "@/components/live/use-broadcasts";
@@ -19,6 +20,7 @@ export function BroadcastPanel({ feed }: { feed: BroadcastFeed }) {
   const [busy, setBusy] = useState(false);
   const [sendError, setSendError] = useState<string>();
   const canOperate = useCanOperate();
+  const [feedRef, feedTabIndex] = useScrollTabStop<HTMLDivElement>();
   // Channels typed into the filter that have had no broadcast yet.
   const [added, setAdded] = useState<string[]>([]);
   const offered = useMemo(() => offeredChannels(channels, followed, added), [channels, followed, added]);
@@ -86,16 +88,19 @@ export function BroadcastPanel({ feed }: { feed: BroadcastFeed }) {
           </button>
         </div>
       )}
-      <ol role="log" aria-label="Broadcast feed" aria-live="polite" className="feed">
-        {broadcasts.map((b) => (
-          <li key={b.id}>
-            <span className="feed-message">{b.message}</span>
-            <span className="muted small">
-              #{b.id} · <span className="channel-tag">{b.channel}</span> · {b.source} · <time dateTime={b.at}>{new Date(b.at).toLocaleTimeString()}</time>
-            </span>
-          </li>
-        ))}
-      </ol>
+      {/* The log scrolls, and is named: a Tab stop when it does, from which the arrow keys scroll it. */}
+      <div role="log" aria-label="Broadcast feed" aria-live="polite" className="feed" ref={feedRef} tabIndex={feedTabIndex}>
+        <ol className="feed-list">
+          {broadcasts.map((b) => (
+            <li key={b.id}>
+              <span className="feed-message">{b.message}</span>
+              <span className="muted small">
+                #{b.id} · <span className="channel-tag">{b.channel}</span> · {b.source} · <time dateTime={b.at}>{new Date(b.at).toLocaleTimeString()}</time>
+              </span>
+            </li>
+          ))}
+        </ol>
+      </div>
       {loaded && broadcasts.length === 0 && <p className="muted">{followed?.length === 0 ? "Not following any channel: tick one above." : "No broadcasts yet."}</p>}
     </section>
   );

@@ -2,6 +2,7 @@
 // Queue depth: ready, unacknowledged, consumers and dead letters of TASK_QUEUE, then of each outside worker's queue,
 // as pushed by the web node; whether each is paused, with Pause and Resume for operators.
 import { useQueuePause } from "@/components/live/use-queue-pause";
+import { useScrollTabStop } from "@/components/ui/use-scroll-tab-stop";
 import type { QueueDepth, QueueList } from "@/lib/contract";
 
 export function QueuePanel({ list, error }: { list?: QueueList; error?: string }) {
@@ -37,10 +38,11 @@ export function QueuePanel({ list, error }: { list?: QueueList; error?: string }
 
 /** The outside workers' queues: their dead letters go to TASK_QUEUE's dead-letter queue, counted above. */
 function OtherQueues({ queues, deadLetterQueue }: { queues: QueueDepth[]; deadLetterQueue: string }) {
+  const [scrollRef, scrollTabIndex] = useScrollTabStop<HTMLDivElement>();
   return (
     <>
-      <div className="insights-table-wrap queue-table">
-        <table className="insights-table">
+      <div className="insights-table-wrap queue-table" ref={scrollRef}>
+        <table className="insights-table" tabIndex={scrollTabIndex}>
           <caption className="visually-hidden">Outside workers&apos; queues</caption>
           <thead>
             <tr>

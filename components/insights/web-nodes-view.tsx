@@ -1,12 +1,14 @@
 "use client";
 // Every web node with its connected tabs and its broadcast delivery lag over the last minute; a slow node stands out.
 import type { WebNodeList } from "@/lib/insights";
+import { useScrollTabStop } from "@/components/ui/use-scroll-tab-stop";
 
 /** A node whose worst lag in the last minute is above this is marked slow. */
 const SLOW_LAG_MS = 250;
 
 export function WebNodesView({ list, error }: { list?: WebNodeList; error?: string }) {
   const worstAvg = Math.max(0, ...(list?.nodes.map((n) => n.lagMs.avgMs ?? 0) ?? []));
+  const [scrollRef, scrollTabIndex] = useScrollTabStop<HTMLDivElement>();
   return (
     <section className="card" aria-labelledby="web-nodes-heading">
       <h2 id="web-nodes-heading">Web nodes</h2>
@@ -15,8 +17,8 @@ export function WebNodesView({ list, error }: { list?: WebNodeList; error?: stri
       ) : list.nodes.length === 0 ? (
         <p className="muted">No web node has reported yet.</p>
       ) : (
-        <div className="insights-table-wrap">
-          <table className="insights-table">
+        <div className="insights-table-wrap" ref={scrollRef}>
+          <table className="insights-table" tabIndex={scrollTabIndex}>
             <caption className="visually-hidden">Web nodes</caption>
             <thead>
               <tr>

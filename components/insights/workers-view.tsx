@@ -2,9 +2,11 @@
 // Every worker with its host, pid, slots and heartbeat; one that stopped beating stays listed a few minutes as gone.
 // An outside worker (worker protocol) shows its language and queue; it has no pid or done count, shown as "-".
 import type { WorkerInfo, WorkerList } from "@/lib/insights";
+import { useScrollTabStop } from "@/components/ui/use-scroll-tab-stop";
 
 export function WorkersView({ list, error }: { list?: WorkerList; error?: string }) {
   const live = list?.workers.filter((w) => w.state === "live").length ?? 0;
+  const [scrollRef, scrollTabIndex] = useScrollTabStop<HTMLDivElement>();
   return (
     <section className="card" aria-labelledby="workers-heading">
       <h2 id="workers-heading">Workers</h2>
@@ -17,8 +19,8 @@ export function WorkersView({ list, error }: { list?: WorkerList; error?: string
           <p className="muted small">
             {live} live, {list.workers.length - live} gone
           </p>
-          <div className="insights-table-wrap">
-            <table className="insights-table">
+          <div className="insights-table-wrap" ref={scrollRef}>
+            <table className="insights-table" tabIndex={scrollTabIndex}>
               <caption className="visually-hidden">Workers</caption>
               <thead>
                 <tr>

@@ -9,6 +9,7 @@ import { useConnection } from "@/components/live/use-connection";
 import { useTaskAction } from "@/components/live/use-task-action";
 import { PageHeader } from "@/components/layout/page-header";
 import { formatDuration, Time } from "@/components/ui/time";
+import { useScrollTabStop } from "@/components/ui/use-scroll-tab-stop";
 import { EditPayloadButton, PayloadEditor, usePayloadDraft } from "./payload-editor";
 import { useTask } from "@/components/live/use-task";
 import { TaskLogs } from "./task-logs";
@@ -134,12 +135,15 @@ function Fact({ name, children }: { name: string; children: React.ReactNode }) {
 function JsonSection({ title, value }: { title: string; value: unknown }) {
   const text = useMemo(() => JSON.stringify(value, null, 2) ?? "", [value]);
   const [all, setAll] = useState(false);
+  const [scrollRef, scrollTabIndex] = useScrollTabStop<HTMLPreElement>();
   const cut = !all && text.length > SHOWN_CHARS;
   const headingId = `task-${title.toLowerCase()}-heading`;
   return (
     <section className="card" aria-labelledby={headingId}>
       <h2 id={headingId}>{title}</h2>
-      <pre className="json-block">{cut ? `${text.slice(0, SHOWN_CHARS)}\n…` : text}</pre>
+      <pre className="json-block" ref={scrollRef} tabIndex={scrollTabIndex}>
+        <code>{cut ? `${text.slice(0, SHOWN_CHARS)}\n…` : text}</code>
+      </pre>
       {cut && (
         <p className="small">
           Showing the first {kb(SHOWN_CHARS)} of {kb(text.length)}.{" "}
@@ -155,14 +159,15 @@ function JsonSection({ title, value }: { title: string; value: unknown }) {
 const kb = (chars: number) => (chars >= 1024 * 1024 ? `${(chars / 1024 / 1024).toFixed(1)} MB` : `${Math.round(chars / 1024)} KB`);
 
 function Attempts({ task }: { task: TaskRecord }) {
+  const [scrollRef, scrollTabIndex] = useScrollTabStop<HTMLDivElement>();
   return (
     <section className="card" aria-labelledby="task-attempts-heading">
       <h2 id="task-attempts-heading">Attempts</h2>
       {task.attemptLog.length === 0 ? (
         <p className="muted">No attempt yet.</p>
       ) : (
-        <div className="table-scroll">
-          <table className="task-table" aria-labelledby="task-attempts-heading">
+        <div className="table-scroll" ref={scrollRef}>
+          <table className="task-table" aria-labelledby="task-attempts-heading" tabIndex={scrollTabIndex}>
             <thead>
               <tr>
                 <th scope="col">Attempt</th>
