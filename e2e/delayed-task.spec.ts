@@ -2,6 +2,7 @@
 import { expect, test } from "@playwright/test";
 import { randomUUID } from "node:crypto";
 import type { TaskRecord } from "../lib/contract";
+import { expectNoSeriousViolations } from "./a11y";
 import { nodeUrl, openTab } from "./tabs";
 
 test("a task submitted with a delay of a few seconds shows scheduled, then running, then succeeded, in every tab", async ({ browser, request }) => {
@@ -75,4 +76,26 @@ test("both Delay and Run at, or a bad delay, submit nothing and say why", async 
   await page.getByLabel("Delay (s)").fill("");
   await page.getByRole("button", { name: "Submit task" }).click();
   await expect(page.getByRole("alert").filter({ hasText: /is more than 30 days ahead/ })).toBeVisible();
+});
+
+test("a scheduled task's countdown and page pass the accessibility check", async ({ browser, request }) => {
+  const page = await openTab(browser, 0);
+  await page.getByLabel("Task type").selectOption("echo");
+  await page.getByLabel("Payload").fill(JSON.stringify({ a11y: randomUUID() }));
+  await page.getByLabel("Delay (s)").fill("600");
+  await page.getByRole("button", { name: "Submit task" }).click();
+  const feedback = page.getByRole("status").filter({ hasText: /Scheduled echo task [0-9a-f]{8}\./ });
+  await expect(feedback).toBeVisible();
+  const [, short] = (await feedback.textContent())!.match(/task ([0-9a-f]{8})\./)!;
+  const { tasks: [task] } = (await (await request.get(`${nodeUrl(0)}api/tasks/search?q=${short}&limit=5`)).json()) as { tasks: TaskRecord[] };
+  try {
+    await expect(page.getByRole("region", { name: "Recent tasks" }).getByText(/Scheduled: queued in \d+\.\d s/).first()).toBeVisible();
+    await expectNoSeriousViolations(page, "dashboard with a scheduled task's countdown");
+    await page.goto(`${nodeUrl(0)}tasks/${task.id}`);
+    await expect(page.getByText("Runs at")).toBeVisible();
+    await expectNoSeriousViolations(page, "a scheduled task's page");
+  } finally {
+    await request.post(`${nodeUrl(0)}api/tasks/${task.id}/cancel`);
+    await page.context().close();
+  }
 });

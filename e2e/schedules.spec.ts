@@ -2,6 +2,7 @@
 // other node sees its runs arrive live, a run's task page links back to it, then it is disabled and deleted.
 import { expect, test, type Page } from "@playwright/test";
 import { E2E_SECURE_PORT, E2E_USERS } from "./env";
+import { expectNoSeriousViolations } from "./a11y";
 import { nodeUrl, openTab } from "./tabs";
 
 const row = (page: Page, name: string) => page.getByRole("row").filter({ has: page.getByRole("rowheader", { name, exact: true }) });
@@ -37,6 +38,7 @@ test("an operator adds a per-second schedule: its runs appear live on the other 
     const firstNext = await cell(watcher, name, 2).textContent();
     await expect.poll(() => lastTask.getAttribute("href"), { message: "a newer run replaces the last one" }).not.toBe(firstHref);
     await expect.poll(() => cell(watcher, name, 2).textContent(), { message: "the next run moves on" }).not.toBe(firstNext);
+    await expectNoSeriousViolations(operator, "/schedules with a running schedule and the add form");
 
     await row(operator, name).getByRole("button", { name: `Disable ${name}` }).click();
     for (const tab of [operator, watcher]) {
@@ -55,6 +57,7 @@ test("an operator adds a per-second schedule: its runs appear live on the other 
 
     // Delete asks first; then it is gone from both tabs.
     await row(operator, name).getByRole("button", { name: `Delete ${name}` }).click();
+    await expectNoSeriousViolations(operator, "/schedules asking to confirm a delete");
     await operator.getByRole("button", { name: `Yes, delete ${name}` }).click();
     for (const tab of [operator, watcher]) await expect(row(tab, name)).toHaveCount(0);
   } finally {
@@ -82,6 +85,7 @@ test("a viewer sees the schedules live, without the controls that change them", 
     await expect(row(page, name).getByRole("button")).toHaveCount(0);
     await expect(page.getByRole("form", { name: "Add a schedule" })).toHaveCount(0);
     await expect(page.getByText("Your viewer role can watch but not change anything.")).toBeVisible();
+    await expectNoSeriousViolations(page, "/schedules as a viewer");
   } finally {
     await page.request.delete(`${nodeUrl(0)}api/schedules/${name}`);
   }
