@@ -5,18 +5,26 @@
 // lease expires and another node notices, so a restart would delay ticks by the lease's length (or skip them).
 // Here every node is a ticker at all times. A due tick is claimed by a compare-and-set of the schedule's last
 // tick (one Lua script, ScheduleStore.claim): of the nodes that read the same state, one wins. The claim records
-// the tick as pending; the winner queues the task with an Idempotency-Key made of the schedule and the tick, then
-// settles the tick. If it dies in between, the sweep (any node, PENDING_RETRY_MS later) takes the pending tick
-// over and submits it again with the same key: RabbitMQ confirmed the first one, the key replays it; it did not,
-// the task is queued now. So a tick yields one task. The clock is Redis's (TIME), so nodes whose clocks disagree
+// the tick as pending; the winner queues the task, whose id is derived from the schedule and the tick (tickTaskId),
+// then settles the tick. If it dies in between, the sweep (any node, PENDING_RETRY_MS later) takes the pending
+// tick over: a record with the tick's id exists, so the task was submitted, and the tick is settled as done;
+// none does, so it is submitted now (the record's create is atomic "must not exist": two submissions of a tick
+// store one record and queue one message). So a tick yields one task, and costs no Idempotency-Key.
+//
+// The one window left: a node killed after storing the record and before RabbitMQ confirmed its message. The
+// message may never have been published; the sweep finds the record and settles the tick as done, so the tick
+// has a task that shows "queued" but may be in no queue: no worker runs it. An operator sees it on the
+// schedule's page (its last run is that task) and in the tasks list as queued long after its tick; cancel it and
+// submit its task again by hand, or wait for the next tick. The clock is Redis's (TIME), so nodes whose clocks disagree
 // still agree on which ticks are due.
 import { CATCH_UP_WINDOW_MS, nextTick, type Schedule } from "../../lib/schedules";
 import { AppError, messageOf } from "../errors";
 import type { LiveEvents } from "../live-events";
 import type { Logger } from "../logger";
 import type { ScheduleState, ScheduleStore } from "../store/schedules";
+import type { TaskStore } from "../store/task-store";
 import type { Actor } from "./actor";
-import type { TaskSubmission } from "./submission";
+import { derivedId, type TaskSubmission } from "./submission";
 
 /** How often each web node looks for due ticks. */
 export const CHECK_INTERVAL_MS = 250;
@@ -31,12 +39,14 @@ const MAX_SWEPT_PER_CHECK = 100;
 /** Who queues a schedule's tasks: an operator, not audited (like a service's traffic); the audit has who made the schedule. */
 const SCHEDULER: Actor = { principal: { kind: "local", name: "scheduler", role: "operator" }, ip: "scheduler", via: "http" };
 
-/** The Idempotency-Key of a tick: the schedule (a deleted and re-created one is another) and the tick's time. */
-export const tickKey = (schedule: Schedule, tick: number) => `schedule:${schedule.name}:${schedule.createdAt}:${tick}`;
+/** The id of a tick's task: from the schedule (a deleted and re-created one is another) and the tick's time. */
+export const tickTaskId = (schedule: Schedule, tick: number) => derivedId(`schedule:${schedule.name}:${schedule.createdAt}:${tick}`);
 
 export interface SchedulerDeps {
   store: ScheduleStore;
   submission: Pick<TaskSubmission, "submit">;
+  /** Where a tick's task is looked up: stored means submitted. */
+  tasks: Pick<TaskStore, "get">;
   /** The shared clock (Redis TIME), ms. */
   now: () => Promise<number>;
   live: LiveEvents;
@@ -114,26 +124,25 @@ export class Scheduler {
   }
 
   /**
-   * Queues the task of `schedule`'s tick and settles the tick; resolves false if it stays pending (RabbitMQ or
-   * Redis did not answer, or an earlier submission with its key awaits its confirm).
+   * Queues the task of `schedule`'s tick, unless a record with the tick's id shows it was submitted already, and
+   * settles the tick; resolves false if it stays pending (RabbitMQ or Redis did not answer).
    */
   private async run(schedule: Schedule, tick: number): Promise<boolean> {
-    const { store, submission, log } = this.deps;
+    const { store, submission, tasks, log } = this.deps;
     const at = new Date(tick).toISOString();
+    const taskId = tickTaskId(schedule, tick);
     try {
-      const { record, replayed } = await submission.submit({
-        input: { type: schedule.type, payload: schedule.payload, priority: schedule.priority },
-        idempotencyKey: tickKey(schedule, tick),
-        actor: SCHEDULER,
-        schedule: { name: schedule.name, tick: at },
-      });
+      const existing = await tasks.get(taskId);
+      const { record, replayed } = existing
+        ? { record: existing, replayed: true }
+        : await submission.submit({ input: { type: schedule.type, payload: schedule.payload, priority: schedule.priority }, taskId, actor: SCHEDULER, schedule: { name: schedule.name, tick: at } });
       await store.settle(schedule.name, { tick, taskId: record.id });
       log.info({ schedule: schedule.name, tick: at, taskId: record.id, replayed }, "schedule ran");
       return true;
     } catch (err) {
       // The schedule's type or payload no longer passes (an outside worker's type gone, its schema changed): this
       // tick never will. The schedule shows why until a tick queues a task again.
-      if (err instanceof AppError && err.status >= 400 && err.status < 500 && err.status !== 409) {
+      if (err instanceof AppError && err.status >= 400 && err.status < 500) {
         await store.settle(schedule.name, { tick, error: err.message }).catch(() => undefined);
         log.warn({ schedule: schedule.name, tick: at, err: err.message }, "schedule tick refused; no task queued");
         return true;

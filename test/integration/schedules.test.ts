@@ -8,6 +8,7 @@ import type { AuditEntry } from "../../lib/auth";
 import type { TaskRecord } from "../../lib/contract";
 import { MAX_SCHEDULES, type ScheduleList, type ScheduleView } from "../../lib/schedules";
 import { redisKeys } from "../../server/redis/keys";
+import { IdempotencyKeys } from "../../server/store/idempotency";
 import { ScheduleStore } from "../../server/store/schedules";
 import type { WebNode } from "../../server/web-node";
 import { authEnv, bearer, TOKENS } from "../helpers/auth";
@@ -216,6 +217,42 @@ describe("recurring schedules", () => {
     assert.equal(runsAfter.length, runsBefore.length + 1, "only the lost tick made a task");
     assert.deepEqual(runsAfter.filter((r) => Date.parse(r.scheduleTick!) === ranTick).map((r) => r.id), [queued.id], "the queued tick's task was replayed, not queued again");
     assert.equal(runsAfter.filter((r) => Date.parse(r.scheduleTick!) === lostTick).length, 1);
+  });
+
+  test("a node that dies after RabbitMQ confirmed a tick's task, before settling it: the sweep settles the tick, one task; no Idempotency-Key", async () => {
+    // "Death" of whichever node runs the first tick of `dying` once its task is queued: the tick is never settled
+    // (and, for a submission that used an Idempotency-Key, the key never confirmed).
+    let deadTick: number | undefined;
+    const settle = ScheduleStore.prototype.settle;
+    const confirm = IdempotencyKeys.prototype.confirm;
+    ScheduleStore.prototype.settle = async function (this: ScheduleStore, name, run) {
+      if (name === "dying" && deadTick === undefined) {
+        deadTick = run.tick;
+        return;
+      }
+      return settle.call(this, name, run);
+    };
+    IdempotencyKeys.prototype.confirm = async function (this: IdempotencyKeys, key, taskId) {
+      if (key.includes("schedule:dying:")) throw new Error("simulated death");
+      return confirm.call(this, key, taskId);
+    };
+    const idempotencyKeys = async () => (await stack.redis.keys(`${stack.config.KEY_PREFIX}:idempotency:*`)).length;
+    const keysBefore = await idempotencyKeys();
+    try {
+      assert.equal((await create({ name: "dying", cron: "* * * * * *", type: "echo" })).status, 201);
+      await eventually(async () => deadTick, "the first tick queued and its node 'died'", 10 * SECOND);
+      await disable("dying");
+      // Taken over PENDING_RETRY_MS (10 s) after its claim, and settled as done: its task exists.
+      await eventually(async () => ((await stack.redis.zscore(keys.schedulePending, `dying ${deadTick}`)) === null ? true : undefined), "the dead tick settled", 20 * SECOND);
+      const runs = await runsOf("dying");
+      assert.equal(runs.filter((r) => Date.parse(r.scheduleTick!) === deadTick).length, 1, "the dead tick has one task");
+      const view = (await send(node(), "GET", "/api/schedules/dying")).body as ScheduleView;
+      assert.equal(view.lastError, null);
+      assert.equal(await idempotencyKeys(), keysBefore, "ticks keep no Idempotency-Keys");
+    } finally {
+      ScheduleStore.prototype.settle = settle;
+      IdempotencyKeys.prototype.confirm = confirm;
+    }
   });
 
   test("ticks go on through web node restarts, and those missed while no node ran are caught up once, oldest first", async () => {
