@@ -21,7 +21,7 @@ import { CATCH_UP_WINDOW_MS, nextTick, type Schedule } from "../../lib/schedules
 import { AppError, messageOf } from "../errors";
 import type { LiveEvents } from "../live-events";
 import type { Logger } from "../logger";
-import type { ScheduleState, ScheduleStore } from "../store/schedules";
+import type { PendingTick, ScheduleState, ScheduleStore } from "../store/schedules";
 import type { TaskStore } from "../store/task-store";
 import type { Actor } from "./actor";
 import { derivedId, type TaskSubmission } from "./submission";
@@ -32,8 +32,16 @@ export const CHECK_INTERVAL_MS = 250;
 export const MISSED_AFTER_MS = 5000;
 /** A tick pending this long is taken over by the sweep (longer than a submission's wait for RabbitMQ's confirm). */
 export const PENDING_RETRY_MS = 10_000;
-/** Most ticks one schedule queues in one check (a catch-up of a per-second schedule continues at the next). */
+/** Most ticks one schedule queues in one go (a catch-up of a per-second schedule continues at the next check). */
 const MAX_TICKS_PER_CHECK = 100;
+/**
+ * Most schedules whose ticks one node queues at once. Each waits for RabbitMQ's confirm (up to 5 s), alone: a
+ * check starts them and goes on, so one slow submission holds back only its own schedule's later ticks.
+ */
+const MAX_FIRING = 32;
+/** How often each node sweeps the pending ticks, apart from the checks, and how many it retries at once. */
+export const SWEEP_INTERVAL_MS = 2000;
+const SWEEP_CONCURRENCY = 4;
 const MAX_SWEPT_PER_CHECK = 100;
 
 /** Who queues a schedule's tasks: an operator, not audited (like a service's traffic); the audit has who made the schedule. */
@@ -55,46 +63,81 @@ export interface SchedulerDeps {
 
 export class Scheduler {
   private timer: NodeJS.Timeout | undefined;
+  private sweepTimer: NodeJS.Timeout | undefined;
   private running: Promise<void> = Promise.resolve();
+  private sweeping: Promise<void> = Promise.resolve();
+  /** The schedules whose due ticks are being queued, by name: a check skips them (their run goes on). */
+  private readonly firing = new Map<string, Promise<void>>();
+  /** Where the next check starts in the list, so that at MAX_FIRING every schedule gets its turn. */
+  private offset = 0;
   private stopped = false;
   private failing = false;
 
   constructor(private readonly deps: SchedulerDeps) {}
 
-  /** Checks at once, then every `intervalMs` after the previous check ended. */
-  start(intervalMs = CHECK_INTERVAL_MS): void {
+  /** Checks at once, then every `intervalMs` after the previous check ended; sweeps every `sweepMs` on its own. */
+  start(intervalMs = CHECK_INTERVAL_MS, sweepMs = SWEEP_INTERVAL_MS): void {
     const loop = () => {
       if (this.stopped) return;
       this.running = this.check().then(
         () => {
           this.failing = false;
         },
-        (err: unknown) => {
-          if (!this.failing) this.deps.log.warn({ err: messageOf(err) }, "could not check the schedules; trying again");
-          this.failing = true;
-        },
+        (err: unknown) => this.warn(err),
       );
       void this.running.then(() => {
         if (!this.stopped) this.timer = setTimeout(loop, intervalMs);
       });
     };
+    const sweepLoop = () => {
+      if (this.stopped) return;
+      this.sweeping = this.sweep().then((settled) => {
+        if (settled) this.deps.live.emit("schedules:changed");
+      }, (err: unknown) => this.warn(err));
+      void this.sweeping.then(() => {
+        if (!this.stopped) this.sweepTimer = setTimeout(sweepLoop, sweepMs);
+      });
+    };
     loop();
+    this.sweepTimer = setTimeout(sweepLoop, sweepMs);
   }
 
-  /** Stops checking, and waits for the check under way (a tick it claimed but could not queue stays pending for the sweep). */
+  /** Stops checking, and waits for the work under way (a tick it claimed but could not queue stays pending for the sweep). */
   async stop(): Promise<void> {
     this.stopped = true;
     clearTimeout(this.timer);
-    await this.running;
+    clearTimeout(this.sweepTimer);
+    await Promise.all([this.running, this.sweeping]);
+    await Promise.all(this.firing.values());
   }
 
-  /** One check: the due ticks of every enabled schedule, then the pending ticks nobody settled. */
+  /**
+   * One check: starts queuing the due ticks of every enabled schedule not already at it, without waiting for
+   * them (at most MAX_FIRING schedules at once).
+   */
   async check(): Promise<void> {
     const now = await this.deps.now();
-    const states = await this.deps.store.all();
-    const fired = await Promise.all(states.filter((s) => s.schedule.enabled).map((s) => this.fireDue(s, now)));
-    const swept = await this.sweep(now);
-    if (fired.some(Boolean) || swept) this.deps.live.emit("schedules:changed");
+    const states = (await this.deps.store.all()).filter((s) => s.schedule.enabled);
+    const first = states.length === 0 ? 0 : this.offset++ % states.length;
+    for (let i = 0; i < states.length && this.firing.size < MAX_FIRING; i++) {
+      const state = states[(first + i) % states.length];
+      const { name, cron, timezone } = state.schedule;
+      if (this.firing.has(name)) continue;
+      const due = nextTick(cron, timezone, state.lastTick);
+      if (due === null || due > now) continue;
+      const run = this.fireDue(state, now).then(
+        (changed) => {
+          if (changed) this.deps.live.emit("schedules:changed");
+        },
+        (err: unknown) => this.warn(err),
+      );
+      this.firing.set(name, run.finally(() => this.firing.delete(name)));
+    }
+  }
+
+  private warn(err: unknown): void {
+    if (!this.failing) this.deps.log.warn({ err: messageOf(err) }, "could not check the schedules; trying again");
+    this.failing = true;
   }
 
   /** Claims and queues `state`'s due ticks, oldest first; resolves whether any was claimed. */
@@ -152,22 +195,32 @@ export class Scheduler {
     }
   }
 
-  /** Retries ticks left pending over PENDING_RETRY_MS (their node died, or their submission failed); resolves whether any was settled. */
-  private async sweep(now: number): Promise<boolean> {
-    const { store, log } = this.deps;
+  /**
+   * Retries ticks left pending over PENDING_RETRY_MS (their node died, or their submission failed),
+   * SWEEP_CONCURRENCY at a time; resolves whether any was settled.
+   */
+  async sweep(): Promise<boolean> {
+    const { store } = this.deps;
+    const now = await this.deps.now();
+    const pending = await store.pendingBefore(now - PENDING_RETRY_MS, MAX_SWEPT_PER_CHECK);
     let settled = false;
-    for (const pending of await store.pendingBefore(now - PENDING_RETRY_MS, MAX_SWEPT_PER_CHECK)) {
-      if (!(await store.takeOver(pending, now))) continue;
-      if (pending.tick < now - CATCH_UP_WINDOW_MS) {
-        await store.settle(pending.name, { tick: pending.tick, error: "not queued within an hour of its time (RabbitMQ or Redis unreachable); given up" });
-        log.warn({ schedule: pending.name, tick: new Date(pending.tick).toISOString() }, "gave up a schedule tick pending for over an hour");
-        settled = true;
-        continue;
-      }
-      const state = await store.get(pending.name);
-      if (!state) continue;
-      settled = (await this.run(state.schedule, pending.tick)) || settled;
-    }
+    const worker = async () => {
+      for (let next = pending.shift(); next; next = pending.shift()) settled = (await this.retry(next, now)) || settled;
+    };
+    await Promise.all(Array.from({ length: SWEEP_CONCURRENCY }, worker));
     return settled;
+  }
+
+  /** Takes one pending tick over and queues it (or gives it up past the catch-up window); resolves whether it was settled. */
+  private async retry(pending: PendingTick, now: number): Promise<boolean> {
+    const { store, log } = this.deps;
+    if (!(await store.takeOver(pending, now))) return false;
+    if (pending.tick < now - CATCH_UP_WINDOW_MS) {
+      await store.settle(pending.name, { tick: pending.tick, error: "not queued within an hour of its time (RabbitMQ or Redis unreachable); given up" });
+      log.warn({ schedule: pending.name, tick: new Date(pending.tick).toISOString() }, "gave up a schedule tick pending for over an hour");
+      return true;
+    }
+    const state = await store.get(pending.name);
+    return state ? this.run(state.schedule, pending.tick) : false;
   }
 }

@@ -7,6 +7,7 @@ import { after, before, describe, test } from "node:test";
 import type { AuditEntry } from "../../lib/auth";
 import type { TaskRecord } from "../../lib/contract";
 import { MAX_SCHEDULES, type ScheduleList, type ScheduleView } from "../../lib/schedules";
+import { TaskSubmission } from "../../server/lifecycle/submission";
 import { redisKeys } from "../../server/redis/keys";
 import { IdempotencyKeys } from "../../server/store/idempotency";
 import { ScheduleStore } from "../../server/store/schedules";
@@ -253,6 +254,35 @@ describe("recurring schedules", () => {
       ScheduleStore.prototype.settle = settle;
       IdempotencyKeys.prototype.confirm = confirm;
     }
+  });
+
+  test("slow submissions and dead nodes' pending ticks hold back no other schedule: a catchUp: false one loses no tick", async () => {
+    // Every task of `slow` takes 7 s to queue (as if RabbitMQ's confirm were slow), both its due ticks and its
+    // pending ticks left by "dead" nodes, which the sweep retries. `steady` must tick on time meanwhile.
+    const submit = TaskSubmission.prototype.submit;
+    TaskSubmission.prototype.submit = async function (this: TaskSubmission, request) {
+      if (request.schedule?.name === "slow") await sleep(7 * SECOND);
+      return submit.call(this, request);
+    };
+    try {
+      assert.equal((await create({ name: "slow", cron: "* * * * * *", type: "echo" })).status, 201);
+      const since = Date.now() - 30 * SECOND;
+      const dead = [1, 2, 3, 4, 5, 6].map((i) => `slow ${Math.floor(since / SECOND) * SECOND + i * SECOND}`);
+      await stack.redis.zadd(keys.schedulePending, ...dead.flatMap((member) => [since, member]));
+      assert.equal((await create({ name: "steady", cron: "* * * * * *", type: "echo", catchUp: false })).status, 201);
+      await sleep(15 * SECOND);
+      await disable("steady");
+      await disable("slow");
+      await sleep(SECOND);
+      const runs = await runsOf("steady");
+      assert.ok(runs.length >= 12, `steady ticked ${runs.length} times in 15 s`);
+      assertConsecutive(runs, "steady");
+      const late = Math.max(...runs.map((r) => Date.parse(r.createdAt) - Date.parse(r.scheduleTick!)));
+      assert.ok(late < 2 * SECOND, `steady's tasks queued at most 2 s after their tick (the latest: ${late} ms)`);
+    } finally {
+      TaskSubmission.prototype.submit = submit;
+    }
+    for (const name of ["slow", "steady"]) assert.equal((await send(node(), "DELETE", `/api/schedules/${name}`)).status, 200);
   });
 
   test("ticks go on through web node restarts, and those missed while no node ran are caught up once, oldest first", async () => {
