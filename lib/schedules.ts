@@ -36,12 +36,30 @@ export function isTimezone(timezone: string): boolean {
   }
 }
 
+/**
+ * Parsed crons by cron and time zone: every web node asks each schedule's next tick 4 times a second, and parsing
+ * is most of that cost. Paused, never started, so they hold no timer. Emptied when it outgrows the schedules.
+ */
+const crons = new Map<string, Cron>();
+/** Answers of nextTick by cron, time zone and instant: a schedule asks the same until its tick fires. */
+const answers = new Map<string, number | null>();
+
 /** The first tick of `cron` strictly after `afterMs` (ms since the epoch), or null if it never fires again. */
 export function nextTick(cron: string, timezone: string | undefined, afterMs: number): number | null {
-  const job = new Cron(cron, { paused: true, mode: "5-or-6-parts", timezone });
-  const next = job.nextRun(new Date(afterMs));
-  job.stop();
-  return next ? next.getTime() : null;
+  const id = `${timezone ?? ""}\n${cron}`;
+  const question = `${afterMs}\n${id}`;
+  const known = answers.get(question);
+  if (known !== undefined) return known;
+  let job = crons.get(id);
+  if (!job) {
+    job = new Cron(cron, { paused: true, mode: "5-or-6-parts", timezone });
+    if (crons.size >= 2 * MAX_SCHEDULES) crons.clear();
+    crons.set(id, job);
+  }
+  const next = job.nextRun(new Date(afterMs))?.getTime() ?? null;
+  if (answers.size >= 4 * MAX_SCHEDULES) answers.clear();
+  answers.set(question, next);
+  return next;
 }
 
 const TimezoneSchema = z

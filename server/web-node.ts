@@ -172,7 +172,7 @@ export async function startWebNode(config: Config, log: Logger, pages?: PageHand
   const scheduleStore = new ScheduleStore(redis, keys);
   const now = () => redisTime(redis);
   const schedules = new ScheduleService({ store: scheduleStore, routes, now, audit, live });
-  const scheduler = new Scheduler({ store: scheduleStore, submission, now, live, log });
+  const scheduler = new Scheduler({ store: scheduleStore, submission, tasks: store, now, live, log });
 
   // Socket.IO: who may connect, then what flows over it.
   // Nothing authenticates requests without users: answer only to this machine's names and the listed ones.

@@ -111,7 +111,10 @@ function changes(before: Schedule, after: Schedule): string {
 
 function viewOf(state: ScheduleState, now: number): ScheduleView {
   const { schedule, lastRun } = state;
-  const next = schedule.enabled ? nextTick(schedule.cron, schedule.timezone, Math.max(state.lastTick, now)) : null;
+  // The tick after the last one claimed is what the scheduler asks too (answered from nextTick's memo); only an
+  // overdue one needs the tick after now.
+  const afterLast = schedule.enabled ? nextTick(schedule.cron, schedule.timezone, state.lastTick) : null;
+  const next = afterLast !== null && afterLast <= now ? nextTick(schedule.cron, schedule.timezone, now) : afterLast;
   return {
     ...schedule,
     nextRunAt: next === null ? null : new Date(next).toISOString(),

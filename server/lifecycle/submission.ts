@@ -53,6 +53,11 @@ export interface SubmitRequest {
   actor: Actor;
   /** The recurring schedule and tick (ISO time) that queue this task: set by the scheduler, never from a client's input. */
   schedule?: { name: string; tick: string };
+  /**
+   * The task's id, set by the scheduler (derived from the tick), never from a client's input. A record with this id
+   * existing already means this task was submitted: it is answered as a replay, nothing is queued again.
+   */
+  taskId?: string;
 }
 
 export interface Submitted {
@@ -85,7 +90,7 @@ export class TaskSubmission {
   constructor(private readonly deps: SubmissionDeps) {}
 
   /** Resolves once RabbitMQ has confirmed the message; never accepts a task it could not queue. */
-  async submit({ input, idempotencyKey, actor, schedule }: SubmitRequest): Promise<Submitted> {
+  async submit({ input, idempotencyKey, actor, schedule, taskId }: SubmitRequest): Promise<Submitted> {
     assertOperator(actor, "submit tasks");
     const bytes = Buffer.byteLength(JSON.stringify(input) ?? "");
     if (bytes > MAX_BODY_BYTES) throw tooLarge(`The task is ${bytes} bytes as JSON; the limit is ${MAX_BODY_BYTES} bytes. Nothing was queued.`);
@@ -102,7 +107,7 @@ export class TaskSubmission {
     // needs only Redis until its time).
     if (runAt === undefined) this.deps.amqp().current();
 
-    const id = randomUUID();
+    const id = taskId ?? randomUUID();
     if (key !== undefined) {
       const fingerprint = hash(JSON.stringify([type, payload, priority, ...delayOf(parsed.data)]));
       // A claim that timed out may still land: its undo is queued behind it.
@@ -120,11 +125,16 @@ export class TaskSubmission {
     try {
       // The record exists before the message, so a worker always finds it. A create that timed out may still
       // run when Redis answers again: the removal, queued behind it on the same connection, undoes it.
-      record =
-        (await redisCall(() => this.create(record), NOTHING_CHANGED).catch((err: unknown) => {
-          this.undo(() => this.deps.store.remove(id));
-          throw err;
-        })) ?? record;
+      const created = await redisCall(() => this.create(record), NOTHING_CHANGED).catch((err: unknown) => {
+        this.undo(() => this.deps.store.remove(id));
+        throw err;
+      });
+      // The create is atomic "must not exist": a given id already stored was submitted before; queue nothing again.
+      if (!created && taskId !== undefined) {
+        if (key !== undefined) this.undo(() => this.deps.idempotency.release(key, id));
+        return { record: (await redisCall(() => this.deps.store.get(id))) ?? record, replayed: true };
+      }
+      record = created ?? record;
     } catch (err) {
       if (key !== undefined) this.undo(() => this.deps.idempotency.release(key, id));
       throw err;
@@ -424,7 +434,12 @@ async function checkBatch(input: unknown, routes: Pick<TaskRoutes, "forSubmissio
  * replayed Idempotency-Key, which remembers only the batch, answers the same ids.
  */
 function batchTaskId(batchId: string, index: number): string {
-  const hex = createHash("sha256").update(`${batchId}:${index}`).digest("hex").slice(0, 32).split("");
+  return derivedId(`${batchId}:${index}`);
+}
+
+/** A UUID (version 8, RFC 9562) hashed from `seed`: the same seed, the same id. */
+export function derivedId(seed: string): string {
+  const hex = createHash("sha256").update(seed).digest("hex").slice(0, 32).split("");
   hex[12] = "8";
   hex[16] = ((parseInt(hex[16], 16) & 0x3) | 0x8).toString(16);
   const h = hex.join("");

@@ -91,6 +91,9 @@ return 1
 `;
 
 export class ScheduleStore {
+  /** The definitions `all` last read, parsed (null: not a valid schedule), by their stored JSON. Shared: never mutate them. */
+  private parsed = new Map<string, Schedule | null>();
+
   constructor(
     private readonly redis: Redis,
     private readonly keys: RedisKeys,
@@ -100,11 +103,14 @@ export class ScheduleStore {
   async all(): Promise<ScheduleState[]> {
     const [defs, ticks, runs] = await Promise.all([this.redis.hgetall(this.keys.schedules), this.redis.hgetall(this.keys.scheduleTicks), this.redis.hgetall(this.keys.scheduleRuns)]);
     const out: ScheduleState[] = [];
+    const parsed = new Map<string, Schedule | null>();
     for (const [name, raw] of Object.entries(defs)) {
-      const parsed = ScheduleSchema.safeParse(safeJson(raw));
-      if (!parsed.success) continue;
-      out.push({ schedule: parsed.data, raw, lastTick: Number(ticks[name] ?? 0), lastRun: parseRun(runs[name]) });
+      // Definitions rarely change: each is parsed once, not on every check (4 a second on every node).
+      const schedule = this.parsed.get(raw) ?? parseSchedule(raw);
+      parsed.set(raw, schedule);
+      if (schedule) out.push({ schedule, raw, lastTick: Number(ticks[name] ?? 0), lastRun: parseRun(runs[name]) });
     }
+    this.parsed = parsed; // only the current definitions stay
     return out.sort((a, b) => (a.schedule.name < b.schedule.name ? -1 : a.schedule.name > b.schedule.name ? 1 : 0));
   }
 
@@ -112,8 +118,8 @@ export class ScheduleStore {
   async get(name: string): Promise<ScheduleState | undefined> {
     const [raw, tick, run] = await Promise.all([this.redis.hget(this.keys.schedules, name), this.redis.hget(this.keys.scheduleTicks, name), this.redis.hget(this.keys.scheduleRuns, name)]);
     if (raw === null) return undefined;
-    const parsed = ScheduleSchema.safeParse(safeJson(raw));
-    return parsed.success ? { schedule: parsed.data, raw, lastTick: Number(tick ?? 0), lastRun: parseRun(run ?? undefined) } : undefined;
+    const schedule = parseSchedule(raw);
+    return schedule ? { schedule, raw, lastTick: Number(tick ?? 0), lastRun: parseRun(run ?? undefined) } : undefined;
   }
 
   /** Creates `schedule`, whose ticks start after `firstTickAfter`: "taken" if the name is, "full" at MAX_SCHEDULES. */
@@ -166,6 +172,12 @@ export class ScheduleStore {
   async settle(name: string, run: ScheduleRun): Promise<void> {
     await this.redis.eval(SETTLE, 3, this.keys.schedulePending, this.keys.scheduleRuns, this.keys.schedules, name, String(run.tick), JSON.stringify(run));
   }
+}
+
+/** A stored definition, frozen (parsed ones are shared between reads), or null if it is not a valid schedule. */
+function parseSchedule(raw: string): Schedule | null {
+  const parsed = ScheduleSchema.safeParse(safeJson(raw));
+  return parsed.success ? Object.freeze(parsed.data) : null;
 }
 
 function parseRun(raw: string | undefined): ScheduleRun | null {

@@ -7,7 +7,9 @@ import { after, before, describe, test } from "node:test";
 import type { AuditEntry } from "../../lib/auth";
 import type { TaskRecord } from "../../lib/contract";
 import { MAX_SCHEDULES, type ScheduleList, type ScheduleView } from "../../lib/schedules";
+import { TaskSubmission } from "../../server/lifecycle/submission";
 import { redisKeys } from "../../server/redis/keys";
+import { IdempotencyKeys } from "../../server/store/idempotency";
 import { ScheduleStore } from "../../server/store/schedules";
 import type { WebNode } from "../../server/web-node";
 import { authEnv, bearer, TOKENS } from "../helpers/auth";
@@ -216,6 +218,71 @@ describe("recurring schedules", () => {
     assert.equal(runsAfter.length, runsBefore.length + 1, "only the lost tick made a task");
     assert.deepEqual(runsAfter.filter((r) => Date.parse(r.scheduleTick!) === ranTick).map((r) => r.id), [queued.id], "the queued tick's task was replayed, not queued again");
     assert.equal(runsAfter.filter((r) => Date.parse(r.scheduleTick!) === lostTick).length, 1);
+  });
+
+  test("a node that dies after RabbitMQ confirmed a tick's task, before settling it: the sweep settles the tick, one task; no Idempotency-Key", async () => {
+    // "Death" of whichever node runs the first tick of `dying` once its task is queued: the tick is never settled
+    // (and, for a submission that used an Idempotency-Key, the key never confirmed).
+    let deadTick: number | undefined;
+    const settle = ScheduleStore.prototype.settle;
+    const confirm = IdempotencyKeys.prototype.confirm;
+    ScheduleStore.prototype.settle = async function (this: ScheduleStore, name, run) {
+      if (name === "dying" && deadTick === undefined) {
+        deadTick = run.tick;
+        return;
+      }
+      return settle.call(this, name, run);
+    };
+    IdempotencyKeys.prototype.confirm = async function (this: IdempotencyKeys, key, taskId) {
+      if (key.includes("schedule:dying:")) throw new Error("simulated death");
+      return confirm.call(this, key, taskId);
+    };
+    const idempotencyKeys = async () => (await stack.redis.keys(`${stack.config.KEY_PREFIX}:idempotency:*`)).length;
+    const keysBefore = await idempotencyKeys();
+    try {
+      assert.equal((await create({ name: "dying", cron: "* * * * * *", type: "echo" })).status, 201);
+      await eventually(async () => deadTick, "the first tick queued and its node 'died'", 10 * SECOND);
+      await disable("dying");
+      // Taken over PENDING_RETRY_MS (10 s) after its claim, and settled as done: its task exists.
+      await eventually(async () => ((await stack.redis.zscore(keys.schedulePending, `dying ${deadTick}`)) === null ? true : undefined), "the dead tick settled", 20 * SECOND);
+      const runs = await runsOf("dying");
+      assert.equal(runs.filter((r) => Date.parse(r.scheduleTick!) === deadTick).length, 1, "the dead tick has one task");
+      const view = (await send(node(), "GET", "/api/schedules/dying")).body as ScheduleView;
+      assert.equal(view.lastError, null);
+      assert.equal(await idempotencyKeys(), keysBefore, "ticks keep no Idempotency-Keys");
+    } finally {
+      ScheduleStore.prototype.settle = settle;
+      IdempotencyKeys.prototype.confirm = confirm;
+    }
+  });
+
+  test("slow submissions and dead nodes' pending ticks hold back no other schedule: a catchUp: false one loses no tick", async () => {
+    // Every task of `slow` takes 7 s to queue (as if RabbitMQ's confirm were slow), both its due ticks and its
+    // pending ticks left by "dead" nodes, which the sweep retries. `steady` must tick on time meanwhile.
+    const submit = TaskSubmission.prototype.submit;
+    TaskSubmission.prototype.submit = async function (this: TaskSubmission, request) {
+      if (request.schedule?.name === "slow") await sleep(7 * SECOND);
+      return submit.call(this, request);
+    };
+    try {
+      assert.equal((await create({ name: "slow", cron: "* * * * * *", type: "echo" })).status, 201);
+      const since = Date.now() - 30 * SECOND;
+      const dead = [1, 2, 3, 4, 5, 6].map((i) => `slow ${Math.floor(since / SECOND) * SECOND + i * SECOND}`);
+      await stack.redis.zadd(keys.schedulePending, ...dead.flatMap((member) => [since, member]));
+      assert.equal((await create({ name: "steady", cron: "* * * * * *", type: "echo", catchUp: false })).status, 201);
+      await sleep(15 * SECOND);
+      await disable("steady");
+      await disable("slow");
+      await sleep(SECOND);
+      const runs = await runsOf("steady");
+      assert.ok(runs.length >= 12, `steady ticked ${runs.length} times in 15 s`);
+      assertConsecutive(runs, "steady");
+      const late = Math.max(...runs.map((r) => Date.parse(r.createdAt) - Date.parse(r.scheduleTick!)));
+      assert.ok(late < 2 * SECOND, `steady's tasks queued at most 2 s after their tick (the latest: ${late} ms)`);
+    } finally {
+      TaskSubmission.prototype.submit = submit;
+    }
+    for (const name of ["slow", "steady"]) assert.equal((await send(node(), "DELETE", `/api/schedules/${name}`)).status, 200);
   });
 
   test("ticks go on through web node restarts, and those missed while no node ran are caught up once, oldest first", async () => {

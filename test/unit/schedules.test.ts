@@ -29,3 +29,28 @@ test("a new schedule needs a name, cron and type; a change may not rename it nor
   assert.equal(UpdateScheduleSchema.safeParse({ name: "b" }).success, false);
   assert.equal(UpdateScheduleSchema.safeParse({ timezone: "Nowhere/Town" }).success, false);
 });
+
+test("a check with nothing due does little work: definitions parsed once, crons parsed once, answers remembered", async () => {
+  const { ScheduleStore } = await import("../../server/store/schedules");
+  const def = (name: string, cron: string) => JSON.stringify({ name, cron, type: "echo", payload: {}, timezone: "Europe/Paris", enabled: true, catchUp: true, priority: 0, createdAt: "2026-01-01T00:00:00.000Z", updatedAt: "2026-01-01T00:00:00.000Z", by: "ci" });
+  const defs: Record<string, string> = { a: def("a", "*/5 * * * *"), b: def("b", "0 3 * * *") };
+  const redis = { hgetall: async (key: string) => (key === "schedules" ? { ...defs } : {}) };
+  const store = new ScheduleStore(redis as never, { schedules: "schedules", scheduleTicks: "ticks", scheduleRuns: "runs" } as never);
+  const [a1, b1] = await store.all();
+  const [a2, b2] = await store.all();
+  assert.equal(a2.schedule, a1.schedule, "an unchanged definition is not parsed again");
+  assert.equal(b2.schedule, b1.schedule);
+  assert.ok(Object.isFrozen(a1.schedule), "a shared definition cannot be changed by a reader");
+  defs.b = def("b", "0 4 * * *");
+  const [, b3] = await store.all();
+  assert.notEqual(b3.schedule, b1.schedule, "a changed definition is parsed again");
+  assert.equal(b3.schedule.cron, "0 4 * * *");
+
+  // The same question twice: the second answer costs a map lookup, not croner's search (1000 × far below 1 ms).
+  const at = Date.parse("2026-03-29T00:10:00.000Z");
+  const first = nextTick("30 2 * * *", "Europe/Paris", at);
+  const started = process.hrtime.bigint();
+  for (let i = 0; i < 1000; i++) assert.equal(nextTick("30 2 * * *", "Europe/Paris", at), first);
+  assert.ok(Number(process.hrtime.bigint() - started) / 1e6 < 20, "1000 repeated questions answered from memory");
+  assert.equal(first, Date.parse("2026-03-29T01:00:00.000Z"), "a time in the skipped hour fires at the next valid time (03:00 CEST)");
+});
