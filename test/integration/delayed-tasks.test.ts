@@ -5,7 +5,7 @@ import { connect, type ConsumeMessage } from "amqplib";
 import { randomUUID } from "node:crypto";
 import { after, before, describe, test } from "node:test";
 import { MAX_DELAY_MS, TaskRecordSchema, type BatchSubmitAck, type TaskRecord, type TaskSubmitAck } from "../../lib/contract";
-import { newTaskRecord } from "../../lib/task-lifecycle";
+import { newTaskRecord, nextRecord } from "../../lib/task-lifecycle";
 import { eventsQueueName } from "../../lib/worker-protocol";
 import { redisKeys } from "../../server/redis/keys";
 import { TaskStore } from "../../server/store/task-store";
@@ -297,6 +297,32 @@ describe("delayed tasks over AMQP", () => {
     await publish({ type: "echo", payload: {}, id: bad, runAt: inMs(2000), delayMs: 2000 });
     const dead = await waitForStatus(stack, bad, ["dead"]);
     assert.match(dead.error ?? "", /either runAt or delayMs, not both/);
+  });
+
+  test("a task scheduled over AMQP with reply_to and cancelled while scheduled replies once, cancelled, at once", async () => {
+    const id = `amqp-${randomUUID()}`;
+    const correlationId = randomUUID();
+    await publish({ type: "echo", payload: {}, id, delayMs: 4000 }, { replyTo: amqp.replyQueue, correlationId });
+    await waitForStatus(stack, id, ["scheduled"]);
+    assert.equal((await postJson(stack.nodes[0], `/api/tasks/${id}/cancel`, {})).status, 202);
+    const cancelledAt = Date.now();
+    const reply = await amqp.reply(correlationId);
+    assert.ok(Date.now() - cancelledAt < 2000, "replied at the cancel, not at runAt");
+    const replied = TaskRecordSchema.parse(JSON.parse(reply.content.toString()));
+    assert.equal(replied.id, id);
+    assert.equal(replied.status, "cancelled");
+  });
+
+  test("a scheduled task whose cancel did not send its reply gets it from the mover at its runAt", async () => {
+    const id = `amqp-${randomUUID()}`;
+    const correlationId = randomUUID();
+    await publish({ type: "echo", payload: {}, id, delayMs: 1500 }, { replyTo: amqp.replyQueue, correlationId });
+    await waitForStatus(stack, id, ["scheduled"]);
+    // Cancelled in Redis only, as a web node that died before replying leaves it.
+    const store = new TaskStore(stack.redis, redisKeys(stack.config.KEY_PREFIX), 100);
+    await store.update(id, (cur) => nextRecord(cur, { type: "cancel", at: new Date().toISOString() }));
+    const replied = TaskRecordSchema.parse(JSON.parse((await amqp.reply(correlationId)).content.toString()));
+    assert.equal(replied.status, "cancelled");
   });
 
   test("a message whose runAt is past when a worker reads it (it waited in the queue) runs now", async () => {
