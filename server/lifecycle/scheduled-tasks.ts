@@ -148,7 +148,7 @@ export class ScheduledTaskMover {
 
   /**
    * Queues one task whose time came: scheduled -> queued, then its message (confirmed), then the entry goes.
-   * A task no longer scheduled (cancelled, or gone) only loses its entry. A task already queued by an earlier
+   * A task no longer scheduled (cancelled, or gone) only loses its entry; one scheduled for later goes back at its runAt. A task already queued by an earlier
    * move that did not finish (its entry left in the moving set) has its message published again: at least once.
    */
   private async move(id: string, at: string): Promise<void> {
@@ -166,6 +166,11 @@ export class ScheduledTaskMover {
       await this.deps.publisher.publishTask({ id, type: record.type, payload: record.payload as Payload }, record.priority, runOf(record), await this.deps.queueOf(record.type), reply);
       if (changed) this.deps.changed(record);
       this.deps.log.info({ taskId: id, type: record.type, runAt: record.runAt, priority: record.priority }, "scheduled task queued");
+    }
+    if (record && !changed && record.status === "scheduled" && record.runAt !== undefined) {
+      // Still scheduled, for later (an entry an earlier record of this id left): back in the schedule at its own runAt.
+      await redis.multi().zadd(keys.scheduled, Date.parse(record.runAt), id).zrem(keys.scheduledMoving, id).exec();
+      return;
     }
     await redis.zrem(keys.scheduledMoving, id);
   }

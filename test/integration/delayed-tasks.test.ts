@@ -344,3 +344,35 @@ describe("delayed tasks over AMQP", () => {
     assert.equal(done.attempts, 1);
   });
 });
+
+describe("an id used again after its scheduled task was cancelled and trimmed", () => {
+  test("the new scheduled task runs at its own runAt; a copy for an existing record leaves its reply settings alone", async () => {
+    const stack = await startStack({ workers: 1, env: { TASK_HISTORY_LIMIT: "1" } });
+    const amqp = await openAmqpClient(stack);
+    const keys = redisKeys(stack.config.KEY_PREFIX);
+    const store = new TaskStore(stack.redis, keys, 1);
+    try {
+      const id = `reuse-${randomUUID()}`;
+      await amqp.publish({ type: "echo", payload: { first: true }, id, runAt: inMs(2500) });
+      await waitForStatus(stack, id, ["scheduled"]);
+      assert.equal((await postJson(stack.nodes[0], `/api/tasks/${id}/cancel`, {})).status, 202);
+      // Two tasks finish after it: retention (1 kept) trims the cancelled record.
+      for (let i = 0; i < 2; i++) await waitForStatus(stack, await submit(stack, { type: "echo", payload: { i } }), ["succeeded"]);
+      assert.equal(await taskOf(stack, id), undefined, "the cancelled record was trimmed");
+      await amqp.publish({ type: "echo", payload: { second: true }, id, runAt: inMs(5000) });
+      const scheduled = await waitForStatus(stack, id, ["scheduled"]);
+      // A copy with a reply_to racing the first for a record that exists now: neither its entry nor its reply settings are taken.
+      const copy = newTaskRecord({ type: "submit", id, taskType: "echo", payload: { third: true }, priority: 0, at: new Date().toISOString(), runAt: inMs(60_000) });
+      assert.equal(await store.createScheduled(copy, JSON.stringify({ replyTo: "elsewhere" })), undefined);
+      assert.equal(await store.carriedProperties(id), null);
+      assert.equal(Number(await stack.redis.zscore(keys.scheduled, id)), Date.parse(scheduled.runAt!));
+      const { leftAt, record } = await watchLeavingScheduled(stack, id, 15_000);
+      assert.ok(leftAt >= Date.parse(scheduled.runAt!), "not queued before its runAt");
+      assert.equal(record.status === "queued" || record.status === "running" || record.status === "succeeded", true, record.status);
+      assert.deepEqual((await waitForStatus(stack, id, ["succeeded"])).result, { second: true });
+    } finally {
+      await amqp.close();
+      await stack.close();
+    }
+  });
+});
