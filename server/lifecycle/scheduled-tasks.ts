@@ -122,6 +122,8 @@ export class ScheduledTaskMover {
   private async moveDue(): Promise<void> {
     const { redis, keys } = this.deps;
     for (;;) {
+      // A node stopping finishes the batch under way, not the whole due backlog (the next holder takes it over).
+      if (this.stopped) return;
       const taken = (await redis.eval(TAKE_DUE, 3, keys.scheduled, keys.scheduledMoving, keys.scheduledMover, this.lease.currentToken, MOVE_BATCH)) as [number, string[]] | null;
       if (!taken) return;
       await this.moveAll(taken);

@@ -227,7 +227,8 @@ export class TaskSubmission {
     if (bytes > MAX_BATCH_BODY_BYTES) throw tooLarge(`The batch is ${bytes} bytes as JSON; the limit is ${MAX_BATCH_BODY_BYTES} bytes. Nothing was queued; split it.`);
     const tasks = await checkBatch(input, this.deps.routes);
     const key = scopedKey(idempotencyKey, actor);
-    this.deps.amqp().current();
+    // As for one task: refused at once while RabbitMQ is down, unless every task is scheduled (stored in Redis only).
+    if (tasks.some((t) => t.runAt === undefined)) this.deps.amqp().current();
 
     // The tasks' ids derive from the batch's: a replayed key gives back the same ids without storing them.
     const batchId = randomUUID();

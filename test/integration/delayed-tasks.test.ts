@@ -4,12 +4,16 @@ import assert from "node:assert/strict";
 import { connect, type ConsumeMessage } from "amqplib";
 import { randomUUID } from "node:crypto";
 import { after, before, describe, test } from "node:test";
-import { MAX_DELAY_MS, TaskRecordSchema, type BatchSubmitAck, type TaskRecord, type TaskSubmitAck } from "../../lib/contract";
+import { MAX_DELAY_MS, TaskRecordSchema, type BatchAck, type BatchSubmitAck, type TaskRecord, type TaskSubmitAck } from "../../lib/contract";
 import { newTaskRecord, nextRecord } from "../../lib/task-lifecycle";
 import { eventsQueueName } from "../../lib/worker-protocol";
+import { loadConfig } from "../../server/config";
+import { createLogger } from "../../server/logger";
 import { redisKeys } from "../../server/redis/keys";
+import { startWebNode } from "../../server/web-node";
 import { TaskStore } from "../../server/store/task-store";
 import { openAmqpClient, type AmqpClient } from "../helpers/amqp-client";
+import { FaultProxy } from "../helpers/fault-proxy";
 import { api, eventually, postJson, startStack, type Stack } from "../helpers/stack";
 import { freePort, spawnWebNode } from "../helpers/processes";
 import { submit, taskOf, waitForStatus } from "../helpers/tasks";
@@ -372,6 +376,31 @@ describe("an id used again after its scheduled task was cancelled and trimmed", 
       assert.deepEqual((await waitForStatus(stack, id, ["succeeded"])).result, { second: true });
     } finally {
       await amqp.close();
+      await stack.close();
+    }
+  });
+});
+
+describe("scheduling while RabbitMQ is unreachable", () => {
+  test("a scheduled task, and a batch of only scheduled tasks, are accepted with Redis alone; a batch with one to run now is refused", async () => {
+    const stack = await startStack({ webNodes: 0, workers: 0 });
+    const rabbit = await FaultProxy.start(process.env.RABBITMQ_URL ?? "amqp://guest:guest@127.0.0.1:5672");
+    const node = await startWebNode(loadConfig({ ...stack.env, PORT: String(await freePort()), RABBITMQ_URL: rabbit.via(process.env.RABBITMQ_URL ?? "amqp://guest:guest@127.0.0.1:5672") }), createLogger("test", "silent"));
+    try {
+      rabbit.blackhole();
+      rabbit.cut();
+      await eventually(async () => ((await api(node, "/healthz")).body.rabbitmq === "down" ? true : undefined), "the node to see RabbitMQ down");
+      const one = await postJson(node, "/api/tasks", { type: "echo", payload: {}, delayMs: 60_000 });
+      assert.equal(one.status, 202, JSON.stringify(one.body));
+      const batch = await postJson(node, "/api/tasks/batch", { tasks: [{ type: "echo", delayMs: 60_000 }, { type: "echo", runAt: inMs(90_000) }] });
+      assert.equal(batch.status, 202, JSON.stringify(batch.body));
+      assert.deepEqual((batch.body as BatchAck).tasks.map((t) => t.status), ["scheduled", "scheduled"]);
+      const mixed = await postJson(node, "/api/tasks/batch", { tasks: [{ type: "echo", delayMs: 60_000 }, { type: "echo" }] });
+      assert.equal(mixed.status, 503, JSON.stringify(mixed.body));
+    } finally {
+      rabbit.restore();
+      await node.close();
+      await rabbit.close();
       await stack.close();
     }
   });
