@@ -67,10 +67,13 @@ export function scheduledRunAt(delay: DelayRequest, nowMs: number, late: "refuse
   return { ok: true, runAt: new Date(at).toISOString() };
 }
 
-const refineDelay = (late: "refuse" | "run-now") => (task: DelayRequest, ctx: z.RefinementCtx) => {
+// A submission's schema checks what needs no clock (both fields at once); its time is checked by the web node
+// against Redis's clock (submission.ts). An AMQP message's is checked here, by the worker reading it.
+const refineDelay = (clock: "none" | "local") => (task: DelayRequest, ctx: z.RefinementCtx) => {
   // Most tasks run now: no clock read for them (the worker parses every message through this).
   if (task.runAt === undefined && task.delayMs === undefined) return;
-  const checked = scheduledRunAt(task, Date.now(), late);
+  if (clock === "none" && (task.runAt === undefined || task.delayMs === undefined)) return;
+  const checked = scheduledRunAt(task, Date.now(), "run-now");
   if (!checked.ok) ctx.addIssue({ code: "custom", message: checked.error, path: [task.runAt === undefined ? "delayMs" : "runAt"] });
 };
 
@@ -83,7 +86,7 @@ export const SubmitTaskSchema = z
     priority: PrioritySchema.optional(),
     ...DelayFields,
   })
-  .superRefine(refineDelay("refuse"));
+  .superRefine(refineDelay("none"));
 export type SubmitTask = z.infer<typeof SubmitTaskSchema>;
 
 /** Most tasks in one `POST /api/tasks/batch` or `task:submitBatch`. */
@@ -161,7 +164,7 @@ export const TaskMessageSchema = z
     id: z.string().min(1).max(200).optional(),
     ...DelayFields,
   })
-  .superRefine(refineDelay("run-now"));
+  .superRefine(refineDelay("local"));
 export type TaskMessage = z.infer<typeof TaskMessageSchema>;
 
 const isoDate = z.string();

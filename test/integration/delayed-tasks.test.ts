@@ -254,6 +254,27 @@ describe("the clock that decides", () => {
       await stack.close();
     }
   });
+
+  test("delayMs and runAt sent to a web node whose clock runs 5 s ahead count from Redis's clock", async () => {
+    const stack = await startStack({ webNodes: 1, workers: 0 });
+    try {
+      const skewed = await spawnWebNode(stack, { PORT: String(await freePort()) }, 5000);
+      const sentAt = Date.now();
+      const res = await postJson({ url: skewed.url } as never, "/api/tasks", { type: "echo", payload: {}, delayMs: 1000 });
+      assert.equal(res.status, 202, JSON.stringify(res.body));
+      const runAt = Date.parse((await taskOf(stack, res.body.id))!.runAt!);
+      assert.ok(runAt >= sentAt + 1000 && runAt <= Date.now() + 1000, `runAt ${runAt - sentAt} ms after the request, asked 1000`);
+      // A runAt 2 s ahead is in the future by Redis's clock, though past by the node's.
+      const batch = await postJson({ url: skewed.url } as never, "/api/tasks/batch", { tasks: [{ type: "echo", runAt: inMs(2000) }, { type: "echo", delayMs: 1000 }] });
+      assert.equal(batch.status, 202, JSON.stringify(batch.body));
+      const batchRunAt = Date.parse((await taskOf(stack, (batch.body as BatchAck).tasks[1].id))!.runAt!);
+      assert.ok(batchRunAt <= Date.now() + 1000, `batch delayMs counted from Redis's clock (${batchRunAt - Date.now()} ms ahead)`);
+      skewed.process.kill("SIGTERM");
+      await skewed.exited;
+    } finally {
+      await stack.close();
+    }
+  });
 });
 
 describe("delayed tasks over AMQP", () => {
