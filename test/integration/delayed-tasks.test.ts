@@ -364,6 +364,7 @@ describe("delayed tasks over AMQP", () => {
     await publish(body);
     await waitForStatus(stack, id, ["running"], 10_000);
     await publish(body); // the publisher's retry (at least once), read now that runAt is past
+    await publish({ ...body, delayMs: 500 }); // an unusable copy (both fields): requeued while the task runs, then dropped
     const done = await waitForStatus(stack, id, ["succeeded", "dead"], 15_000);
     assert.equal(done.status, "succeeded", `it is ${done.status}: ${done.error}`);
     assert.equal(done.attempts, 1);
