@@ -53,22 +53,27 @@ export type DelayRequest = { runAt?: string; delayMs?: number };
 
 /**
  * The time (ISO, UTC) a task asking for `delay` runs at, undefined to run it now, or why the request is refused:
- * both fields at once, a `runAt` not in the future, or more than 30 days ahead.
+ * both fields at once, a `runAt` not in the future, or more than 30 days ahead. `late: "run-now"` (an AMQP
+ * message, read when a worker gets to it: it may have waited in the queue past its runAt) runs a due task now.
  */
-export function scheduledRunAt(delay: DelayRequest, nowMs: number): { ok: true; runAt?: string } | { ok: false; error: string } {
+export function scheduledRunAt(delay: DelayRequest, nowMs: number, late: "refuse" | "run-now" = "refuse"): { ok: true; runAt?: string } | { ok: false; error: string } {
   if (delay.runAt !== undefined && delay.delayMs !== undefined) return { ok: false, error: "send either runAt or delayMs, not both" };
   if (delay.delayMs !== undefined) return { ok: true, runAt: new Date(nowMs + delay.delayMs).toISOString() };
   if (delay.runAt === undefined) return { ok: true };
   const at = Date.parse(delay.runAt);
+  if (!(at > nowMs) && late === "run-now") return { ok: true };
   if (!(at > nowMs)) return { ok: false, error: `runAt ${delay.runAt} is not in the future; leave runAt out to run the task now` };
   if (at - nowMs > MAX_DELAY_MS) return { ok: false, error: `runAt ${delay.runAt} is more than 30 days ahead` };
   return { ok: true, runAt: new Date(at).toISOString() };
 }
 
-const refineDelay = (task: DelayRequest, ctx: z.RefinementCtx) => {
+// A submission's schema checks what needs no clock (both fields at once); its time is checked by the web node
+// against Redis's clock (submission.ts). An AMQP message's is checked here, by the worker reading it.
+const refineDelay = (clock: "none" | "local") => (task: DelayRequest, ctx: z.RefinementCtx) => {
   // Most tasks run now: no clock read for them (the worker parses every message through this).
   if (task.runAt === undefined && task.delayMs === undefined) return;
-  const checked = scheduledRunAt(task, Date.now());
+  if (clock === "none" && (task.runAt === undefined || task.delayMs === undefined)) return;
+  const checked = scheduledRunAt(task, Date.now(), "run-now");
   if (!checked.ok) ctx.addIssue({ code: "custom", message: checked.error, path: [task.runAt === undefined ? "delayMs" : "runAt"] });
 };
 
@@ -81,7 +86,7 @@ export const SubmitTaskSchema = z
     priority: PrioritySchema.optional(),
     ...DelayFields,
   })
-  .superRefine(refineDelay);
+  .superRefine(refineDelay("none"));
 export type SubmitTask = z.infer<typeof SubmitTaskSchema>;
 
 /** Most tasks in one `POST /api/tasks/batch` or `task:submitBatch`. */
@@ -150,6 +155,7 @@ export type DeadLetterBulkProgress = z.infer<typeof DeadLetterBulkProgressSchema
 /**
  * A task message on the AMQP queue, as any service may publish it. `runAt` or `delayMs` (counted from when a
  * worker reads the message) schedule it: the worker records it `scheduled` and a web node queues it at that time.
+ * A `runAt` already past when a worker reads the message (it waited in the queue) runs the task now.
  */
 export const TaskMessageSchema = z
   .object({
@@ -158,7 +164,7 @@ export const TaskMessageSchema = z
     id: z.string().min(1).max(200).optional(),
     ...DelayFields,
   })
-  .superRefine(refineDelay);
+  .superRefine(refineDelay("local"));
 export type TaskMessage = z.infer<typeof TaskMessageSchema>;
 
 const isoDate = z.string();

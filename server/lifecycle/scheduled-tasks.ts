@@ -3,8 +3,8 @@
 // "moving" set, the record goes scheduled -> queued (compare-and-set), its message is published with confirms,
 // then the entry goes. A move a dead node left half done is done again from the moving set.
 import type { ConsumeMessage } from "amqplib";
-import type { Payload, TaskRecord } from "../../lib/contract";
-import { newTaskRecord, nextRecord, runOf } from "../../lib/task-lifecycle";
+import { isFinished, type Payload, type TaskRecord } from "../../lib/contract";
+import { newTaskRecord, nextRecord, runOf, type TaskEvent } from "../../lib/task-lifecycle";
 import { safeJson } from "../../lib/safe-json";
 import { messageOf } from "../errors";
 import type { Logger } from "../logger";
@@ -15,6 +15,7 @@ import type { Redis } from "../redis/connect";
 import type { RedisKeys } from "../redis/keys";
 import { Lease } from "../redis/lease";
 import type { TaskStore } from "../store/task-store";
+import { replyOnce, type ReplyOnceDeps } from "./reply-once";
 
 /** How often the lease holder looks for due tasks: a task is queued at most about this long after its runAt. */
 const POLL_MS = 250;
@@ -62,6 +63,8 @@ export interface ScheduledTaskMoverDeps {
   queueOf: (type: string) => Promise<string>;
   /** A record this node changed: every tab sees it. */
   changed: (record: TaskRecord) => void;
+  /** Sends a finished task's record to an AMQP reply_to; resolves once RabbitMQ confirmed it. */
+  reply: ReplyOnceDeps["reply"];
   log: Logger;
 }
 
@@ -119,6 +122,8 @@ export class ScheduledTaskMover {
   private async moveDue(): Promise<void> {
     const { redis, keys } = this.deps;
     for (;;) {
+      // A node stopping finishes the batch under way, not the whole due backlog (the next holder takes it over).
+      if (this.stopped) return;
       const taken = (await redis.eval(TAKE_DUE, 3, keys.scheduled, keys.scheduledMoving, keys.scheduledMover, this.lease.currentToken, MOVE_BATCH)) as [number, string[]] | null;
       if (!taken) return;
       await this.moveAll(taken);
@@ -145,7 +150,7 @@ export class ScheduledTaskMover {
 
   /**
    * Queues one task whose time came: scheduled -> queued, then its message (confirmed), then the entry goes.
-   * A task no longer scheduled (cancelled, or gone) only loses its entry. A task already queued by an earlier
+   * A task no longer scheduled (cancelled, or gone) only loses its entry; one scheduled for later goes back at its runAt. A task already queued by an earlier
    * move that did not finish (its entry left in the moving set) has its message published again: at least once.
    */
   private async move(id: string, at: string): Promise<void> {
@@ -156,11 +161,18 @@ export class ScheduledTaskMover {
       changed = next !== undefined;
       return next;
     });
+    // Cancelled while scheduled: it has no message, so no worker sends its reply (the cancel did, unless it failed).
+    if (record && !changed && isFinished(record.status)) await replyForScheduled(this.deps, record);
     if (record && (changed || awaitsScheduledMessage(record))) {
       const reply = parseReply(await store.carriedProperties(id));
       await this.deps.publisher.publishTask({ id, type: record.type, payload: record.payload as Payload }, record.priority, runOf(record), await this.deps.queueOf(record.type), reply);
       if (changed) this.deps.changed(record);
       this.deps.log.info({ taskId: id, type: record.type, runAt: record.runAt, priority: record.priority }, "scheduled task queued");
+    }
+    if (record && !changed && record.status === "scheduled" && record.runAt !== undefined) {
+      // Still scheduled, for later (an entry an earlier record of this id left): back in the schedule at its own runAt.
+      await redis.multi().zadd(keys.scheduled, Date.parse(record.runAt), id).zrem(keys.scheduledMoving, id).exec();
+      return;
     }
     await redis.zrem(keys.scheduledMoving, id);
   }
@@ -168,6 +180,31 @@ export class ScheduledTaskMover {
 
 /** A task an earlier move made queued that no worker has started: its message may not have been published. */
 const awaitsScheduledMessage = (record: TaskRecord) => record.status === "queued" && record.runAt !== undefined && record.attempts === 0;
+
+/**
+ * The one reply a task scheduled over AMQP with reply_to owes once it is finished without a message (cancelled
+ * while scheduled): sent by the cancel, and again tried by the mover at its runAt (reply-once.ts sends it once).
+ */
+export async function replyForScheduled(deps: { store: TaskStore; changed: (record: TaskRecord) => void; reply: ReplyOnceDeps["reply"] }, record: TaskRecord): Promise<void> {
+  if (!isFinished(record.status)) return;
+  const to = parseReply(await deps.store.carriedProperties(record.id));
+  if (!to?.replyTo) return;
+  const apply = async (id: string, event: TaskEvent, known?: TaskRecord) => {
+    let changed = false;
+    const saved = await deps.store.update(
+      id,
+      (cur) => {
+        const next = nextRecord(cur, event);
+        changed = next !== undefined;
+        return next;
+      },
+      known,
+    );
+    if (saved && changed) deps.changed(saved);
+    return saved;
+  };
+  await replyOnce({ apply, reply: deps.reply }, to, record);
+}
 
 function parseReply(raw: string | null): ReplyProperties | undefined {
   if (!raw) return undefined;

@@ -40,6 +40,8 @@ export interface SubmissionDeps {
   /** Checks a type and says which queue its tasks go to (built in, or an outside worker's). */
   routes: Pick<TaskRoutes, "forSubmission">;
   amqp: () => AmqpConnection;
+  /** Redis's clock (ms): a delay is counted, and a runAt checked, against the clock the mover queues by. */
+  now: () => Promise<number>;
   audit: AuditLog;
   live: LiveEvents;
   log: Logger;
@@ -97,7 +99,7 @@ export class TaskSubmission {
     const parsed = SubmitTaskSchema.safeParse(input);
     if (!parsed.success) throw invalidInput(`Invalid task: ${describeZodError(parsed.error)}. Send ${TASK_SHAPE}.`);
     const { type, payload = {}, priority = 0 } = parsed.data;
-    const when = scheduledRunAt(parsed.data, Date.now());
+    const when = scheduledRunAt(parsed.data, wantsDelay(parsed.data) ? await redisCall(() => this.deps.now(), NOTHING_CHANGED) : 0);
     if (!when.ok) throw invalidInput(`Invalid task: ${when.error}. Send ${TASK_SHAPE}.`);
     const { runAt } = when;
     const route = await redisCall(() => this.deps.routes.forSubmission(type, payload), NOTHING_CHANGED);
@@ -235,9 +237,10 @@ export class TaskSubmission {
     assertOperator(actor, "submit tasks");
     const bytes = Buffer.byteLength(JSON.stringify(input) ?? "");
     if (bytes > MAX_BATCH_BODY_BYTES) throw tooLarge(`The batch is ${bytes} bytes as JSON; the limit is ${MAX_BATCH_BODY_BYTES} bytes. Nothing was queued; split it.`);
-    const tasks = await checkBatch(input, this.deps.routes);
+    const tasks = await checkBatch(input, this.deps.routes, this.deps.now);
     const key = scopedKey(idempotencyKey, actor);
-    this.deps.amqp().current();
+    // As for one task: refused at once while RabbitMQ is down, unless every task is scheduled (stored in Redis only).
+    if (tasks.some((t) => t.runAt === undefined)) this.deps.amqp().current();
 
     // The tasks' ids derive from the batch's: a replayed key gives back the same ids without storing them.
     const batchId = randomUUID();
@@ -363,6 +366,8 @@ export class TaskSubmission {
 }
 
 /** The timing fields a task was sent with, for its Idempotency-Key fingerprint (none: the fingerprint of before). */
+const wantsDelay = (task: SubmitTask) => task.runAt !== undefined || task.delayMs !== undefined;
+
 function delayOf(task: SubmitTask): Array<{ runAt?: string; delayMs?: number }> {
   if (task.runAt === undefined && task.delayMs === undefined) return [];
   return [{ runAt: task.runAt, delayMs: task.delayMs }];
@@ -381,7 +386,7 @@ function scopedKey(key: string | undefined, actor: Actor): string | undefined {
 }
 
 /** Checks a whole batch: every invalid task is named by its index and problem in one 400, or none is. */
-async function checkBatch(input: unknown, routes: Pick<TaskRoutes, "forSubmission">): Promise<BatchTask[]> {
+async function checkBatch(input: unknown, routes: Pick<TaskRoutes, "forSubmission">, now: () => Promise<number>): Promise<BatchTask[]> {
   const usage = `Send {"tasks": [${TASK_SHAPE}, ...]} with 1 to ${MAX_BATCH_TASKS} tasks.`;
   const parsed = SubmitBatchSchema.safeParse(input);
   const problems = new Map<number, string[]>();
@@ -398,6 +403,7 @@ async function checkBatch(input: unknown, routes: Pick<TaskRoutes, "forSubmissio
   // The envelope is right, so `tasks` is an array; a task the schema passed still faces its type's checks.
   const raw = (input as { tasks: unknown[] }).tasks;
   const tasks: BatchTask[] = [];
+  let clock: number | undefined;
   for (const [index, item] of raw.entries()) {
     if (problems.has(index)) continue;
     const task = SubmitTaskSchema.safeParse(item);
@@ -407,7 +413,9 @@ async function checkBatch(input: unknown, routes: Pick<TaskRoutes, "forSubmissio
       continue;
     }
     const { type, payload = {}, priority = 0 } = task.data;
-    const when = scheduledRunAt(task.data, Date.now());
+    // Redis's clock, read once per batch and only if some task asks for a delay.
+    clock ??= wantsDelay(task.data) ? await redisCall(now, NOTHING_CHANGED) : undefined;
+    const when = scheduledRunAt(task.data, clock ?? 0);
     if (!when.ok) {
       note(index, when.error);
       continue;

@@ -258,15 +258,16 @@ export class TaskRunner {
       // A task cancelled while it waited, or one whose reply was lost in a crash, still owes its one reply.
       return this.replyOnce(message, record);
     }
-    if (parsed.error !== undefined) return this.bury(message, record, { type: "bury", reason: parsed.error, at: now() });
-    const check = checkTask(record.type, record.payload);
-    if (!check.ok) return this.bury(message, record, { type: "bury", reason: check.error, at: now() });
     // Running here, or starting here (a delivery without a claim while another of this task starts).
     if (this.active.has(id) || (this.starting.has(id) && !claim) || (record.status === "running" && record.worker && record.worker !== workerId && (await this.deps.heldElsewhere(record.worker, id)))) {
-      // A duplicate delivery of a task still being run (its first channel closed, the worker lives on).
+      // A duplicate delivery of a task still being run (its first channel closed, the worker lives on), or an
+      // unusable copy of it: never buried while the task runs.
       log.info({ taskId: id, worker: record.worker }, "task is running elsewhere; requeueing the duplicate");
       return "requeue";
     }
+    if (parsed.error !== undefined) return this.bury(message, record, { type: "bury", reason: parsed.error, at: now() });
+    const check = checkTask(record.type, record.payload);
+    if (!check.ok) return this.bury(message, record, { type: "bury", reason: check.error, at: now() });
     const policy = retryPolicy(check.definition);
     if (record.status === "running" || record.status === "stalled") {
       // The previous attempt's worker died or lost its connection mid-run: the attempt counts as interrupted.

@@ -15,6 +15,8 @@ import type { TaskRoutes } from "../store/task-routes";
 import type { TaskStore } from "../store/task-store";
 import { assertOperator, type Actor } from "./actor";
 import type { CancelRequests } from "./cancel-requests";
+import type { ReplyOnceDeps } from "./reply-once";
+import { replyForScheduled } from "./scheduled-tasks";
 
 export interface TaskServiceDeps {
   store: TaskStore;
@@ -25,6 +27,8 @@ export interface TaskServiceDeps {
   amqp: () => AmqpConnection;
   /** Tells the workers to abort a running task. */
   cancels: CancelRequests;
+  /** Sends a finished task's record to an AMQP reply_to (a task scheduled over AMQP, cancelled while scheduled). */
+  reply: ReplyOnceDeps["reply"];
   audit: AuditLog;
   live: LiveEvents;
   log: Logger;
@@ -58,6 +62,12 @@ export class TaskService {
     assertOperator(actor, "cancel tasks");
     const saved = await this.change(id, { type: "cancel", at: new Date().toISOString() });
     if (mustAbortWorker(saved)) await redisCall(() => this.deps.cancels.request(id), "the worker was not told to stop; cancel again");
+    // A task cancelled while scheduled has no message for a worker to reply from: its reply (if it has a reply_to)
+    // goes now; should this fail, the mover sends it at the task's runAt.
+    if (saved.status === "cancelled" && saved.runAt !== undefined && saved.attempts === 0 && !saved.awaitingDelivery) {
+      const changed = (record: TaskRecord) => this.deps.live.emit("task:changed", record);
+      await replyForScheduled({ store: this.deps.store, changed, reply: this.deps.reply }, saved).catch((err: unknown) => this.deps.log.warn({ taskId: id, err: messageOf(err) }, "the reply of a cancelled scheduled task was not sent; it is sent at its runAt"));
+    }
     this.deps.log.info({ taskId: id, status: saved.status }, "task cancel requested");
     this.done(saved, actor, "task.cancel", `type ${saved.type}`);
     return saved;

@@ -59,7 +59,10 @@ export function parseMessage(message: { content: Buffer; properties: Pick<Messag
   }
   const parsed: ParsedMessage = { id: result.data.id ?? fallback(), type: result.data.type, payload: result.data.payload ?? {}, run };
   if (result.data.runAt === undefined && result.data.delayMs === undefined) return parsed;
-  const when = scheduledRunAt(result.data, Date.now());
+  // Due already (the message waited in the queue, or is a second copy of one scheduled and queued since): it runs
+  // now, and a copy of a task that has a record is handled as any duplicate delivery.
+  const when = scheduledRunAt(result.data, Date.now(), "run-now");
+  if (when.ok && when.runAt === undefined) return parsed;
   return when.ok ? { ...parsed, runAt: when.runAt } : { ...parsed, error: `Message is not a task: ${when.error}` };
 }
 

@@ -77,6 +77,17 @@ end
 return {r, redis.call('HGET', KEYS[1], 'v'), 0}
 `;
 
+// After the write of a new scheduled record, in the same transaction: its entry in the schedule (scored by its
+// runAt, replacing a stale entry a cancelled record of the same id left) and the properties its message keeps,
+// only if that write created the record (the stored JSON is the one written); nothing for a record that existed.
+// KEYS: task hash, schedule. ARGV: the record JSON written, runAt (ms), id, carried properties (JSON) | "".
+const SCHEDULE_SCRIPT = `
+if redis.call('HGET', KEYS[1], 'r') ~= ARGV[1] then return 0 end
+redis.call('ZADD', KEYS[2], ARGV[2], ARGV[3])
+if ARGV[4] ~= '' then redis.call('HSET', KEYS[1], 'm', ARGV[4]) end
+return 1
+`;
+
 /** The statuses a record in the finished index can have: a trimmed record is removed from these indexes. */
 const FINISHED_LIST = TASK_STATUSES.filter(isFinished).join(",");
 
@@ -92,6 +103,7 @@ export class TaskStore {
   ) {
     redis.defineCommand("taskcastSaveTask", { numberOfKeys: 4, lua: SAVE_SCRIPT });
     redis.defineCommand("taskcastClaimTask", { numberOfKeys: 1, lua: CLAIM_SCRIPT });
+    redis.defineCommand("taskcastScheduleTask", { numberOfKeys: 2, lua: SCHEDULE_SCRIPT });
   }
 
   async get(id: string): Promise<TaskRecord | undefined> {
@@ -120,15 +132,15 @@ export class TaskStore {
   /**
    * Stores a new scheduled record and its entry in the schedule (scored by its runAt) in one transaction, so no
    * scheduled record lacks its entry. `carried`: the properties (JSON) its message is to keep when queued (an AMQP
-   * submission's reply_to). Undefined if a record with this id exists already (its entry, if any, is kept).
+   * submission's reply_to). Undefined if a record with this id exists already (its entry and properties are left as
+   * they are); a stale entry of an earlier record of this id (cancelled, then trimmed) takes the new runAt.
    */
   async createScheduled(record: TaskRecord, carried?: string): Promise<TaskRecord | undefined> {
     if (record.status !== "scheduled" || record.runAt === undefined) throw new Error(`createScheduled needs a scheduled record with runAt (task ${record.id})`);
     const tx = this.redis.multi();
-    (tx as unknown as SaveTaskCommand).taskcastSaveTask(...this.saveArgs(record));
-    // An entry for an id whose record was there already is dropped by the mover: the record is not scheduled, or has its own.
-    tx.zadd(this.keys.scheduled, "NX", Date.parse(record.runAt), record.id);
-    if (carried !== undefined) tx.hsetnx(this.keys.task(record.id), "m", carried);
+    const args = this.saveArgs(record);
+    (tx as unknown as SaveTaskCommand).taskcastSaveTask(...args);
+    (tx as unknown as ScheduleTaskCommand).taskcastScheduleTask(this.keys.task(record.id), this.keys.scheduled, args[5]!, Date.parse(record.runAt), record.id, carried ?? "");
     const replies = await tx.exec();
     const [err, version] = replies?.[0] ?? [new Error("the transaction was discarded")];
     if (err) throw err;
@@ -303,6 +315,9 @@ export class TaskStore {
 
 interface SaveTaskCommand {
   taskcastSaveTask(...args: Array<string | number>): Promise<number>;
+}
+interface ScheduleTaskCommand {
+  taskcastScheduleTask(key: string, schedule: string, json: string | number, runAtMs: number, id: string, carried: string): Promise<number>;
 }
 interface ClaimTaskCommand {
   taskcastClaimTask(key: string, claim: string, statusIndexPrefix: string, id: string, run: number): Promise<[string, number | string | null, number] | null>;

@@ -4,12 +4,16 @@ import assert from "node:assert/strict";
 import { connect, type ConsumeMessage } from "amqplib";
 import { randomUUID } from "node:crypto";
 import { after, before, describe, test } from "node:test";
-import { MAX_DELAY_MS, TaskRecordSchema, type BatchSubmitAck, type TaskRecord, type TaskSubmitAck } from "../../lib/contract";
-import { newTaskRecord } from "../../lib/task-lifecycle";
+import { MAX_DELAY_MS, TaskRecordSchema, type BatchAck, type BatchSubmitAck, type TaskRecord, type TaskSubmitAck } from "../../lib/contract";
+import { newTaskRecord, nextRecord } from "../../lib/task-lifecycle";
 import { eventsQueueName } from "../../lib/worker-protocol";
+import { loadConfig } from "../../server/config";
+import { createLogger } from "../../server/logger";
 import { redisKeys } from "../../server/redis/keys";
+import { startWebNode } from "../../server/web-node";
 import { TaskStore } from "../../server/store/task-store";
 import { openAmqpClient, type AmqpClient } from "../helpers/amqp-client";
+import { FaultProxy } from "../helpers/fault-proxy";
 import { api, eventually, postJson, startStack, type Stack } from "../helpers/stack";
 import { freePort, spawnWebNode } from "../helpers/processes";
 import { submit, taskOf, waitForStatus } from "../helpers/tasks";
@@ -250,6 +254,27 @@ describe("the clock that decides", () => {
       await stack.close();
     }
   });
+
+  test("delayMs and runAt sent to a web node whose clock runs 5 s ahead count from Redis's clock", async () => {
+    const stack = await startStack({ webNodes: 1, workers: 0 });
+    try {
+      const skewed = await spawnWebNode(stack, { PORT: String(await freePort()) }, 5000);
+      const sentAt = Date.now();
+      const res = await postJson({ url: skewed.url } as never, "/api/tasks", { type: "echo", payload: {}, delayMs: 1000 });
+      assert.equal(res.status, 202, JSON.stringify(res.body));
+      const runAt = Date.parse((await taskOf(stack, res.body.id))!.runAt!);
+      assert.ok(runAt >= sentAt + 1000 && runAt <= Date.now() + 1000, `runAt ${runAt - sentAt} ms after the request, asked 1000`);
+      // A runAt 2 s ahead is in the future by Redis's clock, though past by the node's.
+      const batch = await postJson({ url: skewed.url } as never, "/api/tasks/batch", { tasks: [{ type: "echo", runAt: inMs(2000) }, { type: "echo", delayMs: 1000 }] });
+      assert.equal(batch.status, 202, JSON.stringify(batch.body));
+      const batchRunAt = Date.parse((await taskOf(stack, (batch.body as BatchAck).tasks[1].id))!.runAt!);
+      assert.ok(batchRunAt <= Date.now() + 1000, `batch delayMs counted from Redis's clock (${batchRunAt - Date.now()} ms ahead)`);
+      skewed.process.kill("SIGTERM");
+      await skewed.exited;
+    } finally {
+      await stack.close();
+    }
+  });
 });
 
 describe("delayed tasks over AMQP", () => {
@@ -297,8 +322,108 @@ describe("delayed tasks over AMQP", () => {
     await publish({ type: "echo", payload: {}, id: bad, runAt: inMs(2000), delayMs: 2000 });
     const dead = await waitForStatus(stack, bad, ["dead"]);
     assert.match(dead.error ?? "", /either runAt or delayMs, not both/);
-    const past = `amqp-${randomUUID()}`;
-    await publish({ type: "echo", payload: {}, id: past, runAt: inMs(-60_000) });
-    assert.match((await waitForStatus(stack, past, ["dead"])).error ?? "", /not in the future/);
+  });
+
+  test("a task scheduled over AMQP with reply_to and cancelled while scheduled replies once, cancelled, at once", async () => {
+    const id = `amqp-${randomUUID()}`;
+    const correlationId = randomUUID();
+    await publish({ type: "echo", payload: {}, id, delayMs: 4000 }, { replyTo: amqp.replyQueue, correlationId });
+    await waitForStatus(stack, id, ["scheduled"]);
+    assert.equal((await postJson(stack.nodes[0], `/api/tasks/${id}/cancel`, {})).status, 202);
+    const cancelledAt = Date.now();
+    const reply = await amqp.reply(correlationId);
+    assert.ok(Date.now() - cancelledAt < 2000, "replied at the cancel, not at runAt");
+    const replied = TaskRecordSchema.parse(JSON.parse(reply.content.toString()));
+    assert.equal(replied.id, id);
+    assert.equal(replied.status, "cancelled");
+  });
+
+  test("a scheduled task whose cancel did not send its reply gets it from the mover at its runAt", async () => {
+    const id = `amqp-${randomUUID()}`;
+    const correlationId = randomUUID();
+    await publish({ type: "echo", payload: {}, id, delayMs: 1500 }, { replyTo: amqp.replyQueue, correlationId });
+    await waitForStatus(stack, id, ["scheduled"]);
+    // Cancelled in Redis only, as a web node that died before replying leaves it.
+    const store = new TaskStore(stack.redis, redisKeys(stack.config.KEY_PREFIX), 100);
+    await store.update(id, (cur) => nextRecord(cur, { type: "cancel", at: new Date().toISOString() }));
+    const replied = TaskRecordSchema.parse(JSON.parse((await amqp.reply(correlationId)).content.toString()));
+    assert.equal(replied.status, "cancelled");
+  });
+
+  test("a message whose runAt is past when a worker reads it (it waited in the queue) runs now", async () => {
+    const id = `amqp-${randomUUID()}`;
+    await publish({ type: "echo", payload: { late: true }, id, runAt: inMs(-60_000) });
+    const done = await waitForStatus(stack, id, ["succeeded", "dead"]);
+    assert.equal(done.status, "succeeded", `it is ${done.status}: ${done.error}`);
+    assert.deepEqual(done.result, { late: true });
+  });
+
+  test("a second copy of a scheduling message read after its runAt never buries the task it already runs", async () => {
+    const id = `amqp-${randomUUID()}`;
+    const body = { type: "sleep", payload: { ms: 2500 }, id, runAt: inMs(800) };
+    await publish(body);
+    await waitForStatus(stack, id, ["running"], 10_000);
+    await publish(body); // the publisher's retry (at least once), read now that runAt is past
+    await publish({ ...body, delayMs: 500 }); // an unusable copy (both fields): requeued while the task runs, then dropped
+    const done = await waitForStatus(stack, id, ["succeeded", "dead"], 15_000);
+    assert.equal(done.status, "succeeded", `it is ${done.status}: ${done.error}`);
+    assert.equal(done.attempts, 1);
+  });
+});
+
+describe("an id used again after its scheduled task was cancelled and trimmed", () => {
+  test("the new scheduled task runs at its own runAt; a copy for an existing record leaves its reply settings alone", async () => {
+    const stack = await startStack({ workers: 1, env: { TASK_HISTORY_LIMIT: "1" } });
+    const amqp = await openAmqpClient(stack);
+    const keys = redisKeys(stack.config.KEY_PREFIX);
+    const store = new TaskStore(stack.redis, keys, 1);
+    try {
+      const id = `reuse-${randomUUID()}`;
+      await amqp.publish({ type: "echo", payload: { first: true }, id, runAt: inMs(2500) });
+      await waitForStatus(stack, id, ["scheduled"]);
+      assert.equal((await postJson(stack.nodes[0], `/api/tasks/${id}/cancel`, {})).status, 202);
+      // Two tasks finish after it: retention (1 kept) trims the cancelled record.
+      for (let i = 0; i < 2; i++) await waitForStatus(stack, await submit(stack, { type: "echo", payload: { i } }), ["succeeded"]);
+      assert.equal(await taskOf(stack, id), undefined, "the cancelled record was trimmed");
+      await amqp.publish({ type: "echo", payload: { second: true }, id, runAt: inMs(5000) });
+      const scheduled = await waitForStatus(stack, id, ["scheduled"]);
+      // A copy with a reply_to racing the first for a record that exists now: neither its entry nor its reply settings are taken.
+      const copy = newTaskRecord({ type: "submit", id, taskType: "echo", payload: { third: true }, priority: 0, at: new Date().toISOString(), runAt: inMs(60_000) });
+      assert.equal(await store.createScheduled(copy, JSON.stringify({ replyTo: "elsewhere" })), undefined);
+      assert.equal(await store.carriedProperties(id), null);
+      assert.equal(Number(await stack.redis.zscore(keys.scheduled, id)), Date.parse(scheduled.runAt!));
+      const { leftAt, record } = await watchLeavingScheduled(stack, id, 15_000);
+      assert.ok(leftAt >= Date.parse(scheduled.runAt!), "not queued before its runAt");
+      assert.equal(record.status === "queued" || record.status === "running" || record.status === "succeeded", true, record.status);
+      assert.deepEqual((await waitForStatus(stack, id, ["succeeded"])).result, { second: true });
+    } finally {
+      await amqp.close();
+      await stack.close();
+    }
+  });
+});
+
+describe("scheduling while RabbitMQ is unreachable", () => {
+  test("a scheduled task, and a batch of only scheduled tasks, are accepted with Redis alone; a batch with one to run now is refused", async () => {
+    const stack = await startStack({ webNodes: 0, workers: 0 });
+    const rabbit = await FaultProxy.start(process.env.RABBITMQ_URL ?? "amqp://guest:guest@127.0.0.1:5672");
+    const node = await startWebNode(loadConfig({ ...stack.env, PORT: String(await freePort()), RABBITMQ_URL: rabbit.via(process.env.RABBITMQ_URL ?? "amqp://guest:guest@127.0.0.1:5672") }), createLogger("test", "silent"));
+    try {
+      rabbit.blackhole();
+      rabbit.cut();
+      await eventually(async () => ((await api(node, "/healthz")).body.rabbitmq === "down" ? true : undefined), "the node to see RabbitMQ down");
+      const one = await postJson(node, "/api/tasks", { type: "echo", payload: {}, delayMs: 60_000 });
+      assert.equal(one.status, 202, JSON.stringify(one.body));
+      const batch = await postJson(node, "/api/tasks/batch", { tasks: [{ type: "echo", delayMs: 60_000 }, { type: "echo", runAt: inMs(90_000) }] });
+      assert.equal(batch.status, 202, JSON.stringify(batch.body));
+      assert.deepEqual((batch.body as BatchAck).tasks.map((t) => t.status), ["scheduled", "scheduled"]);
+      const mixed = await postJson(node, "/api/tasks/batch", { tasks: [{ type: "echo", delayMs: 60_000 }, { type: "echo" }] });
+      assert.equal(mixed.status, 503, JSON.stringify(mixed.body));
+    } finally {
+      rabbit.restore();
+      await node.close();
+      await rabbit.close();
+      await stack.close();
+    }
   });
 });
