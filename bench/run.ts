@@ -10,7 +10,7 @@ import { Redis } from "ioredis";
 import { loadConfig } from "../server/config";
 import { brokerPid, cpuDuring, ROOT, rssMiB } from "./lib/processes";
 import { submissionLadder, type SubmissionResult } from "./submission";
-import { amqplibWithMinimalRecord, amqplibWithRecords, bareAmqplib, bullmq, RECORDS_FLOOR, startTaskcast, taskcast, type ThroughputRun } from "./throughput";
+import { amqplibWithMinimalRecord, amqplibWithRecords, bareAmqplib, bareSystem, bullmq, RECORDS_FLOOR, startTaskcast, taskcast, type ThroughputRun } from "./throughput";
 
 const smoke = process.argv.includes("--smoke");
 const size = smoke
@@ -48,6 +48,9 @@ interface WorkerRss {
   peakMiB: number;
 }
 const REST_MS = 15_000;
+/** The queue shapes drained with a backlog: no priorities, 3 levels, Taskcast's default 10 (x-max-priority). */
+const DRAIN_PRIORITIES = [0, 2, 9];
+const isDrain = (system: string) => system.startsWith("bare amqplib draining");
 
 async function throughputAll(): Promise<{ summaries: ThroughputSummary[]; dashboard: DashboardFigures | null; worker: WorkerRss }> {
   const summaries: ThroughputSummary[] = [];
@@ -82,6 +85,9 @@ async function throughputAll(): Promise<{ summaries: ThroughputSummary[]; dashbo
         runs.push(await measured(pids, () => amqplibWithMinimalRecord(size.tasks, concurrency, { maxPriority: 9 })));
         runs.push(await measured(pids, () => amqplibWithMinimalRecord(size.tasks, concurrency)));
         runs.push(await measured(pids, () => bullmq(size.tasks, concurrency)));
+        // RabbitMQ alone draining a backlog, as in every Taskcast run (its worker is slower than the publisher): what
+        // the queue's priority levels cost once messages wait. Taskcast's default has 10 (x-max-priority 9).
+        for (const maxPriority of DRAIN_PRIORITIES) runs.push(await measured(pids, () => bareAmqplib(size.tasks, concurrency, { maxPriority, backlog: true })));
         if (watch && i === 0) await watch.start();
         const viaAmqp = await measured(taskcastPids, () => taskcast(stack, size.tasks, "amqp"));
         if (watch && i === 0) {
@@ -169,7 +175,20 @@ async function main(): Promise<void> {
     const floor = s.perSecond[RECORDS_FLOOR];
     const viaAmqp = s.perSecond["Taskcast (AMQP publish)"];
     for (const [system, rate] of Object.entries(s.perSecond)) {
+      if (isDrain(system)) continue;
       throughputRows.push([s.concurrency, system, Math.round(rate), round(rate / bare, 2), round(rate / bull, 2), round(rate / floor, 2), throughputTarget(system, s.concurrency, rate, { bare, bull, viaAmqp })]);
+    }
+  }
+  // 1b. Draining a backlog: what each queue shape costs RabbitMQ once messages wait in it.
+  const drainRows: Array<Array<string | number>> = [["concurrency", "queue", "drained/s (median)", "× no priorities", "RabbitMQ ms/message", "RabbitMQ CPU × no priorities"]];
+  for (const s of throughput.summaries) {
+    const rabbitPerMessage = (system: string) => median(s.runs.filter((r) => r.system === system && r.cpu).map((r) => ((r.cpu?.RabbitMQ ?? 0) * 1000) / r.tasks));
+    const plain = bareSystem({ backlog: true });
+    for (const maxPriority of DRAIN_PRIORITIES) {
+      const system = bareSystem({ maxPriority, backlog: true });
+      const rate = s.perSecond[system];
+      const rabbit = rabbitPerMessage(system);
+      drainRows.push([s.concurrency, maxPriority ? `${maxPriority + 1} priority levels (x-max-priority ${maxPriority})` : "no priorities", Math.round(rate), round(rate / s.perSecond[plain], 2), round(rabbit, 3), round(rabbit / rabbitPerMessage(plain), 2)]);
     }
   }
   // 2. Submission latency: medians over runs, per rate.
@@ -185,6 +204,7 @@ async function main(): Promise<void> {
   const cpuRows: Array<Array<string | number>> = [["concurrency", "system", ...processes.map((p) => `${p} ms/task`), "total ms/task", "target"]];
   for (const s of throughput.summaries) {
     for (const system of Object.keys(s.perSecond)) {
+      if (isDrain(system)) continue;
       const runs = s.runs.filter((r) => r.system === system && r.cpu);
       const per = (name: string) => median(runs.map((r) => ((r.cpu?.[name] ?? 0) * 1000) / r.tasks));
       const cells = processes.map(per);
@@ -217,6 +237,7 @@ async function main(): Promise<void> {
   const sections: Array<[string, Array<Array<string | number>>]> = [
     [`Task throughput (${size.tasks} echo tasks, median of ${size.runs})`, throughputRows],
     ["Where the CPU goes (CPU time per task in each process, median of the runs)", cpuRows],
+    [`RabbitMQ draining a backlog (bare amqplib: ${size.tasks} messages published and confirmed first, then only the drain timed, at a prefetch of the concurrency; median of ${size.runs})`, drainRows],
     [`Submission latency (POST /api/tasks, ${size.stepSeconds} s per rate; highest rate held with p99 < 50 ms: ${highestHeld} req/s)`, submissionRows],
     ...fanSummary.tables,
     ["Memory", memoryRows],

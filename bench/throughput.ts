@@ -42,8 +42,13 @@ async function watchTaskEvents(webUrl: string): Promise<{ count: () => number; c
 
 const baseEnv = () => ({ ...process.env, NODE_ENV: "production", LOG_LEVEL: "info" });
 
-/** A bare amqplib producer (confirms, persistent) and consumer (manual acks, prefetch) on a durable queue. */
-export async function bareAmqplib(tasks: number, prefetch: number, options: { maxPriority?: number } = {}): Promise<ThroughputRun> {
+/**
+ * A bare amqplib producer (confirms, persistent) and consumer (manual acks, prefetch) on a durable queue. The
+ * consumer keeps up with the producer, so the queue stays near empty and RabbitMQ hands most messages straight on.
+ * With `backlog`, every message is published (and confirmed) first and only the drain is timed: what a consumer
+ * slower than its producers meets, as every Taskcast run here does (see drainRows in run.ts).
+ */
+export async function bareAmqplib(tasks: number, prefetch: number, options: { maxPriority?: number; backlog?: boolean } = {}): Promise<ThroughputRun> {
   const url = loadConfig(process.env).RABBITMQ_URL;
   const queue = `bench-bare-${randomUUID().slice(0, 8)}`;
   const conn = await connect(url);
@@ -53,25 +58,41 @@ export async function bareAmqplib(tasks: number, prefetch: number, options: { ma
     await pub.assertQueue(queue, { durable: true, ...(options.maxPriority ? { maxPriority: options.maxPriority } : {}) });
     await sub.prefetch(prefetch);
     let acked = 0;
-    const done = new Promise<void>((resolve) => {
-      void sub.consume(queue, (msg) => {
-        if (!msg) return;
-        // The echo handler: parse the task and produce its result.
-        const task = JSON.parse(msg.content.toString("utf8")) as { payload: unknown };
-        JSON.stringify({ echo: task.payload });
-        sub.ack(msg);
-        if (++acked === tasks) resolve();
+    let started = 0;
+    const consume = () =>
+      new Promise<void>((resolve) => {
+        void sub.consume(queue, (msg) => {
+          if (!msg) return;
+          // The echo handler: parse the task and produce its result.
+          const task = JSON.parse(msg.content.toString("utf8")) as { payload: unknown };
+          JSON.stringify({ echo: task.payload });
+          sub.ack(msg);
+          if (++acked === tasks) resolve();
+        });
       });
-    });
-    const started = performance.now();
-    await publishAll(tasks, (i) => pub.publish("", queue, Buffer.from(JSON.stringify({ id: randomUUID(), type: "echo", payload: { i } })), { persistent: true, contentType: "application/json" }), () => pub.waitForConfirms());
-    await done;
+    const publish = () => publishAll(tasks, (i) => pub.publish("", queue, Buffer.from(JSON.stringify({ id: randomUUID(), type: "echo", payload: { i } })), { persistent: true, contentType: "application/json" }), () => pub.waitForConfirms());
+    if (options.backlog) {
+      await publish();
+      started = performance.now();
+      await consume();
+    } else {
+      const done = consume();
+      started = performance.now();
+      await publish();
+      await done;
+    }
     const seconds = (performance.now() - started) / 1000;
     await sub.deleteQueue(queue);
-    return { system: options.maxPriority ? "bare amqplib, priority queue" : "bare amqplib", concurrency: prefetch, tasks, seconds, perSecond: tasks / seconds };
+    return { system: bareSystem(options), concurrency: prefetch, tasks, seconds, perSecond: tasks / seconds };
   } finally {
     await conn.close().catch(() => undefined);
   }
+}
+
+/** The name of a bare amqplib run: its queue's priority levels (x-max-priority + 1) and whether it drained a backlog. */
+export function bareSystem(options: { maxPriority?: number; backlog?: boolean }): string {
+  if (!options.backlog) return options.maxPriority ? "bare amqplib, priority queue" : "bare amqplib";
+  return `bare amqplib draining a backlog, ${options.maxPriority ? `${options.maxPriority + 1} priority levels` : "no priorities"}`;
 }
 
 /**
