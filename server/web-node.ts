@@ -67,6 +67,7 @@ import { redisKeys } from "./redis/keys";
 import { withSafePublish } from "./redis/safe-publish";
 import { closeRedis, shutdownInOrder } from "./shutdown";
 import { IdempotencyKeys } from "./store/idempotency";
+import { PublishOutbox } from "./store/publish-outbox";
 import { QueuePauses } from "./store/queue-pauses";
 import { ScheduleStore } from "./store/schedules";
 import { TaskLogStore } from "./store/task-logs";
@@ -167,7 +168,7 @@ export async function startWebNode(config: Config, log: Logger, pages?: PageHand
   const health = healthCheck(amqp, redis);
   const lifecycle = { store, publisher, amqp: () => amqp!, audit, live, log };
   const now = () => redisTime(redis);
-  const submission = new TaskSubmission({ ...lifecycle, routes, idempotency: new IdempotencyKeys(redis, keys), now });
+  const submission = new TaskSubmission({ ...lifecycle, routes, outbox: new PublishOutbox(redis, keys), idempotency: new IdempotencyKeys(redis, keys), now });
   const tasks = new TaskService({ ...lifecycle, routes, deadLetters, cancels: new CancelRequests(redis, keys), reply: (replyTo, correlationId, record) => replies.send(replyTo, correlationId, record) });
   const bulk = new DeadLetterBulk({ tasks, store, redis, keys, audit, live, batch: config.DEAD_LETTER_BULK_BATCH });
   const scheduleStore = new ScheduleStore(redis, keys);

@@ -2,6 +2,8 @@
 // sorted set scored by its runAt. One web node at a time (a lease) queues the due ones: each entry moves to a
 // "moving" set, the record goes scheduled -> queued (compare-and-set), its message is published with confirms,
 // then the entry goes. A move a dead node left half done is done again from the moving set.
+// The moving set is also where a submission marks a task it is about to publish (store/publish-outbox.ts): a
+// node that died before RabbitMQ took the message leaves the mark, and the same sweep publishes the task again.
 import type { ConsumeMessage } from "amqplib";
 import { isFinished, type Payload, type TaskRecord } from "../../lib/contract";
 import { newTaskRecord, nextRecord, runOf, type TaskEvent } from "../../lib/task-lifecycle";
@@ -133,7 +135,7 @@ export class ScheduledTaskMover {
     this.lastSweep = Date.now();
     const stale = (await redis.eval(TAKE_STALE, 2, keys.scheduledMoving, keys.scheduledMover, this.lease.currentToken, MOVE_BATCH, STALE_MOVE_MS)) as [number, string[]] | null;
     if (stale && stale[1].length > 0) {
-      this.deps.log.warn({ tasks: stale[1].length }, "finishing moves of scheduled tasks that a stopped node left");
+      this.deps.log.warn({ tasks: stale[1].length }, "finishing publishes that a stopped node left (scheduled tasks' moves, submissions)");
       await this.moveAll(stale);
     }
   }
@@ -150,8 +152,9 @@ export class ScheduledTaskMover {
 
   /**
    * Queues one task whose time came: scheduled -> queued, then its message (confirmed), then the entry goes.
-   * A task no longer scheduled (cancelled, or gone) only loses its entry; one scheduled for later goes back at its runAt. A task already queued by an earlier
-   * move that did not finish (its entry left in the moving set) has its message published again: at least once.
+   * A task no longer scheduled (cancelled, or gone) only loses its entry; one scheduled for later goes back at its
+   * runAt. A task queued whose message may never have been published (an earlier move, or a submission, whose node
+   * stopped first: its entry left in the moving set) has its message published again: at least once.
    */
   private async move(id: string, at: string): Promise<void> {
     const { store, redis, keys } = this.deps;
@@ -163,11 +166,11 @@ export class ScheduledTaskMover {
     });
     // Cancelled while scheduled: it has no message, so no worker sends its reply (the cancel did, unless it failed).
     if (record && !changed && isFinished(record.status)) await replyForScheduled(this.deps, record);
-    if (record && (changed || awaitsScheduledMessage(record))) {
+    if (record && (changed || awaitsMessage(record))) {
       const reply = parseReply(await store.carriedProperties(id));
       await this.deps.publisher.publishTask({ id, type: record.type, payload: record.payload as Payload }, record.priority, runOf(record), await this.deps.queueOf(record.type), reply);
       if (changed) this.deps.changed(record);
-      this.deps.log.info({ taskId: id, type: record.type, runAt: record.runAt, priority: record.priority }, "scheduled task queued");
+      this.deps.log.info({ taskId: id, type: record.type, runAt: record.runAt, priority: record.priority }, changed ? "scheduled task queued" : "task whose publish a stopped node left published again");
     }
     if (record && !changed && record.status === "scheduled" && record.runAt !== undefined) {
       // Still scheduled, for later (an entry an earlier record of this id left): back in the schedule at its own runAt.
@@ -178,8 +181,11 @@ export class ScheduledTaskMover {
   }
 }
 
-/** A task an earlier move made queued that no worker has started: its message may not have been published. */
-const awaitsScheduledMessage = (record: TaskRecord) => record.status === "queued" && record.runAt !== undefined && record.attempts === 0;
+/**
+ * A queued task with a stale entry in the moving set that no worker has claimed or started: its message may not
+ * have been published. (A worker's claim means a message reached it: RabbitMQ redelivers that one if need be.)
+ */
+const awaitsMessage = (record: TaskRecord) => record.status === "queued" && record.attempts === 0 && record.claim === undefined;
 
 /**
  * The one reply a task scheduled over AMQP with reply_to owes once it is finished without a message (cancelled

@@ -11,12 +11,11 @@
 // none does, so it is submitted now (the record's create is atomic "must not exist": two submissions of a tick
 // store one record and queue one message). So a tick yields one task, and costs no Idempotency-Key.
 //
-// The one window left: a node killed after storing the record and before RabbitMQ confirmed its message. The
-// message may never have been published; the sweep finds the record and settles the tick as done, so the tick
-// has a task that shows "queued" but may be in no queue: no worker runs it. An operator sees it on the
-// schedule's page (its last run is that task) and in the tasks list as queued long after its tick; cancel it and
-// submit its task again by hand, or wait for the next tick. The clock is Redis's (TIME), so nodes whose clocks disagree
-// still agree on which ticks are due.
+// A node killed after storing the record and before RabbitMQ took its message leaves its publish to the delayed-task
+// mover: the submission marks the task as being published before it stores the record (store/publish-outbox.ts),
+// and the mover's sweep publishes the message again if the record still waits for one 15 s later. The sweep here
+// finds the record and settles the tick as done; the task runs once its message is published.
+// The clock is Redis's (TIME), so nodes whose clocks disagree still agree on which ticks are due.
 import { CATCH_UP_WINDOW_MS, nextTick, type Schedule } from "../../lib/schedules";
 import { AppError, messageOf } from "../errors";
 import type { LiveEvents } from "../live-events";

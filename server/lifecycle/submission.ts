@@ -14,6 +14,7 @@ import { redisCall, withinDeadline } from "../redis/connect";
 import { CONFIRM_TIMEOUT_MS, ConfirmTimeout, withConfirmTimeout, type ConfirmPublisher } from "../queue/publisher";
 import type { TaskRoutes } from "../store/task-routes";
 import { hash, type ClaimState, type IdempotencyKeys } from "../store/idempotency";
+import type { PublishOutbox } from "../store/publish-outbox";
 import type { TaskStore } from "../store/task-store";
 import { assertOperator, type Actor } from "./actor";
 
@@ -36,6 +37,8 @@ const UNDO_TRIES = 900;
 export interface SubmissionDeps {
   store: TaskStore;
   publisher: ConfirmPublisher;
+  /** Marks the tasks being published, so a node that dies before RabbitMQ took a message leaves it to be published again. */
+  outbox: Pick<PublishOutbox, "mark" | "clear">;
   idempotency: IdempotencyKeys;
   /** Checks a type and says which queue its tasks go to (built in, or an outside worker's). */
   routes: Pick<TaskRoutes, "forSubmission">;
@@ -125,14 +128,20 @@ export class TaskSubmission {
 
     let record = newTaskRecord({ type: "submit", id, taskType: type, payload, priority, at: new Date().toISOString(), runAt, schedule });
     try {
-      // The record exists before the message, so a worker always finds it. A create that timed out may still
-      // run when Redis answers again: the removal, queued behind it on the same connection, undoes it.
-      const created = await redisCall(() => this.create(record), NOTHING_CHANGED).catch((err: unknown) => {
-        this.undo(() => this.deps.store.remove(id));
-        throw err;
-      });
+      // The record exists before the message, so a worker always finds it; a task to queue now is marked as being
+      // published first (the mark goes before the record on the same connection). A create that timed out may
+      // still run when Redis answers again: the removal, queued behind it on the same connection, undoes it.
+      const publishing = runAt === undefined ? [id] : [];
+      const created = await redisCall(() => this.createMarked([record], publishing), NOTHING_CHANGED)
+        .then(([stored]) => stored)
+        .catch((err: unknown) => {
+          this.discard([id]);
+          throw err;
+        });
       // The create is atomic "must not exist": a given id already stored was submitted before; queue nothing again.
       if (!created && taskId !== undefined) {
+        // Its mark stays: it is also the first submission's, which may not have published yet. The mover drops
+        // it once the task is taken (or publishes the message again if it never was).
         if (key !== undefined) this.undo(() => this.deps.idempotency.release(key, id));
         return { record: (await redisCall(() => this.deps.store.get(id))) ?? record, replayed: true };
       }
@@ -166,6 +175,11 @@ export class TaskSubmission {
     const { id, type, payload, priority } = record;
     const confirmed = this.deps.publisher.sendTask({ id, type, payload: payload as Payload }, priority, 1, queue);
     const confirmKey = () => (key === undefined ? Promise.resolve() : this.deps.idempotency.confirm(key, id));
+    // Confirmed: the task no longer waits to be published (a refusal's forget removes the record, then the mark).
+    void confirmed.then(
+      () => this.cleared([id]),
+      () => undefined,
+    );
     try {
       await withConfirmTimeout(confirmed, () => new ConfirmTimeout(`RabbitMQ did not confirm the task in ${CONFIRM_TIMEOUT_MS / 1000} s, so it is not accepted yet; it may still be queued. Task ${id} stays tracked: ${key === undefined ? "look it up before submitting again" : "retry with the same Idempotency-Key to learn its fate"}.`));
     } catch (err) {
@@ -194,9 +208,31 @@ export class TaskSubmission {
     return record.status === "scheduled" ? this.deps.store.createScheduled(record) : this.deps.store.create(record);
   }
 
-  /** Removes what a submission RabbitMQ did not take wrote: its record, and its claim on the key. */
+  /**
+   * Stores new records, `publishing` (the ids of those to queue now) marked as being published first: issued in
+   * one tick, the mark and the creates leave in one pipeline, in that order (the command client auto-pipelines).
+   */
+  private async createMarked(records: TaskRecord[], publishing: string[]): Promise<Array<TaskRecord | undefined>> {
+    const [, ...created] = await Promise.all([this.deps.outbox.mark(publishing), ...records.map((r) => this.create(r))]);
+    return created;
+  }
+
+  /** RabbitMQ confirmed these tasks: their marks go, retried if Redis does not answer. */
+  private cleared(ids: string[]): void {
+    if (ids.length > 0) this.undo(() => this.deps.outbox.clear(ids));
+  }
+
+  /** Tasks not queued after all: their records go, then their marks (never a record waiting without its mark). */
+  private discard(ids: string[]): void {
+    this.undo(async () => {
+      await Promise.all(ids.map((id) => this.deps.store.remove(id)));
+      await this.deps.outbox.clear(ids);
+    });
+  }
+
+  /** Removes what a submission RabbitMQ did not take wrote: its record (then its mark), and its claim on the key. */
   private forget(id: string, key: string | undefined): void {
-    this.undo(() => this.deps.store.remove(id));
+    this.discard([id]);
     if (key !== undefined) this.undo(() => this.deps.idempotency.release(key, id));
   }
 
@@ -260,11 +296,11 @@ export class TaskSubmission {
     const at = new Date().toISOString();
     const records = tasks.map(({ type, payload, priority, runAt }, i) => newTaskRecord({ type: "submit", id: batchTaskId(batchId, i), taskType: type, payload, priority, at, runAt }));
     const ids = records.map((r) => r.id);
-    const removeAll = () => Promise.all(ids.map((id) => this.deps.store.remove(id)));
+    const publishing = records.filter((r) => r.status !== "scheduled").map((r) => r.id);
     try {
-      // Issued in one tick, the creates leave in one pipeline (the command client auto-pipelines): one round trip.
-      const created = await redisCall(() => Promise.all(records.map((r) => this.create(r))), NOTHING_CHANGED).catch((err: unknown) => {
-        this.undo(removeAll);
+      // One round trip: the mark of the tasks to queue now, then the creates, in one pipeline.
+      const created = await redisCall(() => this.createMarked(records, publishing), NOTHING_CHANGED).catch((err: unknown) => {
+        this.discard(ids);
         throw err;
       });
       created.forEach((stored, i) => (records[i] = stored ?? records[i]));
@@ -297,6 +333,9 @@ export class TaskSubmission {
    */
   private async publishBatch(records: TaskRecord[], tasks: BatchTask[], key: string | undefined, batchId: string, batch: { indexes: number[]; total: number }): Promise<void> {
     const outcomes = Promise.allSettled(records.map(({ id, type, payload, priority }, i) => this.deps.publisher.sendTask({ id, type, payload: payload as Payload }, priority, 1, tasks[i].queue)));
+    // Once RabbitMQ answered for every message, the confirmed ones no longer wait to be published (settleBatch
+    // removes the refused ones' records, then their marks).
+    void outcomes.then((settled) => this.cleared(records.filter((_, i) => settled[i].status === "fulfilled").map((r) => r.id)));
     let results: Array<PromiseSettledResult<void>>;
     try {
       results = await withDeadline(
@@ -333,7 +372,7 @@ export class TaskSubmission {
    */
   private async settleBatch(records: TaskRecord[], results: Array<PromiseSettledResult<void>>, key: string | undefined, batchId: string, total: number): Promise<number> {
     const refusedIds = records.filter((_, i) => results[i].status === "rejected").map((r) => r.id);
-    if (refusedIds.length > 0) this.undo(() => Promise.all(refusedIds.map((id) => this.deps.store.remove(id))));
+    if (refusedIds.length > 0) this.discard(refusedIds);
     if (key === undefined) return refusedIds.length;
     if (refusedIds.length === 0) {
       const confirmKey = () => this.deps.idempotency.confirm(key, batchId);

@@ -1,0 +1,113 @@
+// A stored task gets its message even if its web node dies before publishing it: against real RabbitMQ and Redis.
+// A submission marks each task it queues now as being published (server/store/publish-outbox.ts) before storing the
+// record, and clears the mark once RabbitMQ confirmed the message; the web node holding the delayed-task lease
+// publishes again the tasks whose marks a stopped node left (server/lifecycle/scheduled-tasks.ts).
+import assert from "node:assert/strict";
+import { randomUUID } from "node:crypto";
+import { after, before, describe, test } from "node:test";
+import type { TaskClaim } from "../../lib/contract";
+import { newTaskRecord } from "../../lib/task-lifecycle";
+import { redisKeys } from "../../server/redis/keys";
+import { TaskStore } from "../../server/store/task-store";
+import { FaultProxy } from "../helpers/fault-proxy";
+import { spawnWebNode } from "../helpers/processes";
+import { eventually, postJson, startStack, type Stack } from "../helpers/stack";
+import { submit, taskOf, waitForStatus } from "../helpers/tasks";
+
+/** Older than the mover's STALE_MOVE_MS (15 s): a mark a stopped node left, as the sweep sees it. */
+const STALE_AGE_MS = 20_000;
+
+describe("tasks marked as being published", () => {
+  let stack: Stack;
+  let store: TaskStore;
+  let moving: string;
+
+  before(async () => {
+    stack = await startStack({ workers: 1 });
+    const keys = redisKeys(stack.config.KEY_PREFIX);
+    store = new TaskStore(stack.redis, keys, 100);
+    moving = keys.scheduledMoving;
+    // This node queues delayed tasks and sweeps stale marks: wait until it holds that lease.
+    await eventually(async () => ((await stack.redis.get(keys.scheduledMover)) ? true : undefined), "the delayed-task lease to be held");
+  });
+  after(() => stack.close());
+
+  test("a task is marked while RabbitMQ has not confirmed it, and the mark goes with the confirm (single and batch)", async () => {
+    const proxy = await FaultProxy.start(stack.config.RABBITMQ_URL);
+    const child = await spawnWebNode(stack, { RABBITMQ_URL: proxy.via(stack.config.RABBITMQ_URL) });
+    try {
+      proxy.blackhole();
+      const single = fetch(`${child.url}/api/tasks`, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ type: "echo", payload: { held: 1 } }) });
+      const batch = fetch(`${child.url}/api/tasks/batch`, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ tasks: [1, 2, 3].map((i) => ({ type: "echo", payload: { held: i } })) }) });
+      // Both requests wait for RabbitMQ's confirm; their four tasks are stored, and marked.
+      const marked = await eventually(async () => {
+        const ids = await stack.redis.zrange(moving, "0", "-1");
+        return ids.length === 4 ? ids : undefined;
+      }, "four marks while RabbitMQ does not answer");
+      for (const id of marked) assert.equal((await taskOf(stack, id))?.status, "queued", `task ${id} is stored, queued`);
+      proxy.restore();
+      const [singleRes, batchRes] = await Promise.all([single, batch]);
+      assert.ok([202, 503].includes(singleRes.status), `the single submission answered ${singleRes.status}`);
+      assert.ok([202, 503].includes(batchRes.status), `the batch answered ${batchRes.status}`);
+      for (const id of marked) await waitForStatus(stack, id, ["succeeded"]);
+      await eventually(async () => ((await stack.redis.zcard(moving)) === 0 ? true : undefined), "every mark to go once RabbitMQ confirmed");
+    } finally {
+      child.process.kill("SIGKILL");
+      await child.exited;
+      await proxy.close();
+    }
+  });
+
+  test("a web node killed after storing a task and before RabbitMQ got its message: the task is published again and runs once", async () => {
+    const proxy = await FaultProxy.start(stack.config.RABBITMQ_URL);
+    const child = await spawnWebNode(stack, { RABBITMQ_URL: proxy.via(stack.config.RABBITMQ_URL) });
+    try {
+      // RabbitMQ never sees the message: the proxy holds it until the node dies, then drops the connection.
+      proxy.blackhole();
+      void fetch(`${child.url}/api/tasks`, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ type: "echo", payload: { orphan: true } }) }).catch(() => undefined);
+      const [id] = await eventually(async () => {
+        const ids = await stack.redis.zrange(moving, "0", "-1");
+        return ids.length === 1 && (await taskOf(stack, ids[0])) ? ids : undefined;
+      }, "the task stored and marked");
+      child.process.kill("SIGKILL");
+      await child.exited;
+      await proxy.close();
+      assert.equal((await taskOf(stack, id))?.status, "queued");
+      // About 15 s later the lease holder finds the stale mark and publishes the message.
+      const done = await waitForStatus(stack, id, ["succeeded"], 30_000);
+      assert.deepEqual(done.result, { orphan: true });
+      assert.equal(done.attempts, 1, "run once");
+      assert.equal(await stack.redis.zscore(moving, id), null, "its mark is gone");
+    } finally {
+      child.process.kill("SIGKILL");
+      await proxy.close().catch(() => undefined);
+    }
+  });
+
+  test("a stale mark of a task a worker took, or of a task with no record, is dropped without publishing", async () => {
+    // Claimed by a worker that then died: RabbitMQ redelivers its own message, so no second one is published.
+    const claimed = `claimed-${randomUUID()}`;
+    await store.create(newTaskRecord({ type: "submit", id: claimed, taskType: "echo", payload: {}, priority: 0, at: new Date().toISOString() }));
+    const claim: TaskClaim = { worker: "worker-gone", startedAt: new Date().toISOString(), maxAttempts: 3, run: 1 };
+    assert.ok((await store.claim(claimed, claim))?.claim, "the record carries the claim");
+    // A mark whose submission was refused and its record removed (or that never stored one).
+    const missing = `missing-${randomUUID()}`;
+    const staleAt = Date.now() - STALE_AGE_MS;
+    await stack.redis.zadd(moving, staleAt, claimed, staleAt, missing);
+    await eventually(async () => ((await stack.redis.zscore(moving, claimed)) === null && (await stack.redis.zscore(moving, missing)) === null ? true : undefined), "both stale marks to be dropped", 10_000);
+    // Nothing was published: the claimed task stays as it was, the missing one never appears.
+    await new Promise((r) => setTimeout(r, 1500));
+    assert.equal((await taskOf(stack, claimed))?.status, "queued");
+    assert.equal(await taskOf(stack, missing), undefined);
+  });
+
+  test("an ordinary submission leaves no mark behind", async () => {
+    const id = await submit(stack, { type: "echo", payload: { plain: true } });
+    const res = await postJson(stack.nodes[0], "/api/tasks/batch", { tasks: [{ type: "echo" }, { type: "echo", delayMs: 60_000 }] });
+    assert.equal(res.status, 202);
+    await waitForStatus(stack, id, ["succeeded"]);
+    await waitForStatus(stack, res.body.tasks[0].id, ["succeeded"]);
+    await eventually(async () => ((await stack.redis.zscore(moving, id)) === null && (await stack.redis.zscore(moving, res.body.tasks[0].id)) === null ? true : undefined), "the marks to go");
+    assert.equal(await stack.redis.zscore(moving, res.body.tasks[1].id), null, "a delayed task is not marked when submitted");
+  });
+});
