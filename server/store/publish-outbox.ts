@@ -15,24 +15,19 @@ for i = 1, #ARGV do redis.call('ZADD', KEYS[1], now, ARGV[i]) end
 return now
 `;
 
-interface MarkCommand {
-  taskcastMarkPublishing(key: string, ...ids: string[]): Promise<number>;
-}
-
 export class PublishOutbox {
   constructor(
     private readonly redis: Redis,
     private readonly keys: RedisKeys,
-  ) {
-    redis.defineCommand("taskcastMarkPublishing", { numberOfKeys: 1, lua: MARK_SCRIPT });
-  }
+  ) {}
 
   /**
    * Marks tasks as being published. Send it before the records' writes on the same connection (Redis runs a
-   * connection's commands in order), so no record waits for a message without its mark.
+   * connection's commands in order), so no record waits for a message without its mark. It goes as EVAL, not by
+   * hash: after a NOSCRIPT, ioredis would send the script again behind the records' writes.
    */
   async mark(ids: string[]): Promise<void> {
-    if (ids.length > 0) await (this.redis as unknown as MarkCommand).taskcastMarkPublishing(this.keys.scheduledMoving, ...ids);
+    if (ids.length > 0) await this.redis.eval(MARK_SCRIPT, 1, this.keys.scheduledMoving, ...ids);
   }
 
   /** RabbitMQ answered for these tasks' messages (confirmed, or refused and their records removed). */
