@@ -168,7 +168,8 @@ export async function startWebNode(config: Config, log: Logger, pages?: PageHand
   const health = healthCheck(amqp, redis);
   const lifecycle = { store, publisher, amqp: () => amqp!, audit, live, log };
   const now = () => redisTime(redis);
-  const submission = new TaskSubmission({ ...lifecycle, routes, outbox: new PublishOutbox(redis, keys), idempotency: new IdempotencyKeys(redis, keys), now });
+  const outbox = new PublishOutbox(redis, keys);
+  const submission = new TaskSubmission({ ...lifecycle, routes, outbox, idempotency: new IdempotencyKeys(redis, keys), now });
   const tasks = new TaskService({ ...lifecycle, routes, deadLetters, cancels: new CancelRequests(redis, keys), reply: (replyTo, correlationId, record) => replies.send(replyTo, correlationId, record) });
   const bulk = new DeadLetterBulk({ tasks, store, redis, keys, audit, live, batch: config.DEAD_LETTER_BULK_BATCH });
   const scheduleStore = new ScheduleStore(redis, keys);
@@ -245,6 +246,7 @@ export async function startWebNode(config: Config, log: Logger, pages?: PageHand
   const stopStallDetector = startStallDetector({ store, workers, publisher, queueOf: (type) => routes.queueOf(type), live, intervalMs: STALL_SWEEP_INTERVAL_MS, log });
   const scheduled = new ScheduledTaskMover({ redis, keys, store, publisher, queueOf: (type) => routes.queueOf(type), changed: (record) => live.emit("task:changed", record), reply: (replyTo, correlationId, record) => replies.send(replyTo, correlationId, record), log });
   scheduled.start();
+  outbox.start();
 
   scheduler.start();
 
@@ -270,6 +272,7 @@ export async function startWebNode(config: Config, log: Logger, pages?: PageHand
     ["finish the outside workers' events under way", () => eventsConsumer.drain(5000)],
     ["save the last activity counts", () => counters.flush()],
     ["close RabbitMQ", () => amqp!.close()],
+    ["stop stamping publish marks", () => outbox.stop()],
     ["close Redis", () => closeRedis(redis, adapterSub, broadcastSub)],
   ]);
   return { url, port, close };

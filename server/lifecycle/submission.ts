@@ -38,7 +38,7 @@ export interface SubmissionDeps {
   store: TaskStore;
   publisher: ConfirmPublisher;
   /** Marks the tasks being published, so a node that dies before RabbitMQ took a message leaves it to be published again. */
-  outbox: Pick<PublishOutbox, "mark" | "clear">;
+  outbox: Pick<PublishOutbox, "mark" | "release" | "clear">;
   idempotency: IdempotencyKeys;
   /** Checks a type and says which queue its tasks go to (built in, or an outside worker's). */
   routes: Pick<TaskRoutes, "forSubmission">;
@@ -140,8 +140,9 @@ export class TaskSubmission {
         });
       // The create is atomic "must not exist": a given id already stored was submitted before; queue nothing again.
       if (!created && taskId !== undefined) {
-        // Its mark stays: it is also the first submission's, which may not have published yet. The mover drops
-        // it once the task is taken (or publishes the message again if it never was).
+        // Its mark stays: it is also the first submission's, which may not have published yet. This node stops
+        // stamping it; the mover drops it once the task is taken (or publishes the message again if it never was).
+        this.deps.outbox.release(publishing);
         if (key !== undefined) this.undo(() => this.deps.idempotency.release(key, id));
         return { record: (await redisCall(() => this.deps.store.get(id))) ?? record, replayed: true };
       }
@@ -224,6 +225,7 @@ export class TaskSubmission {
 
   /** Tasks not queued after all: their records go, then their marks (never a record waiting without its mark). */
   private discard(ids: string[]): void {
+    this.deps.outbox.release(ids);
     this.undo(async () => {
       await Promise.all(ids.map((id) => this.deps.store.remove(id)));
       await this.deps.outbox.clear(ids);

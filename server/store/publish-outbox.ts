@@ -1,8 +1,10 @@
 // The tasks a web node is about to publish: an entry per task in the delayed-task mover's "moving" set
 // (keys.scheduledMoving), written before the task's record and removed once RabbitMQ has answered for its message.
 // A web node that dies in between (record stored, message perhaps never published) leaves the entry; the node
-// holding the mover's lease finds it STALE_MOVE_MS later and publishes the task's message again if the record still
-// waits for one (queued, never claimed by a worker): see ScheduledTaskMover. Entries are scored by Redis's clock,
+// holding the mover's lease finds it once it is STALE_MOVE_MS (15 s) old and publishes the task's message again if
+// the record still waits for one (queued, never claimed by a worker): see ScheduledTaskMover. While a node lives it
+// stamps its marks again every REFRESH_MS, so a publish that RabbitMQ holds up for longer (a memory or disk alarm
+// blocks publishers for minutes) is not published a second time by the mover. Entries are scored by Redis's clock,
 // as the mover's own are, so a node whose clock runs ahead cannot make a fresh entry look stale.
 import type { Redis } from "../redis/connect";
 import type { RedisKeys } from "../redis/keys";
@@ -15,11 +17,31 @@ for i = 1, #ARGV do redis.call('ZADD', KEYS[1], now, ARGV[i]) end
 return now
 `;
 
+/** How often a live node stamps the marks of its publishes still waiting for RabbitMQ: well inside the mover's 15 s. */
+const REFRESH_MS = 5000;
+/** Most ids per stamping script call. */
+const STAMP_BATCH = 1000;
+
 export class PublishOutbox {
+  /** This node's marks whose publish RabbitMQ has not answered yet. */
+  private readonly pending = new Set<string>();
+  private timer: NodeJS.Timeout | undefined;
+
   constructor(
     private readonly redis: Redis,
     private readonly keys: RedisKeys,
   ) {}
+
+  /** Starts stamping this node's pending marks every REFRESH_MS. */
+  start(): void {
+    this.timer ??= setInterval(() => void this.refresh(), REFRESH_MS);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+    this.timer = undefined;
+  }
 
   /**
    * Marks tasks as being published. Send it before the records' writes on the same connection (Redis runs a
@@ -27,11 +49,28 @@ export class PublishOutbox {
    * hash: after a NOSCRIPT, ioredis would send the script again behind the records' writes.
    */
   async mark(ids: string[]): Promise<void> {
-    if (ids.length > 0) await this.redis.eval(MARK_SCRIPT, 1, this.keys.scheduledMoving, ...ids);
+    for (const id of ids) this.pending.add(id);
+    await this.stamp(ids);
   }
 
-  /** RabbitMQ answered for these tasks' messages (confirmed, or refused and their records removed). */
+  /** This node no longer publishes these tasks (RabbitMQ answered): their marks are not stamped again. */
+  release(ids: string[]): void {
+    for (const id of ids) this.pending.delete(id);
+  }
+
+  /** RabbitMQ confirmed these tasks' messages, or refused them and their records are removed: their marks go. */
   async clear(ids: string[]): Promise<void> {
+    this.release(ids);
     if (ids.length > 0) await this.redis.zrem(this.keys.scheduledMoving, ...ids);
+  }
+
+  /** Stamps the pending marks again; a failure waits for the next round (the mover needs Redis too). */
+  private async refresh(): Promise<void> {
+    const ids = [...this.pending];
+    for (let i = 0; i < ids.length; i += STAMP_BATCH) await this.stamp(ids.slice(i, i + STAMP_BATCH)).catch(() => undefined);
+  }
+
+  private async stamp(ids: string[]): Promise<void> {
+    if (ids.length > 0) await this.redis.eval(MARK_SCRIPT, 1, this.keys.scheduledMoving, ...ids);
   }
 }

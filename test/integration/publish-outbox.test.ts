@@ -84,6 +84,40 @@ describe("tasks marked as being published", () => {
     }
   });
 
+  test("a publish RabbitMQ holds up for longer than the mover waits is not published again while its node lives", async () => {
+    const proxy = await FaultProxy.start(stack.config.RABBITMQ_URL);
+    // Heartbeats far apart, so neither side gives the connection up while the proxy holds its bytes.
+    const url = new URL(proxy.via(stack.config.RABBITMQ_URL));
+    url.searchParams.set("heartbeat", "120");
+    const child = await spawnWebNode(stack, { RABBITMQ_URL: url.toString() });
+    try {
+      // As under a RabbitMQ memory alarm: the node's publish waits, its request answers 503 after 5 s.
+      proxy.blackhole();
+      const answer = fetch(`${child.url}/api/tasks`, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ type: "echo", payload: { held: "long" } }) });
+      const [id] = await eventually(async () => {
+        const ids = await stack.redis.zrange(moving, "0", "-1");
+        return ids.length === 1 && (await taskOf(stack, ids[0])) ? ids : undefined;
+      }, "the task stored and marked");
+      assert.equal((await answer).status, 503, "the request gave up waiting for the confirm");
+      // Past the mover's 15 s from the first stamp and a sweep or two (2 s apart): the live node keeps stamping its
+      // mark, so nothing is published (unstamped, the task would be published and run by now).
+      await new Promise((r) => setTimeout(r, 14_000));
+      assert.equal((await taskOf(stack, id))?.status, "queued", "not published by the mover (it would have run)");
+      const [seconds] = await stack.redis.time();
+      const age = Number(seconds) * 1000 - Number(await stack.redis.zscore(moving, id));
+      assert.ok(age < 7000, `the mark was stamped ${age} ms ago`);
+      // RabbitMQ takes the node's own message: the task runs once, and the mark goes.
+      proxy.restore();
+      const done = await waitForStatus(stack, id, ["succeeded"]);
+      assert.equal(done.attempts, 1);
+      await eventually(async () => ((await stack.redis.zscore(moving, id)) === null ? true : undefined), "the mark to go with the late confirm");
+    } finally {
+      child.process.kill("SIGKILL");
+      await child.exited;
+      await proxy.close();
+    }
+  });
+
   test("a stale mark of a task a worker took, or of a task with no record, is dropped without publishing", async () => {
     // Claimed by a worker that then died: RabbitMQ redelivers its own message, so no second one is published.
     const claimed = `claimed-${randomUUID()}`;
