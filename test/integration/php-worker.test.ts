@@ -102,9 +102,11 @@ describe("the PHP example worker", () => {
       [2, second.id, "succeeded"],
     ]);
     assert.deepEqual(done.result, { width: 10, height: 10, bytes: 300 });
-    // The second worker ran it once and reported it once.
-    const reported = second.lines().filter((l) => l.msg === "task reported" && l.taskId === id);
-    assert.deepEqual(reported.map((l) => l.status), ["succeeded"]);
+    // The second worker ran it once and reported it once. It logs the report after sending it, so the line can
+    // come a moment after the record changed.
+    const reportedLines = () => second.lines().filter((l) => l.msg === "task reported" && l.taskId === id);
+    await eventually(async () => (reportedLines().length > 0 ? true : undefined), "the second worker's report line", 5000);
+    assert.deepEqual(reportedLines().map((l) => l.status), ["succeeded"]);
   });
 
   test("stopped (SIGTERM) mid-task: finishes the task at hand, then exits", async () => {
