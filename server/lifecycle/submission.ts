@@ -11,7 +11,7 @@ import type { LiveEvents } from "../live-events";
 import type { Logger } from "../logger";
 import type { AmqpConnection } from "../queue/amqp";
 import { redisCall, withinDeadline } from "../redis/connect";
-import { CONFIRM_TIMEOUT_MS, ConfirmTimeout, withConfirmTimeout, type ConfirmPublisher } from "../queue/publisher";
+import { CONFIRM_TIMEOUT_MS, ConfirmLost, ConfirmTimeout, withConfirmTimeout, type ConfirmPublisher } from "../queue/publisher";
 import type { TaskRoutes } from "../store/task-routes";
 import { hash, type ClaimState, type IdempotencyKeys } from "../store/idempotency";
 import type { PublishOutbox } from "../store/publish-outbox";
@@ -186,6 +186,8 @@ export class TaskSubmission {
     } catch (err) {
       if (!(err instanceof ConfirmTimeout)) {
         this.forget(id, key);
+        // Its fate unknown: if RabbitMQ queued it after all, a worker runs it and records it under this id.
+        if (err instanceof ConfirmLost) throw unavailable(`RabbitMQ's channel closed before it confirmed the task, so it may have been queued or not: if it was, it runs as task ${id}. Look that task up before submitting it again.`, err);
         throw err;
       }
       if (key !== undefined) this.undo(() => this.deps.idempotency.extend(key, id));

@@ -26,6 +26,16 @@ export class ConfirmTimeout extends AppError {
 }
 
 /**
+ * The channel closed while the message waited for its confirm (RabbitMQ stopping, the connection cut): RabbitMQ may
+ * have queued it or not, and will never say. amqplib answers such messages with "channel closed".
+ */
+export class ConfirmLost extends AppError {
+  constructor(cause: unknown) {
+    super(503, "unavailable", "RabbitMQ's channel closed before it confirmed the message, so it may have been queued or not. Look it up before sending it again.", { cause });
+  }
+}
+
+/**
  * Messages a publisher has awaiting RabbitMQ's confirm at most; the next wait for a confirm to come back. Beyond
  * a few hundred, RabbitMQ's internal flow control throttles the channel and every message costs it more: 20,000
  * persistent messages to a priority queue cost it 0.049–0.052 ms each with 500 awaiting confirms at most,
@@ -132,6 +142,7 @@ export class ConfirmPublisher {
             if (!err && route.returned) return reject(unavailable(`RabbitMQ has no queue "${queue}" (deleted?), so the message was not accepted; its worker's next announcement declares it again. Try again shortly.`));
             if (!err) return resolve();
             this.slot.refused(channel);
+            if (err instanceof Error && err.message === "channel closed") return reject(new ConfirmLost(err));
             reject(unavailable("RabbitMQ refused the message; it was not accepted. Try again.", err));
           });
         } catch (err) {
