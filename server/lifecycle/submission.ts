@@ -364,9 +364,12 @@ export class TaskSubmission {
     for (const [i, record] of records.entries()) if (results[i].status === "fulfilled") this.announce(record, "task queued");
     const firstReason = results.find((r): r is PromiseRejectedResult => r.status === "rejected")?.reason;
     const indexes = results.flatMap((r, i) => (r.status === "rejected" ? [batch.indexes[i]] : []));
-    if (refused === batch.total) throw unavailable("RabbitMQ refused the batch; nothing was queued. Try again.", firstReason);
+    // A confirm lost with its channel is no refusal: RabbitMQ may have queued those (see ConfirmLost).
+    const lost = results.flatMap((r, i) => (r.status === "rejected" && r.reason instanceof ConfirmLost ? [`${batch.indexes[i]} (${records[i].id})`] : []));
+    const lostNote = lost.length === 0 ? "" : ` Of those, RabbitMQ's channel closed before it confirmed ${lost.length}, so they may have been queued after all and then run under their ids (index and id: ${lost.join(", ")}); look them up before sending them again.`;
+    if (refused === batch.total) throw unavailable(`RabbitMQ ${lost.length === 0 ? "refused the batch; nothing was queued. Try again." : "did not take the batch; none of it is tracked."}${lostNote}`, firstReason);
     throw unavailable(
-      `RabbitMQ refused ${refused} of ${batch.total} tasks (indexes ${indexes.join(", ")}): those were not queued and their records are removed. The other ${batch.total - refused} were ${batch.total > records.length ? "queued or scheduled" : "queued"} and will run.${key === undefined ? "" : " This Idempotency-Key is spent for 24 hours (a retry with it answers 409), so they are never queued twice; send the refused tasks again under a new key."}`,
+      `RabbitMQ refused ${refused} of ${batch.total} tasks (indexes ${indexes.join(", ")}): those were not queued and their records are removed.${lostNote} The other ${batch.total - refused} were ${batch.total > records.length ? "queued or scheduled" : "queued"} and will run.${key === undefined ? "" : " This Idempotency-Key is spent for 24 hours (a retry with it answers 409), so they are never queued twice; send the refused tasks again under a new key."}`,
     );
   }
 
