@@ -32,46 +32,64 @@ describe("tasks marked as being published", () => {
   });
   after(() => stack.close());
 
-  test("a task is marked while RabbitMQ has not confirmed it, and the mark goes with the confirm (single and batch)", async () => {
+  /**
+   * A web node of its own whose RabbitMQ traffic goes through a fault proxy, with heartbeats far apart (neither side
+   * gives the connection up while the proxy holds its bytes). `stop` kills it (SIGKILL) and closes the proxy.
+   */
+  async function nodeBehindProxy() {
     const proxy = await FaultProxy.start(stack.config.RABBITMQ_URL);
-    const child = await spawnWebNode(stack, { RABBITMQ_URL: proxy.via(stack.config.RABBITMQ_URL) });
+    const url = new URL(proxy.via(stack.config.RABBITMQ_URL));
+    url.searchParams.set("heartbeat", "120");
+    const child = await spawnWebNode(stack, { RABBITMQ_URL: url.toString() });
+    return {
+      proxy,
+      post: (path: string, body: unknown) => fetch(`${child.url}${path}`, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) }),
+      async stop() {
+        child.process.kill("SIGKILL");
+        await child.exited;
+        await proxy.close();
+      },
+    };
+  }
+
+  /** The one task marked as being published, once its record is stored too. */
+  const storedAndMarked = () =>
+    eventually(async () => {
+      const ids = await stack.redis.zrange(moving, "0", "-1");
+      return ids.length === 1 && (await taskOf(stack, ids[0])) ? ids[0] : undefined;
+    }, "the task stored and marked");
+
+  test("a task is marked while RabbitMQ has not confirmed it, and the mark goes with the confirm (single and batch)", async () => {
+    const node = await nodeBehindProxy();
     try {
-      proxy.blackhole();
-      const single = fetch(`${child.url}/api/tasks`, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ type: "echo", payload: { held: 1 } }) });
-      const batch = fetch(`${child.url}/api/tasks/batch`, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ tasks: [1, 2, 3].map((i) => ({ type: "echo", payload: { held: i } })) }) });
+      node.proxy.blackhole();
+      const single = node.post("/api/tasks", { type: "echo", payload: { held: 1 } });
+      const batch = node.post("/api/tasks/batch", { tasks: [1, 2, 3].map((i) => ({ type: "echo", payload: { held: i } })) });
       // Both requests wait for RabbitMQ's confirm; their four tasks are stored, and marked.
       const marked = await eventually(async () => {
         const ids = await stack.redis.zrange(moving, "0", "-1");
         return ids.length === 4 ? ids : undefined;
       }, "four marks while RabbitMQ does not answer");
       for (const id of marked) assert.equal((await taskOf(stack, id))?.status, "queued", `task ${id} is stored, queued`);
-      proxy.restore();
+      node.proxy.restore();
       const [singleRes, batchRes] = await Promise.all([single, batch]);
       assert.ok([202, 503].includes(singleRes.status), `the single submission answered ${singleRes.status}`);
       assert.ok([202, 503].includes(batchRes.status), `the batch answered ${batchRes.status}`);
       for (const id of marked) await waitForStatus(stack, id, ["succeeded"]);
       await eventually(async () => ((await stack.redis.zcard(moving)) === 0 ? true : undefined), "every mark to go once RabbitMQ confirmed");
     } finally {
-      child.process.kill("SIGKILL");
-      await child.exited;
-      await proxy.close();
+      await node.stop();
     }
   });
 
   test("a web node killed after storing a task and before RabbitMQ got its message: the task is published again and runs once", async () => {
-    const proxy = await FaultProxy.start(stack.config.RABBITMQ_URL);
-    const child = await spawnWebNode(stack, { RABBITMQ_URL: proxy.via(stack.config.RABBITMQ_URL) });
+    const node = await nodeBehindProxy();
     try {
       // RabbitMQ never sees the message: the proxy holds it until the node dies, then drops the connection.
-      proxy.blackhole();
-      void fetch(`${child.url}/api/tasks`, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ type: "echo", payload: { orphan: true } }) }).catch(() => undefined);
-      const [id] = await eventually(async () => {
-        const ids = await stack.redis.zrange(moving, "0", "-1");
-        return ids.length === 1 && (await taskOf(stack, ids[0])) ? ids : undefined;
-      }, "the task stored and marked");
-      child.process.kill("SIGKILL");
-      await child.exited;
-      await proxy.close();
+      node.proxy.blackhole();
+      void node.post("/api/tasks", { type: "echo", payload: { orphan: true } }).catch(() => undefined);
+      const id = await storedAndMarked();
+      await node.stop();
       assert.equal((await taskOf(stack, id))?.status, "queued");
       // About 15 s later the lease holder finds the stale mark and publishes the message.
       const done = await waitForStatus(stack, id, ["succeeded"], 30_000);
@@ -79,25 +97,17 @@ describe("tasks marked as being published", () => {
       assert.equal(done.attempts, 1, "run once");
       assert.equal(await stack.redis.zscore(moving, id), null, "its mark is gone");
     } finally {
-      child.process.kill("SIGKILL");
-      await proxy.close().catch(() => undefined);
+      await node.stop().catch(() => undefined);
     }
   });
 
   test("a publish RabbitMQ holds up for longer than the mover waits is not published again while its node lives", async () => {
-    const proxy = await FaultProxy.start(stack.config.RABBITMQ_URL);
-    // Heartbeats far apart, so neither side gives the connection up while the proxy holds its bytes.
-    const url = new URL(proxy.via(stack.config.RABBITMQ_URL));
-    url.searchParams.set("heartbeat", "120");
-    const child = await spawnWebNode(stack, { RABBITMQ_URL: url.toString() });
+    const node = await nodeBehindProxy();
     try {
       // As under a RabbitMQ memory alarm: the node's publish waits, its request answers 503 after 5 s.
-      proxy.blackhole();
-      const answer = fetch(`${child.url}/api/tasks`, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ type: "echo", payload: { held: "long" } }) });
-      const [id] = await eventually(async () => {
-        const ids = await stack.redis.zrange(moving, "0", "-1");
-        return ids.length === 1 && (await taskOf(stack, ids[0])) ? ids : undefined;
-      }, "the task stored and marked");
+      node.proxy.blackhole();
+      const answer = node.post("/api/tasks", { type: "echo", payload: { held: "long" } });
+      const id = await storedAndMarked();
       assert.equal((await answer).status, 503, "the request gave up waiting for the confirm");
       // Past the mover's 15 s from the first stamp and a sweep or two (2 s apart): the live node keeps stamping its
       // mark, so nothing is published (unstamped, the task would be published and run by now).
@@ -107,14 +117,12 @@ describe("tasks marked as being published", () => {
       const age = Number(seconds) * 1000 - Number(await stack.redis.zscore(moving, id));
       assert.ok(age < 7000, `the mark was stamped ${age} ms ago`);
       // RabbitMQ takes the node's own message: the task runs once, and the mark goes.
-      proxy.restore();
+      node.proxy.restore();
       const done = await waitForStatus(stack, id, ["succeeded"]);
       assert.equal(done.attempts, 1);
       await eventually(async () => ((await stack.redis.zscore(moving, id)) === null ? true : undefined), "the mark to go with the late confirm");
     } finally {
-      child.process.kill("SIGKILL");
-      await child.exited;
-      await proxy.close();
+      await node.stop();
     }
   });
 
