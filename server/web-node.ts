@@ -166,10 +166,10 @@ export async function startWebNode(config: Config, log: Logger, pages?: PageHand
     },
   });
   const health = healthCheck(amqp, redis);
-  const lifecycle = { store, publisher, amqp: () => amqp!, audit, live, log };
-  const now = () => redisTime(redis);
   const outbox = new PublishOutbox(redis, keys);
-  const submission = new TaskSubmission({ ...lifecycle, routes, outbox, idempotency: new IdempotencyKeys(redis, keys), now });
+  const lifecycle = { store, publisher, outbox, amqp: () => amqp!, audit, live, log };
+  const now = () => redisTime(redis);
+  const submission = new TaskSubmission({ ...lifecycle, routes, idempotency: new IdempotencyKeys(redis, keys), now });
   const tasks = new TaskService({ ...lifecycle, routes, deadLetters, cancels: new CancelRequests(redis, keys), reply: (replyTo, correlationId, record) => replies.send(replyTo, correlationId, record) });
   const bulk = new DeadLetterBulk({ tasks, store, redis, keys, audit, live, batch: config.DEAD_LETTER_BULK_BATCH });
   const scheduleStore = new ScheduleStore(redis, keys);
@@ -243,7 +243,7 @@ export async function startWebNode(config: Config, log: Logger, pages?: PageHand
   workersView.start(WORKERS_VIEW_INTERVAL_MS);
   const stopStatsTicker = startStatsTicker(io, stats, log);
   const stopSessionSweep = startSessionSweep(io, sessions, tuning.sessionCheckMs ?? SESSION_CHECK_MS, log);
-  const stopStallDetector = startStallDetector({ store, workers, publisher, queueOf: (type) => routes.queueOf(type), live, intervalMs: STALL_SWEEP_INTERVAL_MS, log });
+  const stopStallDetector = startStallDetector({ store, workers, publisher, outbox, queueOf: (type) => routes.queueOf(type), live, intervalMs: STALL_SWEEP_INTERVAL_MS, log });
   const scheduled = new ScheduledTaskMover({ redis, keys, store, publisher, queueOf: (type) => routes.queueOf(type), changed: (record) => live.emit("task:changed", record), reply: (replyTo, correlationId, record) => replies.send(replyTo, correlationId, record), log });
   scheduled.start();
   outbox.start();

@@ -2,7 +2,7 @@
 // sorted set scored by its runAt. One web node at a time (a lease) queues the due ones: each entry moves to a
 // "moving" set, the record goes scheduled -> queued (compare-and-set), its message is published with confirms,
 // then the entry goes. A move a dead node left half done is done again from the moving set.
-// The moving set is also where a submission marks a task it is about to publish (store/publish-outbox.ts): a
+// The moving set is also where a submission or a retry marks a task it is about to publish (store/publish-outbox.ts): a
 // node that died before RabbitMQ took the message leaves the mark, and the same sweep publishes the task again.
 import type { ConsumeMessage } from "amqplib";
 import { isFinished, type Payload, type TaskRecord } from "../../lib/contract";
@@ -183,9 +183,10 @@ export class ScheduledTaskMover {
 
 /**
  * A queued task with a stale entry in the moving set that no worker has claimed or started: its message may not
- * have been published. (A worker's claim means a message reached it: RabbitMQ redelivers that one if need be.)
+ * have been published. (A worker's claim means a message reached it: RabbitMQ redelivers that one if need be.) It may
+ * have had attempts: an overdue retry queued again as a new run (stall-detector.ts).
  */
-const awaitsMessage = (record: TaskRecord) => record.status === "queued" && record.attempts === 0 && record.claim === undefined;
+const awaitsMessage = (record: TaskRecord) => record.status === "queued" && record.claim === undefined;
 
 /**
  * The one reply a task scheduled over AMQP with reply_to owes once it is finished without a message (cancelled

@@ -6,6 +6,7 @@ import type { LiveEvents } from "../live-events";
 import type { Logger } from "../logger";
 import { runPeriodically } from "../periodic";
 import type { ConfirmPublisher } from "../queue/publisher";
+import type { PublishOutbox } from "../store/publish-outbox";
 import type { TaskStore } from "../store/task-store";
 import type { WorkerDirectory } from "../store/worker-directory";
 
@@ -26,6 +27,8 @@ export function startStallDetector(options: {
   workers: WorkerDirectory;
   /** Queues an overdue retry again. */
   publisher: Pick<ConfirmPublisher, "publishTask">;
+  /** An overdue retry queued again is marked as being published until RabbitMQ has it (store/publish-outbox.ts). */
+  outbox: Pick<PublishOutbox, "publishMarked">;
   /** The queue of a task's type (an outside worker's types go to its queue). */
   queueOf: (type: string) => Promise<string>;
   live: LiveEvents;
@@ -56,6 +59,8 @@ export function startStallDetector(options: {
    * The record moves to the new run first (compare-and-set, so of several web nodes sweeping only one does),
    * then that node publishes the new run's message; if the publish fails the record goes back to retrying,
    * still overdue, for the next sweep. The lost message, should it come back, names the earlier run: dropped.
+   * The move marks the task as being published (in the same write), so a node that stops before RabbitMQ has the
+   * message leaves it to the delayed-task mover, which publishes it.
    */
   const recoverOverdueRetries = async () => {
     const overdueBefore = new Date(Date.now() - RETRY_OVERDUE_MS).toISOString();
@@ -65,18 +70,22 @@ export function startStallDetector(options: {
         if (!task.nextAttemptAt || task.nextAttemptAt >= overdueBefore) continue;
         const run = runOf(task) + 1;
         let moved = false;
-        const queued = await store.update(task.id, (cur) => {
-          const next = runOf(cur) === run - 1 ? nextRecord(cur, { type: "recover-overdue", overdueBefore }) : undefined;
-          moved = next !== undefined;
-          return next;
-        });
+        const queued = await store.update(
+          task.id,
+          (cur) => {
+            const next = runOf(cur) === run - 1 ? nextRecord(cur, { type: "recover-overdue", overdueBefore }) : undefined;
+            moved = next !== undefined;
+            return next;
+          },
+          undefined,
+          { publishing: true },
+        );
         if (!moved || !queued) continue;
-        try {
-          await options.publisher.publishTask({ id: task.id, type: task.type, payload: task.payload as Payload }, task.priority, run, await options.queueOf(task.type));
-        } catch (err) {
-          await store.update(task.id, (cur) => nextRecord(cur, { type: "recover-failed", run, nextAttemptAt: task.nextAttemptAt! }));
-          throw err;
-        }
+        await options.outbox.publishMarked(
+          [task.id],
+          async () => options.publisher.publishTask({ id: task.id, type: task.type, payload: task.payload as Payload }, task.priority, run, await options.queueOf(task.type)),
+          () => store.update(task.id, (cur) => nextRecord(cur, { type: "recover-failed", run, nextAttemptAt: task.nextAttemptAt! })),
+        );
         log.warn({ taskId: task.id, nextAttemptAt: task.nextAttemptAt, run }, "retry overdue: its message was lost; queued again as a new run");
         options.live.emit("task:changed", queued);
       }

@@ -11,8 +11,9 @@ import type { Logger } from "../logger";
 import type { AmqpConnection } from "../queue/amqp";
 import type { DeadLetterQueue } from "../queue/dead-letters";
 import type { ConfirmPublisher } from "../queue/publisher";
+import type { PublishOutbox } from "../store/publish-outbox";
 import type { TaskRoutes } from "../store/task-routes";
-import type { TaskStore } from "../store/task-store";
+import type { TaskStore, WriteOptions } from "../store/task-store";
 import { assertOperator, type Actor } from "./actor";
 import type { CancelRequests } from "./cancel-requests";
 import type { ReplyOnceDeps } from "./reply-once";
@@ -22,6 +23,8 @@ export interface TaskServiceDeps {
   store: TaskStore;
   publisher: ConfirmPublisher;
   deadLetters: DeadLetterQueue;
+  /** A retried task is marked as being published until RabbitMQ has it (store/publish-outbox.ts). */
+  outbox: Pick<PublishOutbox, "track" | "publishMarked">;
   /** The queue a task's type goes to (an outside worker's types go to its queue). */
   routes: Pick<TaskRoutes, "forExisting">;
   amqp: () => AmqpConnection;
@@ -88,17 +91,24 @@ export class TaskService {
     if (!check.ok) throw invalidInput(check.error);
 
     const retriedAt = new Date().toISOString();
-    const queued = await this.change(id, { type: "retry", payload: check.payload, at: retriedAt });
+    // Queued and marked as being published in one write: should this node stop before RabbitMQ has the message, the
+    // delayed-task mover publishes it again.
+    const queued = await this.change(id, { type: "retry", payload: check.payload, at: retriedAt }, { publishing: true });
     const message = { id, type: before.type, payload: check.payload };
-    try {
-      const run = runOf(queued);
-      const moved = await this.deps.deadLetters.requeue(model, id, Buffer.from(JSON.stringify(message)), before.priority, run, check.queue);
-      if (!moved) await this.deps.publisher.publishTask(message, before.priority, run, check.queue);
-    } catch (err) {
-      // Not queued: put the record back as it was, so nothing claims to be queued that is not.
-      await this.change(id, { type: "undo-retry", before, retriedAt }).catch(() => undefined);
-      throw err instanceof AppError ? err : unavailable("RabbitMQ did not take the task back; try again.", err);
-    }
+    const run = runOf(queued);
+    await this.deps.outbox
+      .publishMarked(
+        [id],
+        async () => {
+          const moved = await this.deps.deadLetters.requeue(model, id, Buffer.from(JSON.stringify(message)), before.priority, run, check.queue);
+          if (!moved) await this.deps.publisher.publishTask(message, before.priority, run, check.queue);
+        },
+        // Not queued: put the record back as it was, so nothing claims to be queued that is not.
+        () => this.change(id, { type: "undo-retry", before, retriedAt }),
+      )
+      .catch((err: unknown) => {
+        throw err instanceof AppError ? err : unavailable("RabbitMQ did not take the task back; try again.", err);
+      });
     const edited = parsed.data.payload !== undefined;
     this.deps.log.info({ taskId: id, edited }, "task retried by an operator");
     this.done(queued, actor, "task.retry", `type ${queued.type}${edited ? ", payload edited" : ""}`);
@@ -136,7 +146,7 @@ export class TaskService {
         const check = await redisCall(() => this.deps.routes.forExisting(before.type, before.payload));
         if (!check.ok) return void skipped.push({ id, reason: check.error });
         const retriedAt = new Date().toISOString();
-        const queued = await this.change(id, { type: "retry", payload: check.payload, at: retriedAt });
+        const queued = await this.change(id, { type: "retry", payload: check.payload, at: retriedAt }, { publishing: true });
         const body = Buffer.from(JSON.stringify({ id, type: before.type, payload: check.payload }));
         prepared.set(id, { before, queued, retriedAt, payload: check.payload, body, priority: before.priority, run: runOf(queued), queue: check.queue });
       } catch (err) {
@@ -144,6 +154,8 @@ export class TaskService {
       }
     });
     if (prepared.size === 0) return { count: 0, skipped };
+    // Their marks (written with the retries) are stamped from now on: one scan of a long dead-letter queue takes time.
+    this.deps.outbox.track([...prepared.keys()]);
     let result: { found: Set<string>; failed: Map<string, unknown> };
     try {
       result = await this.deps.deadLetters.requeueMany(model, prepared);
@@ -154,12 +166,17 @@ export class TaskService {
     await inChunks([...prepared.keys()], async (id) => {
       const p = prepared.get(id)!;
       try {
-        if (result.failed.has(id)) throw result.failed.get(id);
-        // Not in the dead-letter queue (as the single retry): a new message.
-        if (!result.found.has(id)) await this.deps.publisher.publishTask({ id, type: p.before.type, payload: p.payload }, p.priority, p.run, p.queue);
+        await this.deps.outbox.publishMarked(
+          [id],
+          async () => {
+            if (result.failed.has(id)) throw result.failed.get(id);
+            // Not in the dead-letter queue (as the single retry): a new message.
+            if (!result.found.has(id)) await this.deps.publisher.publishTask({ id, type: p.before.type, payload: p.payload }, p.priority, p.run, p.queue);
+          },
+          () => this.change(id, { type: "undo-retry", before: p.before, retriedAt: p.retriedAt }),
+        );
         moved.push(p.queued);
       } catch (err) {
-        await this.change(id, { type: "undo-retry", before: p.before, retriedAt: p.retriedAt }).catch(() => undefined);
         skipped.push({ id, reason: err instanceof AppError ? err.message : "RabbitMQ did not take the task back; try again." });
       }
     });
@@ -191,14 +208,19 @@ export class TaskService {
   }
 
   /** Applies an operator's event with compare-and-set: 404 without a record, 409 when the status does not allow it. */
-  private async change(id: string, event: TaskEvent): Promise<TaskRecord> {
+  private async change(id: string, event: TaskEvent, options?: WriteOptions): Promise<TaskRecord> {
     let refusal: string | undefined;
     const saved = await redisCall(() =>
-      this.deps.store.update(id, (cur) => {
-        const t = transition(cur, event);
-        refusal = t.kind === "refused" ? t.reason : undefined;
-        return t.kind === "next" ? t.record : undefined;
-      }),
+      this.deps.store.update(
+        id,
+        (cur) => {
+          const t = transition(cur, event);
+          refusal = t.kind === "refused" ? t.reason : undefined;
+          return t.kind === "next" ? t.record : undefined;
+        },
+        undefined,
+        options,
+      ),
       "nothing was changed, try again",
     );
     if (!saved) throw notFound(`No task with id "${id}".`);

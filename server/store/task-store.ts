@@ -25,7 +25,7 @@ export const SEARCH_SCAN_LIMIT = 5000;
 //       dead-letter index: "+" add | "-" remove | "" unchanged, the replaced record's status ("" when new),
 //       the statuses a finished record can have (comma-separated), "1" to drop a worker's claim (its attempt is
 //       written, or the record no longer waits) | "".
-const SAVE_SCRIPT = `
+const SAVE_BODY = `
 local cur = redis.call('HGET', KEYS[1], 'v')
 if (cur or '0') ~= ARGV[1] then return 0 end
 local v = (tonumber(cur) or 0) + 1
@@ -52,8 +52,15 @@ if ARGV[8] == '-' then redis.call('ZREM', KEYS[3], id) elseif ARGV[8] ~= '' then
     end
   end
 end
-return v
 `;
+const SAVE_SCRIPT = `${SAVE_BODY}return v`;
+// The same write, marked as being published (store/publish-outbox.ts) if it lands: the mark goes in with the record,
+// so a record queued by this write never waits for its message unmarked, and a refused write leaves no mark.
+// KEYS[5]: the moving set; the mark is scored by Redis's clock (ms), as the outbox's own marks are.
+const SAVE_MARKED_SCRIPT = `${SAVE_BODY}
+local t = redis.call('TIME')
+redis.call('ZADD', KEYS[5], tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000), id)
+return v`;
 
 /** A record waiting in a queue keeps a worker's claim: the attempt is not written yet. */
 const WAITING_STATUSES: readonly TaskStatus[] = ["queued", "retrying", "stalled"];
@@ -102,6 +109,7 @@ export class TaskStore {
     private readonly historyLimit: number,
   ) {
     redis.defineCommand("taskcastSaveTask", { numberOfKeys: 4, lua: SAVE_SCRIPT });
+    redis.defineCommand("taskcastSaveTaskMarked", { numberOfKeys: 5, lua: SAVE_MARKED_SCRIPT });
     redis.defineCommand("taskcastClaimTask", { numberOfKeys: 1, lua: CLAIM_SCRIPT });
     redis.defineCommand("taskcastScheduleTask", { numberOfKeys: 2, lua: SCHEDULE_SCRIPT });
   }
@@ -158,13 +166,13 @@ export class TaskStore {
    * the caller believes current (its own last write), saves the first read; if it is stale the write is
    * refused and the record is read afresh.
    */
-  async update(id: string, mutate: Mutation, known?: TaskRecord): Promise<TaskRecord | undefined> {
+  async update(id: string, mutate: Mutation, known?: TaskRecord, options: WriteOptions = {}): Promise<TaskRecord | undefined> {
     for (let round = 0; round < 20; round++) {
       const current = round === 0 && known?.id === id ? known : await this.get(id);
       if (!current) return undefined;
       const next = mutate(current);
       if (!next) return current;
-      const version = await this.write(next, current);
+      const version = await this.write(next, current, options);
       if (version) return { ...next, version };
     }
     throw new Error(`task ${id} is being changed by too many writers at once`);
@@ -270,8 +278,11 @@ export class TaskStore {
   }
 
   /** Writes `record` if the stored one is still `known` (none, or version 0: it must not exist); the new version, or 0. */
-  private async write(record: TaskRecord, known?: TaskRecord): Promise<number> {
-    return Number(await (this.redis as unknown as SaveTaskCommand).taskcastSaveTask(...this.saveArgs(record, known)));
+  private async write(record: TaskRecord, known?: TaskRecord, options: WriteOptions = {}): Promise<number> {
+    const args = this.saveArgs(record, known);
+    if (!options.publishing) return Number(await (this.redis as unknown as SaveTaskCommand).taskcastSaveTask(...args));
+    const [task, tasks, finished, deadLetters, ...argv] = args;
+    return Number(await (this.redis as unknown as SaveTaskMarkedCommand).taskcastSaveTaskMarked(task, tasks, finished, deadLetters, this.keys.scheduledMoving, ...argv));
   }
 
   /** The save script's keys and arguments (see SAVE_SCRIPT). */
@@ -313,6 +324,19 @@ export class TaskStore {
   }
 }
 
+/** How a write is made. */
+export interface WriteOptions {
+  /**
+   * The write queues the task and this node publishes its message next: the task is marked as being published
+   * (store/publish-outbox.ts) in the same script, if the write lands. The caller clears the mark once RabbitMQ has
+   * answered (PublishOutbox.track, clear).
+   */
+  publishing?: boolean;
+}
+
+interface SaveTaskMarkedCommand {
+  taskcastSaveTaskMarked(...args: Array<string | number>): Promise<number>;
+}
 interface SaveTaskCommand {
   taskcastSaveTask(...args: Array<string | number>): Promise<number>;
 }

@@ -95,7 +95,8 @@ describe("tasks marked as being published", () => {
       const done = await waitForStatus(stack, id, ["succeeded"], 30_000);
       assert.deepEqual(done.result, { orphan: true });
       assert.equal(done.attempts, 1, "run once");
-      assert.equal(await stack.redis.zscore(moving, id), null, "its mark is gone");
+      // The mover removes the mark once RabbitMQ confirmed the message, which may be after the task ran.
+      await eventually(async () => ((await stack.redis.zscore(moving, id)) === null ? true : undefined), "its mark to go");
     } finally {
       await node.stop().catch(() => undefined);
     }
@@ -141,6 +142,78 @@ describe("tasks marked as being published", () => {
     await new Promise((r) => setTimeout(r, 1500));
     assert.equal((await taskOf(stack, claimed))?.status, "queued");
     assert.equal(await taskOf(stack, missing), undefined);
+  });
+
+  test("an operator's retry whose web node is killed before RabbitMQ has the message: the task runs its new run", async () => {
+    const id = await submit(stack, { type: "fail", payload: { message: "first run" } });
+    await waitForStatus(stack, id, ["failed"]);
+    const node = await nodeBehindProxy();
+    try {
+      // The retry records run 2 as queued (and marked), then waits on RabbitMQ, which never answers.
+      node.proxy.blackhole();
+      void node.post(`/api/tasks/${id}/retry`, { payload: { message: "second run" } }).catch(() => undefined);
+      await eventually(async () => ((await taskOf(stack, id))?.status === "queued" ? true : undefined), "the retry stored");
+      assert.notEqual(await stack.redis.zscore(moving, id), null, "marked in the same write");
+      await node.stop();
+      // The lease holder publishes run 2's message: the task runs it, with the edited payload.
+      const done = await eventually(async () => {
+        const task = await taskOf(stack, id);
+        return task?.status === "failed" && task.run === 2 ? task : undefined;
+      }, "run 2 to run", 30_000);
+      assert.equal(done.error, "second run");
+      assert.equal(done.attempts, 1, "run 2 ran once");
+      await eventually(async () => ((await stack.redis.zscore(moving, id)) === null ? true : undefined), "its mark to go");
+    } finally {
+      await node.stop().catch(() => undefined);
+    }
+  });
+
+  test("a retry, a bulk retry and an overdue retry's recovery leave no mark once RabbitMQ has the message", async () => {
+    const failed = await submit(stack, { type: "fail", payload: {} });
+    await waitForStatus(stack, failed, ["failed"]);
+    const retried = await postJson(stack.nodes[0], `/api/tasks/${failed}/retry`, {});
+    assert.equal(retried.status, 202, JSON.stringify(retried.body));
+    assert.equal(await stack.redis.zscore(moving, failed), null, "answered once the mark is cleared");
+    // A refused retry (the task is not finished) writes nothing, and marks nothing.
+    const queued = `queued-${randomUUID()}`;
+    await store.create(newTaskRecord({ type: "submit", id: queued, taskType: "echo", payload: {}, priority: 0, at: new Date().toISOString() }));
+    assert.equal((await postJson(stack.nodes[0], `/api/tasks/${queued}/retry`, {})).status, 409);
+    assert.equal(await stack.redis.zscore(moving, queued), null, "a refused retry leaves no mark");
+    await store.remove(queued);
+    await waitForStatus(stack, failed, ["failed"]);
+  });
+
+  test("a stale mark of a queued task that had attempts (an overdue retry queued again) publishes its run", async () => {
+    // The state an overdue retry's recovery leaves when its node stops between the write and the publish: queued
+    // as run 2, one attempt behind it, marked, no message anywhere.
+    const id = `overdue-${randomUUID()}`;
+    const at = new Date().toISOString();
+    const created = await store.create({ ...newTaskRecord({ type: "submit", id, taskType: "echo", payload: { overdue: true }, priority: 0, at }), attempts: 1, run: 2 });
+    assert.ok(created);
+    await stack.redis.zadd(moving, Date.now() - STALE_AGE_MS, id);
+    const done = await waitForStatus(stack, id, ["succeeded"], 30_000);
+    assert.equal(done.run, 2, "the message names the record's run");
+    assert.equal(done.attempts, 2);
+    assert.deepEqual(done.result, { overdue: true });
+  });
+
+  test("a write made as being published marks the task only if it lands", async () => {
+    const id = `marked-${randomUUID()}`;
+    const record = await store.create(newTaskRecord({ type: "submit", id, taskType: "fail", payload: {}, priority: 0, at: new Date().toISOString() }));
+    assert.ok(record);
+    // A stale copy: the compare-and-set refuses it, and no mark is written.
+    const stale = { ...record, version: record.version - 1 };
+    let rounds = 0;
+    await store.update(id, (cur) => (rounds++ === 0 ? { ...cur, progress: 0.5 } : undefined), stale, { publishing: true });
+    assert.equal(await stack.redis.zscore(moving, id), null, "a refused write marks nothing");
+    // A write that lands is marked, scored by Redis's clock.
+    const saved = await store.update(id, (cur) => ({ ...cur, progress: 0.25 }), undefined, { publishing: true });
+    assert.equal(saved?.progress, 0.25);
+    const [seconds] = await stack.redis.time();
+    const age = Number(seconds) * 1000 - Number(await stack.redis.zscore(moving, id));
+    assert.ok(age >= -1000 && age < 5000, `marked ${age} ms ago`);
+    await stack.redis.zrem(moving, id);
+    await store.remove(id);
   });
 
   test("an ordinary submission leaves no mark behind", async () => {
