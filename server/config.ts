@@ -94,7 +94,8 @@ const EnvSchema = z.object({
   WORKER_CONCURRENCY: positiveInt.max(1000).default(4),
   /**
    * Deliveries a worker holds unacknowledged (RabbitMQ's prefetch): at least WORKER_CONCURRENCY. Those beyond the
-   * running ones wait in the worker, so the next task is at hand the moment one ends. Default: twice the concurrency.
+   * running ones wait in the worker, so the next task is at hand the moment one ends. Unset: sized to the tasks, from
+   * twice the concurrency (at rest, long tasks) to eight times it (tasks of a few ms); see queue/prefetch-tuner.ts.
    * RabbitMQ does not give a worker's held deliveries to another worker until it acknowledges or dies.
    */
   WORKER_PREFETCH: positiveInt.max(2000).optional(),
@@ -139,9 +140,7 @@ function isAmqpUrl(raw: string): boolean {
   }
 }
 
-export type Config = Omit<z.infer<typeof EnvSchema>, "RABBITMQ_URL" | "WORKER_PREFETCH"> & {
-  /** WORKER_PREFETCH, or twice WORKER_CONCURRENCY when unset. */
-  WORKER_PREFETCH: number;
+export type Config = Omit<z.infer<typeof EnvSchema>, "RABBITMQ_URL"> & {
   /** The first of RABBITMQ_URL's nodes. */
   RABBITMQ_URL: string;
   /** Every node RABBITMQ_URL names, in order. */
@@ -171,7 +170,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   try {
     const users = [...parseUsers(c.TASKCAST_USERS ?? ""), ...parseUsers(readList(c.TASKCAST_USERS_FILE, "TASKCAST_USERS_FILE"), "TASKCAST_USERS_FILE")];
     const tokens = [...parseTokens(c.TASKCAST_TOKENS ?? ""), ...parseTokens(readList(c.TASKCAST_TOKENS_FILE, "TASKCAST_TOKENS_FILE"), "TASKCAST_TOKENS_FILE")];
-    return { ...c, RABBITMQ_URL: c.RABBITMQ_URL[0], rabbitmqUrls: c.RABBITMQ_URL, WORKER_PREFETCH: c.WORKER_PREFETCH ?? 2 * c.WORKER_CONCURRENCY, users, tokens };
+    return { ...c, RABBITMQ_URL: c.RABBITMQ_URL[0], rabbitmqUrls: c.RABBITMQ_URL, users, tokens };
   } catch (err) {
     throw new ConfigError(`Invalid configuration: ${err instanceof Error ? err.message : String(err)}`);
   }

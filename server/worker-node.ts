@@ -68,7 +68,7 @@ export async function startWorkerNode(config: Config, log: Logger): Promise<Work
   const replies = new ReplySender(() => amqp!, log);
   const publisher = new ConfirmPublisher(() => amqp!, topology, log);
   const deadLetters = new DeadLetterQueue(topology, log);
-  const metrics = new WorkerMetrics({ running: () => consumer.busy, concurrency: config.WORKER_CONCURRENCY });
+  const metrics = new WorkerMetrics({ running: () => consumer.busy, concurrency: config.WORKER_CONCURRENCY, prefetch: () => consumer.heldAtMost });
   const runner = new TaskRunner({
     store,
     publisher,

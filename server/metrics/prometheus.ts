@@ -129,7 +129,7 @@ export class WorkerMetrics {
 
   private readonly gauges: Gauge[];
 
-  constructor(options: { running: () => number; concurrency: number }) {
+  constructor(options: { running: () => number; concurrency: number; prefetch: () => number }) {
     this.gauges = [
       new Gauge({
         name: "taskcast_worker_running_tasks",
@@ -140,6 +140,14 @@ export class WorkerMetrics {
         },
       }),
       new Gauge({ name: "taskcast_worker_concurrency", help: "Tasks this worker runs at once (WORKER_CONCURRENCY)", registers: [this.registry] }),
+      new Gauge({
+        name: "taskcast_worker_prefetch",
+        help: "Deliveries this worker holds at most now (WORKER_PREFETCH, or sized to its tasks when unset)",
+        registers: [this.registry],
+        collect() {
+          this.set(options.prefetch());
+        },
+      }),
     ];
     this.gauges[1].set(options.concurrency);
   }

@@ -4,6 +4,7 @@ import { setTimeout as delay } from "node:timers/promises";
 import { messageOf } from "../errors";
 import type { Logger } from "../logger";
 import { Acknowledger } from "./acknowledger";
+import { PrefetchTuner } from "./prefetch-tuner";
 import { Slots, type SlotLease } from "./slots";
 
 /**
@@ -14,6 +15,8 @@ export type Outcome = "ack" | "requeue" | "release";
 
 /** How often the acks someone waits on (whenAckSettled) are checked settled: one request to RabbitMQ each time. */
 const ACK_CHECKPOINT_MS = 1000;
+/** How often a prefetch left to Taskcast (WORKER_PREFETCH unset) is sized again to the tasks (prefetch-tuner.ts). */
+const TUNE_MS = 1000;
 
 export class TaskConsumer {
   private channel?: Channel;
@@ -36,6 +39,10 @@ export class TaskConsumer {
   /** Acks sent whose settling someone waits for, with the channel they went on. */
   private acksToSettle: Array<{ channel: Channel; settled: () => void }> = [];
   private checkpointTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Deliveries held at most (RabbitMQ's prefetch for this consumer): fixed, or sized by `tuner`. */
+  private prefetch: number;
+  private readonly tuner: PrefetchTuner | undefined;
+  private tuneTimer: ReturnType<typeof setInterval> | undefined;
   /** Deliveries settled (acknowledged or requeued) since start. */
   settled = 0;
 
@@ -53,8 +60,11 @@ export class TaskConsumer {
     private readonly queue: string,
     /** Handlers run at once (WORKER_CONCURRENCY). */
     concurrency: number,
-    /** Deliveries held unacknowledged, running or waiting for a slot (at least `concurrency`). */
-    private readonly prefetch: number,
+    /**
+     * Deliveries held unacknowledged, running or waiting for a slot (at least `concurrency`); undefined: sized to
+     * the tasks, from twice to eight times the concurrency (see prefetch-tuner.ts).
+     */
+    prefetch: number | undefined,
     /** Runs a delivery holding `slot`; may give the slot back before it resolves (see SlotLease). */
     private readonly handle: (message: ConsumeMessage, slot: SlotLease) => Promise<Outcome>,
     /** Declares the queues; runs before consuming again after the broker cancelled the consumer. */
@@ -62,6 +72,13 @@ export class TaskConsumer {
     private readonly log: Logger,
   ) {
     this.slots = new Slots(concurrency);
+    this.tuner = prefetch === undefined ? new PrefetchTuner(concurrency) : undefined;
+    this.prefetch = prefetch ?? this.tuner!.min;
+  }
+
+  /** Deliveries this worker holds at most right now (its prefetch). */
+  get heldAtMost(): number {
+    return this.prefetch;
   }
 
   /** For the connection's setup hook: runs after every (re)connection. */
@@ -77,12 +94,45 @@ export class TaskConsumer {
       // A channel can close while its connection stays up (a channel-level error): start again on it.
       if (!this.stopped) void this.restart(model);
     });
-    await channel.prefetch(this.prefetch);
     this.channel = channel;
     this.consumerTag = undefined;
     const acks = new Acknowledger(channel, (err, count) => this.log.warn({ err: messageOf(err), deliveries: count }, "could not acknowledge; the broker will redeliver"));
-    this.consume = async () => (await channel.consume(this.queue, (msg) => this.onDelivery(channel, acks, model, msg), { noAck: false })).consumerTag;
+    // RabbitMQ applies a prefetch to the consumers started after it is set: each consumer gets the current one.
+    this.consume = async () => {
+      await channel.prefetch(this.prefetch);
+      return (await channel.consume(this.queue, (msg) => this.onDelivery(channel, acks, model, msg), { noAck: false })).consumerTag;
+    };
+    if (this.tuner && !this.tuneTimer) {
+      this.tuneTimer = setInterval(() => this.tune(), TUNE_MS);
+      this.tuneTimer.unref();
+    }
     await this.sync();
+  }
+
+  /** Sizes the prefetch to the last window's tasks; a new size takes a new consumer (`reconsume`). */
+  private tune(): void {
+    const next = this.tuner?.next(this.prefetch, this.slots.usage());
+    if (next === undefined) return;
+    this.prefetch = next;
+    void this.reconsume().catch((err: unknown) => this.log.warn({ queue: this.queue, err: messageOf(err) }, "could not consume with the new prefetch; the connection's recovery consumes again"));
+  }
+
+  /**
+   * Cancels the consumer and consumes again, with the current prefetch. Deliveries held stay held and are acked as
+   * before (acks belong to the channel). Does nothing while not consuming: the next consume takes the new prefetch.
+   */
+  private reconsume(): Promise<void> {
+    const run = this.switching.then(async () => {
+      const { channel, consumerTag, consume } = this;
+      if (!channel || !consumerTag || !consume || this.paused || this.stopped) return;
+      this.consumerTag = undefined;
+      await channel.cancel(consumerTag);
+      if (this.channel !== channel || this.paused || this.stopped) return;
+      this.consumerTag = await consume();
+      this.log.debug({ queue: this.queue, prefetch: this.prefetch }, "prefetch sized to the tasks: consuming with it");
+    });
+    this.switching = run.catch(() => undefined);
+    return run;
   }
 
   /**
@@ -123,6 +173,7 @@ export class TaskConsumer {
   /** Stops new deliveries; in-flight ones still finish and are acknowledged. */
   async stop(): Promise<void> {
     this.stopped = true;
+    clearInterval(this.tuneTimer);
     this.slots.cancelWaiting();
     await this.sync();
   }
@@ -149,6 +200,7 @@ export class TaskConsumer {
       return;
     }
     acks.track(message);
+    this.tuner?.delivered(message.content.length);
     // Log lines about a delivery carry its task id (the message id Taskcast and well-behaved publishers set).
     const taskId = typeof message.properties.messageId === "string" ? message.properties.messageId : undefined;
     const done: Promise<void> = this.process(channel, acks, message, taskId).finally(() => {

@@ -20,12 +20,18 @@ export interface SlotLease {
 export class Slots {
   private taken = 0;
   private readonly waiting: Array<(granted: boolean) => void> = [];
+  /** Slot time used since `windowStart` (the last `usage`; ms), counted up to `countedAt`, and the slots given back meanwhile. */
+  private busyMs = 0;
+  private countedAt = performance.now();
+  private windowStart = this.countedAt;
+  private released = 0;
 
   constructor(private readonly size: number) {}
 
   /** Resolves true once a slot is held (give it back with `release`), false if waiting was cancelled. */
   acquire(): Promise<boolean> {
     if (this.taken < this.size) {
+      this.count();
       this.taken++;
       return Promise.resolve(true);
     }
@@ -37,9 +43,29 @@ export class Slots {
   }
 
   release(): void {
+    this.released++;
     const next = this.waiting.shift();
     if (next) next(true); // the slot passes straight to the next waiter
-    else this.taken--;
+    else {
+      this.count();
+      this.taken--;
+    }
+  }
+
+  /** Slot time used (ms) and slots given back since the last call, over `ms`. */
+  usage(): { ms: number; busyMs: number; released: number } {
+    this.count();
+    const window = { ms: this.countedAt - this.windowStart, busyMs: this.busyMs, released: this.released };
+    this.windowStart = this.countedAt;
+    this.busyMs = 0;
+    this.released = 0;
+    return window;
+  }
+
+  private count(): void {
+    const now = performance.now();
+    this.busyMs += this.taken * (now - this.countedAt);
+    this.countedAt = now;
   }
 
   cancelWaiting(): void {

@@ -17,11 +17,10 @@ test("defaults match the documented contract", () => {
   assert.equal(c.TASK_QUEUE, "tasks");
   assert.equal(c.BROADCAST_CHANNEL, "broadcast");
   assert.equal(c.WORKER_CONCURRENCY, 4);
-  assert.equal(c.WORKER_PREFETCH, 8, "twice the concurrency");
+  assert.equal(c.WORKER_PREFETCH, undefined, "sized to the tasks by the worker");
 });
 
 test("WORKER_PREFETCH is at least WORKER_CONCURRENCY", () => {
-  assert.equal(loadConfig({ WORKER_CONCURRENCY: "16" }).WORKER_PREFETCH, 32);
   assert.equal(loadConfig({ WORKER_CONCURRENCY: "16", WORKER_PREFETCH: "16" }).WORKER_PREFETCH, 16);
   assert.throws(() => loadConfig({ WORKER_CONCURRENCY: "16", WORKER_PREFETCH: "8" }), /WORKER_PREFETCH \(8\) must be at least WORKER_CONCURRENCY \(16\)/);
 });

@@ -1,0 +1,78 @@
+// The worker's prefetch when WORKER_PREFETCH is unset: sized from what its slots did over a window.
+import assert from "node:assert/strict";
+import { setTimeout as delay } from "node:timers/promises";
+import { test } from "node:test";
+import { PrefetchTuner } from "../../server/queue/prefetch-tuner";
+import { Slots } from "../../server/queue/slots";
+
+const window = (busyMs: number, released: number) => ({ ms: 2000, busyMs, released });
+
+test("short tasks raise the prefetch to eight times the concurrency, long ones keep it at twice", () => {
+  const tuner = new PrefetchTuner(16);
+  assert.equal(tuner.min, 32);
+  assert.equal(tuner.max, 128);
+  // 16 slots busy 60 % of 2 s, 9,600 deliveries: 2 ms a slot (32 × (1 + 8 / 2) = 160, capped).
+  assert.equal(tuner.next(32, window(19_200, 9600)), 128);
+  // 4 ms a slot: 32 × 3 = 96.
+  assert.equal(tuner.next(32, window(19_200, 4800)), 96);
+  // Tasks of 1 s: no credit beyond twice the slots helps.
+  assert.equal(tuner.next(128, window(32_000, 32)), 32);
+  // Slots held the whole window by tasks that have not ended yet: long tasks too.
+  assert.equal(tuner.next(128, window(32_000, 0)), 32);
+});
+
+test("tasks of some ms get a prefetch in between, and small moves are left alone", () => {
+  const tuner = new PrefetchTuner(16);
+  // 16 ms a slot: 32 × (1 + 8 / 16) = 48.
+  assert.equal(tuner.next(32, window(32_000, 2000)), 48);
+  // 14 ms a slot asks for 50: within a quarter of 48, kept.
+  assert.equal(tuner.next(48, window(28_000, 2000)), undefined);
+});
+
+test("a worker idle for five windows in a row goes back to twice the concurrency; a short pause keeps its prefetch", () => {
+  const tuner = new PrefetchTuner(4);
+  // Less than a quarter of one slot busy over a window: idle.
+  for (let i = 0; i < 4; i++) assert.equal(tuner.next(32, window(400, 300)), undefined, `idle window ${i + 1}`);
+  // Busy again: the count starts over.
+  assert.equal(tuner.next(32, window(4000, 2000)), undefined);
+  for (let i = 0; i < 4; i++) assert.equal(tuner.next(32, window(0, 0)), undefined);
+  assert.equal(tuner.next(32, window(0, 0)), 8, "the fifth idle window in a row");
+  assert.equal(tuner.next(8, window(0, 0)), undefined, "already there");
+});
+
+test("large messages bound the deliveries held beyond twice the concurrency", () => {
+  const tuner = new PrefetchTuner(16);
+  for (let i = 0; i < 10; i++) tuner.delivered(1024 * 1024);
+  // 16 MiB of 1 MiB bodies: 16 beyond the 32.
+  assert.equal(tuner.next(32, window(19_200, 19_200)), 48);
+  // The window's sizes are forgotten: small bodies again.
+  for (let i = 0; i < 10; i++) tuner.delivered(100);
+  assert.equal(tuner.next(48, window(19_200, 19_200)), 128);
+});
+
+test("the bounds never pass RabbitMQ's largest prefetch Taskcast sets", () => {
+  const tuner = new PrefetchTuner(1000);
+  assert.equal(tuner.min, 2000);
+  assert.equal(tuner.max, 2000);
+  assert.equal(new PrefetchTuner(1).max, 8);
+});
+
+test("slots count the time they are held and how many were given back", async () => {
+  const slots = new Slots(2);
+  slots.usage();
+  assert.equal(await slots.acquire(), true);
+  assert.equal(await slots.acquire(), true);
+  const third = slots.acquire();
+  await delay(50);
+  slots.release(); // passes to the third
+  assert.equal(await third, true);
+  await delay(50);
+  slots.release();
+  slots.release();
+  const used = slots.usage();
+  assert.equal(used.released, 3);
+  // Two slots held for about 100 ms.
+  assert.ok(used.busyMs >= 190 && used.busyMs < 400, `busy ${used.busyMs} ms`);
+  assert.ok(used.ms >= 95, `window ${used.ms} ms`);
+  assert.equal(slots.usage().busyMs, 0, "a new window starts empty");
+});
