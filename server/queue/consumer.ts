@@ -15,8 +15,14 @@ export type Outcome = "ack" | "requeue" | "release";
 
 /** How often the acks someone waits on (whenAckSettled) are checked settled: one request to RabbitMQ each time. */
 const ACK_CHECKPOINT_MS = 1000;
-/** How often a prefetch left to Taskcast (WORKER_PREFETCH unset) is sized again to the tasks (prefetch-tuner.ts). */
+/**
+ * How often a prefetch left to Taskcast (WORKER_PREFETCH unset) is sized again to the tasks (prefetch-tuner.ts):
+ * every second, or sooner (every QUICK_TUNE_MS) once QUICK_TUNE_RELEASES deliveries have left their slots, so a
+ * burst of short tasks gets its prefetch within a quarter of a second.
+ */
 const TUNE_MS = 1000;
+const QUICK_TUNE_MS = 250;
+const QUICK_TUNE_RELEASES = 200;
 
 export class TaskConsumer {
   private channel?: Channel;
@@ -103,7 +109,7 @@ export class TaskConsumer {
       return (await channel.consume(this.queue, (msg) => this.onDelivery(channel, acks, model, msg), { noAck: false })).consumerTag;
     };
     if (this.tuner && !this.tuneTimer) {
-      this.tuneTimer = setInterval(() => this.tune(), TUNE_MS);
+      this.tuneTimer = setInterval(() => this.tune(), QUICK_TUNE_MS);
       this.tuneTimer.unref();
     }
     await this.sync();
@@ -111,6 +117,8 @@ export class TaskConsumer {
 
   /** Sizes the prefetch to the last window's tasks; a new size takes a new consumer (`reconsume`). */
   private tune(): void {
+    const window = this.slots.peek();
+    if (window.ms < TUNE_MS && window.released < QUICK_TUNE_RELEASES) return;
     const next = this.tuner?.next(this.prefetch, this.slots.usage());
     if (next === undefined) return;
     this.prefetch = next;

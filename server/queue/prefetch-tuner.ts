@@ -18,7 +18,7 @@ const EXTRA_HELD_BYTES = 16 * 1024 * 1024;
 const MAX_PREFETCH = 2000;
 /** Below this share of one slot busy over a window, the worker counts as idle… */
 const IDLE_SLOT_SHARE = 0.25;
-/** …and after this many idle windows in a row its prefetch goes back to twice the concurrency. */
+/** …and after this many idle windows in a row (a second each: an idle window is never cut short) its prefetch goes back to twice the concurrency. */
 const IDLE_WINDOWS = 5;
 
 /** What the slots did over one window. */

@@ -52,6 +52,11 @@ export class Slots {
     }
   }
 
+  /** How long since the last `usage` (ms), and the slots given back meanwhile. */
+  peek(): { ms: number; released: number } {
+    return { ms: performance.now() - this.windowStart, released: this.released };
+  }
+
   /** Slot time used (ms) and slots given back since the last call, over `ms`. */
   usage(): { ms: number; busyMs: number; released: number } {
     this.count();
