@@ -89,6 +89,24 @@ export interface TaskRunnerDeps {
   };
 }
 
+/** A task this worker has claimed and not started yet: the cancel heard meanwhile, if any. */
+class Starting {
+  reason: AttemptAbort | null = null;
+  private wake: (() => void) | undefined;
+  private heardOnce: Promise<void> | undefined;
+
+  cancel(reason: AttemptAbort): void {
+    this.reason = reason;
+    this.wake?.();
+  }
+
+  /** Resolves once a cancel is heard (made only by a delivery waiting for its slot). */
+  heard(): Promise<void> {
+    this.heardOnce ??= this.reason ? Promise.resolve() : new Promise((resolve) => (this.wake = resolve));
+    return this.heardOnce;
+  }
+}
+
 /** For a caller that bounds nothing (tests): a slot that is always free. */
 const UNBOUNDED: SlotLease = { hold: () => Promise.resolve(true), release: () => undefined };
 
@@ -99,7 +117,7 @@ export class TaskRunner {
    * Tasks this worker has claimed and not started yet, by id, with the cancel heard meanwhile (if any): a cancel
    * that found the claim asks for the attempt to stop, possibly before its handler has started.
    */
-  private readonly starting = new Map<string, AttemptAbort | null>();
+  private readonly starting = new Map<string, Starting>();
 
   constructor(private readonly deps: TaskRunnerDeps) {}
 
@@ -112,7 +130,7 @@ export class TaskRunner {
   abort(taskId: string, reason: AttemptAbort): boolean {
     const control = this.active.get(taskId);
     if (control) control.abort(reason);
-    else if (this.starting.has(taskId)) this.starting.set(taskId, reason);
+    else if (this.starting.has(taskId)) this.starting.get(taskId)!.cancel(reason);
     else return false;
     return true;
   }
@@ -128,7 +146,8 @@ export class TaskRunner {
    * starts while this outcome is stored, and held again if the delivery is run again (after a Redis outage).
    */
   async run(message: ConsumeMessage, slot: SlotLease = UNBOUNDED): Promise<Outcome> {
-    if (!(await slot.hold())) return "release";
+    // A delivery handed over without its slot (claimFirst) takes it just before its handler runs.
+    if (!slot.claimFirst && !(await slot.hold())) return "release";
     const parsed = parseMessage(message);
     if (parsed.runAt !== undefined && parsed.error === undefined && this.deps.schedule) return this.deps.schedule(message, { ...parsed, runAt: parsed.runAt });
     if (parsed.error === undefined && !taskTypes.has(parsed.type) && this.deps.outsideTypes) {
@@ -150,7 +169,7 @@ export class TaskRunner {
     // duplicate delivery: requeued below, and it must not replace the running attempt's claim).
     const claim = this.active.has(parsed.id) || this.starting.has(parsed.id) ? undefined : this.claimFor(parsed);
     if (!claim) return this.attempt(message, parsed, undefined, slot);
-    this.starting.set(parsed.id, null);
+    this.starting.set(parsed.id, new Starting());
     try {
       return await this.attempt(message, parsed, claim, slot);
     } finally {
@@ -194,6 +213,7 @@ export class TaskRunner {
     if (!check.ok) return this.bury(message, record, { type: "bury", reason: check.error, at: now() });
     const ref = this.claimFor(parsed);
     const policy = retryPolicy(check.definition);
+    if (!(await slot.hold())) return "release";
     const ended = await this.execute({ record, check, policy }, ref, 1, true);
     slot.release();
     if (!ended.ok || ended.record.version > 0) return this.conclude(message, policy, ref, 1, ended);
@@ -228,9 +248,24 @@ export class TaskRunner {
       const settled = await this.apply(admitted.record.id, { type: "start", attempt: ref }, admitted.record);
       return settled && isFinished(settled.status) ? this.replyOnce(message, settled) : "ack";
     }
+    if (!(await this.slotFor(slot, this.starting.get(admitted.record.id)))) return "release";
     const ended = await this.execute(admitted, ref, preview.attempts);
     slot.release();
     return this.conclude(message, admitted.policy, ref, preview.attempts, ended);
+  }
+
+  /**
+   * Holds the handler slot. A delivery claimed before it held one (claimFirst) stops waiting when a cancel finds
+   * its claim: the attempt then ends at once without its handler starting (the slot, once granted, goes back).
+   * False if the wait was cancelled (the worker is stopping or the queue paused): the delivery goes back.
+   */
+  private async slotFor(slot: SlotLease, starting: Starting | undefined): Promise<boolean> {
+    if (!slot.claimFirst || !starting) return slot.hold();
+    const held = slot.hold();
+    const first = await Promise.race([held, starting.heard().then(() => "cancelled" as const)]);
+    if (first !== "cancelled") return first;
+    void held.then((granted) => granted && slot.release());
+    return true;
   }
 
   /**
@@ -296,7 +331,7 @@ export class TaskRunner {
     const startedMs = Date.now();
     const control = new AttemptControl();
     // A cancel heard since the claim: the attempt stops before its handler starts.
-    const early = this.starting.get(id);
+    const early = this.starting.get(id)?.reason;
     if (early) control.abort(early);
     this.active.set(id, control);
     const timeout = () => control.abort(new AttemptAbort("timeout", `Attempt timed out after ${policy.timeoutMs} ms.`));

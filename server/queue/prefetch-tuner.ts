@@ -16,8 +16,12 @@ const OUT_OF_SLOT_MS = 8;
 const EXTRA_HELD_BYTES = 16 * 1024 * 1024;
 /** RabbitMQ's largest prefetch Taskcast sets (as WORKER_PREFETCH's). */
 const MAX_PREFETCH = 2000;
-/** Below this share of one slot busy over a window, the worker counts as idle… */
+/**
+ * Below this share of one slot busy over a window, and fewer deliveries a second than this, the worker counts as
+ * idle (deliveries claimed before their slot spend only their handler in it: tiny tasks use little slot time)…
+ */
 const IDLE_SLOT_SHARE = 0.25;
+const IDLE_RELEASES_PER_S = 20;
 /** …and after this many idle windows in a row (a second each: an idle window is never cut short) its prefetch goes back to twice the concurrency. */
 const IDLE_WINDOWS = 5;
 
@@ -55,7 +59,7 @@ export class PrefetchTuner {
     const meanBytes = this.deliveries > 0 ? this.bytes / this.deliveries : 0;
     this.bytes = 0;
     this.deliveries = 0;
-    const idle = window.busyMs < window.ms * IDLE_SLOT_SHARE;
+    const idle = window.busyMs < window.ms * IDLE_SLOT_SHARE && window.released < (window.ms / 1000) * IDLE_RELEASES_PER_S;
     this.idleWindows = idle ? this.idleWindows + 1 : 0;
     // A pause between bursts keeps the prefetch; a worker idle for a while meets long tasks with the smallest one.
     if (idle && this.idleWindows < IDLE_WINDOWS) return undefined;

@@ -7,6 +7,11 @@
  * acknowledged while the next delivery starts), and takes it again should it have to run the task again.
  */
 export interface SlotLease {
+  /**
+   * The delivery may be read and claimed before its slot is held (the consumer hands it over without one): its
+   * worker's tasks are short, so it waits a few ms at most, and the claim's round trip overlaps the running tasks.
+   */
+  readonly claimFirst?: boolean;
   /** Holds a slot, waiting for one if none is free; false if the wait was cancelled (the worker is stopping). */
   hold(): Promise<boolean>;
   /** Gives the slot back; does nothing if it is not held. */

@@ -7,6 +7,7 @@ import { after, before, describe, test } from "node:test";
 import { redisKeys } from "../../server/redis/keys";
 import { sample } from "../helpers/metrics-text";
 import { eventually, postJson, startStack, type Stack } from "../helpers/stack";
+import { taskOf, waitForStatus } from "../helpers/tasks";
 
 describe("a worker's prefetch sized to its tasks", () => {
   let stack: Stack;
@@ -60,5 +61,47 @@ describe("a worker's prefetch sized to its tasks", () => {
     assert.ok(Date.now() - started < 4000, `back at 4 after ${Date.now() - started} ms`);
     await eventually(async () => ((await succeeded("sleep")).n === 3006 ? true : undefined), "the sleep tasks to succeed", 30_000);
     assert.equal((await succeeded("sleep")).attempts, 6, "each sleep task ran once");
+  });
+});
+
+describe("deliveries claimed before their slot (short tasks flowing)", () => {
+  let stack: Stack;
+
+  before(async () => {
+    stack = await startStack({ workers: 1, env: { WORKER_CONCURRENCY: "1" } });
+  });
+  after(() => stack.close());
+
+  const prefetch = async () => sample(await (await fetch(`${stack.workers[0].metricsUrl}/metrics`)).text(), "taskcast_worker_prefetch");
+
+  test("a cancel of a task claimed and waiting for the slot ends it at once, and its handler never runs", async () => {
+    // Short tasks raise the prefetch above 2: from then on the worker claims each delivery as it arrives.
+    const flood = await postJson(stack.nodes[0], "/api/tasks/batch", { tasks: Array.from({ length: 1000 }, () => ({ type: "echo" })) });
+    assert.equal(flood.status, 202);
+    let raised = 0;
+    await eventually(async () => {
+      raised = Math.max(raised, (await prefetch()) ?? 0);
+      return (await taskOf(stack, flood.body.tasks[999].id))?.status === "succeeded" ? true : undefined;
+    }, "the short tasks to run", 60_000);
+    assert.ok(raised > 2, `the prefetch rose to ${raised}`);
+
+    // A long task takes the one slot; five short ones behind it are delivered, claimed, and wait for the slot.
+    const res = await postJson(stack.nodes[0], "/api/tasks/batch", { tasks: [{ type: "sleep", payload: { ms: 4000 } }, ...Array.from({ length: 5 }, (_, i) => ({ type: "echo", payload: { waiting: i } }))] });
+    assert.equal(res.status, 202);
+    const [sleeper, ...waiting] = (res.body.tasks as Array<{ id: string }>).map((t) => t.id);
+    await waitForStatus(stack, sleeper, ["running"]);
+    await new Promise((r) => setTimeout(r, 300));
+    const cancelledAt = Date.now();
+    const answers = await Promise.all(waiting.map((id) => postJson(stack.nodes[0], `/api/tasks/${id}/cancel`, {})));
+    for (const answer of answers) assert.equal(answer.status, 202, JSON.stringify(answer.body));
+    // Claimed by the worker, so cancelled as a running attempt; ended without waiting for the long task's slot.
+    assert.ok(answers.some((a) => a.body.status === "running"), `some were claimed: ${answers.map((a) => a.body.status).join(", ")}`);
+    for (const id of waiting) {
+      const task = await waitForStatus(stack, id, ["cancelled"], 3000);
+      assert.equal(task.result, undefined, "its handler never ran");
+    }
+    assert.ok(Date.now() - cancelledAt < 3000, "ended while the long task still held the slot");
+    assert.equal((await taskOf(stack, sleeper))?.status, "running", "the long task is still running");
+    assert.equal((await waitForStatus(stack, sleeper, ["succeeded"], 10_000)).status, "succeeded");
   });
 });

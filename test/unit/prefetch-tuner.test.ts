@@ -31,8 +31,11 @@ test("tasks of some ms get a prefetch in between, and small moves are left alone
 
 test("a worker idle for five windows in a row goes back to twice the concurrency; a short pause keeps its prefetch", () => {
   const tuner = new PrefetchTuner(4);
-  // Less than a quarter of one slot busy over a window: idle.
-  for (let i = 0; i < 4; i++) assert.equal(tuner.next(32, window(400, 300)), undefined, `idle window ${i + 1}`);
+  // Less than a quarter of one slot busy over a window, and few deliveries: idle.
+  for (let i = 0; i < 4; i++) assert.equal(tuner.next(32, window(400, 30)), undefined, `idle window ${i + 1}`);
+  // Many tiny tasks (each claimed before its slot, so little slot time) are not idleness.
+  assert.equal(tuner.next(32, window(400, 3000)), undefined, "kept at the top");
+  for (let i = 0; i < 4; i++) assert.equal(tuner.next(32, window(0, 0)), undefined, `idle again, window ${i + 1}`);
   // Busy again: the count starts over.
   assert.equal(tuner.next(32, window(4000, 2000)), undefined);
   for (let i = 0; i < 4; i++) assert.equal(tuner.next(32, window(0, 0)), undefined);
