@@ -54,7 +54,7 @@ export class PublishOutbox {
    * hash: after a NOSCRIPT, ioredis would send the script again behind the records' writes.
    */
   async mark(ids: string[]): Promise<void> {
-    for (const id of ids) this.pending.add(id);
+    this.track(ids);
     await this.stamp("add", ids);
   }
 
