@@ -3,6 +3,7 @@ import { readFileSync } from "node:fs";
 import { z } from "zod";
 import { isLoopbackHost, parseHost } from "./access/origin-policy";
 import { parseTokens, parseUsers, type TokenEntry, type UserEntry } from "./auth/credentials";
+import { MAX_PREFETCH } from "./queue/prefetch-tuner";
 import { taskTypes } from "./tasks/registry";
 import { describeZodError } from "../lib/zod-message";
 
@@ -98,7 +99,7 @@ const EnvSchema = z.object({
    * twice the concurrency (at rest, long tasks) to eight times it (tasks of a few ms); see queue/prefetch-tuner.ts.
    * RabbitMQ does not give a worker's held deliveries to another worker until it acknowledges or dies.
    */
-  WORKER_PREFETCH: positiveInt.max(2000).optional(),
+  WORKER_PREFETCH: positiveInt.max(MAX_PREFETCH).optional(),
   /** Prefix of every Redis key and of the Socket.IO adapter channels, so several installations can share a Redis. */
   KEY_PREFIX: z.string().min(1).default("taskcast"),
   BROADCAST_MAX_BYTES: positiveInt.default(4096),

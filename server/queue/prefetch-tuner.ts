@@ -7,6 +7,8 @@
 // goes from twice the concurrency (at rest, or long tasks) up to eight times it (tasks of a few ms), and the extra
 // deliveries held stay under EXTRA_HELD_BYTES of message bodies.
 
+import type { SlotWindow } from "./slots";
+
 /**
  * A delivery's time held outside its slot, plus RabbitMQ's turnaround for the next one, under load (ms): with slots
  * of 2.5 ms (echo tasks at concurrency 16 on 2 cores) the prefetch reaches its top.
@@ -14,8 +16,8 @@
 const OUT_OF_SLOT_MS = 8;
 /** Message bodies held beyond twice the concurrency, at most. */
 const EXTRA_HELD_BYTES = 16 * 1024 * 1024;
-/** RabbitMQ's largest prefetch Taskcast sets (as WORKER_PREFETCH's). */
-const MAX_PREFETCH = 2000;
+/** The largest prefetch Taskcast sets, sized or configured (WORKER_PREFETCH's bound). */
+export const MAX_PREFETCH = 2000;
 /**
  * Below this share of one slot busy over a window, and fewer deliveries a second than this, the worker counts as
  * idle (deliveries claimed before their slot spend only their handler in it: tiny tasks use little slot time)…
@@ -24,16 +26,6 @@ const IDLE_SLOT_SHARE = 0.25;
 const IDLE_RELEASES_PER_S = 20;
 /** …and after this many idle windows in a row (a second each: an idle window is never cut short) its prefetch goes back to twice the concurrency. */
 const IDLE_WINDOWS = 5;
-
-/** What the slots did over one window. */
-export interface SlotWindow {
-  /** Length of the window (ms). */
-  ms: number;
-  /** Slot time used: the sum over slots of the time each was held (ms). */
-  busyMs: number;
-  /** Slots given back (a delivery's claim and handler ended). */
-  released: number;
-}
 
 export class PrefetchTuner {
   /** Twice the concurrency: the prefetch at rest, and with long tasks. */

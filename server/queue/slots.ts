@@ -18,6 +18,16 @@ export interface SlotLease {
   release(): void;
 }
 
+/** What the slots did over one window (see Slots.usage). */
+export interface SlotWindow {
+  /** Length of the window (ms). */
+  ms: number;
+  /** Slot time used: the sum over slots of the time each was held (ms). */
+  busyMs: number;
+  /** Slots given back (a delivery's claim and handler ended). */
+  released: number;
+}
+
 /**
  * At most `size` holders at once; the rest wait in arrival order. `cancelWaiting` lets every waiter go without
  * a slot (shutdown).
@@ -63,7 +73,7 @@ export class Slots {
   }
 
   /** Slot time used (ms) and slots given back since the last call, over `ms`. */
-  usage(): { ms: number; busyMs: number; released: number } {
+  usage(): SlotWindow {
     this.count();
     const window = { ms: this.countedAt - this.windowStart, busyMs: this.busyMs, released: this.released };
     this.windowStart = this.countedAt;
