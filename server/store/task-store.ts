@@ -6,18 +6,20 @@ import { matchesSearch, parseCursor, type TaskSearchFilters } from "../../lib/ta
 import type { ScanMeter } from "../access/scan-cost";
 import type { Redis } from "../redis/connect";
 import type { RedisKeys } from "../redis/keys";
+import { MAX_BATCH, ScriptBatch } from "../redis/script-batch";
 import { LOGS_SUFFIX } from "./task-logs";
 
-/** Most records the retention trims in one write, so a write never blocks Redis for long. */
-const TRIM_BATCH = 100;
+/**
+ * Most records the retention trims in one script call, so a call never blocks Redis for long. Twice the most writes
+ * one call makes (MAX_BATCH), so retention catches up with a backlog (a lowered limit) even under load.
+ */
+const TRIM_BATCH = 2 * MAX_BATCH;
 /** Index entries a search reads per round trip. */
 const SEARCH_BATCH = 100;
 /** Most records one search request looks at before it answers with a cursor to continue from. */
 export const SEARCH_SCAN_LIMIT = 5000;
 
-// Compare-and-set of one record plus the index entries that change with it, then retention: the oldest finished
-// records beyond the limit go. Queued, running, retrying and stalled tasks are never in the finished index, so they
-// are never trimmed; nor are dead letters until an operator discards them. The caller knows the record it replaces
+// Compare-and-set of one record plus the index entries that change with it. The caller knows the record it replaces
 // (the version compared), so only the indexes that change are touched: the old status's and the new one's.
 // KEYS: task hash, all-tasks index, finished index, dead-letter index.
 // ARGV: expected version ("0": must not exist), record JSON, createdAt score, status, status-index prefix,
@@ -38,26 +40,33 @@ if ARGV[11] ~= ARGV[4] then
   redis.call('ZADD', ARGV[5] .. ARGV[4], ARGV[3], id)
 end
 if ARGV[10] == '+' then redis.call('ZADD', KEYS[4], ARGV[3], id) elseif ARGV[10] == '-' then redis.call('ZREM', KEYS[4], id) end
-if ARGV[8] == '-' then redis.call('ZREM', KEYS[3], id) elseif ARGV[8] ~= '' then
-  redis.call('ZADD', KEYS[3], ARGV[8], id)
-  local excess = redis.call('ZCARD', KEYS[3]) - tonumber(ARGV[9])
-  if excess > 0 then
-    local old = redis.call('ZRANGE', KEYS[3], 0, math.min(excess, ${TRIM_BATCH}) - 1)
-    for _, oid in ipairs(old) do
-      redis.call('DEL', ARGV[6] .. oid, ARGV[6] .. oid .. '${LOGS_SUFFIX}')
-      redis.call('ZREM', KEYS[2], oid)
-      redis.call('ZREM', KEYS[3], oid)
-      redis.call('ZREM', KEYS[4], oid)
-      for s in string.gmatch(ARGV[12], '[^,]+') do redis.call('ZREM', ARGV[5] .. s, oid) end
-    end
+if ARGV[8] == '-' then redis.call('ZREM', KEYS[3], id) elseif ARGV[8] ~= '' then redis.call('ZADD', KEYS[3], ARGV[8], id) end
+`;
+// Retention, after the writes of one script call (same KEYS and ARGV): the oldest finished records beyond the limit
+// go, at most TRIM_BATCH a call, each with its log and its entries in every index. Queued, running, retrying and
+// stalled tasks are never in the finished index, so they are never trimmed; nor are dead letters until an operator
+// discards them. A trimmed record may be in any finished status's index; removing absent members costs little.
+const TRIM = `
+local excess = redis.call('ZCARD', KEYS[3]) - tonumber(ARGV[9])
+if excess > 0 then
+  local old = redis.call('ZRANGE', KEYS[3], 0, math.min(excess, ${TRIM_BATCH}) - 1)
+  local doomed = {}
+  for i, oid in ipairs(old) do
+    doomed[2 * i - 1] = ARGV[6] .. oid
+    doomed[2 * i] = ARGV[6] .. oid .. '${LOGS_SUFFIX}'
   end
+  redis.call('DEL', unpack(doomed))
+  redis.call('ZREM', KEYS[2], unpack(old))
+  redis.call('ZREM', KEYS[3], unpack(old))
+  redis.call('ZREM', KEYS[4], unpack(old))
+  for s in string.gmatch(ARGV[12], '[^,]+') do redis.call('ZREM', ARGV[5] .. s, unpack(old)) end
 end
 `;
-const SAVE_SCRIPT = `${SAVE_BODY}return v`;
+const SAVE_SCRIPT = `${SAVE_BODY}${TRIM}return v`;
 // The same write, marked as being published (store/publish-outbox.ts) if it lands: the mark goes in with the record,
 // so a record queued by this write never waits for its message unmarked, and a refused write leaves no mark.
 // KEYS[5]: the moving set; the mark is scored by Redis's clock (ms), as the outbox's own marks are.
-const SAVE_MARKED_SCRIPT = `${SAVE_BODY}
+const SAVE_MARKED_SCRIPT = `${SAVE_BODY}${TRIM}
 local t = redis.call('TIME')
 redis.call('ZADD', KEYS[5], tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000), id)
 return v`;
@@ -72,16 +81,17 @@ const WAITING_STATUSES: readonly TaskStatus[] = ["queued", "retrying", "stalled"
 // worker then drops) never replaces it. Nothing for a task with no record.
 // KEYS: task hash. ARGV: the claim (JSON), status-index prefix, id, the claim's run.
 const CLAIM_SCRIPT = `
-local r = redis.call('HGET', KEYS[1], 'r')
-if not r then return false end
-if tonumber(redis.call('HGET', KEYS[1], 'ar') or '0') > tonumber(ARGV[4]) then return {r, redis.call('HGET', KEYS[1], 'v'), 0} end
+local f = redis.call('HMGET', KEYS[1], 'r', 'ar', 'v')
+if not f[1] then return false end
+if tonumber(f[2] or '0') > tonumber(ARGV[4]) then return {f[1], f[3], 0} end
 for _, s in ipairs({${WAITING_STATUSES.map((s) => `'${s}'`).join(", ")}}) do
   if redis.call('ZSCORE', ARGV[2] .. s, ARGV[3]) then
-    redis.call('HSET', KEYS[1], 'a', ARGV[1], 'ar', ARGV[4])
-    return {r, redis.call('HINCRBY', KEYS[1], 'v', 1), 1}
+    local v = (tonumber(f[3]) or 0) + 1
+    redis.call('HSET', KEYS[1], 'a', ARGV[1], 'ar', ARGV[4], 'v', v)
+    return {f[1], v, 1}
   end
 end
-return {r, redis.call('HGET', KEYS[1], 'v'), 0}
+return {f[1], f[3], 0}
 `;
 
 // After the write of a new scheduled record, in the same transaction: its entry in the schedule (scored by its
@@ -102,6 +112,9 @@ const FINISHED_LIST = TASK_STATUSES.filter(isFinished).join(",");
 export type Mutation = (current: TaskRecord) => TaskRecord | undefined;
 
 export class TaskStore {
+  private readonly claims: ScriptBatch<[string, number | string | null, number] | null>;
+  private readonly saves: ScriptBatch<number>;
+
   constructor(
     private readonly redis: Redis,
     private readonly keys: RedisKeys,
@@ -110,8 +123,11 @@ export class TaskStore {
   ) {
     redis.defineCommand("taskcastSaveTask", { numberOfKeys: 4, lua: SAVE_SCRIPT });
     redis.defineCommand("taskcastSaveTaskMarked", { numberOfKeys: 5, lua: SAVE_MARKED_SCRIPT });
-    redis.defineCommand("taskcastClaimTask", { numberOfKeys: 1, lua: CLAIM_SCRIPT });
     redis.defineCommand("taskcastScheduleTask", { numberOfKeys: 2, lua: SCHEDULE_SCRIPT });
+    // The hot path's claims and writes: those made in one turn go as one script call each (a busy worker claims and
+    // stores dozens of tasks a turn), with retention run once per call, after its writes.
+    this.claims = new ScriptBatch(redis, "taskcastClaimTasks", CLAIM_SCRIPT, 1, 4);
+    this.saves = new ScriptBatch(redis, "taskcastSaveTasks", `${SAVE_BODY}return v`, 4, 13, TRIM);
   }
 
   async get(id: string): Promise<TaskRecord | undefined> {
@@ -127,7 +143,7 @@ export class TaskStore {
    * attempt, a cancel records it as running.
    */
   async claim(id: string, claim: TaskClaim): Promise<TaskRecord | undefined> {
-    const reply = await (this.redis as unknown as ClaimTaskCommand).taskcastClaimTask(this.keys.task(id), JSON.stringify(claim), this.keys.tasksByStatus(""), id, claim.run);
+    const reply = await this.claims.call([this.keys.task(id)], [JSON.stringify(claim), this.keys.tasksByStatus(""), id, claim.run]);
     return reply ? decode(reply[0], String(reply[1]), reply[2] === 1 ? claim : undefined) : undefined;
   }
 
@@ -146,9 +162,9 @@ export class TaskStore {
   async createScheduled(record: TaskRecord, carried?: string): Promise<TaskRecord | undefined> {
     if (record.status !== "scheduled" || record.runAt === undefined) throw new Error(`createScheduled needs a scheduled record with runAt (task ${record.id})`);
     const tx = this.redis.multi();
-    const args = this.saveArgs(record);
-    (tx as unknown as SaveTaskCommand).taskcastSaveTask(...args);
-    (tx as unknown as ScheduleTaskCommand).taskcastScheduleTask(this.keys.task(record.id), this.keys.scheduled, args[5]!, Date.parse(record.runAt), record.id, carried ?? "");
+    const { keys, args } = this.saveArgs(record);
+    (tx as unknown as SaveTaskCommand).taskcastSaveTask(...keys, ...args);
+    (tx as unknown as ScheduleTaskCommand).taskcastScheduleTask(this.keys.task(record.id), this.keys.scheduled, args[1]!, Date.parse(record.runAt), record.id, carried ?? "");
     const replies = await tx.exec();
     const [err, version] = replies?.[0] ?? [new Error("the transaction was discarded")];
     if (err) throw err;
@@ -279,14 +295,13 @@ export class TaskStore {
 
   /** Writes `record` if the stored one is still `known` (none, or version 0: it must not exist); the new version, or 0. */
   private async write(record: TaskRecord, known?: TaskRecord, options: WriteOptions = {}): Promise<number> {
-    const args = this.saveArgs(record, known);
-    if (!options.publishing) return Number(await (this.redis as unknown as SaveTaskCommand).taskcastSaveTask(...args));
-    const [task, tasks, finished, deadLetters, ...argv] = args;
-    return Number(await (this.redis as unknown as SaveTaskMarkedCommand).taskcastSaveTaskMarked(task, tasks, finished, deadLetters, this.keys.scheduledMoving, ...argv));
+    const { keys, args } = this.saveArgs(record, known);
+    if (!options.publishing) return Number(await this.saves.call(keys, args));
+    return Number(await (this.redis as unknown as SaveTaskMarkedCommand).taskcastSaveTaskMarked(...keys, this.keys.scheduledMoving, ...args));
   }
 
   /** The save script's keys and arguments (see SAVE_SCRIPT). */
-  private saveArgs(record: TaskRecord, known?: TaskRecord): Array<string | number> {
+  private saveArgs(record: TaskRecord, known?: TaskRecord): { keys: string[]; args: Array<string | number> } {
     // Version 0 is a record not stored yet (built from a message): there is nothing to replace.
     const replaced = known && known.version > 0 ? known : undefined;
     const finished = isRetainedHistory(record);
@@ -300,11 +315,8 @@ export class TaskStore {
       : wasFinished
         ? "-"
         : "";
-    return [
-      this.keys.task(record.id),
-      this.keys.tasks,
-      this.keys.tasksFinished,
-      this.keys.deadLetters,
+    const keys = [this.keys.task(record.id), this.keys.tasks, this.keys.tasksFinished, this.keys.deadLetters];
+    const args = [
       replaced ? String(replaced.version) : "0",
       // The version lives in its own field. A copy with it set undefined (JSON leaves it out) is made in V8's fast
       // path; \`{ version, ...rest }\` builds the copy field by field (3 % of the worker's time).
@@ -321,6 +333,7 @@ export class TaskStore {
       FINISHED_LIST,
       WAITING_STATUSES.includes(record.status) && !(known?.claim && claimWritten(record, known.claim)) ? "" : "1",
     ];
+    return { keys, args };
   }
 }
 
@@ -335,16 +348,13 @@ export interface WriteOptions {
 }
 
 interface SaveTaskMarkedCommand {
-  taskcastSaveTaskMarked(...args: Array<string | number>): Promise<number>;
+  taskcastSaveTaskMarked(...keysThenArgs: Array<string | number>): Promise<number>;
 }
 interface SaveTaskCommand {
-  taskcastSaveTask(...args: Array<string | number>): Promise<number>;
+  taskcastSaveTask(...keysThenArgs: Array<string | number>): Promise<number>;
 }
 interface ScheduleTaskCommand {
   taskcastScheduleTask(key: string, schedule: string, json: string | number, runAtMs: number, id: string, carried: string): Promise<number>;
-}
-interface ClaimTaskCommand {
-  taskcastClaimTask(key: string, claim: string, statusIndexPrefix: string, id: string, run: number): Promise<[string, number | string | null, number] | null>;
 }
 
 function decode(raw: string | null | undefined, version: string | null | undefined, claim?: TaskClaim): TaskRecord | undefined {

@@ -27,15 +27,16 @@ describe("task store indexes", () => {
     await redis.quit();
   });
 
-  /** Where `id` is indexed, as "status:<s>", "finished", "dead-letter", "all". */
-  const placesOf = async (id: string) => {
+  /** Where `id` is indexed under `k`, as "status:<s>", "finished", "dead-letter", "all". */
+  const placesOfIn = async (k: typeof keys, id: string) => {
     const places: string[] = [];
-    for (const status of TASK_STATUSES) if ((await redis.zscore(keys.tasksByStatus(status), id)) !== null) places.push(`status:${status}`);
-    if ((await redis.zscore(keys.tasksFinished, id)) !== null) places.push("finished");
-    if ((await redis.zscore(keys.deadLetters, id)) !== null) places.push("dead-letter");
-    if ((await redis.zscore(keys.tasks, id)) !== null) places.push("all");
+    for (const status of TASK_STATUSES) if ((await redis.zscore(k.tasksByStatus(status), id)) !== null) places.push(`status:${status}`);
+    if ((await redis.zscore(k.tasksFinished, id)) !== null) places.push("finished");
+    if ((await redis.zscore(k.deadLetters, id)) !== null) places.push("dead-letter");
+    if ((await redis.zscore(k.tasks, id)) !== null) places.push("all");
     return places.sort();
   };
+  const placesOf = (id: string) => placesOfIn(keys, id);
   const expected = (r: TaskRecord) => ["all", `status:${r.status}`, ...(isRetainedHistory(r) ? ["finished"] : []), ...(isDeadLetter(r) ? ["dead-letter"] : [])].sort();
 
   test("each write leaves a record in exactly the indexes its status calls for", async () => {
@@ -83,5 +84,43 @@ describe("task store indexes", () => {
     }
     assert.equal((await store.get(queued.id))?.status, "queued");
     assert.deepEqual(await placesOf(queued.id), ["all", "status:queued"]);
+  });
+
+  test("writes and claims made at once (one script call) each get their own answer; retention holds after them", async () => {
+    // A store of its own: keys apart from the other tests', so the finished index holds only these records.
+    const own = redisKeys(`${prefix}-batch`);
+    const store = new TaskStore(redis, own, 5);
+    const ids = Array.from({ length: 12 }, (_, i) => `b-${String(i).padStart(2, "0")}-${randomUUID()}`);
+    const created = await Promise.all(ids.map((id, i) => store.create(newTaskRecord({ type: "submit", id, taskType: "echo", payload: {}, priority: 0, at: at(300 + i) }))));
+    assert.ok(created.every((r) => r?.version === 1));
+    // One of them again: refused (it exists), while the others in the same call are not.
+    const again = await Promise.all([store.create(created[0]!), store.claim(ids[11]!, ref(at(400))), store.claim(`missing-${randomUUID()}`, ref(at(400)))]);
+    assert.equal(again[0], undefined, "a second create of the same id is refused");
+    assert.equal(again[1]?.version, 2, "the claim bumped the version");
+    assert.deepEqual(again[1]?.claim, ref(at(400)));
+    assert.equal(again[2], undefined, "no record, no claim");
+    // All twelve finish at once; each with a log, which retention removes with its record.
+    await Promise.all(ids.map((id) => redis.rpush(own.taskLogs(id), "line")));
+    const finished = await Promise.all(
+      created.map((r, i) => {
+        const known = i === 11 ? again[1]! : r!;
+        const done = nextRecord(known, { type: "succeed", attempt: i === 11 ? ref(at(400)) : ref(at(300 + i)), result: i, at: at(500 + i) })!;
+        return store.update(r!.id, () => done, known);
+      }),
+    );
+    assert.ok(finished.every((r) => r?.status === "succeeded"));
+    // A stale copy (version 1 of the claimed task) is refused and re-read: it finds the record finished.
+    const stale = await store.update(ids[11]!, (cur) => (cur.status === "succeeded" ? undefined : cur), created[11]!);
+    assert.equal(stale?.status, "succeeded");
+    assert.equal(await redis.zcard(own.tasksFinished), 5, "the history limit holds");
+    for (const [i, id] of ids.entries()) {
+      if (i < 7) {
+        assert.equal(await store.get(id), undefined, `record ${i} trimmed`);
+        assert.deepEqual(await placesOfIn(own, id), [], `record ${i} in no index`);
+        assert.equal(await redis.exists(own.taskLogs(id)), 0, `record ${i}'s log trimmed`);
+      } else assert.equal((await store.get(id))?.status, "succeeded", `record ${i} kept`);
+    }
+    const left = await redis.keys(`${prefix}-batch:*`);
+    await redis.del(...left);
   });
 });
