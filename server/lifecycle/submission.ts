@@ -213,7 +213,8 @@ export class TaskSubmission {
 
   /**
    * Stores new records, `publishing` (the ids of those to queue now) marked as being published first: issued in
-   * one tick, the mark and the creates leave in one pipeline, in that order (the command client auto-pipelines).
+   * one tick, the mark leaves at once (the command client auto-pipelines) and the creates follow on the same
+   * connection as batched script calls (TaskStore), so Redis stores the marks before any of the records.
    */
   private async createMarked(records: TaskRecord[], publishing: string[]): Promise<Array<TaskRecord | undefined>> {
     const [, ...created] = await Promise.all([this.deps.outbox.mark(publishing), ...records.map((r) => this.create(r))]);
@@ -269,7 +270,7 @@ export class TaskSubmission {
 
   /**
    * A batch of 1 to MAX_BATCH_TASKS tasks: checked as a whole (nothing is queued if any task is invalid), the
-   * records written in one pipeline, every message published before waiting once for all of RabbitMQ's
+   * records written in a few script calls, every message published before waiting once for all of RabbitMQ's
    * confirms. One Idempotency-Key covers the batch, and a person's batch is one audit entry. Resolves with the
    * tasks in the order sent once RabbitMQ confirmed every message.
    */
@@ -302,7 +303,7 @@ export class TaskSubmission {
     const ids = records.map((r) => r.id);
     const publishing = records.filter((r) => r.status !== "scheduled").map((r) => r.id);
     try {
-      // One round trip: the mark of the tasks to queue now, then the creates, in one pipeline.
+      // The mark of the tasks to queue now, then the creates, in one turn (see createMarked).
       const created = await redisCall(() => this.createMarked(records, publishing), NOTHING_CHANGED).catch((err: unknown) => {
         this.discard(ids);
         throw err;
@@ -493,10 +494,10 @@ function batchTaskId(batchId: string, index: number): string {
 
 /** A UUID (version 8, RFC 9562) hashed from `seed`: the same seed, the same id. */
 export function derivedId(seed: string): string {
-  const hex = createHash("sha256").update(seed).digest("hex").slice(0, 32).split("");
-  hex[12] = "8";
-  hex[16] = ((parseInt(hex[16], 16) & 0x3) | 0x8).toString(16);
-  const h = hex.join("");
+  const bytes = createHash("sha256").update(seed).digest();
+  bytes[6] = (bytes[6]! & 0x0f) | 0x80; // version 8
+  bytes[8] = (bytes[8]! & 0x3f) | 0x80; // variant 10
+  const h = bytes.toString("hex", 0, 16);
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
 }
 
