@@ -13,7 +13,7 @@ import { SessionStore } from "./auth/sessions";
 import { UsernameLimit } from "./auth/username-limit";
 import { BroadcastLog } from "./broadcast/broadcast-log";
 import { BroadcastService } from "./broadcast/broadcast-service";
-import { BroadcastIngestor } from "./broadcast/ingestor";
+import { IngestThread } from "./broadcast/ingest-host";
 import { checkExposure, type Config } from "./config";
 import { apiRoutes } from "./http/api";
 import { authRoutes } from "./http/auth-routes";
@@ -236,7 +236,15 @@ export async function startWebNode(config: Config, log: Logger, pages?: PageHand
   io.attach(httpServer);
 
   // The node's own loops.
-  const ingestor = new BroadcastIngestor(redis, broadcastSub, keys, config.BROADCAST_CHANNEL, broadcastLog, config.BROADCAST_MAX_BYTES, log);
+  // Outside broadcasts are recorded on a thread of the node's own, so fan-out work here never delays them.
+  const ingestor = new IngestThread(
+    { redisUrl: config.REDIS_URL, keyPrefix: config.KEY_PREFIX, channel: config.BROADCAST_CHANNEL, history: config.BROADCAST_HISTORY, maxBytes: config.BROADCAST_MAX_BYTES, logLevel: config.LOG_LEVEL },
+    log,
+    (b) => {
+      live.emit("broadcast:logged", b);
+      counters.count("broadcasts", Date.parse(b.at));
+    },
+  );
   await ingestor.start();
   stats.followQueueDepth(live, log);
   const stopQueueSampler = startQueueSampler(() => queueStats.readAll(), live, QUEUE_STATS_INTERVAL_MS, log);
