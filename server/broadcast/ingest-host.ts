@@ -22,7 +22,6 @@ export type IngestThreadCommand = { kind: "stop" };
 /** What the thread tells the node. */
 export type IngestThreadMessage =
   | { kind: "ready" }
-  | { kind: "stopped" }
   /** A log line of the thread (pino JSON), written by the node's logger. */
   | { kind: "log"; line: string }
   /** A broadcast the thread recorded: the node counts it (metrics, activity). */
@@ -74,7 +73,8 @@ export class IngestThread {
         if (!ready) return reject(err);
         this.log.error({ err: messageOf(err) }, "the broadcast ingest thread failed; starting it again");
       });
-      thread.on("exit", () => {
+      thread.on("exit", (code) => {
+        if (!ready) reject(new Error(`the broadcast ingest thread exited (code ${code}) before it was ready`));
         if (this.thread !== thread) return;
         this.thread = undefined;
         if (ready) this.restartLater();

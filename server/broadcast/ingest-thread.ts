@@ -33,12 +33,10 @@ await ingestor.start();
 
 port.on("message", (command: IngestThreadCommand) => {
   if (command.kind !== "stop") return;
+  // The node waits for the thread to exit: with the port closed and the connections gone, nothing keeps it alive.
   void ingestor
     .stop()
     .finally(() => closeRedis(redis, subscriber))
-    .finally(() => {
-      send({ kind: "stopped" });
-      port.close();
-    });
+    .finally(() => port.close());
 });
 send({ kind: "ready" });

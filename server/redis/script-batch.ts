@@ -14,7 +14,7 @@ export const MAX_BATCH = 100;
  * when every call has run, over the last call's KEYS and ARGV (work that is the same for every call, such as
  * trimming a shared index); an error there fails the whole script call.
  */
-export function batchLua(body: string, after = ""): string {
+function batchLua(body: string, after = ""): string {
   return `
 local function one(KEYS, ARGV)
 ${body}

@@ -11,6 +11,7 @@ const prefix = `test-batch-${randomUUID().slice(0, 8)}`;
 
 describe("batched script calls", () => {
   let redis: Redis;
+  let monitored: Redis;
   let monitor: Redis;
   /** Script calls (EVAL or EVALSHA) that named a key of this test, as MONITOR saw them. */
   const scriptCalls: string[][] = [];
@@ -19,7 +20,9 @@ describe("batched script calls", () => {
   before(async () => {
     const url = loadConfig(process.env).REDIS_URL;
     redis = new Redis(url);
-    monitor = await new Redis(url).monitor();
+    // MONITOR runs on a connection of its own that `monitor()` opens beside the client's.
+    monitored = new Redis(url);
+    monitor = await monitored.monitor();
     monitor.on("monitor", (_time: string, args: string[]) => {
       if (/^eval/i.test(args[0] ?? "") && args.some((a) => a.startsWith(prefix))) scriptCalls.push(args);
       if (args[0]?.toLowerCase() === "get" && args[1]?.startsWith(`${prefix}:mark:`)) marksSeen.add(args[1]);
@@ -27,6 +30,7 @@ describe("batched script calls", () => {
   });
   after(async () => {
     monitor.disconnect();
+    monitored.disconnect();
     const all = await redis.keys(`${prefix}:*`);
     if (all.length > 0) await redis.del(...all);
     await redis.quit();
