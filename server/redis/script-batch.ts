@@ -9,10 +9,11 @@ export const MAX_BATCH = 100;
 
 /**
  * The Lua of a batch script. `body` is a script over KEYS and ARGV that returns its result; the batch runs it once
- * per call with KEYS and ARGV that call's own. ARGV[1] and ARGV[2] are how many keys and arguments each call has.
- * A call whose body raises an error answers that error; the calls after it still run. `after`, if any, runs once
- * when every call has run, over the last call's KEYS and ARGV (work that is the same for every call, such as
- * trimming a shared index); an error there fails the whole script call.
+ * per call with KEYS and ARGV that call's own, followed by the shared ones. ARGV[1] to ARGV[4] are how many keys
+ * and arguments each call has and how many are shared; the shared keys open KEYS and the shared arguments follow
+ * ARGV[4], once per script call. A call whose body raises an error answers that error; the calls after it still
+ * run. `after`, if any, runs once when every call has run, over the last call's KEYS and ARGV (work that is the same
+ * for every call, such as trimming a shared index); an error there fails the whole script call.
  */
 function batchLua(body: string, after = ""): string {
   return `
@@ -22,13 +23,15 @@ end
 local function finally(KEYS, ARGV)
 ${after}
 end
-local nk, na = tonumber(ARGV[1]), tonumber(ARGV[2])
+local nk, na, nsk, nsa = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
 local out = {}
 local k, a
-for i = 0, #KEYS / nk - 1 do
+for i = 0, (#KEYS - nsk) / nk - 1 do
   k, a = {}, {}
-  for j = 1, nk do k[j] = KEYS[i * nk + j] end
-  for j = 1, na do a[j] = ARGV[2 + i * na + j] end
+  for j = 1, nk do k[j] = KEYS[nsk + i * nk + j] end
+  for j = 1, nsk do k[nk + j] = KEYS[j] end
+  for j = 1, na do a[j] = ARGV[4 + nsa + i * na + j] end
+  for j = 1, nsa do a[na + j] = ARGV[4 + j] end
   local ok, r = pcall(one, k, a)
   if not ok then r = redis.error_reply(type(r) == 'table' and r.err or tostring(r))
   elseif r == nil then r = false end
@@ -36,6 +39,12 @@ for i = 0, #KEYS / nk - 1 do
 end
 finally(k, a)
 return out`;
+}
+
+/** Keys and arguments every call of a batch script has, after its own: sent once per script call. */
+export interface SharedInputs {
+  keys: readonly string[];
+  args: ReadonlyArray<string | number>;
 }
 
 interface Pending<R> {
@@ -55,16 +64,20 @@ type BatchCommand<R> = (numberOfKeys: number, ...keysThenArgs: Array<string | nu
  */
 export class ScriptBatch<R> {
   private pending: Array<Pending<R>> = [];
+  private readonly shared: SharedInputs;
 
   constructor(
     private readonly redis: Redis,
     private readonly name: string,
     body: string,
+    /** Keys and arguments of each call's own (at least one key); the shared ones follow them in KEYS and ARGV. */
     private readonly numberOfKeys: number,
     private readonly numberOfArgs: number,
-    after?: string,
+    options: { after?: string; shared?: SharedInputs } = {},
   ) {
-    redis.defineCommand(name, { lua: batchLua(body, after) });
+    if (numberOfKeys < 1) throw new Error(`${name}: each call needs a key of its own`);
+    this.shared = options.shared ?? { keys: [], args: [] };
+    redis.defineCommand(name, { lua: batchLua(body, options.after) });
   }
 
   call(keys: string[], args: Array<string | number>): Promise<R> {
@@ -83,8 +96,8 @@ export class ScriptBatch<R> {
   }
 
   private send(batch: Array<Pending<R>>): void {
-    const keys: string[] = [];
-    const args: Array<string | number> = [this.numberOfKeys, this.numberOfArgs];
+    const keys = [...this.shared.keys];
+    const args: Array<string | number> = [this.numberOfKeys, this.numberOfArgs, this.shared.keys.length, this.shared.args.length, ...this.shared.args];
     for (const call of batch) {
       for (const key of call.keys) keys.push(key);
       for (const arg of call.args) args.push(arg);

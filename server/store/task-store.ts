@@ -21,45 +21,45 @@ export const SEARCH_SCAN_LIMIT = 5000;
 
 // Compare-and-set of one record plus the index entries that change with it. The caller knows the record it replaces
 // (the version compared), so only the indexes that change are touched: the old status's and the new one's.
-// KEYS: task hash, all-tasks index, finished index, dead-letter index.
-// ARGV: expected version ("0": must not exist), record JSON, createdAt score, status, status-index prefix,
-//       task-key prefix, id, finished index: score to add | "-" to remove | "" unchanged, history limit,
-//       dead-letter index: "+" add | "-" remove | "" unchanged, the replaced record's status ("" when new),
-//       the statuses a finished record can have (comma-separated), "1" to drop a worker's claim (its attempt is
-//       written, or the record no longer waits) | "".
+// KEYS: task hash, then the keys every write shares: all-tasks index, finished index, dead-letter index.
+// ARGV: expected version ("0": must not exist), record JSON, createdAt score, status, id, finished index: score to
+//       add | "-" to remove | "" unchanged, dead-letter index: "+" add | "-" remove | "" unchanged, the replaced
+//       record's status ("" when new), "1" to drop a worker's claim (its attempt is written, or the record no longer
+//       waits) | ""; then the arguments every write shares: status-index prefix, task-key prefix, history limit,
+//       the statuses a finished record can have (comma-separated). A batch sends the shared ones once (ScriptBatch).
 const SAVE_BODY = `
 local cur = redis.call('HGET', KEYS[1], 'v')
 if (cur or '0') ~= ARGV[1] then return 0 end
 local v = (tonumber(cur) or 0) + 1
-local id = ARGV[7]
+local id = ARGV[5]
 redis.call('HSET', KEYS[1], 'r', ARGV[2], 'v', v)
-if ARGV[13] == '1' then redis.call('HDEL', KEYS[1], 'a', 'ar') end
+if ARGV[9] == '1' then redis.call('HDEL', KEYS[1], 'a', 'ar') end
 if not cur then redis.call('ZADD', KEYS[2], ARGV[3], id) end
-if ARGV[11] ~= ARGV[4] then
-  if ARGV[11] ~= '' then redis.call('ZREM', ARGV[5] .. ARGV[11], id) end
-  redis.call('ZADD', ARGV[5] .. ARGV[4], ARGV[3], id)
+if ARGV[8] ~= ARGV[4] then
+  if ARGV[8] ~= '' then redis.call('ZREM', ARGV[10] .. ARGV[8], id) end
+  redis.call('ZADD', ARGV[10] .. ARGV[4], ARGV[3], id)
 end
-if ARGV[10] == '+' then redis.call('ZADD', KEYS[4], ARGV[3], id) elseif ARGV[10] == '-' then redis.call('ZREM', KEYS[4], id) end
-if ARGV[8] == '-' then redis.call('ZREM', KEYS[3], id) elseif ARGV[8] ~= '' then redis.call('ZADD', KEYS[3], ARGV[8], id) end
+if ARGV[7] == '+' then redis.call('ZADD', KEYS[4], ARGV[3], id) elseif ARGV[7] == '-' then redis.call('ZREM', KEYS[4], id) end
+if ARGV[6] == '-' then redis.call('ZREM', KEYS[3], id) elseif ARGV[6] ~= '' then redis.call('ZADD', KEYS[3], ARGV[6], id) end
 `;
 // Retention, after the writes of one script call (same KEYS and ARGV): the oldest finished records beyond the limit
 // go, at most TRIM_BATCH a call, each with its log and its entries in every index. Queued, running, retrying and
 // stalled tasks are never in the finished index, so they are never trimmed; nor are dead letters until an operator
 // discards them. A trimmed record may be in any finished status's index; removing absent members costs little.
 const TRIM = `
-local excess = redis.call('ZCARD', KEYS[3]) - tonumber(ARGV[9])
+local excess = redis.call('ZCARD', KEYS[3]) - tonumber(ARGV[12])
 if excess > 0 then
   local old = redis.call('ZRANGE', KEYS[3], 0, math.min(excess, ${TRIM_BATCH}) - 1)
   local doomed = {}
   for i, oid in ipairs(old) do
-    doomed[2 * i - 1] = ARGV[6] .. oid
-    doomed[2 * i] = ARGV[6] .. oid .. '${LOGS_SUFFIX}'
+    doomed[2 * i - 1] = ARGV[11] .. oid
+    doomed[2 * i] = ARGV[11] .. oid .. '${LOGS_SUFFIX}'
   end
   redis.call('DEL', unpack(doomed))
   redis.call('ZREM', KEYS[2], unpack(old))
   redis.call('ZREM', KEYS[3], unpack(old))
   redis.call('ZREM', KEYS[4], unpack(old))
-  for s in string.gmatch(ARGV[12], '[^,]+') do redis.call('ZREM', ARGV[5] .. s, unpack(old)) end
+  for s in string.gmatch(ARGV[13], '[^,]+') do redis.call('ZREM', ARGV[10] .. s, unpack(old)) end
 end
 `;
 const SAVE_SCRIPT = `${SAVE_BODY}${TRIM}return v`;
@@ -79,15 +79,15 @@ const WAITING_STATUSES: readonly TaskStatus[] = ["queued", "retrying", "stalled"
 // claim bumps its version, so a change made from a copy read before the claim is refused and made again from a
 // copy that has it. A claim for an earlier run than the one claimed (a delivery of an old message, which the
 // worker then drops) never replaces it. Nothing for a task with no record.
-// KEYS: task hash. ARGV: the claim (JSON), status-index prefix, id, the claim's run.
+// KEYS: task hash. ARGV: the claim (JSON), id, the claim's run, status-index prefix (shared by every claim).
 const CLAIM_SCRIPT = `
 local f = redis.call('HMGET', KEYS[1], 'r', 'ar', 'v')
 if not f[1] then return false end
-if tonumber(f[2] or '0') > tonumber(ARGV[4]) then return {f[1], f[3], 0} end
+if tonumber(f[2] or '0') > tonumber(ARGV[3]) then return {f[1], f[3], 0} end
 for _, s in ipairs({${WAITING_STATUSES.map((s) => `'${s}'`).join(", ")}}) do
-  if redis.call('ZSCORE', ARGV[2] .. s, ARGV[3]) then
+  if redis.call('ZSCORE', ARGV[4] .. s, ARGV[2]) then
     local v = (tonumber(f[3]) or 0) + 1
-    redis.call('HSET', KEYS[1], 'a', ARGV[1], 'ar', ARGV[4], 'v', v)
+    redis.call('HSET', KEYS[1], 'a', ARGV[1], 'ar', ARGV[3], 'v', v)
     return {f[1], v, 1}
   end
 end
@@ -114,6 +114,9 @@ export type Mutation = (current: TaskRecord) => TaskRecord | undefined;
 export class TaskStore {
   private readonly claims: ScriptBatch<[string, number | string | null, number] | null>;
   private readonly saves: ScriptBatch<number>;
+  /** The save script's keys and arguments after each write's own (see SAVE_BODY). */
+  private readonly sharedSaveKeys: string[];
+  private readonly sharedSaveArgs: Array<string | number>;
 
   constructor(
     private readonly redis: Redis,
@@ -126,8 +129,11 @@ export class TaskStore {
     redis.defineCommand("taskcastScheduleTask", { numberOfKeys: 2, lua: SCHEDULE_SCRIPT });
     // The hot path's claims and writes: those made in one turn go as one script call each (a busy worker claims and
     // stores dozens of tasks a turn), with retention run once per call, after its writes.
-    this.claims = new ScriptBatch(redis, "taskcastClaimTasks", CLAIM_SCRIPT, 1, 4);
-    this.saves = new ScriptBatch(redis, "taskcastSaveTasks", `${SAVE_BODY}return v`, 4, 13, TRIM);
+    // What every call shares (index keys, key prefixes, the limit) goes once per script call.
+    this.claims = new ScriptBatch(redis, "taskcastClaimTasks", CLAIM_SCRIPT, 1, 3, { shared: { keys: [], args: [keys.tasksByStatus("")] } });
+    this.sharedSaveKeys = [keys.tasks, keys.tasksFinished, keys.deadLetters];
+    this.sharedSaveArgs = [keys.tasksByStatus(""), keys.task(""), historyLimit, FINISHED_LIST];
+    this.saves = new ScriptBatch(redis, "taskcastSaveTasks", `${SAVE_BODY}return v`, 1, 9, { after: TRIM, shared: { keys: this.sharedSaveKeys, args: this.sharedSaveArgs } });
   }
 
   async get(id: string): Promise<TaskRecord | undefined> {
@@ -143,7 +149,7 @@ export class TaskStore {
    * attempt, a cancel records it as running.
    */
   async claim(id: string, claim: TaskClaim): Promise<TaskRecord | undefined> {
-    const reply = await this.claims.call([this.keys.task(id)], [JSON.stringify(claim), this.keys.tasksByStatus(""), id, claim.run]);
+    const reply = await this.claims.call([this.keys.task(id)], [JSON.stringify(claim), id, claim.run]);
     return reply ? decode(reply[0], String(reply[1]), reply[2] === 1 ? claim : undefined) : undefined;
   }
 
@@ -163,7 +169,7 @@ export class TaskStore {
     if (record.status !== "scheduled" || record.runAt === undefined) throw new Error(`createScheduled needs a scheduled record with runAt (task ${record.id})`);
     const tx = this.redis.multi();
     const { keys, args } = this.saveArgs(record);
-    (tx as unknown as SaveTaskCommand).taskcastSaveTask(...keys, ...args);
+    (tx as unknown as SaveTaskCommand).taskcastSaveTask(...keys, ...this.sharedSaveKeys, ...args, ...this.sharedSaveArgs);
     (tx as unknown as ScheduleTaskCommand).taskcastScheduleTask(this.keys.task(record.id), this.keys.scheduled, args[1]!, Date.parse(record.runAt), record.id, carried ?? "");
     const replies = await tx.exec();
     const [err, version] = replies?.[0] ?? [new Error("the transaction was discarded")];
@@ -297,10 +303,10 @@ export class TaskStore {
   private async write(record: TaskRecord, known?: TaskRecord, options: WriteOptions = {}): Promise<number> {
     const { keys, args } = this.saveArgs(record, known);
     if (!options.publishing) return Number(await this.saves.call(keys, args));
-    return Number(await (this.redis as unknown as SaveTaskMarkedCommand).taskcastSaveTaskMarked(...keys, this.keys.scheduledMoving, ...args));
+    return Number(await (this.redis as unknown as SaveTaskMarkedCommand).taskcastSaveTaskMarked(...keys, ...this.sharedSaveKeys, this.keys.scheduledMoving, ...args, ...this.sharedSaveArgs));
   }
 
-  /** The save script's keys and arguments (see SAVE_SCRIPT). */
+  /** A write's own keys and arguments for the save script (see SAVE_BODY); the shared ones follow them. */
   private saveArgs(record: TaskRecord, known?: TaskRecord): { keys: string[]; args: Array<string | number> } {
     // Version 0 is a record not stored yet (built from a message): there is nothing to replace.
     const replaced = known && known.version > 0 ? known : undefined;
@@ -315,7 +321,7 @@ export class TaskStore {
       : wasFinished
         ? "-"
         : "";
-    const keys = [this.keys.task(record.id), this.keys.tasks, this.keys.tasksFinished, this.keys.deadLetters];
+    const keys = [this.keys.task(record.id)];
     const args = [
       replaced ? String(replaced.version) : "0",
       // The version lives in its own field. A copy with it set undefined (JSON leaves it out) is made in V8's fast
@@ -323,14 +329,10 @@ export class TaskStore {
       JSON.stringify({ ...record, version: undefined, claim: undefined }),
       Date.parse(record.createdAt),
       record.status,
-      this.keys.tasksByStatus(""),
-      this.keys.task(""),
       record.id,
       finishedOp,
-      this.historyLimit,
       deadLetter === wasDeadLetter ? "" : deadLetter ? "+" : "-",
       replaced?.status ?? "",
-      FINISHED_LIST,
       WAITING_STATUSES.includes(record.status) && !(known?.claim && claimWritten(record, known.claim)) ? "" : "1",
     ];
     return { keys, args };

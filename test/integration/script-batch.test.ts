@@ -67,7 +67,7 @@ describe("batched script calls", () => {
 
   test(`more than ${MAX_BATCH} calls at once are split, answered in order; the after step runs once per script call`, async () => {
     const body = `return redis.call('RPUSH', KEYS[1], ARGV[1])`;
-    const batch = new ScriptBatch<number>(redis, "testBatchPush", body, 1, 1, `redis.call('INCR', KEYS[1] .. ':after')`);
+    const batch = new ScriptBatch<number>(redis, "testBatchPush", body, 1, 1, { after: `redis.call('INCR', KEYS[1] .. ':after')` });
     scriptCalls.length = 0;
     const key = `${prefix}:list`;
     const n = MAX_BATCH * 2 + 5;
@@ -76,6 +76,26 @@ describe("batched script calls", () => {
     assert.deepEqual((await redis.lrange(key, 0, -1)).map(Number), Array.from({ length: n }, (_, i) => i));
     assert.equal(await redis.get(`${key}:after`), "3");
     assert.equal(await seen(), 3);
+  });
+
+  test("shared keys and arguments are sent once per script call and follow each call's own in KEYS and ARGV", async () => {
+    // Each call adds its member to its own set and to the shared set, tagged with both shared arguments.
+    const body = `redis.call('SADD', KEYS[1], ARGV[1] .. ARGV[2]) redis.call('SADD', KEYS[2], ARGV[1] .. ARGV[3]) return #KEYS * 10 + #ARGV`;
+    const shared = { keys: [`${prefix}:shared`], args: ["@first", "@second"] };
+    const batch = new ScriptBatch<number>(redis, "testBatchShared", body, 1, 1, { shared, after: `redis.call('SET', KEYS[2] .. ':after', ARGV[2] .. ARGV[3])` });
+    scriptCalls.length = 0;
+    const replies = await Promise.all(["a", "b", "c"].map((m) => batch.call([`${prefix}:own:${m}`], [m])));
+    // Every call saw two keys (its own, then the shared one) and three arguments (its own, then the two shared).
+    assert.deepEqual(replies, [23, 23, 23]);
+    assert.deepEqual(await redis.smembers(`${prefix}:own:b`), ["b@first"]);
+    assert.deepEqual((await redis.smembers(`${prefix}:shared`)).sort(), ["a@second", "b@second", "c@second"]);
+    assert.equal(await redis.get(`${prefix}:shared:after`), "@first@second");
+    assert.equal(await seen(), 1);
+    // The shared arguments went once: the script call carried the counts, the shared key and arguments, and the
+    // three calls' own key and argument each.
+    const call = scriptCalls[0]!;
+    assert.equal(call.filter((a) => a === "@first").length, 1);
+    assert.equal(call.filter((a) => a === `${prefix}:shared`).length, 1);
   });
 
   test("a call with the wrong number of keys or arguments is refused before it is sent", async () => {
