@@ -122,7 +122,7 @@ export class TaskStore {
     private readonly redis: Redis,
     private readonly keys: RedisKeys,
     /** Finished records kept (dead letters not counted). */
-    private readonly historyLimit: number,
+    historyLimit: number,
   ) {
     redis.defineCommand("taskcastSaveTask", { numberOfKeys: 4, lua: SAVE_SCRIPT });
     redis.defineCommand("taskcastSaveTaskMarked", { numberOfKeys: 5, lua: SAVE_MARKED_SCRIPT });
