@@ -57,7 +57,8 @@ test.beforeAll(async ({ playwright }) => {
   }
   // Enough for the feed to scroll: a scrolling region must be reachable by keyboard.
   for (let i = 1; i <= FEED_FILLER; i++) expect((await request.post(`${nodeUrl(1)}api/broadcasts`, { data: { channel: "ops", message: `Backup shard ${i} of ${FEED_FILLER} verified` } })).status()).toBe(202);
-  const running = await submit(request, { type: "sleep", payload: { ms: 120_000 } });
+  // Running for every variant below (the afterAll cancels it): light and dark together have taken 160 s here.
+  const running = await submit(request, { type: "sleep", payload: { ms: 600_000 } });
   await expect.poll(() => status(request, rerun), { timeout: 15_000 }).toBe("succeeded");
   for (const id of dead) await expect.poll(() => status(request, id), { timeout: 30_000 }).toBe("dead");
   await expect.poll(() => status(request, running)).toBe("running");

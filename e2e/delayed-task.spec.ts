@@ -9,8 +9,10 @@ test("a task submitted with a delay of a few seconds shows scheduled, then runni
   const page = await openTab(browser, 0);
   const other = await openTab(browser, 1);
   await page.getByLabel("Task type").selectOption("sleep");
-  await page.getByLabel("Payload").fill(JSON.stringify({ ms: 1500 }));
-  await page.getByLabel("Delay (s)").fill("3");
+  // Long enough to be seen scheduled, then running, on a loaded 2-core machine, where opening a page has taken
+  // more than 3 s.
+  await page.getByLabel("Payload").fill(JSON.stringify({ ms: 4000 }));
+  await page.getByLabel("Delay (s)").fill("8");
   await page.getByRole("button", { name: "Submit task" }).click();
   const feedback = page.getByRole("status").filter({ hasText: /Scheduled sleep task [0-9a-f]{8}\./ });
   await expect(feedback).toBeVisible();
@@ -31,9 +33,9 @@ test("a task submitted with a delay of a few seconds shows scheduled, then runni
   await detail.goto(`${nodeUrl(1)}tasks/${id}`);
   await expect(detail.getByText("Runs at")).toBeVisible();
 
-  // Then running (a sleep of 1.5 s), in the running list, not before its time.
+  // Then running (a sleep of 4 s), in the running list, not before its time.
   const running = page.getByRole("region", { name: "Running tasks" }).getByRole("listitem").filter({ hasText: short });
-  await expect(running.getByText("running", { exact: true })).toBeVisible({ timeout: 10_000 });
+  await expect(running.getByText("running", { exact: true })).toBeVisible({ timeout: 20_000 });
   expect(Date.now()).toBeGreaterThanOrEqual(Date.parse(scheduled.runAt!));
   // Then succeeded, in both tabs and on its page.
   for (const tab of [page, other]) {
