@@ -337,10 +337,11 @@ export class TaskRunner {
     const timeout = () => control.abort(new AttemptAbort("timeout", `Attempt timed out after ${policy.timeoutMs} ms.`));
     // One timer for a short attempt: the timeout's is set only once it is recorded as running (or sooner if shorter).
     let timer = policy.timeoutMs <= RUNNING_WRITE_DELAY_MS ? setTimeout(timeout, policy.timeoutMs) : undefined;
-    let writes: Promise<unknown> = Promise.resolve();
+    // The attempt's own writes (running, progress), chained; most attempts end before the first.
+    let writes: Promise<unknown> | undefined;
     const markRunning = setTimeout(() => {
       timer ??= setTimeout(timeout, policy.timeoutMs - (Date.now() - startedMs));
-      writes = writes
+      writes = (writes ?? Promise.resolve())
         .then(() => this.apply(id, { type: "start", attempt: ref }, record))
         .then((saved) => {
           if (saved) record = saved;
@@ -357,7 +358,7 @@ export class TaskRunner {
       const at = Date.now();
       if (at - lastProgressAt < PROGRESS_INTERVAL_MS || control.aborted) return;
       lastProgressAt = at;
-      writes = writes
+      writes = (writes ?? Promise.resolve())
         .then(() => this.apply(id, { type: "progress", worker: workerId, run: ref.run, fraction }))
         .then((saved) => {
           if (saved) record = saved;
@@ -382,7 +383,7 @@ export class TaskRunner {
       clearTimeout(markRunning);
       this.active.delete(id);
     }
-    await writes;
+    if (writes) await writes;
     // The attempt's lines are stored before its outcome; a success only counted (summary tracking) stores none,
     // as it stores no record for them to belong to.
     if (lines && counted && ended.ok && record.version === 0) lines.drop();
@@ -479,10 +480,13 @@ export class TaskRunner {
     return saved;
   }
 
-  /** Sends a finished task's record to the message's reply_to exactly once (see reply-once.ts); "requeue" if another delivery still holds it. */
-  private async replyOnce(message: ConsumeMessage, finished: TaskRecord): Promise<Outcome> {
-    const sent = await replyOnce({ apply: (id, event, known) => this.apply(id, event, known), reply: this.deps.reply }, message.properties, finished);
-    return sent ? "ack" : "requeue";
+  /**
+   * Sends a finished task's record to the message's reply_to exactly once (see reply-once.ts); "requeue" if another
+   * delivery still holds it. Most messages have no reply_to: they are answered at once, without a promise.
+   */
+  private replyOnce(message: ConsumeMessage, finished: TaskRecord): Outcome | Promise<Outcome> {
+    if (!message.properties.replyTo) return "ack";
+    return replyOnce({ apply: (id, event, known) => this.apply(id, event, known), reply: this.deps.reply }, message.properties, finished).then((sent) => (sent ? "ack" : "requeue"));
   }
 
 }
@@ -522,7 +526,11 @@ class AttemptControl {
   /** `work`'s outcome, or the abort's reason should the attempt be aborted first. */
   race<T>(work: Promise<T>): Promise<T> {
     if (this.aborted) return Promise.reject(this.reason);
-    return Promise.race([work, new Promise<never>((_, reject) => (this.rejectRace = reject))]);
+    // One promise settled by whichever comes first (Promise.race would make two more per attempt).
+    return new Promise<T>((resolve, reject) => {
+      this.rejectRace = reject;
+      Promise.resolve(work).then(resolve, reject);
+    });
   }
 }
 

@@ -300,10 +300,10 @@ export class TaskStore {
   }
 
   /** Writes `record` if the stored one is still `known` (none, or version 0: it must not exist); the new version, or 0. */
-  private async write(record: TaskRecord, known?: TaskRecord, options: WriteOptions = {}): Promise<number> {
+  private write(record: TaskRecord, known?: TaskRecord, options: WriteOptions = {}): Promise<number> {
     const { keys, args } = this.saveArgs(record, known);
-    if (!options.publishing) return Number(await this.saves.call(keys, args));
-    return Number(await (this.redis as unknown as SaveTaskMarkedCommand).taskcastSaveTaskMarked(...keys, ...this.sharedSaveKeys, this.keys.scheduledMoving, ...args, ...this.sharedSaveArgs));
+    if (!options.publishing) return this.saves.call(keys, args).then(Number);
+    return (this.redis as unknown as SaveTaskMarkedCommand).taskcastSaveTaskMarked(...keys, ...this.sharedSaveKeys, this.keys.scheduledMoving, ...args, ...this.sharedSaveArgs).then(Number);
   }
 
   /** A write's own keys and arguments for the save script (see SAVE_BODY); the shared ones follow them. */
