@@ -115,8 +115,10 @@ export class Scheduler {
    * them (at most MAX_FIRING schedules at once).
    */
   async check(): Promise<void> {
-    const now = await this.deps.now();
-    const states = (await this.deps.store.all()).filter((s) => s.schedule.enabled);
+    // The clock and the schedules in one round trip (issued together, the command client pipelines them): a check
+    // runs 4 times a second on every node, mostly finding nothing due.
+    const [now, all] = await Promise.all([this.deps.now(), this.deps.store.all()]);
+    const states = all.filter((s) => s.schedule.enabled);
     const first = states.length === 0 ? 0 : this.offset++ % states.length;
     for (let i = 0; i < states.length && this.firing.size < MAX_FIRING; i++) {
       const state = states[(first + i) % states.length];
