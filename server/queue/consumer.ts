@@ -68,7 +68,7 @@ export class TaskConsumer {
     concurrency: number,
     /**
      * Deliveries held unacknowledged, running or waiting for a slot (at least `concurrency`); undefined: sized to
-     * the tasks, from twice to eight times the concurrency (see prefetch-tuner.ts).
+     * the tasks, from twice the concurrency to eight times it and at least 64 (see prefetch-tuner.ts).
      */
     prefetch: number | undefined,
     /** Runs a delivery holding `slot`; may give the slot back before it resolves (see SlotLease). */
@@ -121,21 +121,28 @@ export class TaskConsumer {
     if (window.ms < TUNE_MS && window.released < QUICK_TUNE_RELEASES) return;
     const next = this.tuner?.next(this.prefetch, this.slots.usage());
     if (next === undefined) return;
+    const shrinking = next < this.prefetch;
     this.prefetch = next;
-    void this.reconsume().catch((err: unknown) => this.log.warn({ queue: this.queue, err: messageOf(err) }, "could not consume with the new prefetch; the connection's recovery consumes again"));
+    void this.reconsume(shrinking).catch((err: unknown) => this.log.warn({ queue: this.queue, err: messageOf(err) }, "could not consume with the new prefetch; the connection's recovery consumes again"));
   }
 
   /**
    * Cancels the consumer and consumes again, with the current prefetch. Deliveries held stay held and are acked as
    * before (acks belong to the channel). Does nothing while not consuming: the next consume takes the new prefetch.
+   * A smaller prefetch (`handBack`) means longer tasks: the deliveries still waiting for a slot then go back to the
+   * queue once the old consumer is cancelled (so none comes back to it), for any worker with a free slot; the new
+   * consumer takes what it is due from the queue again. Without it, a burst of long tasks that followed short ones
+   * would wait behind each other here, up to the old prefetch, while other workers idle.
    */
-  private reconsume(): Promise<void> {
+  private reconsume(handBack = false): Promise<void> {
     const run = this.switching.then(async () => {
       const { channel, consumerTag, consume } = this;
       if (!channel || !consumerTag || !consume || this.paused || this.stopped) return;
       this.consumerTag = undefined;
       await channel.cancel(consumerTag);
       if (this.channel !== channel || this.paused || this.stopped) return;
+      const handedBack = handBack ? this.slots.cancelWaiting() : 0;
+      if (handedBack > 0) this.log.info({ queue: this.queue, prefetch: this.prefetch, deliveries: handedBack }, "prefetch lowered for longer tasks: deliveries waiting for a slot went back to the queue");
       this.consumerTag = await consume();
       this.log.debug({ queue: this.queue, prefetch: this.prefetch }, "prefetch sized to the tasks: consuming with it");
     });

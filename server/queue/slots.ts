@@ -88,8 +88,11 @@ export class Slots {
     this.countedAt = now;
   }
 
-  cancelWaiting(): void {
-    for (const waiter of this.waiting.splice(0)) waiter(false);
+  /** Lets every waiter go without a slot; answers how many there were. */
+  cancelWaiting(): number {
+    const waiters = this.waiting.splice(0);
+    for (const waiter of waiters) waiter(false);
+    return waiters.length;
   }
 
   /** A lease that holds at most one slot at a time. */

@@ -32,14 +32,14 @@ test("tasks of some ms get a prefetch in between, and small moves are left alone
 test("a worker idle for five windows in a row goes back to twice the concurrency; a short pause keeps its prefetch", () => {
   const tuner = new PrefetchTuner(4);
   // Less than a quarter of one slot busy over a window, and few deliveries: idle.
-  for (let i = 0; i < 4; i++) assert.equal(tuner.next(32, window(400, 30)), undefined, `idle window ${i + 1}`);
+  for (let i = 0; i < 4; i++) assert.equal(tuner.next(64, window(400, 30)), undefined, `idle window ${i + 1}`);
   // Many tiny tasks (each claimed before its slot, so little slot time) are not idleness.
-  assert.equal(tuner.next(32, window(400, 3000)), undefined, "kept at the top");
-  for (let i = 0; i < 4; i++) assert.equal(tuner.next(32, window(0, 0)), undefined, `idle again, window ${i + 1}`);
+  assert.equal(tuner.next(64, window(400, 3000)), undefined, "kept at the top");
+  for (let i = 0; i < 4; i++) assert.equal(tuner.next(64, window(0, 0)), undefined, `idle again, window ${i + 1}`);
   // Busy again: the count starts over.
-  assert.equal(tuner.next(32, window(4000, 2000)), undefined);
-  for (let i = 0; i < 4; i++) assert.equal(tuner.next(32, window(0, 0)), undefined);
-  assert.equal(tuner.next(32, window(0, 0)), 8, "the fifth idle window in a row");
+  assert.equal(tuner.next(64, window(4000, 8000)), undefined);
+  for (let i = 0; i < 4; i++) assert.equal(tuner.next(64, window(0, 0)), undefined);
+  assert.equal(tuner.next(64, window(0, 0)), 8, "the fifth idle window in a row");
   assert.equal(tuner.next(8, window(0, 0)), undefined, "already there");
 });
 
@@ -57,7 +57,14 @@ test("the bounds never pass RabbitMQ's largest prefetch Taskcast sets", () => {
   const tuner = new PrefetchTuner(1000);
   assert.equal(tuner.min, 2000);
   assert.equal(tuner.max, 2000);
-  assert.equal(new PrefetchTuner(1).max, 8);
+});
+
+test("the top is eight times the concurrency, and at least 64 for small concurrencies", () => {
+  assert.deepEqual([1, 2, 8, 16].map((c) => new PrefetchTuner(c).max), [64, 64, 64, 128]);
+  const tuner = new PrefetchTuner(1);
+  assert.equal(tuner.min, 2);
+  // One slot busy 20 % of 2 s, 4,000 deliveries: 0.1 ms a slot asks for 2 × 81 = 162, capped at 64.
+  assert.equal(tuner.next(2, window(400, 4000)), 64);
 });
 
 test("slots count the time they are held and how many were given back", async () => {
