@@ -121,18 +121,19 @@ export class TaskConsumer {
     if (window.ms < TUNE_MS && window.released < QUICK_TUNE_RELEASES) return;
     const next = this.tuner?.next(this.prefetch, this.slots.usage());
     if (next === undefined) return;
-    const shrinking = next < this.prefetch;
+    const handBack = next < this.prefetch && this.tuner!.worthHandingBack(this.slots.waitingCount);
     this.prefetch = next;
-    void this.reconsume(shrinking).catch((err: unknown) => this.log.warn({ queue: this.queue, err: messageOf(err) }, "could not consume with the new prefetch; the connection's recovery consumes again"));
+    void this.reconsume(handBack).catch((err: unknown) => this.log.warn({ queue: this.queue, err: messageOf(err) }, "could not consume with the new prefetch; the connection's recovery consumes again"));
   }
 
   /**
    * Cancels the consumer and consumes again, with the current prefetch. Deliveries held stay held and are acked as
    * before (acks belong to the channel). Does nothing while not consuming: the next consume takes the new prefetch.
-   * A smaller prefetch (`handBack`) means longer tasks: the deliveries still waiting for a slot then go back to the
-   * queue once the old consumer is cancelled (so none comes back to it), for any worker with a free slot; the new
-   * consumer takes what it is due from the queue again. Without it, a burst of long tasks that followed short ones
-   * would wait behind each other here, up to the old prefetch, while other workers idle.
+   * A smaller prefetch means longer tasks; with `handBack` (the waiting ones hold a quarter second of work or more,
+   * see PrefetchTuner.worthHandingBack) the deliveries still waiting for a slot go back to the queue once the old
+   * consumer is cancelled (so none comes back to it), for any worker with a free slot; the new consumer takes what
+   * it is due from the queue again. Without it, a burst of long tasks that followed short ones would wait behind
+   * each other here, up to the old prefetch, while other workers idle.
    */
   private reconsume(handBack = false): Promise<void> {
     const run = this.switching.then(async () => {

@@ -6,8 +6,9 @@
 // half faster again at 32 to 64 than at 8). With long tasks every credit beyond the slots is a task waiting in this
 // worker that an idle worker could run. So the prefetch goes from twice the concurrency (at rest, or long tasks) up
 // to eight times it, and at least MIN_TOP (tasks well under a millisecond), and the extra deliveries held stay under
-// EXTRA_HELD_BYTES of message bodies. When it shrinks, the deliveries still waiting for a slot go back to the queue
-// (see TaskConsumer.tune), so long tasks that follow short ones do not wait behind each other in one worker.
+// EXTRA_HELD_BYTES of message bodies. When it shrinks and the deliveries still waiting for a slot hold more than
+// HAND_BACK_AFTER_MS of work, they go back to the queue (see TaskConsumer.tune), so long tasks that follow short ones
+// do not wait behind each other in one worker.
 
 import type { SlotWindow } from "./slots";
 
@@ -23,6 +24,11 @@ const EXTRA_HELD_BYTES = 16 * 1024 * 1024;
  * top of 8, 2,579–3,429 with 16, 3,127–3,577 with 32 and 3,262–4,646 with 64 (alternated runs of 20,000).
  */
 const MIN_TOP = 64;
+/**
+ * Work waiting in a worker (deliveries waiting for a slot, at the last window's slot time, spread over the slots)
+ * beyond which a smaller prefetch hands them back to the queue: less is not worth their requeue and redelivery.
+ */
+const HAND_BACK_AFTER_MS = 250;
 /** The largest prefetch Taskcast sets, sized or configured (WORKER_PREFETCH's bound). */
 export const MAX_PREFETCH = 2000;
 /**
@@ -41,8 +47,10 @@ export class PrefetchTuner {
   private bytes = 0;
   private deliveries = 0;
   private idleWindows = 0;
+  /** What a delivery held its slot for over the last window (ms). */
+  private slotMs = 0;
 
-  constructor(concurrency: number) {
+  constructor(private readonly concurrency: number) {
     this.min = Math.min(2 * concurrency, MAX_PREFETCH);
     this.max = Math.min(Math.max(8 * concurrency, MIN_TOP), MAX_PREFETCH);
   }
@@ -56,22 +64,30 @@ export class PrefetchTuner {
   /** The prefetch the last window asks for, or undefined to keep `current`; starts a new window. */
   next(current: number, window: SlotWindow): number | undefined {
     const meanBytes = this.deliveries > 0 ? this.bytes / this.deliveries : 0;
+    this.slotMs = window.busyMs / Math.max(window.released, 1);
     this.bytes = 0;
     this.deliveries = 0;
     const idle = window.busyMs < window.ms * IDLE_SLOT_SHARE && window.released < (window.ms / 1000) * IDLE_RELEASES_PER_S;
     this.idleWindows = idle ? this.idleWindows + 1 : 0;
     // A pause between bursts keeps the prefetch; a worker idle for a while meets long tasks with the smallest one.
     if (idle && this.idleWindows < IDLE_WINDOWS) return undefined;
-    const target = idle ? this.min : this.target(window, meanBytes);
+    const target = idle ? this.min : this.target(meanBytes);
     if (target === current) return undefined;
     // Small moves are not worth a new consumer; reaching either bound is.
     const small = Math.abs(target - current) < current / 4;
     return small && target !== this.min && target !== this.max ? undefined : target;
   }
 
-  private target(window: SlotWindow, meanBytes: number): number {
-    const meanSlotMs = window.busyMs / Math.max(window.released, 1);
-    const wanted = Math.round(this.min * (1 + OUT_OF_SLOT_MS / Math.max(meanSlotMs, 0.01)));
+  /**
+   * Whether `waiting` deliveries waiting for a slot are worth handing back to the queue as the prefetch shrinks: at
+   * the last window's slot time they would keep this worker busy for more than HAND_BACK_AFTER_MS.
+   */
+  worthHandingBack(waiting: number): boolean {
+    return (waiting * this.slotMs) / this.concurrency > HAND_BACK_AFTER_MS;
+  }
+
+  private target(meanBytes: number): number {
+    const wanted = Math.round(this.min * (1 + OUT_OF_SLOT_MS / Math.max(this.slotMs, 0.01)));
     const byMemory = meanBytes > 0 ? this.min + Math.floor(EXTRA_HELD_BYTES / meanBytes) : this.max;
     return Math.max(this.min, Math.min(wanted, byMemory, this.max));
   }

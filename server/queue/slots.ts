@@ -57,6 +57,11 @@ export class Slots {
     return this.taken;
   }
 
+  /** Holders waiting for a slot. */
+  get waitingCount(): number {
+    return this.waiting.length;
+  }
+
   release(): void {
     this.released++;
     const next = this.waiting.shift();

@@ -43,6 +43,22 @@ test("a worker idle for five windows in a row goes back to twice the concurrency
   assert.equal(tuner.next(8, window(0, 0)), undefined, "already there");
 });
 
+test("a shrinking prefetch hands back the waiting deliveries only if they hold a quarter second of work", () => {
+  const tuner = new PrefetchTuner(1);
+  // Tasks of 0.1 ms: 60 waiting are 6 ms of work, not worth a requeue each.
+  assert.equal(tuner.next(2, window(400, 4000)), 64);
+  assert.equal(tuner.worthHandingBack(60), false);
+  // A slot held the whole window by a task still running: long tasks; five waiting behind it go back.
+  assert.equal(tuner.next(64, { ms: 1000, busyMs: 1000, released: 0 }), 2);
+  assert.equal(tuner.worthHandingBack(5), true);
+  assert.equal(tuner.worthHandingBack(0), false);
+  // Tasks of 10 ms at concurrency 4: 80 waiting are 200 ms of work; 120 are 300 ms.
+  const four = new PrefetchTuner(4);
+  four.next(8, window(4000, 400));
+  assert.equal(four.worthHandingBack(80), false);
+  assert.equal(four.worthHandingBack(120), true);
+});
+
 test("large messages bound the deliveries held beyond twice the concurrency", () => {
   const tuner = new PrefetchTuner(16);
   for (let i = 0; i < 10; i++) tuner.delivered(1024 * 1024);
