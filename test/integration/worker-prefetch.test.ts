@@ -64,7 +64,7 @@ describe("a worker's prefetch sized to its tasks", () => {
   });
 });
 
-describe("deliveries claimed before their slot (short tasks flowing)", () => {
+describe("a worker of concurrency 1 after a burst of short tasks", () => {
   let stack: Stack;
 
   before(async () => {
@@ -74,8 +74,8 @@ describe("deliveries claimed before their slot (short tasks flowing)", () => {
 
   const prefetch = async () => sample(await (await fetch(`${stack.workers[0].metricsUrl}/metrics`)).text(), "taskcast_worker_prefetch");
 
-  test("a cancel of a task claimed and waiting for the slot ends it at once, and its handler never runs", async () => {
-    // Short tasks raise the prefetch above 2: from then on the worker claims each delivery as it arrives.
+  /** Runs 1,000 echo tasks on the first worker; answers the highest prefetch seen meanwhile. */
+  async function burstOfShortTasks(): Promise<number> {
     const flood = await postJson(stack.nodes[0], "/api/tasks/batch", { tasks: Array.from({ length: 1000 }, () => ({ type: "echo" })) });
     assert.equal(flood.status, 202);
     let raised = 0;
@@ -83,6 +83,12 @@ describe("deliveries claimed before their slot (short tasks flowing)", () => {
       raised = Math.max(raised, (await prefetch()) ?? 0);
       return (await taskOf(stack, flood.body.tasks[999].id))?.status === "succeeded" ? true : undefined;
     }, "the short tasks to run", 60_000);
+    return raised;
+  }
+
+  test("a cancel of a task claimed and waiting for the slot ends it at once, and its handler never runs", async () => {
+    // Short tasks raise the prefetch above 2: from then on the worker claims each delivery as it arrives.
+    const raised = await burstOfShortTasks();
     assert.ok(raised > 2, `the prefetch rose to ${raised}`);
 
     // A long task takes the one slot; five short ones behind it are delivered, claimed, and wait for the slot.
@@ -104,27 +110,11 @@ describe("deliveries claimed before their slot (short tasks flowing)", () => {
     assert.equal((await taskOf(stack, sleeper))?.status, "running", "the long task is still running");
     assert.equal((await waitForStatus(stack, sleeper, ["succeeded"], 10_000)).status, "succeeded");
   });
-});
 
-describe("a prefetch lowered for long tasks hands the waiting deliveries back", () => {
-  let stack: Stack;
-
-  before(async () => {
-    stack = await startStack({ workers: 1, env: { WORKER_CONCURRENCY: "1" } });
-  });
-  after(() => stack.close());
-
-  const prefetch = async () => sample(await (await fetch(`${stack.workers[0].metricsUrl}/metrics`)).text(), "taskcast_worker_prefetch");
-
-  test("long tasks that follow short ones are not held by the worker that ran the short ones", async () => {
+  // Runs last: it adds a second worker to the stack.
+  test("long tasks that follow short ones go back to the queue, not held by the worker that ran the short ones", async () => {
     // Short tasks raise the first worker's prefetch well above the handful of long tasks that follow.
-    const flood = await postJson(stack.nodes[0], "/api/tasks/batch", { tasks: Array.from({ length: 1000 }, () => ({ type: "echo" })) });
-    assert.equal(flood.status, 202);
-    let raised = 0;
-    await eventually(async () => {
-      raised = Math.max(raised, (await prefetch()) ?? 0);
-      return (await taskOf(stack, flood.body.tasks[999].id))?.status === "succeeded" ? true : undefined;
-    }, "the short tasks to run", 60_000);
+    const raised = await burstOfShortTasks();
     assert.ok(raised >= 8, `the prefetch rose to ${raised}`);
 
     // Six tasks of 1.5 s, all delivered to the first worker (the only consumer, with credit to spare).
