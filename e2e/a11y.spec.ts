@@ -2,7 +2,8 @@
 // dark and on a phone, in the states that show the most of it: signed in as an operator (and as a viewer), tasks
 // running, finished and dead, a scrolling broadcast feed, a task with two runs and their log lines, the confirmation
 // and the payload editor open.
-import { expect, test, type APIRequestContext, type Page } from "@playwright/test";
+import type { APIRequestContext, Page } from "@playwright/test";
+import { expect, test } from "./fixtures";
 import { expectNoSeriousViolations } from "./a11y";
 import { E2E_SECURE_PORT, E2E_USERS } from "./env";
 import { nodeUrl, signIn } from "./tabs";

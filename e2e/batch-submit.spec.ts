@@ -1,5 +1,5 @@
 // The submit form's Repeat count: many copies of a task go as one batch (task:submitBatch), all or none.
-import { expect, test } from "@playwright/test";
+import { expect, test } from "./fixtures";
 import { randomUUID } from "node:crypto";
 import type { TaskSearchResult } from "../lib/task-search";
 import { E2E_PORTS } from "./env";

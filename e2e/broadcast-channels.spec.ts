@@ -1,5 +1,6 @@
 // Broadcast channels, catch-up after a lost connection, and presence, in tabs on both web nodes.
-import { expect, test, type Browser, type BrowserContext, type Page, type WebSocketRoute } from "@playwright/test";
+import type { Browser, Page, WebSocketRoute } from "@playwright/test";
+import { expect, test } from "./fixtures";
 import { execFileSync } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { loadConfig } from "../server/config";
@@ -9,16 +10,9 @@ const config = loadConfig(e2eEnv(process.env.TASKCAST_E2E_RUN!));
 const nodeUrl = (i: 0 | 1) => `http://127.0.0.1:${E2E_PORTS[i]}/`;
 const GAP_NOTICE = "Some broadcasts were missed while this tab was disconnected: more than the history keeps.";
 
-// Tabs of a test are closed after it, so presence counts only what the running test opened.
-let contexts: BrowserContext[] = [];
-test.afterEach(async () => {
-  await Promise.all(contexts.map((c) => c.close()));
-  contexts = [];
-});
-
+// A test's tabs are closed after it (e2e/fixtures.ts), so presence counts only what the running test opened.
 async function openTab(browser: Browser, node: 0 | 1, beforeLoad?: (page: Page) => Promise<void>): Promise<Page> {
   const context = await browser.newContext();
-  contexts.push(context);
   const page = await context.newPage();
   await beforeLoad?.(page);
   await page.goto(nodeUrl(node));

@@ -1,5 +1,6 @@
 // What a person sees: tasks and broadcasts live in several tabs on two web nodes.
-import { expect, test, type Page } from "@playwright/test";
+import type { Page } from "@playwright/test";
+import { expect, test } from "./fixtures";
 import { execFileSync } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { loadConfig } from "../server/config";

@@ -1,6 +1,7 @@
 // Bulk actions in the Dead letters panel: select two dead letters, "Retry selected", and they leave the list in tabs on
 // both web nodes while the third stays; "Retry all" asks for a confirmation first; "Discard selected" removes the third.
-import { expect, test, type APIRequestContext, type Page } from "@playwright/test";
+import type { APIRequestContext, Page } from "@playwright/test";
+import { expect, test } from "./fixtures";
 import type { TaskRecord } from "../lib/contract";
 import { nodeUrl, openTab } from "./tabs";
 

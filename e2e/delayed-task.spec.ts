@@ -1,5 +1,5 @@
 // Delayed tasks from the dashboard: the submit form's Delay, a scheduled task's countdown, its time coming, and a cancel.
-import { expect, test } from "@playwright/test";
+import { expect, test } from "./fixtures";
 import { randomUUID } from "node:crypto";
 import type { TaskRecord } from "../lib/contract";
 import { expectNoSeriousViolations } from "./a11y";

@@ -1,5 +1,6 @@
 // The insights page: live activity charts kept in Redis, the workers list and the web nodes, on two web nodes.
-import { expect, test, type Locator, type Page } from "@playwright/test";
+import type { Locator, Page } from "@playwright/test";
+import { expect, test } from "./fixtures";
 import { execFileSync } from "node:child_process";
 import { loadConfig } from "../server/config";
 import { E2E_PORTS, e2eEnv } from "./env";

@@ -1,6 +1,7 @@
 // Each page's socket follows only the live streams the page shows: stated in the handshake of a page opened
 // directly, and changed with `streams:follow` when the tab moves to another page.
-import { expect, test, type Page } from "@playwright/test";
+import type { Page } from "@playwright/test";
+import { expect, test } from "./fixtures";
 import { E2E_PORTS } from "./env";
 
 const nodeUrl = `http://127.0.0.1:${E2E_PORTS[0]}/`;

@@ -1,6 +1,7 @@
 // Pausing and resuming the task queue from the dashboard: the state changes live in a tab on the other web node,
 // a task submitted meanwhile waits queued, and a viewer sees the state without the button.
-import { expect, test, type Browser, type Page } from "@playwright/test";
+import type { Browser, Page } from "@playwright/test";
+import { expect, test } from "./fixtures";
 import type { TaskRecord } from "../lib/contract";
 import { E2E_PORTS, E2E_SECURE_PORT, E2E_USERS } from "./env";
 

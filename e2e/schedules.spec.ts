@@ -1,6 +1,7 @@
 // Recurring schedules from the dashboard: an operator adds a per-second schedule on one web node, a tab on the
 // other node sees its runs arrive live, a run's task page links back to it, then it is disabled and deleted.
-import { expect, test, type Page } from "@playwright/test";
+import type { Page } from "@playwright/test";
+import { expect, test } from "./fixtures";
 import { E2E_SECURE_PORT, E2E_USERS } from "./env";
 import { expectNoSeriousViolations } from "./a11y";
 import { nodeUrl, openTab } from "./tabs";

@@ -1,5 +1,6 @@
 // Screenshots of the running app for the README, written to docs/screenshots/ (overwritten on every run).
-import { expect, test, type APIRequestContext, type Browser, type BrowserContextOptions, type Page } from "@playwright/test";
+import type { APIRequestContext, Browser, BrowserContextOptions, Page } from "@playwright/test";
+import { expect, test } from "./fixtures";
 import path from "node:path";
 import { E2E_PORTS, E2E_SECURE_PORT, E2E_USERS } from "./env";
 
@@ -30,7 +31,7 @@ test("the dashboard with a running, a retrying and a dead task and broadcasts in
 
   const dead = await submit(request, { type: "flaky", payload: { failures: 10 } });
   await expect(entry(desktop, "Dead letters", dead)).toContainText("Failed 4 of 4 attempts");
-  const running = await submit(request, { type: "sleep", payload: { ms: 30_000 } });
+  const running = await submit(request, { type: "sleep", payload: { ms: 60_000 } });
   for (const [channel, message] of [
     ["ops", "Deploy of api 2.14 finished"],
     ["billing", "Invoice run for May queued"],

@@ -1,6 +1,7 @@
 // Sign-in, roles, sign-out, the audit log, the Content-Security-Policy and text-only rendering, in a browser
 // against the web node that requires sign-in (and the open ones for what needs no session).
-import { expect, test, type APIRequestContext, type Browser, type BrowserContext, type Page } from "@playwright/test";
+import type { APIRequestContext, Browser, Page } from "@playwright/test";
+import { expect, test } from "./fixtures";
 import { randomUUID } from "node:crypto";
 import { E2E_PORTS, E2E_SECURE_PORT, E2E_USERS } from "./env";
 import { signIn } from "./tabs";
@@ -8,15 +9,8 @@ import { signIn } from "./tabs";
 const secure = (path: string) => `http://127.0.0.1:${E2E_SECURE_PORT}${path}`;
 const open = (path: string) => `http://127.0.0.1:${E2E_PORTS[0]}${path}`;
 
-let contexts: BrowserContext[] = [];
-test.afterEach(async () => {
-  await Promise.all(contexts.map((c) => c.close()));
-  contexts = [];
-});
-
 async function newPage(browser: Browser): Promise<Page> {
   const context = await browser.newContext();
-  contexts.push(context);
   return context.newPage();
 }
 

@@ -1,7 +1,8 @@
 // A storm of tasks published straight to RabbitMQ while a dashboard tab is open: the tab stays responsive,
 // renders its task lists at most about ten times a second, keeps its lists and heap capped, and agrees with
 // the API once the storm is over.
-import { expect, test, type Page } from "@playwright/test";
+import type { Page } from "@playwright/test";
+import { expect, test } from "./fixtures";
 import { connect } from "amqplib";
 import { randomUUID } from "node:crypto";
 import type { QueueStats, TaskRecord } from "../lib/contract";

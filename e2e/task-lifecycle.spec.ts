@@ -1,6 +1,7 @@
 // What an operator sees and does: retries, dead letters (retry with an edited payload, discard) and cancellation,
 // live in tabs on both web nodes.
-import { expect, test, type APIRequestContext, type Page } from "@playwright/test";
+import type { APIRequestContext, Page } from "@playwright/test";
+import { expect, test } from "./fixtures";
 import { nodeUrl, openTab } from "./tabs";
 
 const DEAD_REASON = "Failed 4 of 4 attempts; last error: flaky failure 4 of 10";

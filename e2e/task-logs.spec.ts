@@ -1,5 +1,5 @@
 // A running task's log lines arrive live on its page, grouped by attempt, newest at the bottom.
-import { expect, test } from "@playwright/test";
+import { expect, test } from "./fixtures";
 import { E2E_PORTS } from "./env";
 
 const nodeUrl = (i: 0 | 1) => `http://127.0.0.1:${E2E_PORTS[i]}/`;

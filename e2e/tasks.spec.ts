@@ -1,5 +1,6 @@
 // The tasks page and a task's own page: search, filters, paging, attempts, live updates and actions.
-import { expect, test, type APIRequestContext, type Page } from "@playwright/test";
+import type { APIRequestContext, Page } from "@playwright/test";
+import { expect, test } from "./fixtures";
 import { randomUUID } from "node:crypto";
 import { E2E_PORTS } from "./env";
 

@@ -1,7 +1,7 @@
 // The PHP example worker (examples/php-worker) as a real process runs a task submitted from the dashboard's form:
 // the tab shows it running with progress, then succeeded with its result. Named to run after the screenshots: its
 // worker and queue stay listed for minutes.
-import { expect, test } from "@playwright/test";
+import { expect, test } from "./fixtures";
 import { connect } from "amqplib";
 import { spawn, type ChildProcess } from "node:child_process";
 import { once } from "node:events";

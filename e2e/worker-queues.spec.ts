@@ -1,6 +1,6 @@
 // An outside worker's queue on the dashboard and the worker itself on the insights page, announced over AMQP as a
 // PHP worker would (docs/worker-protocol.md). Named to run last: the announced worker stays listed for minutes.
-import { expect, test } from "@playwright/test";
+import { expect, test } from "./fixtures";
 import { connect, type ChannelModel } from "amqplib";
 import { randomUUID } from "node:crypto";
 import { eventsQueueName } from "../lib/worker-protocol";
