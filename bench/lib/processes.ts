@@ -24,13 +24,27 @@ const PRODUCTION_ARGS: Record<string, string[]> = {
 };
 
 /**
+ * A Taskcast process's production arguments. For comparing builds or node flags (bench/worker-pair.ts), its env
+ * may name another build directory (BENCH_DIST, e.g. "dist-b/": its server/ holds what scripts/build-server.sh
+ * writes with DIST_DIR=dist-b) and, for the worker, more node flags (BENCH_WORKER_FLAGS, after the usual ones).
+ */
+function productionArgs(script: string, env: Record<string, string | undefined>): string[] {
+  const args = PRODUCTION_ARGS[script]!;
+  const entry = args.at(-1)!;
+  const extra = script === "server/worker.ts" ? (env.BENCH_WORKER_FLAGS ?? "").split(" ").filter(Boolean) : [];
+  const dist = env.BENCH_DIST ? entry.replace(/^dist\//, env.BENCH_DIST.replace(/\/?$/, "/")) : entry;
+  return [...args.slice(0, -1), ...extra, dist];
+}
+
+/**
  * Runs a Taskcast process as production does, any other script with `node --import tsx <script>` (not the tsx
  * CLI, so the pid is the process doing the work), and resolves once a line of its output matches `ready`.
  */
 export async function startProcess(script: string, env: Record<string, string | undefined>, ready: (line: string) => boolean, timeoutMs = 60_000): Promise<Child> {
   // BENCH_CPU_PROF_DIR=/some/dir writes a V8 CPU profile of every process the benchmark starts (open in Chrome's DevTools).
   const profile = process.env.BENCH_CPU_PROF_DIR ? ["--cpu-prof", `--cpu-prof-dir=${process.env.BENCH_CPU_PROF_DIR}`] : [];
-  const child = spawn(process.execPath, [...profile, ...(PRODUCTION_ARGS[script] ?? ["--import", "tsx", script])], { cwd: ROOT, env: env as NodeJS.ProcessEnv, stdio: ["ignore", "pipe", "pipe"] });
+  const args = PRODUCTION_ARGS[script] ? productionArgs(script, env) : ["--import", "tsx", script];
+  const child = spawn(process.execPath, [...profile, ...args], { cwd: ROOT, env: env as NodeJS.ProcessEnv, stdio: ["ignore", "pipe", "pipe"] });
   const output: string[] = [];
   const stop = async () => {
     if (child.exitCode !== null || child.signalCode !== null) return;
