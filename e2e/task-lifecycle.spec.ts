@@ -86,7 +86,7 @@ test("a dead letter discarded in one tab leaves the dead-letter list in a tab on
 
 test("a running sleep task cancelled from a tab on the other web node ends cancelled in both tabs", async ({ browser }) => {
   const [submitter, other] = [await openTab(browser, 0), await openTab(browser, 1)];
-  const shortId = await submitFromPage(submitter, "sleep", '{"ms": 20000}');
+  const shortId = await submitFromPage(submitter, "sleep", '{"ms": 60000}');
   for (const tab of [submitter, other]) {
     await expect(entry(tab, "Running tasks", shortId).getByText("running", { exact: true })).toBeVisible();
   }
@@ -104,7 +104,7 @@ test("a running sleep task cancelled from a tab on the other web node ends cance
 test("a queued task is cancelled before it runs, and a refused cancel shows the API's reason", async ({ browser, request }) => {
   const tab = await openTab(browser, 0);
   // Fill the worker's four slots so that the next task waits on the queue.
-  const blockers = await Promise.all([0, 1, 2, 3].map(() => submitByApi(request, { type: "sleep", payload: { ms: 20000 } })));
+  const blockers = await Promise.all([0, 1, 2, 3].map(() => submitByApi(request, { type: "sleep", payload: { ms: 60_000 } })));
   for (const id of blockers) await expect(entry(tab, "Running tasks", id)).toBeVisible();
   const res = await request.post(`${nodeUrl(0)}api/tasks`, { data: { type: "echo", payload: { hello: "queued" } } });
   const { id } = (await res.json()) as { id: string };

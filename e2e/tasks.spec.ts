@@ -98,7 +98,7 @@ test("a task id links to its page, which shows the payload and both attempts of 
 });
 
 test("a task's page follows it live, and Cancel there ends a running sleep task cancelled", async ({ page, request }) => {
-  const id = await submit(request, { type: "sleep", payload: { ms: 20000 } });
+  const id = await submit(request, { type: "sleep", payload: { ms: 60_000 } });
   await page.goto(`${nodeUrl(1)}tasks/${id}`);
   await expect(page.getByRole("status", { name: "Connection" })).toHaveText("Live");
   const status = page.getByRole("definition").filter({ has: page.locator(".status") });
