@@ -35,14 +35,11 @@ async function finished(metricsUrl: string): Promise<number> {
 
 const metricsOf = (readyLine: string) => (JSON.parse(readyLine) as { metrics: string }).metrics;
 const stack = await startTaskcast(settings.C, 4600, EnvJson.parse(JSON.parse(settings.A_ENV)));
-const b = await startProcess("server/worker.ts", { ...stack.env, ...EnvJson.parse(JSON.parse(settings.B_ENV)) }, (line) => line.includes("worker ready")).catch(async (err: unknown) => {
+const workerB = await startProcess("server/worker.ts", { ...stack.env, ...EnvJson.parse(JSON.parse(settings.B_ENV)) }, (line) => line.includes("worker ready")).catch(async (err: unknown) => {
   await stack.stop();
   throw err;
 });
-const workers = [
-  { name: "A", pid: stack.worker.pid, metrics: metricsOf(stack.worker.output.find((l) => l.includes("worker ready"))!) },
-  { name: "B", pid: b.pid, metrics: metricsOf(b.output.find((l) => l.includes("worker ready"))!) },
-];
+const workers = [stack.worker, workerB].map((w) => ({ pid: w.pid, metrics: metricsOf(w.output.find((l) => l.includes("worker ready"))!) }));
 const ratios: number[] = [];
 try {
   for (let round = 0; round <= settings.ROUNDS; round++) {
@@ -54,16 +51,16 @@ try {
     });
     const seconds = (performance.now() - started) / 1000;
     const per = await Promise.all(workers.map(async (w, i) => ({ tasks: (await finished(w.metrics)) - before[i].tasks, ms: (cpuNs(w.pid) - before[i].ns) / 1e6 })));
-    const [a, bb] = per.map((p) => p.ms / Math.max(p.tasks, 1));
+    const [a, b] = per.map((p) => p.ms / Math.max(p.tasks, 1));
     const label = round === 0 ? "warm-up" : `round ${round}`;
-    console.log(`${label}: ${Math.round(settings.N / seconds)} tasks/s; A ${per[0].tasks} tasks, ${a.toFixed(4)} ms CPU a task; B ${per[1].tasks}, ${bb.toFixed(4)} ms; B/A ${(bb / a).toFixed(3)}`);
-    if (round > 0) ratios.push(bb / a);
+    console.log(`${label}: ${Math.round(settings.N / seconds)} tasks/s; A ${per[0].tasks} tasks, ${a.toFixed(4)} ms CPU a task; B ${per[1].tasks}, ${b.toFixed(4)} ms; B/A ${(b / a).toFixed(3)}`);
+    if (round > 0) ratios.push(b / a);
   }
   ratios.sort((x, y) => x - y);
   const median = (ratios[Math.floor((ratios.length - 1) / 2)] + ratios[Math.ceil((ratios.length - 1) / 2)]) / 2;
   console.log(`B/A CPU per task over ${ratios.length} rounds: median ${median.toFixed(3)}, range ${ratios[0].toFixed(3)}–${ratios.at(-1)!.toFixed(3)}`);
 } finally {
-  await b.stop();
+  await workerB.stop();
   await stack.stop();
 }
 process.exit(0);
