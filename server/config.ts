@@ -96,7 +96,7 @@ const EnvSchema = z.object({
   /**
    * Deliveries a worker holds unacknowledged (RabbitMQ's prefetch): at least WORKER_CONCURRENCY. Those beyond the
    * running ones wait in the worker, so the next task is at hand the moment one ends. Unset: sized to the tasks, from
-   * twice the concurrency (at rest, long tasks) to eight times it and at least 64 (tasks of a few ms); see
+   * twice the concurrency (at rest, long tasks) to sixteen times it and at least 64 (tasks of a ms or so); see
    * queue/prefetch-tuner.ts. RabbitMQ does not give a worker's held deliveries to another worker until it acknowledges
    * them, hands them back or dies: a fixed prefetch holds them, a sized one hands back those waiting when it shrinks.
    */

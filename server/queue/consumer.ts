@@ -68,7 +68,7 @@ export class TaskConsumer {
     concurrency: number,
     /**
      * Deliveries held unacknowledged, running or waiting for a slot (at least `concurrency`); undefined: sized to
-     * the tasks, from twice the concurrency to eight times it and at least 64 (see prefetch-tuner.ts).
+     * the tasks, from twice the concurrency to sixteen times it and at least 64 (see prefetch-tuner.ts).
      */
     prefetch: number | undefined,
     /** Runs a delivery holding `slot`; may give the slot back before it resolves (see SlotLease). */

@@ -7,12 +7,14 @@ import { Slots } from "../../server/queue/slots";
 
 const window = (busyMs: number, released: number) => ({ ms: 2000, busyMs, released });
 
-test("short tasks raise the prefetch to eight times the concurrency, long ones keep it at twice", () => {
+test("short tasks raise the prefetch to sixteen times the concurrency, long ones keep it at twice", () => {
   const tuner = new PrefetchTuner(16);
   assert.equal(tuner.min, 32);
-  assert.equal(tuner.max, 128);
-  // 16 slots busy 60 % of 2 s, 9,600 deliveries: 2 ms a slot (32 × (1 + 8 / 2) = 160, capped).
-  assert.equal(tuner.next(32, window(19_200, 9600)), 128);
+  assert.equal(tuner.max, 256);
+  // 16 slots busy 30 % of 2 s, 19,200 deliveries: 0.5 ms a slot (32 × (1 + 8 / 0.5) = 544, capped).
+  assert.equal(tuner.next(32, window(9600, 19_200)), 256);
+  // 2 ms a slot: 32 × (1 + 8 / 2) = 160.
+  assert.equal(tuner.next(32, window(19_200, 9600)), 160);
   // 4 ms a slot: 32 × 3 = 96.
   assert.equal(tuner.next(32, window(19_200, 4800)), 96);
   // Tasks of 1 s: no credit beyond twice the slots helps.
@@ -64,9 +66,9 @@ test("large messages bound the deliveries held beyond twice the concurrency", ()
   for (let i = 0; i < 10; i++) tuner.delivered(1024 * 1024);
   // 16 MiB of 1 MiB bodies: 16 beyond the 32.
   assert.equal(tuner.next(32, window(19_200, 19_200)), 48);
-  // The window's sizes are forgotten: small bodies again.
+  // The window's sizes are forgotten: small bodies again (1 ms a slot: 32 × 9 = 288, capped).
   for (let i = 0; i < 10; i++) tuner.delivered(100);
-  assert.equal(tuner.next(48, window(19_200, 19_200)), 128);
+  assert.equal(tuner.next(48, window(19_200, 19_200)), 256);
 });
 
 test("the bounds never pass RabbitMQ's largest prefetch Taskcast sets", () => {
@@ -75,8 +77,8 @@ test("the bounds never pass RabbitMQ's largest prefetch Taskcast sets", () => {
   assert.equal(tuner.max, 2000);
 });
 
-test("the top is eight times the concurrency, and at least 64 for small concurrencies", () => {
-  assert.deepEqual([1, 2, 8, 16].map((c) => new PrefetchTuner(c).max), [64, 64, 64, 128]);
+test("the top is sixteen times the concurrency, and at least 64 for small concurrencies", () => {
+  assert.deepEqual([1, 2, 4, 8, 16].map((c) => new PrefetchTuner(c).max), [64, 64, 64, 128, 256]);
   const tuner = new PrefetchTuner(1);
   assert.equal(tuner.min, 2);
   // One slot busy 20 % of 2 s, 4,000 deliveries: 0.1 ms a slot asks for 2 × 81 = 162, capped at 64.
