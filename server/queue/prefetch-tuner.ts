@@ -5,8 +5,8 @@
 // fifth faster at a prefetch of 128 than at 32; at concurrency 1, a third faster at 8 than at 2, and a third to a
 // half faster again at 32 to 64 than at 8). With long tasks every credit beyond the slots is a task waiting in this
 // worker that an idle worker could run. So the prefetch goes from twice the concurrency (at rest, or long tasks) up
-// to TOP_PER_SLOT times it, and at least MIN_TOP (tasks well under a millisecond), and the extra deliveries held stay under
-// EXTRA_HELD_BYTES of message bodies. When it shrinks and the deliveries still waiting for a slot hold more than
+// to TOP_PER_SLOT times it, and at least MIN_TOP (tasks well under a millisecond), and the extra deliveries held stay
+// under EXTRA_HELD_BYTES of message bodies. When it shrinks and the deliveries still waiting for a slot hold more than
 // HAND_BACK_AFTER_MS of work, they go back to the queue (see TaskConsumer.tune), so long tasks that follow short ones
 // do not wait behind each other in one worker.
 
@@ -24,7 +24,7 @@ const EXTRA_HELD_BYTES = 16 * 1024 * 1024;
  * The top of the range per handler slot. At concurrency 16, with echo tasks over AMQP, a worker with a top of 16 per
  * slot (256) spent 0.912 of the CPU per task of one with 8 (128), both consuming one queue at once (median of 8
  * rounds, 0.866–0.982; bench/worker-pair.ts), and the whole stack ran about 7 % more tasks a second in alternated
- * runs: more deliveries arrive, are claimed, stored and acked together each turn.
+ * runs (probably because more deliveries arrive, are claimed, stored and acked together each turn; not measured).
  */
 const TOP_PER_SLOT = 16;
 /**
