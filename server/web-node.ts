@@ -56,6 +56,7 @@ import { relayLiveEvents } from "./realtime/live-relay";
 import { PresenceTicker } from "./realtime/presence";
 import { SESSION_CHECK_MS, startSessionSweep } from "./realtime/session-sweep";
 import { limitEvents } from "./realtime/requests";
+import { corkFlushes } from "./realtime/corked-flush";
 import { createSocketServer } from "./realtime/socket-server";
 import { handleTaskSubmit, relayTaskUpdates } from "./realtime/task-events";
 import { relayTaskLogs } from "./realtime/task-logs";
@@ -234,6 +235,7 @@ export async function startWebNode(config: Config, log: Logger, pages?: PageHand
   const httpServer = createServer();
   httpServer.on("request", createRequestHandler({ guard, api, metrics: metrics.registry, pages, log }));
   io.attach(httpServer);
+  corkFlushes(io);
 
   // The node's own loops.
   // Outside broadcasts are recorded on a thread of the node's own, so fan-out work here never delays them.
