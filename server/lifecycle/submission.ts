@@ -1,6 +1,6 @@
 // The one way a task enters the queue from a web node, whatever the transport (HTTP or Socket.IO): one
 // set of rules for who may submit, how big a task may be, what it must look like, idempotency and audit.
-import { createHash, randomUUID } from "node:crypto";
+import { hash as digest, randomUUID } from "node:crypto";
 import { MAX_BATCH_BODY_BYTES, MAX_BATCH_TASKS, MAX_BODY_BYTES, MAX_IDEMPOTENCY_KEY_LENGTH, scheduledRunAt, SubmitBatchSchema, SubmitTaskSchema, type Payload, type SubmitTask, type TaskRecord } from "../../lib/contract";
 import { newTaskRecord } from "../../lib/task-lifecycle";
 import { describeZodError } from "../../lib/zod-message";
@@ -12,7 +12,7 @@ import type { Logger } from "../logger";
 import type { AmqpConnection } from "../queue/amqp";
 import { redisCall, withinDeadline } from "../redis/connect";
 import { CONFIRM_TIMEOUT_MS, ConfirmLost, ConfirmTimeout, withConfirmTimeout, type ConfirmPublisher } from "../queue/publisher";
-import type { TaskRoutes } from "../store/task-routes";
+import type { Route, TaskRoutes } from "../store/task-routes";
 import { hash, type ClaimState, type IdempotencyKeys } from "../store/idempotency";
 import type { PublishOutbox } from "../store/publish-outbox";
 import type { TaskStore } from "../store/task-store";
@@ -278,7 +278,7 @@ export class TaskSubmission {
     assertOperator(actor, "submit tasks");
     const bytes = Buffer.byteLength(JSON.stringify(input) ?? "");
     if (bytes > MAX_BATCH_BODY_BYTES) throw tooLarge(`The batch is ${bytes} bytes as JSON; the limit is ${MAX_BATCH_BODY_BYTES} bytes. Nothing was queued; split it.`);
-    const tasks = await checkBatch(input, this.deps.routes, this.deps.now);
+    const tasks = await checkBatch(input, bytes, this.deps.routes, this.deps.now);
     const key = scopedKey(idempotencyKey, actor);
     // As for one task: refused at once while RabbitMQ is down, unless every task is scheduled (stored in Redis only).
     if (tasks.some((t) => t.runAt === undefined)) this.deps.amqp().current();
@@ -432,8 +432,11 @@ function scopedKey(key: string | undefined, actor: Actor): string | undefined {
   return JSON.stringify([actor.principal.kind, actor.principal.name, key]);
 }
 
-/** Checks a whole batch: every invalid task is named by its index and problem in one 400, or none is. */
-async function checkBatch(input: unknown, routes: Pick<TaskRoutes, "forSubmission">, now: () => Promise<number>): Promise<BatchTask[]> {
+/**
+ * Checks a whole batch: every invalid task is named by its index and problem in one 400, or none is. `bytes` is
+ * the batch's size as JSON: while it is within MAX_BODY_BYTES no task can exceed that limit alone.
+ */
+async function checkBatch(input: unknown, bytes: number, routes: Pick<TaskRoutes, "forSubmission">, now: () => Promise<number>): Promise<BatchTask[]> {
   const usage = `Send {"tasks": [${TASK_SHAPE}, ...]} with 1 to ${MAX_BATCH_TASKS} tasks.`;
   const parsed = SubmitBatchSchema.safeParse(input);
   const problems = new Map<number, string[]>();
@@ -447,36 +450,42 @@ async function checkBatch(input: unknown, routes: Pick<TaskRoutes, "forSubmissio
     }
     if (general.length > 0) throw invalidInput(`Invalid batch: ${general.join("; ")}. ${usage} Nothing was queued.`);
   }
-  // The envelope is right, so `tasks` is an array; a task the schema passed still faces its type's checks.
+  // The envelope is right, so `tasks` is an array. A batch that passed is used as parsed; when some tasks failed,
+  // the others are parsed again one by one (the batch's parse gives no data then), to report every problem.
   const raw = (input as { tasks: unknown[] }).tasks;
-  const tasks: BatchTask[] = [];
-  let clock: number | undefined;
+  const valid: Array<{ index: number; task: SubmitTask }> = [];
   for (const [index, item] of raw.entries()) {
     if (problems.has(index)) continue;
-    const task = SubmitTaskSchema.safeParse(item);
-    // Passed the batch's check a moment ago; a runAt that has just passed fails here.
-    if (!task.success) {
-      note(index, describeZodError(task.error));
-      continue;
-    }
-    const { type, payload = {}, priority = 0 } = task.data;
-    // Redis's clock, read once per batch and only if some task asks for a delay.
-    clock ??= wantsDelay(task.data) ? await redisCall(now, NOTHING_CHANGED) : undefined;
-    const when = scheduledRunAt(task.data, clock ?? 0);
+    const task = parsed.success ? { success: true as const, data: parsed.data.tasks[index]! } : SubmitTaskSchema.safeParse(item);
+    if (task.success) valid.push({ index, task: task.data });
+    else note(index, describeZodError(task.error));
+  }
+  // Redis's clock, read once per batch and only if some task asks for a delay.
+  const clock = valid.some(({ task }) => wantsDelay(task)) ? await redisCall(now, NOTHING_CHANGED) : 0;
+  const checked: Array<{ index: number; task: SubmitTask; runAt?: string }> = [];
+  for (const { index, task } of valid) {
+    const when = scheduledRunAt(task, clock);
     if (!when.ok) {
       note(index, when.error);
       continue;
     }
-    const bytes = Buffer.byteLength(JSON.stringify(item));
-    if (bytes > MAX_BODY_BYTES) {
-      note(index, `the task is ${bytes} bytes as JSON; the limit for one task is ${MAX_BODY_BYTES} bytes`);
-      continue;
-    }
-    // Routes are cached per node: a batch of one type costs no round trip per task.
-    const route = await redisCall(() => routes.forSubmission(type, payload), NOTHING_CHANGED);
-    if (!route.ok) note(index, route.error);
-    else tasks.push({ type, payload, priority, queue: route.queue, runAt: when.runAt, ...(delayOf(task.data).length > 0 ? { delay: delayOf(task.data)[0] } : {}) });
+    const taskBytes = bytes > MAX_BODY_BYTES ? Buffer.byteLength(JSON.stringify(raw[index])) : 0;
+    if (taskBytes > MAX_BODY_BYTES) note(index, `the task is ${taskBytes} bytes as JSON; the limit for one task is ${MAX_BODY_BYTES} bytes`);
+    else checked.push({ index, task, runAt: when.runAt });
   }
+  // Routes are cached per node: a batch of one type costs no round trip per task. One deadline covers them all.
+  const routed = await redisCall(async () => {
+    const out: Route[] = [];
+    for (const { task } of checked) out.push(await routes.forSubmission(task.type, task.payload ?? {}));
+    return out;
+  }, NOTHING_CHANGED);
+  const tasks: BatchTask[] = [];
+  checked.forEach(({ index, task, runAt }, i) => {
+    const route = routed[i]!;
+    if (!route.ok) return void note(index, route.error);
+    const delay = delayOf(task);
+    tasks.push({ type: task.type, payload: task.payload ?? {}, priority: task.priority ?? 0, queue: route.queue, runAt, ...(delay.length > 0 ? { delay: delay[0] } : {}) });
+  });
   if (problems.size > 0) {
     const list = [...problems].sort(([a], [b]) => a - b).map(([index, found]) => `tasks[${index}]: ${found.join("; ")}`);
     throw invalidInput(`${problems.size} of ${raw.length} tasks are invalid, so nothing was queued. ${list.join(" | ")}`);
@@ -494,7 +503,8 @@ function batchTaskId(batchId: string, index: number): string {
 
 /** A UUID (version 8, RFC 9562) hashed from `seed`: the same seed, the same id. */
 export function derivedId(seed: string): string {
-  const bytes = createHash("sha256").update(seed).digest();
+  // One-shot hash: no Hash object per id (a batch derives a thousand).
+  const bytes = digest("sha256", seed, "buffer");
   bytes[6] = (bytes[6]! & 0x0f) | 0x80; // version 8
   bytes[8] = (bytes[8]! & 0x3f) | 0x80; // variant 10
   const h = bytes.toString("hex", 0, 16);
