@@ -12,7 +12,7 @@ import type { Logger } from "../logger";
 import type { AmqpConnection } from "../queue/amqp";
 import { redisCall, withinDeadline } from "../redis/connect";
 import { CONFIRM_TIMEOUT_MS, ConfirmLost, ConfirmTimeout, withConfirmTimeout, type ConfirmPublisher } from "../queue/publisher";
-import type { Route, TaskRoutes } from "../store/task-routes";
+import type { TaskRoutes } from "../store/task-routes";
 import { hash, type ClaimState, type IdempotencyKeys } from "../store/idempotency";
 import type { PublishOutbox } from "../store/publish-outbox";
 import type { TaskStore } from "../store/task-store";
@@ -41,7 +41,7 @@ export interface SubmissionDeps {
   outbox: Pick<PublishOutbox, "mark" | "release" | "clear">;
   idempotency: IdempotencyKeys;
   /** Checks a type and says which queue its tasks go to (built in, or an outside worker's). */
-  routes: Pick<TaskRoutes, "forSubmission">;
+  routes: Pick<TaskRoutes, "forSubmission" | "forSubmissions">;
   amqp: () => AmqpConnection;
   /** Redis's clock (ms): a delay is counted, and a runAt checked, against the clock the mover queues by. */
   now: () => Promise<number>;
@@ -436,7 +436,7 @@ function scopedKey(key: string | undefined, actor: Actor): string | undefined {
  * Checks a whole batch: every invalid task is named by its index and problem in one 400, or none is. `bytes` is
  * the batch's size as JSON: while it is within MAX_BODY_BYTES no task can exceed that limit alone.
  */
-async function checkBatch(input: unknown, bytes: number, routes: Pick<TaskRoutes, "forSubmission">, now: () => Promise<number>): Promise<BatchTask[]> {
+async function checkBatch(input: unknown, bytes: number, routes: Pick<TaskRoutes, "forSubmissions">, now: () => Promise<number>): Promise<BatchTask[]> {
   const usage = `Send {"tasks": [${TASK_SHAPE}, ...]} with 1 to ${MAX_BATCH_TASKS} tasks.`;
   const parsed = SubmitBatchSchema.safeParse(input);
   const problems = new Map<number, string[]>();
@@ -473,12 +473,8 @@ async function checkBatch(input: unknown, bytes: number, routes: Pick<TaskRoutes
     if (taskBytes > MAX_BODY_BYTES) note(index, `the task is ${taskBytes} bytes as JSON; the limit for one task is ${MAX_BODY_BYTES} bytes`);
     else checked.push({ index, task, runAt: when.runAt });
   }
-  // Routes are cached per node: a batch of one type costs no round trip per task. One deadline covers them all.
-  const routed = await redisCall(async () => {
-    const out: Route[] = [];
-    for (const { task } of checked) out.push(await routes.forSubmission(task.type, task.payload ?? {}));
-    return out;
-  }, NOTHING_CHANGED);
+  // Routes are cached per node: built-in types cost no round trip, announced ones at most two for the whole batch.
+  const routed = await redisCall(() => routes.forSubmissions(checked.map(({ task }) => ({ type: task.type, payload: task.payload ?? {} }))), NOTHING_CHANGED);
   const tasks: BatchTask[] = [];
   checked.forEach(({ index, task, runAt }, i) => {
     const route = routed[i]!;

@@ -70,6 +70,22 @@ export class TaskRoutes {
     // limits bound how often a client can make a node do so).
     let live = await this.liveTypes(false);
     if (!live.has(type)) live = await this.liveTypes(true);
+    return this.announcedRoute(type, payload, live);
+  }
+
+  /**
+   * A batch's submissions, answered in order as forSubmission answers each: the live types are read once for the
+   * whole batch, and read again once if the batch names a type not in them (not once per such task).
+   */
+  async forSubmissions(tasks: ReadonlyArray<{ type: string; payload: Record<string, unknown> }>): Promise<Route[]> {
+    const announced = tasks.filter(({ type }) => !taskTypes.has(type));
+    let live = announced.length > 0 ? await this.liveTypes(false) : new Map();
+    if (announced.some(({ type }) => !live.has(type))) live = await this.liveTypes(true);
+    return tasks.map(({ type, payload }) => (taskTypes.has(type) ? this.builtIn(type, payload) : this.announcedRoute(type, payload, live)));
+  }
+
+  /** A type outside workers announce: its queue if a live one offers it, else why not. */
+  private announcedRoute(type: string, payload: Record<string, unknown>, live: LiveTypes["types"]): Route {
     const offered = live.get(type);
     if (!offered) return { ok: false, error: `Unknown task type "${type}". Known types: ${[...taskTypes.keys(), ...[...live.keys()].sort()].join(", ")}.` };
     return { ok: true, queue: this.live.mapped[type] ?? offered.queue, payload };

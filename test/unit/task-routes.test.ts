@@ -67,3 +67,25 @@ test("Taskcast's own queue names and RabbitMQ's cannot be announced", () => {
   for (const queue of ["tasks", "tasks.events", "amq.gen-1", "images.retry.1000", "images.dead"]) assert.ok(routes.reserved(queue), queue);
   for (const queue of ["images", "retry", "images.retry.soon"]) assert.equal(routes.reserved(queue), undefined, queue);
 });
+
+test("a batch reads the live types once, and once more for a type not in them, however many tasks name it", async () => {
+  let reads = 0;
+  const routes = new TaskRoutes({ redis: fakeRedis(), keys, topology, workers: { live: async () => (reads++, [beat("w1", "images", "resize")]) }, declareQueue: async () => undefined, log: createLogger("test", "silent") });
+  await routes.learn(announce("w1", "images", "resize"));
+  const tasks = [
+    { type: "resize", payload: { w: 1 } },
+    ...Array.from({ length: 500 }, (_, i) => ({ type: "resise", payload: { i } })),
+    { type: "echo", payload: { x: 1 } },
+    { type: "sleep", payload: { ms: "soon" } },
+  ];
+  const routed = await routes.forSubmissions(tasks);
+  assert.equal(reads, 2, "one read, then one fresh read for the unknown type");
+  assert.equal(routed.length, tasks.length);
+  assert.deepEqual(routed[0], { ok: true, queue: "images", payload: { w: 1 } });
+  assert.ok(routed.slice(1, 501).every((r) => !r.ok && /Unknown task type "resise"/.test(r.error)));
+  // Built-in types are checked as for one task, each with its own payload.
+  assert.deepEqual(routed[501], await routes.forSubmission("echo", { x: 1 }));
+  assert.equal(routed[502].ok, false);
+  // The same answers as one by one.
+  for (const i of [0, 1, 502]) assert.deepEqual(routed[i], await routes.forSubmission(tasks[i].type, tasks[i].payload));
+});
