@@ -13,7 +13,8 @@ export const MAX_BATCH = 100;
  * and arguments each call has and how many are shared; the shared keys open KEYS and the shared arguments follow
  * ARGV[4], once per script call. A call whose body raises an error answers that error; the calls after it still
  * run. `after`, if any, runs once when every call has run, over the last call's KEYS and ARGV (work that is the same
- * for every call, such as trimming a shared index); an error there fails the whole script call.
+ * for every call, such as trimming a shared index); an error there fails the whole script call. The calls share one
+ * KEYS and one ARGV table (their own entries overwritten call by call): a body reads them, never writes them.
  */
 function batchLua(body: string, after = ""): string {
   return `
@@ -25,13 +26,13 @@ ${after}
 end
 local nk, na, nsk, nsa = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
 local out = {}
-local k, a
+-- One KEYS and one ARGV table for every call: the shared entries are set once, each call's own overwrite the last's.
+local k, a = {}, {}
+for j = 1, nsk do k[nk + j] = KEYS[j] end
+for j = 1, nsa do a[na + j] = ARGV[4 + j] end
 for i = 0, (#KEYS - nsk) / nk - 1 do
-  k, a = {}, {}
   for j = 1, nk do k[j] = KEYS[nsk + i * nk + j] end
-  for j = 1, nsk do k[nk + j] = KEYS[j] end
   for j = 1, na do a[j] = ARGV[4 + nsa + i * na + j] end
-  for j = 1, nsa do a[na + j] = ARGV[4 + j] end
   local ok, r = pcall(one, k, a)
   if not ok then r = redis.error_reply(type(r) == 'table' and r.err or tostring(r))
   elseif r == nil then r = false end

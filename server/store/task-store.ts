@@ -25,7 +25,7 @@ export const SEARCH_SCAN_LIMIT = 5000;
 // ARGV: expected version ("0": must not exist), record JSON, createdAt score, status, id, finished index: score to
 //       add | "-" to remove | "" unchanged, dead-letter index: "+" add | "-" remove | "" unchanged, the replaced
 //       record's status ("" when new), "1" to drop a worker's claim (its attempt is written, or the record no longer
-//       waits) | ""; then the arguments every write shares: status-index prefix, task-key prefix, history limit,
+//       waits; a new record has none to drop) | ""; then the arguments every write shares: status-index prefix, task-key prefix, history limit,
 //       the statuses a finished record can have (comma-separated). A batch sends the shared ones once (ScriptBatch).
 const SAVE_BODY = `
 local cur = redis.call('HGET', KEYS[1], 'v')
@@ -33,7 +33,7 @@ if (cur or '0') ~= ARGV[1] then return 0 end
 local v = (tonumber(cur) or 0) + 1
 local id = ARGV[5]
 redis.call('HSET', KEYS[1], 'r', ARGV[2], 'v', v)
-if ARGV[9] == '1' then redis.call('HDEL', KEYS[1], 'a', 'ar') end
+if ARGV[9] == '1' and cur then redis.call('HDEL', KEYS[1], 'a', 'ar') end
 if not cur then redis.call('ZADD', KEYS[2], ARGV[3], id) end
 if ARGV[8] ~= ARGV[4] then
   if ARGV[8] ~= '' then redis.call('ZREM', ARGV[10] .. ARGV[8], id) end
