@@ -29,8 +29,20 @@ interface StreamEmitter {
 
 /** Pushes a stream's value to this node's own tabs that follow it. */
 export function pushToStream<S extends LiveStream>(io: IoServer, stream: S, value: StreamValue<S>): void {
-  const room: StreamEmitter = io.local.to(streamRoom(stream));
-  room.emit(STREAM_EVENTS[stream], value);
+  localRoomOf(io, stream).emit(STREAM_EVENTS[stream], value);
+}
+
+/**
+ * Each node's emitter to a stream's room, made once: a broadcast operator never changes (`to`, `local` return new
+ * ones), and making two with their room sets for every record relayed to the `tasks` stream is garbage by the thousand.
+ */
+const localRooms = new WeakMap<IoServer, Map<LiveStream, StreamEmitter>>();
+function localRoomOf(io: IoServer, stream: LiveStream): StreamEmitter {
+  let rooms = localRooms.get(io);
+  if (!rooms) localRooms.set(io, (rooms = new Map()));
+  let room = rooms.get(stream);
+  if (!room) rooms.set(stream, (room = io.local.to(streamRoom(stream))));
+  return room;
 }
 
 /** Pushes a stream's value to the tabs that follow it on every web node (through the Redis adapter). */
