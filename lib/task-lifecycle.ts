@@ -278,8 +278,7 @@ export const isAttempt = (record: TaskRecord, ref: AttemptRef) =>
   (record.status === "running" || record.status === "stalled") && record.worker === ref.worker && record.startedAt === ref.startedAt && runOf(record) === ref.run;
 
 function start(cur: TaskRecord, ref: AttemptRef): Transition {
-  if (isFinished(cur.status) || runOf(cur) !== ref.run) return UNCHANGED;
-  if (isAttempt(cur, ref)) return UNCHANGED;
+  if (!startChanges(cur, ref)) return UNCHANGED;
   if (cur.cancelRequested) return next({ ...cur, status: "cancelled", error: CANCELLED_BY_OPERATOR, finishedAt: ref.startedAt });
   const n = cur.attempts + 1;
   return next({
@@ -293,6 +292,22 @@ function start(cur: TaskRecord, ref: AttemptRef): Transition {
     worker: ref.worker,
     attemptLog: [...cur.attemptLog, { attempt: n, worker: ref.worker, startedAt: ref.startedAt, outcome: "running" as const }].slice(-MAX_ATTEMPT_LOG),
   });
+}
+
+/** Whether starting the attempt `ref` changes `cur` at all: not finished, of the same run, not that attempt already. */
+function startChanges(cur: TaskRecord, ref: AttemptRef): boolean {
+  return !isFinished(cur.status) && runOf(cur) === ref.run && !isAttempt(cur, ref);
+}
+
+/**
+ * The attempt number that starting `ref` would record as running on `current` (the `attempts` of
+ * `nextRecord(current, { type: "start", attempt: ref })` when that record is running), or undefined when starting
+ * it records no running attempt (scheduled, finished, another run, that attempt already, or cancelled while it
+ * waited). A worker asks before every attempt; this answers without building the record.
+ */
+export function attemptToStart(current: TaskRecord, ref: AttemptRef): number | undefined {
+  if (current.status === "scheduled" && IGNORED_WHILE_SCHEDULED.has("start")) return undefined;
+  return startChanges(current, ref) && !current.cancelRequested ? current.attempts + 1 : undefined;
 }
 
 /**

@@ -3,7 +3,7 @@
 // Every status change is an event of lib/task-lifecycle.ts; this module only orders the steps.
 import type { ConsumeMessage } from "amqplib";
 import { isFinished, type TaskRecord } from "../../lib/contract";
-import { CANCELLED_BY_OPERATOR, isAttempt, newTaskRecord, nextRecord, runOf, type AttemptRef, type TaskEvent } from "../../lib/task-lifecycle";
+import { attemptToStart, CANCELLED_BY_OPERATOR, isAttempt, newTaskRecord, nextRecord, runOf, type AttemptRef, type TaskEvent } from "../../lib/task-lifecycle";
 import { messageOf } from "../errors";
 import type { Logger } from "../logger";
 import type { Outcome } from "../queue/consumer";
@@ -242,16 +242,16 @@ export class TaskRunner {
       claim && claim.maxAttempts === admitted.policy.maxAttempts && claim.run === runOf(admitted.record)
         ? claim
         : { worker: this.deps.workerId, startedAt: now(), maxAttempts: admitted.policy.maxAttempts, run: runOf(admitted.record) };
-    const preview = nextRecord(admitted.record, { type: "start", attempt: ref });
-    if (!preview || preview.status !== "running") {
+    const attempt = attemptToStart(admitted.record, ref);
+    if (attempt === undefined) {
       // Finished, or cancelled while it waited: nothing to run.
       const settled = await this.apply(admitted.record.id, { type: "start", attempt: ref }, admitted.record);
       return settled && isFinished(settled.status) ? this.replyOnce(message, settled) : "ack";
     }
     if (!(await this.slotFor(slot, this.starting.get(admitted.record.id)))) return "release";
-    const ended = await this.execute(admitted, ref, preview.attempts);
+    const ended = await this.execute(admitted, ref, attempt);
     slot.release();
-    return this.conclude(message, admitted.policy, ref, preview.attempts, ended);
+    return this.conclude(message, admitted.policy, ref, attempt, ended);
   }
 
   /**
@@ -261,6 +261,9 @@ export class TaskRunner {
    */
   private async slotFor(slot: SlotLease, starting: Starting | undefined): Promise<boolean> {
     if (!slot.claimFirst || !starting) return slot.hold();
+    // A slot free now (short tasks: most of the time) needs no race; a cancel heard already stops the handler
+    // before it starts (execute), as it does when the cancel wins the race.
+    if (slot.tryHold?.()) return true;
     const held = slot.hold();
     const first = await Promise.race([held, starting.heard().then(() => "cancelled" as const)]);
     if (first !== "cancelled") return first;

@@ -5,7 +5,7 @@ import { messageOf } from "../errors";
 import type { Logger } from "../logger";
 import { Acknowledger } from "./acknowledger";
 import { PrefetchTuner } from "./prefetch-tuner";
-import { Slots, type SlotLease } from "./slots";
+import { Lease, Slots, type SlotLease } from "./slots";
 
 /**
  * What the handler decides for a delivery: acknowledge it, requeue it after a pause (it cannot be
@@ -233,18 +233,13 @@ export class TaskConsumer {
    * the channel closed meanwhile.
    */
   private slotLease(channel: Channel): SlotLease {
-    const lease = this.slots.lease();
-    if (!this.tuner || this.prefetch <= this.tuner.min) return lease;
-    return {
-      claimFirst: true,
-      hold: async () => {
-        if (!(await lease.hold())) return false;
-        if (!this.paused && this.channel === channel) return true;
-        lease.release();
-        return false;
-      },
-      release: () => lease.release(),
-    };
+    if (!this.tuner || this.prefetch <= this.tuner.min) return this.slots.lease();
+    return new ClaimFirstLease(this.slots, this, channel);
+  }
+
+  /** Whether a delivery of `channel` may still run: the queue is not paused and the channel still open. */
+  mayRun(channel: Channel): boolean {
+    return !this.paused && this.channel === channel;
   }
 
   /** Handles a delivery once a slot is free, then acknowledges or requeues it. */
@@ -263,10 +258,10 @@ export class TaskConsumer {
       return;
     } else {
       try {
-        outcome = await this.handle(message, slot).catch((err: unknown): Outcome => {
-          this.log.error({ taskId, err: messageOf(err) }, "task handling failed; requeueing the message");
-          return "requeue";
-        });
+        outcome = await this.handle(message, slot);
+      } catch (err) {
+        this.log.error({ taskId, err: messageOf(err) }, "task handling failed; requeueing the message");
+        outcome = "requeue";
       } finally {
         slot.release();
       }
@@ -330,5 +325,33 @@ export class TaskConsumer {
     const all = Promise.all(this.running).then(() => true);
     const timeout = delay(timeoutMs, false, { ref: false });
     return Promise.race([all, timeout]);
+  }
+}
+
+/** A delivery's lease handed over before its slot is held (SlotLease.claimFirst): a slot granted once the delivery may no longer run goes back. */
+class ClaimFirstLease extends Lease {
+  readonly claimFirst = true;
+
+  constructor(
+    slots: Slots,
+    private readonly consumer: Pick<TaskConsumer, "mayRun">,
+    private readonly channel: Channel,
+  ) {
+    super(slots);
+  }
+
+  override async hold(): Promise<boolean> {
+    if (!(await super.hold())) return false;
+    if (this.consumer.mayRun(this.channel)) return true;
+    this.release();
+    return false;
+  }
+
+  /** False also when the delivery may no longer run: `hold` then answers why. */
+  override tryHold(): boolean {
+    if (!super.tryHold()) return false;
+    if (this.consumer.mayRun(this.channel)) return true;
+    this.release();
+    return false;
   }
 }

@@ -14,6 +14,8 @@ export interface SlotLease {
   readonly claimFirst?: boolean;
   /** Holds a slot, waiting for one if none is free; false if the wait was cancelled (the worker is stopping). */
   hold(): Promise<boolean>;
+  /** Holds a slot now if one is free (true), without waiting; false: call `hold`. */
+  tryHold?(): boolean;
   /** Gives the slot back; does nothing if it is not held. */
   release(): void;
 }
@@ -45,12 +47,16 @@ export class Slots {
 
   /** Resolves true once a slot is held (give it back with `release`), false if waiting was cancelled. */
   acquire(): Promise<boolean> {
-    if (this.taken < this.size) {
-      this.count();
-      this.taken++;
-      return Promise.resolve(true);
-    }
+    if (this.tryAcquire()) return Promise.resolve(true);
     return new Promise((resolve) => this.waiting.push(resolve));
+  }
+
+  /** Takes a slot if one is free now (give it back with `release`); false if none is. */
+  tryAcquire(): boolean {
+    if (this.taken >= this.size) return false;
+    this.count();
+    this.taken++;
+    return true;
   }
 
   get busy(): number {
@@ -102,14 +108,30 @@ export class Slots {
 
   /** A lease that holds at most one slot at a time. */
   lease(): SlotLease {
-    let held = false;
-    return {
-      hold: async () => held || (held = await this.acquire()),
-      release: () => {
-        if (!held) return;
-        held = false;
-        this.release();
-      },
-    };
+    return new Lease(this);
+  }
+}
+
+/**
+ * A lease that holds at most one of `slots` at a time. A class, not closures: a busy worker makes one per delivery
+ * and keeps it until the delivery is acknowledged, so what it allocates outlives young-generation collections.
+ */
+export class Lease implements SlotLease {
+  private held = false;
+
+  constructor(private readonly slots: Slots) {}
+
+  async hold(): Promise<boolean> {
+    return this.held || (this.held = await this.slots.acquire());
+  }
+
+  tryHold(): boolean {
+    return this.held || (this.held = this.slots.tryAcquire());
+  }
+
+  release(): void {
+    if (!this.held) return;
+    this.held = false;
+    this.slots.release();
   }
 }

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { TASK_STATUSES, type TaskRecord, type TaskStatus } from "../../lib/contract";
 import {
+  attemptToStart,
   CANCELLED_BY_OPERATOR,
   canCancel,
   canDiscard,
@@ -377,5 +378,28 @@ describe("a scheduled task", () => {
     if (cancelled.kind !== "next") return;
     const retried = transition(cancelled.record, events.retry);
     assert.ok(retried.kind === "next" && retried.record.status === "queued" && retried.record.runAt === undefined);
+  });
+});
+
+describe("attemptToStart", () => {
+  test("answers what the start transition's record says, for every status, run and claim", () => {
+    const refs: AttemptRef[] = [HELD, FRESH, { ...FRESH, run: 2 }];
+    const extras: Array<Partial<TaskRecord>> = [{}, { cancelRequested: true }, { run: 2 }, { attempts: 2 }];
+    let running = 0;
+    let none = 0;
+    for (const status of TASK_STATUSES) {
+      for (const extra of extras) {
+        const current = record(status, extra);
+        for (const ref of refs) {
+          const made = transition(current, { type: "start", attempt: ref });
+          const expected = made.kind === "next" && made.record.status === "running" ? made.record.attempts : undefined;
+          assert.equal(attemptToStart(current, ref), expected, `${status} ${JSON.stringify(extra)} ${ref.worker} run ${ref.run}`);
+          if (expected === undefined) none++;
+          else running++;
+        }
+      }
+    }
+    // Both answers occur, so the comparison covers each.
+    assert.ok(running > 0 && none > 0);
   });
 });
