@@ -3,6 +3,7 @@
 // is done, how much, and how long it took. Failures, retries, dead and cancelled tasks keep a line each.
 import type { TaskRecord, TaskStatus } from "../../lib/contract";
 import type { Logger } from "../logger";
+import { isoMs } from "../../lib/iso-time";
 
 const FINISHED_SUMMARY_EVERY_MS = 60_000;
 
@@ -18,7 +19,7 @@ export class FinishedSummary {
   count(record: TaskRecord): void {
     this.byStatus[record.status] = (this.byStatus[record.status] ?? 0) + 1;
     this.byType[record.type] = (this.byType[record.type] ?? 0) + 1;
-    if (record.startedAt && record.finishedAt && this.durations.length < 100_000) this.durations.push(Date.parse(record.finishedAt) - Date.parse(record.startedAt));
+    if (record.startedAt && record.finishedAt && this.durations.length < 100_000) this.durations.push(isoMs(record.finishedAt) - isoMs(record.startedAt));
   }
 
   /** Logs the summary every `everyMs` while anything finished; returns the stop (which logs what is left). */

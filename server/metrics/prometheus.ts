@@ -5,6 +5,7 @@ import type { LiveEvents } from "../live-events";
 import type { Redis } from "../redis/connect";
 import type { RedisKeys } from "../redis/keys";
 import { taskTypes } from "../tasks/registry";
+import { isoMs } from "../../lib/iso-time";
 
 /**
  * A task type as a metric label: any publisher may send any `type`, and every label value is a series kept for
@@ -171,7 +172,7 @@ export class WorkerMetrics {
     const attemptEnded = last?.finishedAt !== undefined && last.outcome !== "running" && (record.status === "retrying" || isFinished(record.status));
     if (attemptEnded && last) {
       this.child(this.attempts, "attempts", type, last.outcome).inc();
-      const seconds = (Date.parse(last.finishedAt!) - Date.parse(last.startedAt)) / 1000;
+      const seconds = (isoMs(last.finishedAt!) - isoMs(last.startedAt)) / 1000;
       if (Number.isFinite(seconds) && seconds >= 0) this.child(this.duration, "duration", type, last.outcome).observe(seconds);
     }
     if (record.status === "retrying") this.child(this.retries, "retries", type).inc();

@@ -5,6 +5,7 @@ import { messageOf } from "../errors";
 import type { LiveEvents } from "../live-events";
 import type { Logger } from "../logger";
 import type { Redis } from "../redis/connect";
+import { isoMs } from "../../lib/iso-time";
 
 
 /** Buckets outlive the 15-minute window a little, so a window is always complete. */
@@ -66,7 +67,7 @@ export class StatsStore {
       count,
       /** A task's final status, in the second it finished (succeeded, failed and dead have series). */
       countFinished: (record) => {
-        if (record.status === "succeeded" || record.status === "failed" || record.status === "dead") count(record.status, record.finishedAt ? Date.parse(record.finishedAt) : Date.now());
+        if (record.status === "succeeded" || record.status === "failed" || record.status === "dead") count(record.status, record.finishedAt ? isoMs(record.finishedAt) : Date.now());
       },
       flush,
     };
